@@ -1,0 +1,87 @@
+// The library's context: one device, its OpenCL context and in-order queue, the in-memory level
+// of the program cache, and the launch helper that sets kernel arguments and enqueues under one
+// lock (cl_kernel argument setting is not thread-safe, so threads sharing a context serialize
+// there and nowhere else).
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/cl.hpp"
+#include "core/errors.hpp"
+#include "runtime/device.hpp"
+
+namespace openna {
+
+// A cl_mem kernel argument (may be NULL), kept apart from pointers so that the C++ bindings'
+// SVM overloads never see it.
+struct MemArg {
+  cl_mem mem;
+};
+// A __local buffer of `bytes` bytes.
+struct LocalArg {
+  std::size_t bytes;
+};
+
+// Launch geometry: global and local sizes in up to 3 dimensions.
+struct Geometry {
+  int dims = 1;
+  std::size_t global[3] = {1, 1, 1};
+  std::size_t local[3] = {1, 1, 1};
+};
+
+class Context {
+ public:
+  // A context of our own around one device (profiling enabled on the queue).
+  explicit Context(const DeviceInfo& dev);
+  // Around an application's objects (retained).
+  Context(cl_context context, cl_device_id device, cl_command_queue queue);
+
+  const DeviceInfo& device() const { return dev_; }
+  const cl::Context& ocl_context() const { return context_; }
+  const cl::CommandQueue& queue() const { return queue_; }
+  bool profiling() const { return profiling_; }
+
+  // A kernel of a program built from kernel file `file` with `options`, through the memory
+  // cache of this context, then the disk cache. `label` names the variant in errors.
+  cl::Kernel kernel(const std::string& file, const std::string& options, const char* name,
+                    const std::string& label);
+
+  template <typename... Args>
+  cl::Event launch(cl::Kernel& kernel, const Geometry& g, const Args&... args) {
+    std::lock_guard<std::mutex> lock(launch_mutex_);
+    cl_uint index = 0;
+    (set_arg(kernel, index++, args), ...);
+    return enqueue(kernel, g);
+  }
+
+  cl::Buffer alloc(std::size_t bytes, cl_mem_flags flags = CL_MEM_READ_WRITE);
+  void finish();
+
+ private:
+  static void set_arg(cl::Kernel& k, cl_uint i, const MemArg& m);
+  static void set_arg(cl::Kernel& k, cl_uint i, const cl::Buffer& b);
+  static void set_arg(cl::Kernel& k, cl_uint i, const LocalArg& l);
+  static void set_arg(cl::Kernel& k, cl_uint i, int v);
+  static void set_arg(cl::Kernel& k, cl_uint i, float v);
+  cl::Event enqueue(cl::Kernel& kernel, const Geometry& g);
+
+  DeviceInfo dev_;
+  cl::Context context_;
+  cl::CommandQueue queue_;
+  bool profiling_ = false;
+  std::mutex programs_mutex_;
+  std::map<std::string, cl::Program> programs_;  // key: file + "\n" + options
+  std::mutex launch_mutex_;
+};
+
+}  // namespace openna
+
+// The C API's opaque handle.
+struct openna_context {
+  explicit openna_context(const openna::DeviceInfo& dev) : ctx(dev) {}
+  openna_context(cl_context c, cl_device_id d, cl_command_queue q) : ctx(c, d, q) {}
+  openna::Context ctx;
+};

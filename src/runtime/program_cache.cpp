@@ -1,0 +1,245 @@
+// Program building and the disk cache. An entry is a file "<hash>.bin" holding a magic, a format
+// version, the full key (so a hash collision or a foreign file is detected), the device binary
+// and a checksum. It is written to a temporary file and renamed into place; a disk problem never
+// fails a call: the program is built from source instead.
+#include "runtime/program_cache.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <sys/stat.h>
+#include <thread>
+
+#include "core/errors.hpp"
+
+namespace openna {
+
+namespace {
+
+constexpr char kMagic[8] = {'O', 'P', 'E', 'N', 'N', 'A', 'P', 'C'};
+constexpr std::uint32_t kFormatVersion = 1;
+
+std::string hex64(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string cache_key(const DeviceInfo& dev, const std::string& source,
+                      const std::string& options) {
+  std::ostringstream k;
+  k << "openna-program-cache v" << kFormatVersion << "\nsource " << hex64(fnv1a64(source))
+    << " " << source.size() << "\noptions " << options << "\ndevice " << dev.name << "\nversion "
+    << dev.device_version << "\ndriver " << dev.driver_version << "\nplatform "
+    << dev.platform_name << "\nplatform-version " << dev.platform_version << "\n";
+  return k.str();
+}
+
+bool make_dirs(const std::string& path) {
+  std::string cur;
+  std::stringstream ss(path);
+  std::string part;
+  if (!path.empty() && path[0] == '/') cur = "/";
+  while (std::getline(ss, part, '/')) {
+    if (part.empty()) continue;
+    cur += part + "/";
+    if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return false;
+  }
+  return true;
+}
+
+template <typename T>
+void put(std::string& out, T v) {
+  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <typename T>
+bool get(const std::string& in, std::size_t& pos, T& v) {
+  if (in.size() - pos < sizeof v) return false;
+  std::memcpy(&v, in.data() + pos, sizeof v);
+  pos += sizeof v;
+  return true;
+}
+
+// The binary stored for `key`, or "" (and `rejected` set) when the file is absent or invalid.
+std::string read_entry(const std::string& path, const std::string& key, bool& rejected) {
+  rejected = false;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  std::ostringstream s;
+  s << in.rdbuf();
+  const std::string data = s.str();
+  rejected = true;
+  if (data.size() < sizeof kMagic || std::memcmp(data.data(), kMagic, sizeof kMagic) != 0) {
+    return "";
+  }
+  std::size_t pos = sizeof kMagic;
+  std::uint32_t version = 0, key_len = 0;
+  std::uint64_t bin_len = 0, checksum = 0;
+  if (!get(data, pos, version) || version != kFormatVersion) return "";
+  if (!get(data, pos, key_len) || data.size() - pos < key_len) return "";
+  if (data.compare(pos, key_len, key) != 0 || key_len != key.size()) return "";
+  pos += key_len;
+  if (!get(data, pos, bin_len) || data.size() - pos < bin_len || bin_len == 0) return "";
+  std::string binary = data.substr(pos, bin_len);
+  pos += bin_len;
+  if (!get(data, pos, checksum) || pos != data.size()) return "";
+  if (checksum != fnv1a64(binary, fnv1a64(key))) return "";
+  rejected = false;
+  return binary;
+}
+
+void write_entry(const std::string& dir, const std::string& path, const std::string& key,
+                 const std::string& binary) {
+  if (!make_dirs(dir)) return;
+  std::string data(kMagic, sizeof kMagic);
+  put(data, kFormatVersion);
+  put(data, static_cast<std::uint32_t>(key.size()));
+  data += key;
+  put(data, static_cast<std::uint64_t>(binary.size()));
+  data += binary;
+  put(data, fnv1a64(binary, fnv1a64(key)));
+  std::ostringstream tmp;
+  tmp << path << ".tmp." << getpid() << "." << std::hash<std::thread::id>()(std::this_thread::get_id());
+  {
+    std::ofstream out(tmp.str(), std::ios::binary | std::ios::trunc);
+    if (!out) return;
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!out) {
+      std::remove(tmp.str().c_str());
+      return;
+    }
+  }
+  if (std::rename(tmp.str().c_str(), path.c_str()) != 0) {
+    std::remove(tmp.str().c_str());
+    return;
+  }
+  ++cache_counters().disk_writes;
+}
+
+std::string build_log(const cl::Program& program, const cl::Device& device) {
+  try {
+    return program.getBuildInfo<CL_PROGRAM_BUILD_LOG>(device);
+  } catch (const cl::Error&) {
+    return "(no build log)";
+  }
+}
+
+// The device binary of a program built for `device`.
+std::string program_binary(const cl::Program& program, const cl::Device& device) {
+  const auto devices = program.getInfo<CL_PROGRAM_DEVICES>();
+  const auto binaries = program.getInfo<CL_PROGRAM_BINARIES>();
+  for (std::size_t i = 0; i < devices.size() && i < binaries.size(); ++i) {
+    if (devices[i]() == device()) {
+      return std::string(binaries[i].begin(), binaries[i].end());
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+std::uint64_t fnv1a64(const std::string& data, std::uint64_t seed) {
+  std::uint64_t h = seed;
+  for (unsigned char c : data) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+openna_cache_stats CacheCounters::snapshot() const {
+  openna_cache_stats s{};
+  s.memory_hits = memory_hits.load();
+  s.disk_hits = disk_hits.load();
+  s.disk_misses = disk_misses.load();
+  s.disk_rejected = disk_rejected.load();
+  s.disk_writes = disk_writes.load();
+  return s;
+}
+
+CacheCounters& cache_counters() {
+  static CacheCounters counters;
+  return counters;
+}
+
+std::string disk_cache_dir() {
+  if (const char* off = std::getenv("OPENNA_DISK_CACHE"); off != nullptr) {
+    const std::string v(off);
+    if (v == "0" || v == "off" || v == "OFF" || v == "false" || v == "no") return "";
+  }
+  if (const char* dir = std::getenv("OPENNA_CACHE_DIR"); dir != nullptr && *dir != '\0') {
+    return dir;
+  }
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg != nullptr && *xdg == '/') {
+    return std::string(xdg) + "/openna";
+  }
+  if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
+    return std::string(home) + "/.cache/openna";
+  }
+  return "";
+}
+
+std::string disk_cache_path(const DeviceInfo& dev, const std::string& source,
+                            const std::string& options) {
+  const std::string dir = disk_cache_dir();
+  if (dir.empty()) return "";
+  return dir + "/" + hex64(fnv1a64(cache_key(dev, source, options))) + ".bin";
+}
+
+cl::Program build_program(const cl::Context& context, const DeviceInfo& dev,
+                          const std::string& source, const std::string& options,
+                          const std::string& label) {
+  const std::string dir = disk_cache_dir();
+  const std::string key = cache_key(dev, source, options);
+  const std::string path = dir.empty() ? "" : disk_cache_path(dev, source, options);
+  if (!path.empty()) {
+    bool rejected = false;
+    const std::string binary = read_entry(path, key, rejected);
+    if (!binary.empty()) {
+      try {
+        cl::Program::Binaries bins{std::vector<unsigned char>(binary.begin(), binary.end())};
+        std::vector<cl_int> status;
+        cl::Program program(context, {dev.device}, bins, &status);
+        program.build({dev.device}, options.c_str());
+        ++cache_counters().disk_hits;
+        return program;
+      } catch (const cl::Error&) {
+        rejected = true;  // the driver refused the binary: rebuild below and replace it
+      }
+    }
+    if (rejected) ++cache_counters().disk_rejected;
+  }
+  ++cache_counters().disk_misses;
+  cl::Program program;
+  try {
+    program = cl::Program(context, source);
+    program.build({dev.device}, options.c_str());
+  } catch (const cl::BuildError& e) {
+    std::string log;
+    for (const auto& entry : e.getBuildLog()) log += entry.second;
+    throw BuildError("building " + label + " for " + dev.name + " failed (" +
+                     cl_error_name(e.err()) + ") with options \"" + options +
+                     "\"; build log:\n" + log);
+  } catch (const cl::Error& e) {
+    const std::string log = program() ? build_log(program, dev.device) : "";
+    throw BuildError("building " + label + " for " + dev.name + " failed in " + e.what() + " (" +
+                     cl_error_name(e.err()) + ") with options \"" + options +
+                     "\"; build log:\n" + log);
+  }
+  if (!path.empty()) {
+    try {
+      const std::string binary = program_binary(program, dev.device);
+      if (!binary.empty()) write_entry(dir, path, key, binary);
+    } catch (const cl::Error&) {
+      // Binaries unavailable from this driver: the disk cache is simply not used for it.
+    }
+  }
+  return program;
+}
+
+}  // namespace openna

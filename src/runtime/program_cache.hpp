@@ -1,0 +1,42 @@
+// Building OpenCL programs, with the disk level of the program cache: device binaries keyed by
+// a hash of the source, the options, the device, driver and platform versions and a format
+// version. The memory level lives in each Context (runtime/context.hpp).
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "core/cl.hpp"
+#include "openna/openna.h"
+#include "runtime/device.hpp"
+
+namespace openna {
+
+struct CacheCounters {
+  std::atomic<unsigned long long> memory_hits{0};
+  std::atomic<unsigned long long> disk_hits{0};
+  std::atomic<unsigned long long> disk_misses{0};
+  std::atomic<unsigned long long> disk_rejected{0};
+  std::atomic<unsigned long long> disk_writes{0};
+  openna_cache_stats snapshot() const;
+};
+CacheCounters& cache_counters();
+
+// The disk cache folder: OPENNA_CACHE_DIR, else $XDG_CACHE_HOME/openna, else ~/.cache/openna;
+// "" when OPENNA_DISK_CACHE is 0/off/false or no folder can be determined.
+std::string disk_cache_dir();
+
+// The disk file that holds the program for this key (for tests that corrupt entries).
+std::string disk_cache_path(const DeviceInfo& dev, const std::string& source,
+                            const std::string& options);
+
+// A built program for `dev`: from a valid disk entry when there is one, else compiled from
+// source (and written to disk). A corrupt, truncated or foreign entry is rebuilt and replaced.
+// Throws BuildError with the build log when compiling fails.
+cl::Program build_program(const cl::Context& context, const DeviceInfo& dev,
+                          const std::string& source, const std::string& options,
+                          const std::string& label);
+
+std::uint64_t fnv1a64(const std::string& data, std::uint64_t seed = 1469598103934665603ull);
+
+}  // namespace openna

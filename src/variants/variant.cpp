@@ -1,0 +1,121 @@
+// Shared pieces of the variant registry: configurations, names, compile options.
+#include "variants/variant.hpp"
+
+#include <sstream>
+
+#include "core/errors.hpp"
+
+namespace openna {
+
+const char* pass_name(Pass pass) { return pass == Pass::Forward ? "fwd" : "bwd"; }
+
+int Config::get(const std::string& key, int fallback) const {
+  for (const auto& kv : params)
+    if (kv.first == key) return kv.second;
+  return fallback;
+}
+
+void Config::set(const std::string& key, int value) {
+  for (auto& kv : params) {
+    if (kv.first == key) {
+      kv.second = value;
+      return;
+    }
+  }
+  params.emplace_back(key, value);
+}
+
+std::string Config::str() const {
+  std::string s;
+  for (const auto& kv : params) {
+    if (!s.empty()) s += ",";
+    s += kv.first + "=" + std::to_string(kv.second);
+  }
+  return s;
+}
+
+Config Config::parse(const std::string& s) {
+  Config c;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    const auto eq = item.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw InvalidArgument("configuration \"" + s + "\": \"" + item + "\" is not KEY=VALUE");
+    }
+    try {
+      std::size_t used = 0;
+      const int v = std::stoi(item.substr(eq + 1), &used);
+      if (used != item.size() - eq - 1) throw std::invalid_argument("trailing");
+      c.set(item.substr(0, eq), v);
+    } catch (const std::exception&) {
+      throw InvalidArgument("configuration \"" + s + "\": \"" + item + "\" has no integer value");
+    }
+  }
+  return c;
+}
+
+std::string problem_key(const Problem& p, int hd_bucket, int hdv_bucket) {
+  std::ostringstream s;
+  auto dims = [&](auto get) {
+    for (int a = 0; a < p.rank; ++a) s << (a ? "x" : "") << get(p.axis[a]);
+  };
+  bool strided = false, dilated = false;
+  for (int a = 0; a < p.rank; ++a) {
+    strided |= p.axis[a].stride != 1;
+    dilated |= p.axis[a].dilation != 1;
+  }
+  s << "r" << p.rank << "_k";
+  dims([](const Axis& x) { return x.kernel; });
+  if (strided) {
+    s << "_s";
+    dims([](const Axis& x) { return x.stride; });
+  }
+  if (dilated) {
+    s << "_d";
+    dims([](const Axis& x) { return x.dilation; });
+  }
+  if (p.any_causal()) {
+    s << "_c";
+    for (int a = 0; a < p.rank; ++a) s << (p.axis[a].causal ? 1 : 0);
+  }
+  s << "_hd" << hd_bucket;
+  if (hdv_bucket != hd_bucket) s << "v" << hdv_bucket;
+  s << "_" << dtype_name(p.dtype);
+  return s.str();
+}
+
+std::string Variant::tuning_key(const Problem& p, Pass pass) const {
+  return std::string("na_") + pass_name(pass) + "_" + family() + "_" +
+         problem_key(p, p.head_dim, p.head_dim_v);
+}
+
+std::string Variant::name(const Problem& p, const Config& c, Pass pass) const {
+  std::string n = std::string("na_") + pass_name(pass) + "_" + family() + "_" +
+                  problem_key(p, p.head_dim, p.head_dim_v);
+  const std::string suffix = config_suffix(p, c);
+  if (!suffix.empty()) n += "_" + suffix;
+  return n;
+}
+
+std::string compile_options(const DeviceInfo& dev, const Problem& p,
+                            const std::vector<std::pair<std::string, int>>& defines) {
+  std::ostringstream o;
+  // Standard: the kernels are OpenCL C 1.2 (the portable variants use nothing newer).
+  o << "-cl-std=CL1.2";
+  o << " -DRANK=" << p.rank << " -DDTYPE=" << static_cast<int>(p.dtype);
+  for (int a = 0; a < 3; ++a) {
+    const Axis& ax = p.axis[a];
+    o << " -DK" << a << "=" << ax.kernel << " -DS" << a << "=" << ax.stride << " -DDIL" << a
+      << "=" << ax.dilation << " -DCAUSAL" << a << "=" << (ax.causal ? 1 : 0);
+  }
+  for (const auto& d : defines) o << " -D" << d.first << "=" << d.second;
+  // Vendor quirks, each named:
+  // - NVIDIA: no cl_khr_fp16, so f16 goes through vload_half/vstore_half (nothing to add);
+  //   the mma variant adds its own defines.
+  (void)dev;
+  return o.str();
+}
+
+}  // namespace openna

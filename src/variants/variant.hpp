@@ -1,0 +1,86 @@
+// The variant registry: every kernel family (naive, fused, mma) behind one interface, with its
+// preconditions, its tile configurations, its name derived from its key, and the one function
+// that turns a problem into compile options.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/cl.hpp"
+#include "core/problem.hpp"
+#include "runtime/context.hpp"
+
+namespace openna {
+
+enum class Pass { Forward, Backward };
+const char* pass_name(Pass pass);  // "fwd", "bwd"
+
+// Named integer knobs of a variant (tile sizes, threads), in a fixed order. Serialized as
+// "TQ0=8,TQ1=8,TK=32" in the tuning database and logs.
+struct Config {
+  std::vector<std::pair<std::string, int>> params;
+
+  int get(const std::string& key, int fallback) const;
+  void set(const std::string& key, int value);
+  std::string str() const;
+  static Config parse(const std::string& s);  // inverse of str(); throws InvalidArgument
+  bool operator==(const Config& o) const { return params == o.params; }
+};
+
+struct FwdArgs {
+  cl_mem q, k, v, out, lse;  // lse may be NULL
+};
+struct BwdArgs {
+  cl_mem q, k, v, out, d_out, lse, d_q, d_k, d_v;
+};
+
+// Profiling events of the kernels a call enqueued (bench timing), when the caller wants them.
+using Events = std::vector<cl::Event>;
+
+class Variant {
+ public:
+  virtual ~Variant() = default;
+  virtual const char* family() const = 0;  // "naive", "fused", "mma"
+  // "" when this variant can run the problem on the device; otherwise why not.
+  virtual std::string unsupported_reason(const Problem& p, const DeviceInfo& dev,
+                                         Pass pass) const = 0;
+  // The built-in (heuristic) configuration.
+  virtual Config default_config(const Problem& p, const DeviceInfo& dev, Pass pass) const = 0;
+  // Every configuration the tuner may try (the default among them).
+  virtual std::vector<Config> candidates(const Problem& p, const DeviceInfo& dev,
+                                         Pass pass) const = 0;
+  // "" when the configuration is valid for the problem and device, else why not.
+  virtual std::string config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
+                                   const Config& c) const = 0;
+  // The configuration's part of the variant name ("q8x8_k32"); "" for none.
+  virtual std::string config_suffix(const Problem& p, const Config& c) const = 0;
+  // The key under which the tuning database stores a configuration for this problem: the
+  // compile-time facts (not the axis lengths, batch or heads).
+  std::string tuning_key(const Problem& p, Pass pass) const;
+  // Full variant name, e.g. na_fwd_fused_r2_k13x13_hd64_q8x8_f16.
+  std::string name(const Problem& p, const Config& c, Pass pass) const;
+
+  virtual void forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
+                       Events* events) const = 0;
+  virtual void backward(Context& ctx, const Problem& p, const Config& c, const BwdArgs& a,
+                        Events* events) const = 0;
+};
+
+// Every family, in the dispatcher's order of preference (fastest first).
+const std::vector<const Variant*>& variant_registry();
+const Variant* find_variant(const std::string& family);  // nullptr when unknown
+
+// Compile options for a program: the problem's compile-time facts (rank, kernel, stride,
+// dilation, causal per axis, head dims, dtype) plus the variant's own defines, plus every vendor
+// quirk, named. The same string feeds the build, the cache key and the logs.
+std::string compile_options(const DeviceInfo& dev, const Problem& p,
+                            const std::vector<std::pair<std::string, int>>& defines);
+
+// The problem's compile-time facts as a name part: "r2_k13x13_s2x2_d1x1_c01_hd64v32_f16" with
+// the default parts (stride 1, dilation 1, no causal, hdv == hd) left out.
+std::string problem_key(const Problem& p, int hd_bucket, int hdv_bucket);
+
+inline std::size_t round_up(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
+
+}  // namespace openna

@@ -1,0 +1,70 @@
+// Test helpers (see test_util.hpp).
+#include "test_util.hpp"
+
+#include "core/problem.hpp"
+#include "testing/reference.hpp"
+
+namespace openna::testing {
+
+Context& test_context() {
+  static Context ctx(select_device(""));
+  return ctx;
+}
+
+std::string unsupported(const NaCase& c, const std::string& family, Pass pass) {
+  const Variant* v = find_variant(family);
+  if (!v) return "unknown variant " + family;
+  return v->unsupported_reason(normalize(&c.problem), test_context().device(), pass);
+}
+
+namespace {
+
+Selection selection(const NaCase& c, const std::string& family, Pass pass, const Config* config) {
+  const Problem p = normalize(&c.problem);
+  Selection s = select_variant(test_context().device(), p, pass, family);
+  if (config) {
+    s.config = *config;
+    s.name = s.variant->name(p, *config, pass);
+  }
+  return s;
+}
+
+bool expect_close(const NaCase& c, const std::string& what, const std::vector<double>& got,
+                  const std::vector<double>& ref, Output o, const std::string& variant) {
+  const Comparison cmp = compare(got, ref, c.tolerance(o));
+  EXPECT_TRUE(cmp.ok) << variant << " on " << c.name() << " (seed " << c.seed
+                      << "): " << cmp.describe(what.c_str()) << ", tolerance "
+                      << c.tolerance(o);
+  return cmp.ok;
+}
+
+}  // namespace
+
+bool check_forward(const NaCase& c, const std::string& family, const Config* config) {
+  Context& ctx = test_context();
+  const Selection s = selection(c, family, Pass::Forward, config);
+  const CaseData data = make_inputs(c);
+  DeviceCase dc(ctx, c, data);
+  const Outputs got = run_forward(ctx, s, dc);
+  const RefForward ref = reference_forward(c.problem, data.qd, data.kd, data.vd);
+  bool ok = expect_close(c, "out", got.out, ref.out, Output::Out, s.name);
+  ok &= expect_close(c, "lse", got.lse, ref.lse, Output::Lse, s.name);
+  return ok;
+}
+
+bool check_backward(const NaCase& c, const std::string& family, const Config* config) {
+  Context& ctx = test_context();
+  const Selection s = selection(c, family, Pass::Backward, config);
+  const CaseData data = make_inputs(c);
+  DeviceCase dc(ctx, c, data);
+  const RefForward fwd = reference_forward(c.problem, data.qd, data.kd, data.vd);
+  upload_forward(ctx, dc, fwd);
+  const Outputs got = run_backward(ctx, s, dc);
+  const RefBackward ref = reference_backward(c.problem, data.qd, data.kd, data.vd, data.d_outd);
+  bool ok = expect_close(c, "d_q", got.d_q, ref.d_q, Output::DQ, s.name);
+  ok &= expect_close(c, "d_k", got.d_k, ref.d_k, Output::DK, s.name);
+  ok &= expect_close(c, "d_v", got.d_v, ref.d_v, Output::DV, s.name);
+  return ok;
+}
+
+}  // namespace openna::testing

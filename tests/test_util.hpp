@@ -1,0 +1,27 @@
+// Helpers shared by the test programs: one context per process (the device of OPENNA_DEVICE or
+// the default, PoCL in CI), and the checks of a variant against the host reference.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "runtime/context.hpp"
+#include "testing/na_case.hpp"
+#include "testing/runner.hpp"
+
+namespace openna::testing {
+
+Context& test_context();
+
+// Runs the case's forward through `family` (its default configuration, or `config` when given)
+// and expects out and lse to match the reference. Returns false (with a test failure) on
+// mismatch.
+bool check_forward(const NaCase& c, const std::string& family, const Config* config = nullptr);
+// Backward with the reference's out and lse as inputs; expects d_q, d_k, d_v to match.
+bool check_backward(const NaCase& c, const std::string& family, const Config* config = nullptr);
+
+// Whether `family` can run the case on the test device; when it cannot, the reason.
+std::string unsupported(const NaCase& c, const std::string& family, Pass pass);
+
+}  // namespace openna::testing
