@@ -58,6 +58,17 @@ std::string NaiveVariant::config_error(const Problem&, const DeviceInfo& dev, Pa
 
 std::string NaiveVariant::config_suffix(const Problem&, const Config&) const { return ""; }
 
+SimResult NaiveVariant::simulate(const Problem& p, const Config&) const {
+  // No tiles: every work-item computes exactly its neighborhood.
+  SimResult r;
+  r.query_tiles = p.tokens();
+  r.useful = static_cast<double>(p.attended_pairs()) / (p.batch * p.heads);
+  r.computed = r.useful;
+  r.dense_computed = static_cast<double>(p.tokens()) * static_cast<double>(p.tokens());
+  r.kv_chunks_per_tile = 0;
+  return r;
+}
+
 void NaiveVariant::forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
                            Events* events) const {
   const std::string opts =

@@ -16,6 +16,7 @@ class NaiveVariant final : public Variant {
   std::string config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                            const Config& c) const override;
   std::string config_suffix(const Problem& p, const Config& c) const override;
+  SimResult simulate(const Problem& p, const Config& c) const override;
   void forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
                Events* events) const override;
   void backward(Context& ctx, const Problem& p, const Config& c, const BwdArgs& a,

@@ -9,6 +9,7 @@
 
 #include "core/cl.hpp"
 #include "core/problem.hpp"
+#include "core/tiling.hpp"
 #include "runtime/context.hpp"
 
 namespace openna {
@@ -55,6 +56,9 @@ class Variant {
                                    const Config& c) const = 0;
   // The configuration's part of the variant name ("q8x8_k32"); "" for none.
   virtual std::string config_suffix(const Problem& p, const Config& c) const = 0;
+  // What this variant computes for the problem with this configuration, per (batch, head):
+  // the simulator's counts (core/tiling.hpp).
+  virtual SimResult simulate(const Problem& p, const Config& c) const = 0;
   // The key under which the tuning database stores a configuration for this problem: the
   // compile-time facts (not the axis lengths, batch or heads).
   std::string tuning_key(const Problem& p, Pass pass) const;

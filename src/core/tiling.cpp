@@ -1,0 +1,39 @@
+// The box-tiling simulator (see tiling.hpp).
+#include "core/tiling.hpp"
+
+namespace openna {
+
+SimResult simulate_box_tiles(const Problem& p, const int tq[3], int tk) {
+  SimResult r;
+  int tiles[3] = {1, 1, 1};
+  for (int a = 0; a < p.rank; ++a) tiles[a] = tiles_on_axis(p.axis[a], tq[a]);
+  std::int64_t rows_per_tile = 1;
+  for (int a = 0; a < p.rank; ++a) rows_per_tile *= tq[a];
+  const double dense_chunks = static_cast<double>((p.tokens() + tk - 1) / tk);
+  double chunks_total = 0;
+  for (int t0 = 0; t0 < tiles[0]; ++t0)
+    for (int t1 = 0; t1 < tiles[1]; ++t1)
+      for (int t2 = 0; t2 < tiles[2]; ++t2) {
+        const int t[3] = {t0, t1, t2};
+        std::int64_t box = 1, valid = 1;
+        for (int a = 0; a < p.rank; ++a) {
+          const TileAxis ta = tile_axis(p.axis[a], tq[a], t[a]);
+          box *= tile_key_range(p.axis[a], ta).count;
+          valid *= ta.valid;
+        }
+        if (valid == 0) continue;
+        ++r.query_tiles;
+        const double chunks = static_cast<double>((box + tk - 1) / tk);
+        chunks_total += chunks;
+        r.computed += chunks * tk * static_cast<double>(rows_per_tile);
+      }
+  // Dense attention (kernel = shape, no dilation) with the same tile shape and chunk size.
+  double dense_tiles = 1;
+  for (int a = 0; a < p.rank; ++a) dense_tiles *= (p.axis[a].length + tq[a] - 1) / tq[a];
+  r.dense_computed = dense_tiles * static_cast<double>(rows_per_tile) * dense_chunks * tk;
+  r.kv_chunks_per_tile = r.query_tiles ? chunks_total / static_cast<double>(r.query_tiles) : 0;
+  r.useful = static_cast<double>(p.attended_pairs()) / (p.batch * p.heads);
+  return r;
+}
+
+}  // namespace openna
