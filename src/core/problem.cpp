@@ -108,7 +108,8 @@ Problem normalize(const openna_problem* in) {
   const openna_problem& p = *in;
   Problem r;
   if (p.dtype != OPENNA_F32 && p.dtype != OPENNA_F16 && p.dtype != OPENNA_BF16) {
-    invalid("problem.dtype", static_cast<long long>(p.dtype), "not a known openna_dtype");
+    // Through int: the enum's underlying type is unsigned, and a C caller's -1 should read -1.
+    invalid("problem.dtype", static_cast<int>(p.dtype), "not a known openna_dtype");
   }
   r.dtype = p.dtype;
   if (p.rank < 1 || p.rank > 3) invalid("problem.rank", p.rank, "must be 1, 2 or 3");
