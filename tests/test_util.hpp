@@ -14,6 +14,9 @@ namespace openna::testing {
 
 Context& test_context();
 
+// gtest prints parameters with this (the case's name) instead of raw bytes.
+inline void PrintTo(const NaCase& c, std::ostream* os) { *os << c.name(); }
+
 // Runs the case's forward through `family` (its default configuration, or `config` when given)
 // and expects out and lse to match the reference. Returns false (with a test failure) on
 // mismatch.

@@ -5,13 +5,15 @@
 
 #include "core/errors.hpp"
 #include "runtime/tuning_db.hpp"
+#include "variants/fused.hpp"
 #include "variants/naive.hpp"
 
 namespace openna {
 
 const std::vector<const Variant*>& variant_registry() {
+  static const FusedVariant fused;
   static const NaiveVariant naive;
-  static const std::vector<const Variant*> all = {&naive};
+  static const std::vector<const Variant*> all = {&fused, &naive};
   return all;
 }
 

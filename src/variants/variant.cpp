@@ -99,6 +99,21 @@ std::string Variant::name(const Problem& p, const Config& c, Pass pass) const {
   return n;
 }
 
+void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
+                const std::string& label) {
+  const std::size_t max_wg = kernel.getWorkGroupInfo<CL_KERNEL_WORK_GROUP_SIZE>(dev.device);
+  const cl_ulong local = kernel.getWorkGroupInfo<CL_KERNEL_LOCAL_MEM_SIZE>(dev.device);
+  if (static_cast<std::size_t>(work_items) > max_wg) {
+    throw Unsupported(label + " needs " + std::to_string(work_items) +
+                      " work-items per group; the built kernel allows " + std::to_string(max_wg) +
+                      " on " + dev.name);
+  }
+  if (local > dev.local_mem) {
+    throw Unsupported(label + " needs " + std::to_string(local) + " bytes of local memory; " +
+                      dev.name + " has " + std::to_string(dev.local_mem));
+  }
+}
+
 std::string compile_options(const DeviceInfo& dev, const Problem& p,
                             const std::vector<std::pair<std::string, int>>& defines) {
   std::ostringstream o;

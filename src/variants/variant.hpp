@@ -85,6 +85,11 @@ std::string compile_options(const DeviceInfo& dev, const Problem& p,
 // the default parts (stride 1, dilation 1, no causal, hdv == hd) left out.
 std::string problem_key(const Problem& p, int hd_bucket, int hdv_bucket);
 
+// After a build: throws Unsupported when the kernel cannot run `work_items` per group on the
+// device (registers or local memory), naming the variant and the limits.
+void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
+                const std::string& label);
+
 inline std::size_t round_up(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
 
 }  // namespace openna

@@ -1,0 +1,241 @@
+/* The fused forward in "lanes" form, for CPUs (PoCL and other CPU OpenCL drivers), portable
+ * OpenCL C 1.2. Same tiling as na_fused_fwd.cl (a box of queries inside one dilation group, the
+ * union of their windows visited in chunks of TK keys, online softmax, out and lse written
+ * once), but one work-item per tile with the tile's queries in the lanes of VW-wide vectors:
+ * every score, max, exp2 and accumulator update is lane-parallel over queries, so no horizontal
+ * reductions or transposes are needed, and keys and values are read row by row through the
+ * cache (on a CPU, local memory is that same cache) as broadcast scalars. */
+#include "na_tile.h"
+
+#ifndef TQ0
+#define TQ0 4 /* query tile extent on axis 0 (group coordinates) */
+#endif
+#ifndef TQ1
+#define TQ1 4 /* ... on axis 1 */
+#endif
+#ifndef TQ2
+#define TQ2 1 /* ... on axis 2 */
+#endif
+#ifndef TK
+#define TK 8 /* keys per step: scores of TK keys x the tile stay in registers */
+#endif
+#ifndef VW
+#define VW 16 /* lanes per vector: 1, 2, 4, 8 or 16 */
+#endif
+#ifndef HDP
+#define HDP HD /* head_dim bucket (bounds the private query copy) */
+#endif
+#ifndef HDVP
+#define HDVP HDV /* head_dim_v bucket (bounds the private accumulator) */
+#endif
+
+#define BQ (TQ0 * TQ1 * TQ2)
+#define NV (BQ / VW) /* vectors per tile */
+#if BQ % VW != 0
+#error "VW must divide the query tile"
+#endif
+
+#if VW == 1
+typedef float vec_t;
+typedef int ivec_t;
+#define VLOAD(p) (*(p))
+#define VSTORE(x, p) (*(p) = (x))
+#elif VW == 2
+typedef float2 vec_t;
+typedef int2 ivec_t;
+#define VLOAD(p) vload2(0, (p))
+#define VSTORE(x, p) vstore2((x), 0, (p))
+#elif VW == 4
+typedef float4 vec_t;
+typedef int4 ivec_t;
+#define VLOAD(p) vload4(0, (p))
+#define VSTORE(x, p) vstore4((x), 0, (p))
+#elif VW == 8
+typedef float8 vec_t;
+typedef int8 ivec_t;
+#define VLOAD(p) vload8(0, (p))
+#define VSTORE(x, p) vstore8((x), 0, (p))
+#elif VW == 16
+typedef float16 vec_t;
+typedef int16 ivec_t;
+#define VLOAD(p) vload16(0, (p))
+#define VSTORE(x, p) vstore16((x), 0, (p))
+#else
+#error "VW must be 1, 2, 4, 8 or 16"
+#endif
+
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+#define FAR (1 << 29) /* box coordinate of a key past the box: outside every window */
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
+    __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
+    __global stor_t* out, __global float* lse, int B, int L0, int L1, int L2, int H, int HKV,
+    int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+  const int N = L0 * L1 * L2;
+  const int tiles = nt0 * nt1 * nt2;
+  const int wg = get_group_id(0);
+  const int h = (wg / tiles) % H;
+  const int b = wg / (tiles * H);
+  const int hk = h / (H / HKV);
+  (void)B;
+  const na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
+  if (!t.live) return;
+  const int kbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
+
+  /* Per-lane windows relative to the key box, and the query tile transposed (lanes = rows).
+     Rows past the valid part of the tile borrow the last valid query's window and are zero. */
+  float qs[HDP * BQ];
+  int lo_s[3][BQ], hi_s[3][BQ];
+  const float qscale = scale * LOG2E;
+  for (int row = 0; row < BQ; ++row) {
+    const int x[3] = {row / (TQ1 * TQ2), (row / TQ2) % TQ1, row % TQ2};
+    int in = 1;
+#pragma unroll
+    for (int a = 0; a < 3; ++a) {
+      in &= x[a] < t.valid[a];
+      const int qi = t.first[a] + NA_MIN(x[a], t.valid[a] - 1);
+      lo_s[a][row] = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
+      hi_s[a][row] = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
+    }
+    const int tok = NA_TOKEN(x[0], x[1], x[2], t.first, t.grp, L1, L2);
+    const int qo = ((b * N + tok) * H + h) * hd;
+    for (int d = 0; d < hd; ++d) qs[d * BQ + row] = in ? LOADF(q, qo + d) * qscale : 0.0f;
+  }
+  ivec_t lo[NV][3], hi[NV][3];
+#pragma unroll
+  for (int n = 0; n < NV; ++n)
+#pragma unroll
+    for (int a = 0; a < 3; ++a) {
+      lo[n][a] = VLOAD(&lo_s[a][n * VW]);
+      hi[n][a] = VLOAD(&hi_s[a][n * VW]);
+    }
+
+  vec_t acc[HDVP * NV];
+  for (int i = 0; i < HDVP * NV; ++i) acc[i] = (vec_t)(0.0f);
+  vec_t m[NV], l[NV];
+#pragma unroll
+  for (int n = 0; n < NV; ++n) {
+    m[n] = (vec_t)(-INFINITY);
+    l[n] = (vec_t)(0.0f);
+  }
+
+  /* Box coordinates of the next key, advanced by counting (no divisions in the loop). */
+  int c0 = 0, c1 = 0, c2 = 0;
+  for (int k0 = 0; k0 < kbox; k0 += TK) {
+    /* The step's keys: their k and v rows, and box coordinates. Keys past the box read the
+       first key (finite values) and are masked by their FAR coordinate. */
+    __global const stor_t* kp[TK];
+    __global const stor_t* vp[TK];
+    int y0[TK], y1[TK], y2[TK];
+#pragma unroll
+    for (int j = 0; j < TK; ++j) {
+      const int live = k0 + j < kbox;
+      const int tok = live ? NA_TOKEN(c0, c1, c2, t.kst, t.grp, L1, L2)
+                           : NA_TOKEN(0, 0, 0, t.kst, t.grp, L1, L2);
+      kp[j] = k + ((b * N + tok) * HKV + hk) * hd;
+      vp[j] = v + ((b * N + tok) * HKV + hk) * hdv;
+      y0[j] = live ? c0 : FAR;
+      y1[j] = c1;
+      y2[j] = c2;
+      if (++c2 == t.kcnt[2]) {
+        c2 = 0;
+        if (++c1 == t.kcnt[1]) {
+          c1 = 0;
+          ++c0;
+        }
+      }
+    }
+    /* Scores: s[j][n] = sum_d k[j][d] * q[lanes][d]. */
+    vec_t s[TK][NV];
+#pragma unroll
+    for (int j = 0; j < TK; ++j)
+#pragma unroll
+      for (int n = 0; n < NV; ++n) s[j][n] = (vec_t)(0.0f);
+    for (int d = 0; d < hd; ++d) {
+      vec_t qv[NV];
+#pragma unroll
+      for (int n = 0; n < NV; ++n) qv[n] = VLOAD(&qs[d * BQ + n * VW]);
+#pragma unroll
+      for (int j = 0; j < TK; ++j) {
+        const vec_t kd = (vec_t)(LOADF(kp[j], d));
+#pragma unroll
+        for (int n = 0; n < NV; ++n) s[j][n] = fma(kd, qv[n], s[j][n]);
+      }
+    }
+    /* Mask, then the online softmax update, lane by lane. */
+    vec_t alpha[NV];
+#pragma unroll
+    for (int n = 0; n < NV; ++n) {
+      vec_t mx = m[n];
+#pragma unroll
+      for (int j = 0; j < TK; ++j) {
+        ivec_t in = (y0[j] >= lo[n][0]) & (y0[j] < hi[n][0]);
+#if RANK >= 2
+        in = in & (y1[j] >= lo[n][1]) & (y1[j] < hi[n][1]);
+#endif
+#if RANK >= 3
+        in = in & (y2[j] >= lo[n][2]) & (y2[j] < hi[n][2]);
+#endif
+        s[j][n] = select((vec_t)(-INFINITY), s[j][n], in);
+        mx = fmax(mx, s[j][n]);
+      }
+      /* Lanes with no key in their window so far keep m = -inf: use 0 so exp2 gives 0. */
+      const vec_t m_use = select(mx, (vec_t)(0.0f), mx == (vec_t)(-INFINITY));
+      vec_t sum = (vec_t)(0.0f);
+#pragma unroll
+      for (int j = 0; j < TK; ++j) {
+        s[j][n] = exp2(s[j][n] - m_use);
+        sum += s[j][n];
+      }
+      alpha[n] = exp2(m[n] - m_use);
+      l[n] = l[n] * alpha[n] + sum;
+      m[n] = mx;
+    }
+    (void)y1;
+    (void)y2;
+    /* O = diag(alpha) O + P V. */
+    for (int dv = 0; dv < hdv; ++dv) {
+      float vd[TK];
+#pragma unroll
+      for (int j = 0; j < TK; ++j) vd[j] = LOADF(vp[j], dv);
+#pragma unroll
+      for (int n = 0; n < NV; ++n) {
+        vec_t a = acc[dv * NV + n] * alpha[n];
+#pragma unroll
+        for (int j = 0; j < TK; ++j) a = fma((vec_t)(vd[j]), s[j][n], a);
+        acc[dv * NV + n] = a;
+      }
+    }
+  }
+
+  /* Normalize and write the valid rows (lanes back to rows through a small buffer). */
+  float lane_l[BQ], lane_m[BQ], o[VW];
+  vec_t inv_l[NV];
+#pragma unroll
+  for (int n = 0; n < NV; ++n) {
+    VSTORE(l[n], &lane_l[n * VW]);
+    VSTORE(m[n], &lane_m[n * VW]);
+    inv_l[n] = (vec_t)(1.0f) / l[n];
+  }
+  for (int n = 0; n < NV; ++n) {
+    for (int dv = 0; dv < hdv; ++dv) {
+      VSTORE(acc[dv * NV + n] * inv_l[n], o);
+      for (int e = 0; e < VW; ++e) {
+        const int row = n * VW + e;
+        const int x0 = row / (TQ1 * TQ2), x1 = (row / TQ2) % TQ1, x2 = row % TQ2;
+        if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
+        const int tok = NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2);
+        STOREF(out, ((b * N + tok) * H + h) * hdv + dv, o[e]);
+      }
+    }
+  }
+  if (lse) {
+    for (int row = 0; row < BQ; ++row) {
+      const int x0 = row / (TQ1 * TQ2), x1 = (row / TQ2) % TQ1, x2 = row % TQ2;
+      if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
+      const int tok = NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2);
+      lse[(b * N + tok) * H + h] = (lane_m[row] + log2(lane_l[row])) * LN2;
+    }
+  }
+}

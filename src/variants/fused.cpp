@@ -1,0 +1,328 @@
+// Host side of the fused variant: tile configurations (validity, defaults per device kind,
+// tuning candidates), launch geometry and the simulator hook.
+#include "variants/fused.hpp"
+
+#include <algorithm>
+
+#include "core/errors.hpp"
+
+namespace openna {
+
+namespace {
+
+constexpr const char* kFwdFile = "na_fused_fwd.cl";
+constexpr const char* kFwdLanesFile = "na_fused_fwd_lanes.cl";
+constexpr const char* kBwdLanesFile = "na_fused_bwd_lanes.cl";
+constexpr const char* kDeltaFile = "na_delta.cl";
+
+// FORM=0: the work-group form (na_fused_fwd.cl, GPUs); FORM=1: the lanes form
+// (na_fused_fwd_lanes.cl, one work-item per tile with queries in vector lanes, CPUs).
+enum Form { kWorkGroup = 0, kLanes = 1 };
+
+struct Tile {
+  int form = kWorkGroup;
+  int tq[3] = {1, 1, 1};
+  int tk = 16, rq = 1, tc = 1, vw = 1;
+  int bq() const { return tq[0] * tq[1] * tq[2]; }
+  int nt() const { return form == kLanes ? 1 : bq() / rq * tc; }
+};
+
+Tile tile_of(const Config& c) {
+  Tile t;
+  t.form = c.get("FORM", kWorkGroup);
+  t.tq[0] = c.get("TQ0", 1);
+  t.tq[1] = c.get("TQ1", 1);
+  t.tq[2] = c.get("TQ2", 1);
+  t.tk = c.get("TK", 16);
+  t.rq = c.get("RQ", 1);
+  t.tc = c.get("TC", 1);
+  t.vw = c.get("VW", 1);
+  return t;
+}
+
+Config config_of(const Tile& t) {
+  Config c;
+  c.set("FORM", t.form);
+  c.set("TQ0", t.tq[0]);
+  c.set("TQ1", t.tq[1]);
+  c.set("TQ2", t.tq[2]);
+  c.set("TK", t.tk);
+  if (t.form == kWorkGroup) {
+    c.set("RQ", t.rq);
+    c.set("TC", t.tc);
+  }
+  c.set("VW", t.vw);
+  return c;
+}
+
+// Local memory of the forward kernel in bytes (must match na_fused_fwd.cl).
+std::size_t fwd_local_bytes(const Tile& t, int hdp, int hdvp) {
+  const std::size_t kv = std::max<std::size_t>(static_cast<std::size_t>(hdp) * t.tk,
+                                               static_cast<std::size_t>(t.tk) * hdvp);
+  return 4 * (static_cast<std::size_t>(hdp) * t.bq() + kv + static_cast<std::size_t>(t.tk) * t.bq() +
+              3 * static_cast<std::size_t>(t.bq()));
+}
+
+std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t) {
+  const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
+  for (int a = 0; a < 3; ++a) {
+    if (t.tq[a] < 1 || t.tq[a] > 256) return "TQ" + std::to_string(a) + " outside 1..256";
+    if (a >= p.rank && t.tq[a] != 1) return "TQ" + std::to_string(a) + " must be 1 past the rank";
+  }
+  if (t.tk < 1 || t.tk > 256) return "TK outside 1..256";
+  if (t.vw != 1 && t.vw != 2 && t.vw != 4 && t.vw != 8 && t.vw != 16) return "VW must be 1, 2, 4, 8 or 16";
+  if (t.form == kLanes) {
+    if (t.bq() % t.vw != 0) return "VW must divide the query tile (" + std::to_string(t.bq()) + ")";
+    if (t.tk > 32) return "TK over 32 (the lanes form keeps TK score vectors in registers)";
+    if (t.bq() > 64) return "query tile over 64 in the lanes form";
+    return "";
+  }
+  if (t.form != kWorkGroup) return "FORM must be 0 (work-group) or 1 (lanes)";
+  if (t.rq < 1 || t.bq() % t.rq != 0) return "RQ must divide the query tile (" + std::to_string(t.bq()) + ")";
+  if (t.tc < 1 || t.tk % (t.tc * t.vw) != 0) return "TC * VW must divide TK";
+  if (hdvp % (t.tc * t.vw) != 0) {
+    return "TC * VW must divide the head_dim_v bucket " + std::to_string(hdvp);
+  }
+  if (t.rq * (t.tk / t.tc) > 256 || t.rq * (hdvp / t.tc) > 256) return "per-item register tile over 256";
+  if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) {
+    return std::to_string(t.nt()) + " work-items over the device's " +
+           std::to_string(dev.max_work_group_size);
+  }
+  const std::size_t local = fwd_local_bytes(t, hdp, hdvp);
+  if (local > dev.local_mem) {
+    return std::to_string(local) + " bytes of local memory over the device's " +
+           std::to_string(dev.local_mem);
+  }
+  return "";
+}
+
+// Query tile box of about `target` queries, spread over the used axes (fastest axis widest).
+void box_for(const Problem& p, int target, int tq[3]) {
+  tq[0] = tq[1] = tq[2] = 1;
+  if (p.rank == 1) {
+    tq[0] = target;
+  } else if (p.rank == 2) {
+    int side = 1;
+    while (side * side * 4 <= target) side *= 2;  // square-ish: side = 2^floor(log4(target))
+    tq[0] = side;
+    tq[1] = target / side;
+  } else {
+    int side = 1;
+    while (side * side * side * 8 <= target) side *= 2;
+    tq[0] = side;
+    tq[1] = side;
+    tq[2] = target / (side * side);
+  }
+}
+
+}  // namespace
+
+int head_dim_bucket(int dim) {
+  for (int b : {16, 32, 48, 64, 80, 96, 128, 160, 192, 256})
+    if (dim <= b) return b;
+  return 0;
+}
+
+std::string FusedVariant::unsupported_reason(const Problem& p, const DeviceInfo& dev,
+                                             Pass pass) const {
+  if (head_dim_bucket(p.head_dim) == 0 || head_dim_bucket(p.head_dim_v) == 0) {
+    return "head_dim " + std::to_string(p.head_dim) + "/" + std::to_string(p.head_dim_v) +
+           " over the tiled variants' limit of 256";
+  }
+  const std::string why = config_error(p, dev, pass, default_config(p, dev, pass));
+  if (!why.empty()) return "no tile configuration fits this device: " + why;
+  return "";
+}
+
+Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass pass) const {
+  const int hdvp = std::max(16, head_dim_bucket(p.head_dim_v));
+  Tile t;
+  if (dev.is_gpu() && pass == Pass::Forward) {
+    // 128 work-items in 16 rows x 8 columns, float4 register tiles (16-byte local loads),
+    // 32-key chunks; the query box shrinks with the head dim so Q, K/V and P fit in 48 KB.
+    const int hdp = head_dim_bucket(p.head_dim);
+    const int bq = hdp <= 64 ? 64 : hdp <= 160 ? 32 : 16;
+    box_for(p, bq, t.tq);
+    t.tk = 32;
+    t.rq = bq / 16;
+    t.tc = 8;
+    t.vw = 4;
+  } else {
+    // CPUs: the lanes form, a 16-query box in the lanes of one 16-wide vector (an AVX-512
+    // register; narrower units split it), 8 keys per step.
+    t.form = kLanes;
+    box_for(p, 16, t.tq);
+    t.tk = 8;
+    t.vw = 16;
+    return config_of(t);
+  }
+  while (t.tc > 1 && hdvp % (t.tc * t.vw) != 0) t.tc /= 2;
+  while (t.vw > 1 && hdvp % (t.tc * t.vw) != 0) t.vw /= 2;
+  // Shrink until it fits: key chunk first (keeping TC * VW a divisor), then the query box.
+  for (int guard = 0; guard < 16 && !tile_error(p, dev, t).empty(); ++guard) {
+    if (t.tk > 8) {
+      t.tk /= 2;
+      while (t.tk % (t.tc * t.vw) != 0) (t.vw > 1 ? t.vw : t.tc) /= 2;
+    } else {
+      int a = 0;
+      for (int x = 1; x < p.rank; ++x)
+        if (t.tq[x] > t.tq[a]) a = x;
+      if (t.tq[a] == 1) break;
+      t.tq[a] /= 2;
+      while (t.bq() % t.rq != 0) t.rq /= 2;
+    }
+  }
+  return config_of(t);
+}
+
+std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo& dev,
+                                             Pass pass) const {
+  std::vector<Config> out;
+  if (!dev.is_gpu()) {
+    for (int bq : {16, 32, 64})
+      for (int tk : {4, 8, 16})
+        for (int vw : {8, 16}) {
+          Tile t;
+          t.form = kLanes;
+          box_for(p, bq, t.tq);
+          t.tk = tk;
+          t.vw = vw;
+          const Config c = config_of(t);
+          if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+        }
+  }
+  const std::vector<int> sizes = dev.is_gpu() ? std::vector<int>{32, 64, 128}
+                                              : std::vector<int>{16};
+  for (int bq : sizes)
+    for (int tk : {16, 32, 64})
+      for (int rq : {1, 2, 4, 8})
+        for (int tc : {1, 2, 4, 8, 16, 32}) {
+          Tile t;
+          box_for(p, bq, t.tq);
+          t.tk = tk;
+          t.rq = rq;
+          t.tc = tc;
+          t.vw = dev.is_gpu() ? 4 : 16;
+          while (t.vw > 1 && (tk % (tc * t.vw) != 0 ||
+                              head_dim_bucket(p.head_dim_v) % (tc * t.vw) != 0)) {
+            t.vw /= 2;
+          }
+          if (dev.is_gpu() && (t.nt() < 32 || t.nt() > 256)) continue;
+          if (!dev.is_gpu() && t.nt() > 16) continue;
+          const Config c = config_of(t);
+          if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+        }
+  const Config def = default_config(p, dev, pass);
+  if (std::find(out.begin(), out.end(), def) == out.end()) out.insert(out.begin(), def);
+  return out;
+}
+
+std::string FusedVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass,
+                                       const Config& c) const {
+  for (const auto& kv : c.params) {
+    static const char* known[] = {"FORM", "TQ0", "TQ1", "TQ2", "TK", "RQ", "TC", "VW"};
+    if (std::find_if(std::begin(known), std::end(known),
+                     [&](const char* k) { return kv.first == k; }) == std::end(known)) {
+      return "unknown parameter " + kv.first;
+    }
+  }
+  return tile_error(p, dev, tile_of(c));
+}
+
+std::string FusedVariant::config_suffix(const Problem& p, const Config& c) const {
+  const Tile t = tile_of(c);
+  std::string s = t.form == kLanes ? "lanes_q" : "q";
+  for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
+  if (t.form == kLanes) return s + "_k" + std::to_string(t.tk) + "_v" + std::to_string(t.vw);
+  return s + "_k" + std::to_string(t.tk) + "_r" + std::to_string(t.rq) + "_c" +
+         std::to_string(t.tc) + "_v" + std::to_string(t.vw);
+}
+
+SimResult FusedVariant::simulate(const Problem& p, const Config& c) const {
+  const Tile t = tile_of(c);
+  return simulate_box_tiles(p, t.tq, t.tk);
+}
+
+namespace {
+
+// Compile options of a fused program: head-dim buckets and the tile.
+std::string fused_options(const DeviceInfo& dev, const Problem& p, const Tile& t) {
+  const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
+  std::vector<std::pair<std::string, int>> defs = {
+      {"HD", hdp},        {"HDV", hdvp},      {"HDP", hdp},       {"HDVP", hdvp},
+      {"TQ0", t.tq[0]},   {"TQ1", t.tq[1]},   {"TQ2", t.tq[2]},   {"TK", t.tk},
+      {"VW", t.vw}};
+  if (t.form == kWorkGroup) {
+    defs.emplace_back("RQ", t.rq);
+    defs.emplace_back("TC", t.tc);
+  }
+  return compile_options(dev, p, defs);
+}
+
+// Tiles per axis and the work-group geometry for `groups_per_tile` (batch x heads) groups.
+Geometry tile_geometry(const Problem& p, const Tile& t, int heads, int nt[3]) {
+  nt[0] = nt[1] = nt[2] = 1;
+  for (int x = 0; x < p.rank; ++x) nt[x] = tiles_on_axis(p.axis[x], t.tq[x]);
+  Geometry g;
+  g.local[0] = static_cast<std::size_t>(t.nt());
+  g.global[0] = static_cast<std::size_t>(nt[0]) * nt[1] * nt[2] * p.batch * heads * g.local[0];
+  return g;
+}
+
+}  // namespace
+
+void FusedVariant::forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
+                           Events* events) const {
+  const Tile t = tile_of(c);
+  const std::string why = config_error(p, ctx.device(), Pass::Forward, c);
+  if (!why.empty()) throw Unsupported("fused configuration " + c.str() + ": " + why);
+  const std::string label = name(p, c, Pass::Forward);
+  const std::string opts = fused_options(ctx.device(), p, t);
+  cl::Kernel k = t.form == kLanes ? ctx.kernel(kFwdLanesFile, opts, "na_fused_fwd_lanes", label)
+                                  : ctx.kernel(kFwdFile, opts, "na_fused_fwd", label);
+  check_fits(k, ctx.device(), t.nt(), label);
+  int nt[3];
+  const Geometry g = tile_geometry(p, t, p.heads, nt);
+  cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
+                            MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
+                            p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
+                            p.scale, nt[0], nt[1], nt[2]);
+  if (events) events->push_back(ev);
+}
+
+void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, const BwdArgs& a,
+                            Events* events) const {
+  const Tile t = tile_of(c);
+  const std::string why = config_error(p, ctx.device(), Pass::Backward, c);
+  if (!why.empty()) throw Unsupported("fused configuration " + c.str() + ": " + why);
+  if (t.form != kLanes) throw Unsupported("fused backward: only FORM=1 (lanes) exists so far");
+  const std::string label = name(p, c, Pass::Backward);
+  const std::string opts = fused_options(ctx.device(), p, t);
+  const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
+  const int rows = static_cast<int>(p.lse_elems());
+  cl::Kernel k_delta = ctx.kernel(kDeltaFile, compile_options(ctx.device(), p, {}), "na_delta",
+                                  label);
+  cl::Kernel k_dq = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dq_lanes", label);
+  cl::Kernel k_dkdv = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dkdv_lanes", label);
+  check_fits(k_dq, ctx.device(), t.nt(), label);
+  check_fits(k_dkdv, ctx.device(), t.nt(), label);
+  cl::Buffer delta = ctx.alloc(static_cast<std::size_t>(rows) * sizeof(float));
+  Geometry gd;
+  gd.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
+  gd.global[0] = round_up(static_cast<std::size_t>(rows), gd.local[0]);
+  int nt[3];
+  const Geometry gq = tile_geometry(p, t, p.heads, nt);
+  const Geometry gk = tile_geometry(p, t, p.heads_kv, nt);
+  Events ev;
+  ev.push_back(ctx.launch(k_delta, gd, MemArg{a.out}, MemArg{a.d_out}, delta, rows, p.head_dim_v));
+  ev.push_back(ctx.launch(k_dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                          MemArg{a.lse}, delta, MemArg{a.d_q}, L0, L1, L2, p.heads, p.heads_kv,
+                          p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2]));
+  ev.push_back(ctx.launch(k_dkdv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                          MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, L0, L1, L2,
+                          p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1],
+                          nt[2]));
+  if (events) events->insert(events->end(), ev.begin(), ev.end());
+}
+
+}  // namespace openna
