@@ -8,6 +8,7 @@
  *    form in na_window.h) for every query head of its kv head: dV += P^T dO, dK += dS^T Q.
  * D_i = dot(dO_i, O_i) comes from na_fused_delta in na_fused_bwd.cl. */
 #include "na_tile.h"
+#include "na_vec.h"
 
 #ifndef TQ0
 #define TQ0 4 /* tile extent on axis 0 (query tiles for dQ, key tiles for dK/dV) */
@@ -20,9 +21,6 @@
 #endif
 #ifndef TK
 #define TK 8 /* rows of the other side per step (keys for dQ, queries for dK/dV) */
-#endif
-#ifndef VW
-#define VW 16 /* lanes per vector */
 #endif
 #ifndef HDP
 #define HDP HD
@@ -37,37 +35,7 @@
 #error "VW must divide the tile"
 #endif
 
-#if VW == 1
-typedef float vec_t;
-typedef int ivec_t;
-#define VLOAD(p) (*(p))
-#define VSTORE(x, p) (*(p) = (x))
-#elif VW == 2
-typedef float2 vec_t;
-typedef int2 ivec_t;
-#define VLOAD(p) vload2(0, (p))
-#define VSTORE(x, p) vstore2((x), 0, (p))
-#elif VW == 4
-typedef float4 vec_t;
-typedef int4 ivec_t;
-#define VLOAD(p) vload4(0, (p))
-#define VSTORE(x, p) vstore4((x), 0, (p))
-#elif VW == 8
-typedef float8 vec_t;
-typedef int8 ivec_t;
-#define VLOAD(p) vload8(0, (p))
-#define VSTORE(x, p) vstore8((x), 0, (p))
-#elif VW == 16
-typedef float16 vec_t;
-typedef int16 ivec_t;
-#define VLOAD(p) vload16(0, (p))
-#define VSTORE(x, p) vstore16((x), 0, (p))
-#else
-#error "VW must be 1, 2, 4, 8 or 16"
-#endif
 
-#define LOG2E 1.4426950408889634f
-#define FAR (1 << 29)
 
 /* Row r of a tile to its box coordinates. */
 #define ROW_X(row, x0, x1, x2) \

@@ -10,6 +10,7 @@
  * tiles are VW-wide vectors: explicit SIMD for CPU compilers, 16-byte local loads on GPUs.
  * Scores are kept in log2 units (q is pre-scaled by scale * log2(e)) so the softmax uses exp2. */
 #include "na_tile.h"
+#include "na_vec.h"
 
 #ifndef TQ0
 #define TQ0 8 /* query tile extent on axis 0 (group coordinates) */
@@ -28,9 +29,6 @@
 #endif
 #ifndef TC
 #define TC 4 /* work-item columns (keys and value dims are split among them) */
-#endif
-#ifndef VW
-#define VW 4 /* vector width of the register tiles: 1, 2, 4, 8 or 16 */
 #endif
 #ifndef HDP
 #define HDP HD /* head_dim bucket: q/k rows are zero-padded to it in local memory */
@@ -53,50 +51,7 @@
 #endif
 
 /* ---- VW-wide vectors ----------------------------------------------------------------------- */
-#if VW == 1
-typedef float vec_t;
-typedef int ivec_t;
-#define VLOAD(p) (*(p))
-#define VSTORE(x, p) (*(p) = (x))
-#define VMAX(x) (x)
-#define VSUM(x) (x)
-#elif VW == 2
-typedef float2 vec_t;
-typedef int2 ivec_t;
-#define VLOAD(p) vload2(0, (p))
-#define VSTORE(x, p) vstore2((x), 0, (p))
-#define VMAX(x) fmax((x).s0, (x).s1)
-#define VSUM(x) ((x).s0 + (x).s1)
-#elif VW == 4
-typedef float4 vec_t;
-typedef int4 ivec_t;
-#define VLOAD(p) vload4(0, (p))
-#define VSTORE(x, p) vstore4((x), 0, (p))
-#define VMAX(x) fmax(fmax((x).s0, (x).s1), fmax((x).s2, (x).s3))
-#define VSUM(x) (((x).s0 + (x).s1) + ((x).s2 + (x).s3))
-#elif VW == 8
-typedef float8 vec_t;
-typedef int8 ivec_t;
-#define VLOAD(p) vload8(0, (p))
-#define VSTORE(x, p) vstore8((x), 0, (p))
-#define VMAX(x) na_max4(fmax((x).lo, (x).hi))
-#define VSUM(x) na_sum4((x).lo + (x).hi)
-#elif VW == 16
-typedef float16 vec_t;
-typedef int16 ivec_t;
-#define VLOAD(p) vload16(0, (p))
-#define VSTORE(x, p) vstore16((x), 0, (p))
-#define VMAX(x) na_max4(fmax(fmax((x).lo.lo, (x).lo.hi), fmax((x).hi.lo, (x).hi.hi)))
-#define VSUM(x) na_sum4(((x).lo.lo + (x).lo.hi) + ((x).hi.lo + (x).hi.hi))
-#else
-#error "VW must be 1, 2, 4, 8 or 16"
-#endif
-NA_FN float na_max4(float4 x) { return fmax(fmax(x.s0, x.s1), fmax(x.s2, x.s3)); }
-NA_FN float na_sum4(float4 x) { return (x.s0 + x.s1) + (x.s2 + x.s3); }
 
-#define LOG2E 1.4426950408889634f
-#define LN2 0.6931471805599453f
-#define FAR (1 << 29) /* box coordinate of a key past the box: outside every window */
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_fwd(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,

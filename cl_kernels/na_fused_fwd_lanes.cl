@@ -6,6 +6,7 @@
  * reductions or transposes are needed, and keys and values are read row by row through the
  * cache (on a CPU, local memory is that same cache) as broadcast scalars. */
 #include "na_tile.h"
+#include "na_vec.h"
 
 #ifndef TQ0
 #define TQ0 4 /* query tile extent on axis 0 (group coordinates) */
@@ -18,9 +19,6 @@
 #endif
 #ifndef TK
 #define TK 8 /* keys per step: scores of TK keys x the tile stay in registers */
-#endif
-#ifndef VW
-#define VW 16 /* lanes per vector: 1, 2, 4, 8 or 16 */
 #endif
 #ifndef HDP
 #define HDP HD /* head_dim bucket (bounds the private query copy) */
@@ -35,38 +33,7 @@
 #error "VW must divide the query tile"
 #endif
 
-#if VW == 1
-typedef float vec_t;
-typedef int ivec_t;
-#define VLOAD(p) (*(p))
-#define VSTORE(x, p) (*(p) = (x))
-#elif VW == 2
-typedef float2 vec_t;
-typedef int2 ivec_t;
-#define VLOAD(p) vload2(0, (p))
-#define VSTORE(x, p) vstore2((x), 0, (p))
-#elif VW == 4
-typedef float4 vec_t;
-typedef int4 ivec_t;
-#define VLOAD(p) vload4(0, (p))
-#define VSTORE(x, p) vstore4((x), 0, (p))
-#elif VW == 8
-typedef float8 vec_t;
-typedef int8 ivec_t;
-#define VLOAD(p) vload8(0, (p))
-#define VSTORE(x, p) vstore8((x), 0, (p))
-#elif VW == 16
-typedef float16 vec_t;
-typedef int16 ivec_t;
-#define VLOAD(p) vload16(0, (p))
-#define VSTORE(x, p) vstore16((x), 0, (p))
-#else
-#error "VW must be 1, 2, 4, 8 or 16"
-#endif
 
-#define LOG2E 1.4426950408889634f
-#define LN2 0.6931471805599453f
-#define FAR (1 << 29) /* box coordinate of a key past the box: outside every window */
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,

@@ -18,16 +18,6 @@ std::vector<NaCase> random_cases(std::uint64_t seed, int n, int max_head_dim = 4
   return cases;
 }
 
-// The configuration the dispatcher picks on a GPU (work-group form), so that PoCL checks the
-// GPU kernels too: a device description with a GPU's limits.
-Config gpu_config(const NaCase& c) {
-  DeviceInfo gpu = test_context().device();
-  gpu.type = CL_DEVICE_TYPE_GPU;
-  gpu.local_mem = 48 * 1024;
-  gpu.max_work_group_size = 1024;
-  return find_variant("fused")->default_config(normalize(&c.problem), gpu, Pass::Forward);
-}
-
 class FusedRandom : public ::testing::TestWithParam<NaCase> {};
 
 TEST_P(FusedRandom, Forward) {
@@ -39,7 +29,7 @@ TEST_P(FusedRandom, Forward) {
 // Half of the random problems also through the GPU's configuration (work-group form).
 TEST_P(FusedRandom, ForwardGpuConfig) {
   if (GetParam().seed % 2) GTEST_SKIP() << "odd seed: covered by the default configuration only";
-  const Config c = gpu_config(GetParam());
+  const Config c = gpu_config(GetParam(), "fused", Pass::Forward);
   SCOPED_TRACE(c.str());
   check_forward(GetParam(), "fused", &c);
 }
@@ -114,7 +104,7 @@ TEST_P(FusedAdversarial, Forward) {
 }
 
 TEST_P(FusedAdversarial, ForwardGpuConfig) {
-  const Config c = gpu_config(GetParam());
+  const Config c = gpu_config(GetParam(), "fused", Pass::Forward);
   SCOPED_TRACE(c.str());
   check_forward(GetParam(), "fused", &c);
 }

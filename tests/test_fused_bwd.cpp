@@ -28,6 +28,14 @@ TEST_P(FusedBwdRandom, Backward) {
   check_backward(GetParam(), "fused");
 }
 
+// Half of the random problems also through the GPU's configuration (work-group form).
+TEST_P(FusedBwdRandom, BackwardGpuConfig) {
+  if (GetParam().seed % 2) GTEST_SKIP() << "odd seed: covered by the default configuration only";
+  const Config c = gpu_config(GetParam(), "fused", Pass::Backward);
+  SCOPED_TRACE(c.str());
+  check_backward(GetParam(), "fused", &c);
+}
+
 INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdRandom, ::testing::ValuesIn(random_cases(777, 80)),
                          [](const auto& info) { return info.param.name(); });
 
@@ -74,6 +82,12 @@ std::vector<NaCase> adversarial() {
 class FusedBwdAdversarial : public ::testing::TestWithParam<NaCase> {};
 
 TEST_P(FusedBwdAdversarial, Backward) { check_backward(GetParam(), "fused"); }
+
+TEST_P(FusedBwdAdversarial, BackwardGpuConfig) {
+  const Config c = gpu_config(GetParam(), "fused", Pass::Backward);
+  SCOPED_TRACE(c.str());
+  check_backward(GetParam(), "fused", &c);
+}
 
 INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdAdversarial, ::testing::ValuesIn(adversarial()),
                          [](const auto& info) { return info.param.name(); });

@@ -17,6 +17,14 @@ std::string unsupported(const NaCase& c, const std::string& family, Pass pass) {
   return v->unsupported_reason(normalize(&c.problem), test_context().device(), pass);
 }
 
+Config gpu_config(const NaCase& c, const std::string& family, Pass pass) {
+  DeviceInfo gpu = test_context().device();
+  gpu.type = CL_DEVICE_TYPE_GPU;
+  gpu.local_mem = 48 * 1024;
+  gpu.max_work_group_size = 1024;
+  return find_variant(family)->default_config(normalize(&c.problem), gpu, pass);
+}
+
 namespace {
 
 Selection selection(const NaCase& c, const std::string& family, Pass pass, const Config* config) {

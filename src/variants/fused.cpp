@@ -13,6 +13,7 @@ namespace {
 constexpr const char* kFwdFile = "na_fused_fwd.cl";
 constexpr const char* kFwdLanesFile = "na_fused_fwd_lanes.cl";
 constexpr const char* kBwdLanesFile = "na_fused_bwd_lanes.cl";
+constexpr const char* kBwdFile = "na_fused_bwd.cl";
 constexpr const char* kDeltaFile = "na_delta.cl";
 
 // FORM=0: the work-group form (na_fused_fwd.cl, GPUs); FORM=1: the lanes form
@@ -55,15 +56,18 @@ Config config_of(const Tile& t) {
   return c;
 }
 
-// Local memory of the forward kernel in bytes (must match na_fused_fwd.cl).
-std::size_t fwd_local_bytes(const Tile& t, int hdp, int hdvp) {
-  const std::size_t kv = std::max<std::size_t>(static_cast<std::size_t>(hdp) * t.tk,
-                                               static_cast<std::size_t>(t.tk) * hdvp);
-  return 4 * (static_cast<std::size_t>(hdp) * t.bq() + kv + static_cast<std::size_t>(t.tk) * t.bq() +
-              3 * static_cast<std::size_t>(t.bq()));
+// Local memory of the work-group kernels in bytes (must match na_fused_fwd.cl and
+// na_fused_bwd.cl; the backward figure is the larger of its two kernels, dK/dV).
+std::size_t local_bytes(const Tile& t, int hdp, int hdvp, Pass pass) {
+  const std::size_t bq = t.bq(), tk = t.tk;
+  if (pass == Pass::Forward) {
+    const std::size_t kv = std::max<std::size_t>(hdp * tk, tk * hdvp);
+    return 4 * (hdp * bq + kv + tk * bq + 3 * bq) + 16 * tk;
+  }
+  return 4 * ((hdp + hdvp) * (bq + tk) + 2 * bq * tk + 9 * tk + 2 * bq);
 }
 
-std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t) {
+std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t, Pass pass) {
   const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
   for (int a = 0; a < 3; ++a) {
     if (t.tq[a] < 1 || t.tq[a] > 256) return "TQ" + std::to_string(a) + " outside 1..256";
@@ -83,12 +87,15 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t) {
   if (hdvp % (t.tc * t.vw) != 0) {
     return "TC * VW must divide the head_dim_v bucket " + std::to_string(hdvp);
   }
+  if (pass == Pass::Backward && hdp % (t.tc * t.vw) != 0) {
+    return "TC * VW must divide the head_dim bucket " + std::to_string(hdp);
+  }
   if (t.rq * (t.tk / t.tc) > 256 || t.rq * (hdvp / t.tc) > 256) return "per-item register tile over 256";
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) {
     return std::to_string(t.nt()) + " work-items over the device's " +
            std::to_string(dev.max_work_group_size);
   }
-  const std::size_t local = fwd_local_bytes(t, hdp, hdvp);
+  const std::size_t local = local_bytes(t, hdp, hdvp, pass);
   if (local > dev.local_mem) {
     return std::to_string(local) + " bytes of local memory over the device's " +
            std::to_string(dev.local_mem);
@@ -147,6 +154,16 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     t.rq = bq / 16;
     t.tc = 8;
     t.vw = 4;
+  } else if (dev.is_gpu()) {
+    // Backward: Q, dO, K and V tiles all live in local memory, so tiles are smaller: 32 x 32
+    // up to head dim 64, 16 x 16 beyond, shrunk below until they fit.
+    const int hdp = std::max(head_dim_bucket(p.head_dim), hdvp);
+    const int bq = hdp <= 64 ? 32 : 16;
+    box_for(p, bq, t.tq);
+    t.tk = bq;
+    t.rq = bq / 16;
+    t.tc = bq == 32 ? 8 : 4;
+    t.vw = 4;
   } else {
     // CPUs: the lanes form, a 16-query box in the lanes of one 16-wide vector (an AVX-512
     // register; narrower units split it), 8 keys per step.
@@ -158,8 +175,12 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
   }
   while (t.tc > 1 && hdvp % (t.tc * t.vw) != 0) t.tc /= 2;
   while (t.vw > 1 && hdvp % (t.tc * t.vw) != 0) t.vw /= 2;
+  while (t.tc > 1 && pass == Pass::Backward &&
+         head_dim_bucket(p.head_dim) % (t.tc * t.vw) != 0) {
+    t.tc /= 2;
+  }
   // Shrink until it fits: key chunk first (keeping TC * VW a divisor), then the query box.
-  for (int guard = 0; guard < 16 && !tile_error(p, dev, t).empty(); ++guard) {
+  for (int guard = 0; guard < 16 && !tile_error(p, dev, t, pass).empty(); ++guard) {
     if (t.tk > 8) {
       t.tk /= 2;
       while (t.tk % (t.tc * t.vw) != 0) (t.vw > 1 ? t.vw : t.tc) /= 2;
@@ -169,7 +190,7 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
         if (t.tq[x] > t.tq[a]) a = x;
       if (t.tq[a] == 1) break;
       t.tq[a] /= 2;
-      while (t.bq() % t.rq != 0) t.rq /= 2;
+      while (t.rq > 1 && (t.bq() % t.rq != 0 || t.bq() / t.rq < 4)) t.rq /= 2;
     }
   }
   return config_of(t);
@@ -217,7 +238,7 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
   return out;
 }
 
-std::string FusedVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass,
+std::string FusedVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                        const Config& c) const {
   for (const auto& kv : c.params) {
     static const char* known[] = {"FORM", "TQ0", "TQ1", "TQ2", "TK", "RQ", "TC", "VW"};
@@ -226,7 +247,7 @@ std::string FusedVariant::config_error(const Problem& p, const DeviceInfo& dev, 
       return "unknown parameter " + kv.first;
     }
   }
-  return tile_error(p, dev, tile_of(c));
+  return tile_error(p, dev, tile_of(c), pass);
 }
 
 std::string FusedVariant::config_suffix(const Problem& p, const Config& c) const {
@@ -295,15 +316,17 @@ void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, con
   const Tile t = tile_of(c);
   const std::string why = config_error(p, ctx.device(), Pass::Backward, c);
   if (!why.empty()) throw Unsupported("fused configuration " + c.str() + ": " + why);
-  if (t.form != kLanes) throw Unsupported("fused backward: only FORM=1 (lanes) exists so far");
   const std::string label = name(p, c, Pass::Backward);
   const std::string opts = fused_options(ctx.device(), p, t);
   const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
   const int rows = static_cast<int>(p.lse_elems());
   cl::Kernel k_delta = ctx.kernel(kDeltaFile, compile_options(ctx.device(), p, {}), "na_delta",
                                   label);
-  cl::Kernel k_dq = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dq_lanes", label);
-  cl::Kernel k_dkdv = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dkdv_lanes", label);
+  const bool lanes = t.form == kLanes;
+  cl::Kernel k_dq = ctx.kernel(lanes ? kBwdLanesFile : kBwdFile, opts,
+                               lanes ? "na_fused_bwd_dq_lanes" : "na_fused_bwd_dq", label);
+  cl::Kernel k_dkdv = ctx.kernel(lanes ? kBwdLanesFile : kBwdFile, opts,
+                                 lanes ? "na_fused_bwd_dkdv_lanes" : "na_fused_bwd_dkdv", label);
   check_fits(k_dq, ctx.device(), t.nt(), label);
   check_fits(k_dkdv, ctx.device(), t.nt(), label);
   cl::Buffer delta = ctx.alloc(static_cast<std::size_t>(rows) * sizeof(float));

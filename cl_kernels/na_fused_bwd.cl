@@ -1,0 +1,448 @@
+/* The fused backward in work-group form (GPUs), portable OpenCL C 1.2; the tiling and the
+ * work-item grid are those of na_fused_fwd.cl. FlashAttention-2 style on the forward's lse,
+ * no atomics, so results are bit-identical from run to run:
+ *  - na_fused_bwd_dq: a query tile walks the union of its windows in chunks of TK keys:
+ *    S = Q K^T and dP = dO V^T on the item's rows x keys, P = exp2(S - lse), dS = P (dP - D)
+ *    into local memory, then dQ += dS K on the item's rows x head dims;
+ *  - na_fused_bwd_dkdv: a key tile walks its inverse neighborhood (one box of queries per tile,
+ *    closed form in na_window.h) for each query head of its kv head, in chunks of TK queries:
+ *    S^T = K Q^T, dP^T = V dO^T on the item's keys x queries, then dV += P^T dO and
+ *    dK += dS^T Q on the item's keys x head dims.
+ * D_i = dot(dO_i, O_i) comes from na_delta.cl. */
+#include "na_tile.h"
+#include "na_vec.h"
+
+#ifndef TQ0
+#define TQ0 8 /* tile extent on axis 0 (query tiles for dQ, key tiles for dK/dV) */
+#endif
+#ifndef TQ1
+#define TQ1 1 /* ... on axis 1 */
+#endif
+#ifndef TQ2
+#define TQ2 1 /* ... on axis 2 */
+#endif
+#ifndef TK
+#define TK 16 /* rows of the other side per chunk (keys for dQ, queries for dK/dV) */
+#endif
+#ifndef RQ
+#define RQ 2 /* tile rows per work-item */
+#endif
+#ifndef TC
+#define TC 4 /* work-item columns */
+#endif
+#ifndef HDP
+#define HDP HD
+#endif
+#ifndef HDVP
+#define HDVP HDV
+#endif
+
+#define BQ (TQ0 * TQ1 * TQ2)
+#define TR (BQ / RQ)
+#define NT (TR * TC)
+#define RK (TK / TC)
+#define NKV (RK / VW)
+#define NDQ (HDP / (TC * VW))  /* head-dim vectors per item and row (dQ, dK) */
+#define NDV (HDVP / (TC * VW)) /* value-dim vectors per item and row (dV) */
+
+#if BQ % RQ != 0 || TK % (TC * VW) != 0 || HDVP % (TC * VW) != 0 || HDP % (TC * VW) != 0
+#error "tile configuration: RQ | tile, TC * VW | TK, HDP and HDVP"
+#endif
+
+#define ROW_X(row, x0, x1, x2) \
+  const int x0 = (row) / (TQ1 * TQ2), x1 = ((row) / TQ2) % TQ1, x2 = (row) % TQ2
+
+/* The VW elements of column `kk` of a [dims][TK] local array at dims d0..d0+VW-1. */
+NA_FN vec_t na_gather(__local const float* a, int d0, int kk) {
+  float g[VW];
+#pragma unroll
+  for (int e = 0; e < VW; ++e) g[e] = a[(d0 + e) * TK + kk];
+  return VLOAD(g);
+}
+
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dq(
+    __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
+    __global const stor_t* d_out, __global const float* lse, __global const float* delta,
+    __global stor_t* d_q, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale,
+    int nt0, int nt1, int nt2) {
+  __local float Qs[HDP * BQ];   /* Qs[d][row], log2 units */
+  __local float Os[HDVP * BQ];  /* dO^T: Os[d][row] */
+  __local float Kt[HDP * TK];   /* Kt[d][key] */
+  __local float Vt[HDVP * TK];  /* Vt[d][key] */
+  __local float Ps[BQ * TK];    /* dS[row][key] */
+  __local float lse_r[BQ], d_r[BQ];
+  __local int key_tok[TK];
+  __local int key_y[3][TK];
+
+  const int lid = get_local_id(0);
+  const int r = lid / TC, c = lid % TC;
+  const int N = L0 * L1 * L2;
+  const int tiles = nt0 * nt1 * nt2;
+  const int wg = get_group_id(0);
+  const int h = (wg / tiles) % H;
+  const int b = wg / (tiles * H);
+  const int hk = h / (H / HKV);
+  const na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
+  if (!t.live) return;
+  const int kbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
+
+  int qlo[RQ][3], qhi[RQ][3];
+#pragma unroll
+  for (int i = 0; i < RQ; ++i) {
+    ROW_X(r * RQ + i, x0, x1, x2);
+    const int x[3] = {x0, x1, x2};
+#pragma unroll
+    for (int a = 0; a < 3; ++a) {
+      const int qi = t.first[a] + NA_MIN(x[a], t.valid[a] - 1);
+      qlo[i][a] = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
+      qhi[i][a] = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
+    }
+  }
+  const float qscale = scale * LOG2E;
+  for (int idx = lid; idx < BQ * HDP; idx += NT) {
+    const int row = idx / HDP, d = idx % HDP;
+    ROW_X(row, x0, x1, x2);
+    const int in = d < hd && x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
+    const int qrow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * H + h;
+    Qs[d * BQ + row] = in ? LOADF(q, qrow * hd + d) * qscale : 0.0f;
+  }
+  for (int idx = lid; idx < BQ * HDVP; idx += NT) {
+    const int row = idx / HDVP, d = idx % HDVP;
+    ROW_X(row, x0, x1, x2);
+    const int in = d < hdv && x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
+    const int qrow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * H + h;
+    Os[d * BQ + row] = in ? LOADF(d_out, qrow * hdv + d) : 0.0f;
+  }
+  for (int row = lid; row < BQ; row += NT) {
+    ROW_X(row, x0, x1, x2);
+    const int in = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
+    const int qrow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * H + h;
+    lse_r[row] = in ? lse[qrow] * LOG2E : 0.0f;
+    d_r[row] = in ? delta[qrow] : 0.0f;
+  }
+
+  vec_t acc[RQ][NDQ];
+#pragma unroll
+  for (int i = 0; i < RQ; ++i)
+#pragma unroll
+    for (int j = 0; j < NDQ; ++j) acc[i][j] = (vec_t)(0.0f);
+
+  for (int k0 = 0; k0 < kbox; k0 += TK) {
+    for (int kk = lid; kk < TK; kk += NT) {
+      const int f = k0 + kk;
+      const int y2 = f % t.kcnt[2], y1 = (f / t.kcnt[2]) % t.kcnt[1];
+      const int y0 = f / (t.kcnt[2] * t.kcnt[1]);
+      const int live = f < kbox;
+      key_y[0][kk] = live ? y0 : FAR;
+      key_y[1][kk] = y1;
+      key_y[2][kk] = y2;
+      key_tok[kk] = live ? NA_TOKEN(y0, y1, y2, t.kst, t.grp, L1, L2) : -1;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int idx = lid; idx < TK * HDP; idx += NT) {
+      const int kk = idx / HDP, d = idx % HDP;
+      const int tok = key_tok[kk];
+      Kt[d * TK + kk] = (tok >= 0 && d < hd) ? LOADF(k, ((b * N + tok) * HKV + hk) * hd + d) : 0.0f;
+    }
+    for (int idx = lid; idx < TK * HDVP; idx += NT) {
+      const int kk = idx / HDVP, d = idx % HDVP;
+      const int tok = key_tok[kk];
+      Vt[d * TK + kk] =
+          (tok >= 0 && d < hdv) ? LOADF(v, ((b * N + tok) * HKV + hk) * hdv + d) : 0.0f;
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    {
+      vec_t s[RQ][NKV], dp[RQ][NKV];
+#pragma unroll
+      for (int i = 0; i < RQ; ++i)
+#pragma unroll
+        for (int j = 0; j < NKV; ++j) s[i][j] = dp[i][j] = (vec_t)(0.0f);
+      for (int d = 0; d < HDP; ++d) {
+        vec_t kv[NKV];
+#pragma unroll
+        for (int j = 0; j < NKV; ++j) kv[j] = VLOAD(&Kt[d * TK + c * RK + j * VW]);
+#pragma unroll
+        for (int i = 0; i < RQ; ++i) {
+          const vec_t qv = (vec_t)(Qs[d * BQ + r * RQ + i]);
+#pragma unroll
+          for (int j = 0; j < NKV; ++j) s[i][j] = fma(qv, kv[j], s[i][j]);
+        }
+      }
+      for (int d = 0; d < HDVP; ++d) {
+        vec_t vv[NKV];
+#pragma unroll
+        for (int j = 0; j < NKV; ++j) vv[j] = VLOAD(&Vt[d * TK + c * RK + j * VW]);
+#pragma unroll
+        for (int i = 0; i < RQ; ++i) {
+          const vec_t ov = (vec_t)(Os[d * BQ + r * RQ + i]);
+#pragma unroll
+          for (int j = 0; j < NKV; ++j) dp[i][j] = fma(ov, vv[j], dp[i][j]);
+        }
+      }
+#pragma unroll
+      for (int j = 0; j < NKV; ++j) {
+        const int kk = c * RK + j * VW;
+        const ivec_t y0 = VLOAD(&key_y[0][kk]);
+#if RANK >= 2
+        const ivec_t y1 = VLOAD(&key_y[1][kk]);
+#endif
+#if RANK >= 3
+        const ivec_t y2 = VLOAD(&key_y[2][kk]);
+#endif
+#pragma unroll
+        for (int i = 0; i < RQ; ++i) {
+          ivec_t in = (y0 >= qlo[i][0]) & (y0 < qhi[i][0]);
+#if RANK >= 2
+          in = in & (y1 >= qlo[i][1]) & (y1 < qhi[i][1]);
+#endif
+#if RANK >= 3
+          in = in & (y2 >= qlo[i][2]) & (y2 < qhi[i][2]);
+#endif
+          const int row = r * RQ + i;
+          const vec_t p =
+              select((vec_t)(0.0f), exp2(s[i][j] - (vec_t)(lse_r[row])), in);
+          VSTORE(p * (dp[i][j] - (vec_t)(d_r[row])), &Ps[row * TK + kk]);
+        }
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+
+    for (int kk = 0; kk < TK; ++kk) {
+      vec_t kv[NDQ];
+#pragma unroll
+      for (int j = 0; j < NDQ; ++j) kv[j] = na_gather(Kt, (j * TC + c) * VW, kk);
+#pragma unroll
+      for (int i = 0; i < RQ; ++i) {
+        const vec_t ds = (vec_t)(Ps[(r * RQ + i) * TK + kk]);
+#pragma unroll
+        for (int j = 0; j < NDQ; ++j) acc[i][j] = fma(ds, kv[j], acc[i][j]);
+      }
+    }
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+
+#pragma unroll
+  for (int i = 0; i < RQ; ++i) {
+    ROW_X(r * RQ + i, x0, x1, x2);
+    if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
+    const int qrow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * H + h;
+#pragma unroll
+    for (int j = 0; j < NDQ; ++j) {
+      float o[VW];
+      VSTORE(acc[i][j] * scale, o);
+#pragma unroll
+      for (int e = 0; e < VW; ++e) {
+        const int d = (j * TC + c) * VW + e;
+        if (d < hd) STOREF(d_q, qrow * hd + d, o[e]);
+      }
+    }
+  }
+}
+
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
+    __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
+    __global const stor_t* d_out, __global const float* lse, __global const float* delta,
+    __global stor_t* d_k, __global stor_t* d_v, int L0, int L1, int L2, int H, int HKV, int hd,
+    int hdv, float scale, int nt0, int nt1, int nt2) {
+  __local float Ks[HDP * BQ];   /* Ks[d][key], log2 units */
+  __local float Vs[HDVP * BQ];  /* Vs[d][key] */
+  __local float Qt[HDP * TK];   /* Qt[d][query] */
+  __local float Ot[HDVP * TK];  /* dO^T: Ot[d][query] */
+  __local float Ps[BQ * TK];    /* P^T[key][query] */
+  __local float Ss[BQ * TK];    /* dS^T[key][query] */
+  __local float lse_q[TK], d_q_[TK];
+  __local int q_tok[TK];
+  __local int q_lo[3][TK], q_hi[3][TK];
+
+  const int lid = get_local_id(0);
+  const int r = lid / TC, c = lid % TC;
+  const int N = L0 * L1 * L2;
+  const int tiles = nt0 * nt1 * nt2;
+  const int wg = get_group_id(0);
+  const int hk = (wg / tiles) % HKV;
+  const int b = wg / (tiles * HKV);
+  const int G = H / HKV;
+  na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
+  if (!t.live) return;
+  /* The inverse neighborhood of the key tile, per axis (group coordinates). */
+#pragma unroll
+  for (int a = 0; a < 3; ++a) {
+    const int lo = na_inv_lo(t.first[a], t.glen[a], AX_K(a), AX_S(a), AX_C(a));
+    t.kst[a] = lo;
+    t.kcnt[a] = na_inv_hi(t.first[a] + t.valid[a] - 1, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) -
+                lo + 1;
+  }
+  const int qbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
+
+  /* This item's keys: group coordinates (FAR past the tile). */
+  int ky[RQ][3];
+#pragma unroll
+  for (int i = 0; i < RQ; ++i) {
+    ROW_X(r * RQ + i, x0, x1, x2);
+    const int in = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
+    ky[i][0] = in ? t.first[0] + x0 : FAR;
+    ky[i][1] = t.first[1] + x1;
+    ky[i][2] = t.first[2] + x2;
+  }
+  const float kscale = scale * LOG2E;
+  for (int idx = lid; idx < BQ * HDP; idx += NT) {
+    const int row = idx / HDP, d = idx % HDP;
+    ROW_X(row, x0, x1, x2);
+    const int in = d < hd && x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
+    const int krow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * HKV + hk;
+    Ks[d * BQ + row] = in ? LOADF(k, krow * hd + d) * kscale : 0.0f;
+  }
+  for (int idx = lid; idx < BQ * HDVP; idx += NT) {
+    const int row = idx / HDVP, d = idx % HDVP;
+    ROW_X(row, x0, x1, x2);
+    const int in = d < hdv && x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
+    const int krow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * HKV + hk;
+    Vs[d * BQ + row] = in ? LOADF(v, krow * hdv + d) : 0.0f;
+  }
+
+  vec_t dk[RQ][NDQ], dv[RQ][NDV];
+#pragma unroll
+  for (int i = 0; i < RQ; ++i) {
+#pragma unroll
+    for (int j = 0; j < NDQ; ++j) dk[i][j] = (vec_t)(0.0f);
+#pragma unroll
+    for (int j = 0; j < NDV; ++j) dv[i][j] = (vec_t)(0.0f);
+  }
+
+  for (int h = hk * G; h < (hk + 1) * G; ++h) {
+    for (int i0 = 0; i0 < qbox; i0 += TK) {
+      for (int qq = lid; qq < TK; qq += NT) {
+        const int f = i0 + qq;
+        const int live = f < qbox;
+        const int ff = live ? f : 0;
+        const int cc[3] = {ff / (t.kcnt[2] * t.kcnt[1]), (ff / t.kcnt[2]) % t.kcnt[1],
+                           ff % t.kcnt[2]};
+        const int qrow = (b * N + NA_TOKEN(cc[0], cc[1], cc[2], t.kst, t.grp, L1, L2)) * H + h;
+        q_tok[qq] = live ? qrow : -1;
+        lse_q[qq] = lse[qrow] * LOG2E;
+        d_q_[qq] = delta[qrow];
+#pragma unroll
+        for (int a = 0; a < 3; ++a) {
+          const int qi = t.kst[a] + cc[a];
+          q_lo[a][qq] = live ? na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) : FAR;
+          q_hi[a][qq] = live ? na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) : FAR;
+        }
+      }
+      barrier(CLK_LOCAL_MEM_FENCE);
+      for (int idx = lid; idx < TK * HDP; idx += NT) {
+        const int qq = idx / HDP, d = idx % HDP;
+        const int row = q_tok[qq];
+        Qt[d * TK + qq] = (row >= 0 && d < hd) ? LOADF(q, row * hd + d) : 0.0f;
+      }
+      for (int idx = lid; idx < TK * HDVP; idx += NT) {
+        const int qq = idx / HDVP, d = idx % HDVP;
+        const int row = q_tok[qq];
+        Ot[d * TK + qq] = (row >= 0 && d < hdv) ? LOADF(d_out, row * hdv + d) : 0.0f;
+      }
+      barrier(CLK_LOCAL_MEM_FENCE);
+
+      {
+        vec_t s[RQ][NKV], dp[RQ][NKV];
+#pragma unroll
+        for (int i = 0; i < RQ; ++i)
+#pragma unroll
+          for (int j = 0; j < NKV; ++j) s[i][j] = dp[i][j] = (vec_t)(0.0f);
+        for (int d = 0; d < HDP; ++d) {
+          vec_t qv[NKV];
+#pragma unroll
+          for (int j = 0; j < NKV; ++j) qv[j] = VLOAD(&Qt[d * TK + c * RK + j * VW]);
+#pragma unroll
+          for (int i = 0; i < RQ; ++i) {
+            const vec_t kv = (vec_t)(Ks[d * BQ + r * RQ + i]);
+#pragma unroll
+            for (int j = 0; j < NKV; ++j) s[i][j] = fma(kv, qv[j], s[i][j]);
+          }
+        }
+        for (int d = 0; d < HDVP; ++d) {
+          vec_t ov[NKV];
+#pragma unroll
+          for (int j = 0; j < NKV; ++j) ov[j] = VLOAD(&Ot[d * TK + c * RK + j * VW]);
+#pragma unroll
+          for (int i = 0; i < RQ; ++i) {
+            const vec_t vv = (vec_t)(Vs[d * BQ + r * RQ + i]);
+#pragma unroll
+            for (int j = 0; j < NKV; ++j) dp[i][j] = fma(vv, ov[j], dp[i][j]);
+          }
+        }
+#pragma unroll
+        for (int j = 0; j < NKV; ++j) {
+          const int qq = c * RK + j * VW;
+          const vec_t l2 = VLOAD(&lse_q[qq]);
+          const vec_t dd = VLOAD(&d_q_[qq]);
+          const ivec_t lo0 = VLOAD(&q_lo[0][qq]), hi0 = VLOAD(&q_hi[0][qq]);
+#if RANK >= 2
+          const ivec_t lo1 = VLOAD(&q_lo[1][qq]), hi1 = VLOAD(&q_hi[1][qq]);
+#endif
+#if RANK >= 3
+          const ivec_t lo2 = VLOAD(&q_lo[2][qq]), hi2 = VLOAD(&q_hi[2][qq]);
+#endif
+#pragma unroll
+          for (int i = 0; i < RQ; ++i) {
+            ivec_t in = (ky[i][0] >= lo0) & (ky[i][0] < hi0);
+#if RANK >= 2
+            in = in & (ky[i][1] >= lo1) & (ky[i][1] < hi1);
+#endif
+#if RANK >= 3
+            in = in & (ky[i][2] >= lo2) & (ky[i][2] < hi2);
+#endif
+            const vec_t p = select((vec_t)(0.0f), exp2(s[i][j] - l2), in);
+            const int row = r * RQ + i;
+            VSTORE(p, &Ps[row * TK + qq]);
+            VSTORE(p * (dp[i][j] - dd), &Ss[row * TK + qq]);
+          }
+        }
+      }
+      barrier(CLK_LOCAL_MEM_FENCE);
+
+      for (int qq = 0; qq < TK; ++qq) {
+        vec_t ov[NDV], qv[NDQ];
+#pragma unroll
+        for (int j = 0; j < NDV; ++j) ov[j] = na_gather(Ot, (j * TC + c) * VW, qq);
+#pragma unroll
+        for (int j = 0; j < NDQ; ++j) qv[j] = na_gather(Qt, (j * TC + c) * VW, qq);
+#pragma unroll
+        for (int i = 0; i < RQ; ++i) {
+          const vec_t p = (vec_t)(Ps[(r * RQ + i) * TK + qq]);
+          const vec_t ds = (vec_t)(Ss[(r * RQ + i) * TK + qq]);
+#pragma unroll
+          for (int j = 0; j < NDV; ++j) dv[i][j] = fma(p, ov[j], dv[i][j]);
+#pragma unroll
+          for (int j = 0; j < NDQ; ++j) dk[i][j] = fma(ds, qv[j], dk[i][j]);
+        }
+      }
+      barrier(CLK_LOCAL_MEM_FENCE);
+    }
+  }
+
+#pragma unroll
+  for (int i = 0; i < RQ; ++i) {
+    ROW_X(r * RQ + i, x0, x1, x2);
+    if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
+    const int krow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * HKV + hk;
+    float o[VW];
+#pragma unroll
+    for (int j = 0; j < NDQ; ++j) {
+      VSTORE(dk[i][j] * scale, o);
+#pragma unroll
+      for (int e = 0; e < VW; ++e) {
+        const int d = (j * TC + c) * VW + e;
+        if (d < hd) STOREF(d_k, krow * hd + d, o[e]);
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < NDV; ++j) {
+      VSTORE(dv[i][j], o);
+#pragma unroll
+      for (int e = 0; e < VW; ++e) {
+        const int d = (j * TC + c) * VW + e;
+        if (d < hdv) STOREF(d_v, krow * hdv + d, o[e]);
+      }
+    }
+  }
+}
