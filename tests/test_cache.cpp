@@ -191,6 +191,23 @@ TEST_F(Cache, BackwardProgramsComeFromDiskInANewContext) {
 
 enum class Damage { Truncate, Empty, FlipByte, Garbage, OtherEntry };
 
+const char* damage_name(Damage d) {
+  switch (d) {
+    case Damage::Truncate:
+      return "truncated";
+    case Damage::Empty:
+      return "empty";
+    case Damage::FlipByte:
+      return "flipped_byte";
+    case Damage::Garbage:
+      return "foreign_bytes";
+    case Damage::OtherEntry:
+      return "other_entry";
+  }
+  return "unknown";
+}
+void PrintTo(Damage d, std::ostream* os) { *os << damage_name(d); }
+
 class CacheDamage : public Cache, public ::testing::WithParamInterface<Damage> {};
 
 TEST_P(CacheDamage, EntryRejectedRebuiltAndReplaced) {
@@ -254,21 +271,7 @@ TEST_P(CacheDamage, EntryRejectedRebuiltAndReplaced) {
 INSTANTIATE_TEST_SUITE_P(Modes, CacheDamage,
                          ::testing::Values(Damage::Truncate, Damage::Empty, Damage::FlipByte,
                                            Damage::Garbage, Damage::OtherEntry),
-                         [](const auto& info) {
-                           switch (info.param) {
-                             case Damage::Truncate:
-                               return "truncated";
-                             case Damage::Empty:
-                               return "empty";
-                             case Damage::FlipByte:
-                               return "flipped_byte";
-                             case Damage::Garbage:
-                               return "foreign_bytes";
-                             case Damage::OtherEntry:
-                               return "other_entry";
-                           }
-                           return "unknown";
-                         });
+                         [](const auto& info) { return std::string(damage_name(info.param)); });
 
 TEST_F(Cache, DisabledCacheWritesAndReadsNothing) {
   const openna_problem p = cache_problem();

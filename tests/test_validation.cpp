@@ -210,6 +210,9 @@ struct Rule {
   const char* message;  // a substring naming the argument and its value
 };
 
+// gtest prints parameters in test listings and failures: the rule's name, not its bytes.
+void PrintTo(const Rule& r, std::ostream* os) { *os << r.name; }
+
 const std::vector<Rule>& rules() {
   const float inf = std::numeric_limits<float>::infinity();
   const float nan = std::numeric_limits<float>::quiet_NaN();
