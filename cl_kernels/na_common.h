@@ -63,6 +63,10 @@
 #define AX_D(a) ((a) == 0 ? DIL0 : (a) == 1 ? DIL1 : DIL2)
 #define AX_C(a) ((a) == 0 ? CAUSAL0 : (a) == 1 ? CAUSAL1 : CAUSAL2)
 
+#define LOG2E 1.4426950408889634f
+#define LN2 0.6931471805599453f
+#define FAR (1 << 29) /* a box coordinate outside every window (keys or queries past a box) */
+
 /* ---- storage ---------------------------------------------------------------------------- */
 #if DTYPE == 0
 typedef float stor_t;

@@ -51,8 +51,5 @@ typedef int16 ivec_t;
 NA_FN float na_max4(float4 x) { return fmax(fmax(x.s0, x.s1), fmax(x.s2, x.s3)); }
 NA_FN float na_sum4(float4 x) { return (x.s0 + x.s1) + (x.s2 + x.s3); }
 
-#define LOG2E 1.4426950408889634f
-#define LN2 0.6931471805599453f
-#define FAR (1 << 29) /* a box coordinate outside every window (keys or queries past a box) */
 
 #endif /* NA_VEC_H */

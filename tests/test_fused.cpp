@@ -9,15 +9,6 @@
 namespace openna::testing {
 namespace {
 
-std::vector<NaCase> random_cases(std::uint64_t seed, int n, int max_head_dim = 48) {
-  std::mt19937_64 rng(seed);
-  std::vector<NaCase> cases;
-  RandomCaseLimits lim;
-  lim.max_head_dim = max_head_dim;
-  for (int i = 0; i < n; ++i) cases.push_back(random_case(rng, lim));
-  return cases;
-}
-
 class FusedRandom : public ::testing::TestWithParam<NaCase> {};
 
 TEST_P(FusedRandom, Forward) {
@@ -37,60 +28,37 @@ TEST_P(FusedRandom, ForwardGpuConfig) {
 INSTANTIATE_TEST_SUITE_P(Quick, FusedRandom, ::testing::ValuesIn(random_cases(4242, 120)),
                          [](const auto& info) { return info.param.name(); });
 
-NaCase make(int rank, std::vector<int> L, std::vector<int> K, std::vector<int> S,
-            std::vector<int> D, std::vector<int> C, int heads, int heads_kv, int hd, int hdv,
-            openna_dtype dt, int batch = 1, std::uint64_t seed = 1) {
-  NaCase c;
-  c.seed = seed;
-  openna_problem& p = c.problem;
-  p.rank = rank;
-  p.batch = batch;
-  p.heads = heads;
-  p.heads_kv = heads_kv;
-  p.head_dim = hd;
-  p.head_dim_v = hdv;
-  p.dtype = dt;
-  for (int a = 0; a < rank; ++a) {
-    p.spatial[a] = L[a];
-    p.kernel_size[a] = K[a];
-    p.stride[a] = S[a];
-    p.dilation[a] = D[a];
-    p.is_causal[a] = C[a];
-  }
-  return c;
-}
-
 std::vector<NaCase> adversarial() {
   std::vector<NaCase> v;
   // Axis lengths not divisible by any tile.
-  v.push_back(make(2, {13, 11}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 32, 32, OPENNA_F32));
-  v.push_back(make(1, {67}, {9}, {1}, {1}, {0}, 1, 1, 16, 16, OPENNA_F16));
+  v.push_back(make_case(2, {13, 11}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 32, 32, OPENNA_F32));
+  v.push_back(make_case(1, {67}, {9}, {1}, {1}, {0}, 1, 1, 16, 16, OPENNA_F16));
   // Kernel equal to the axis length: plain self attention.
-  v.push_back(make(2, {7, 9}, {7, 9}, {1, 1}, {1, 1}, {0, 0}, 2, 1, 24, 24, OPENNA_F32));
-  v.push_back(make(1, {50}, {50}, {1}, {1}, {0}, 3, 3, 8, 8, OPENNA_BF16));
+  v.push_back(make_case(2, {7, 9}, {7, 9}, {1, 1}, {1, 1}, {0, 0}, 2, 1, 24, 24, OPENNA_F32));
+  v.push_back(make_case(1, {50}, {50}, {1}, {1}, {0}, 3, 3, 8, 8, OPENNA_BF16));
   // Dilation with uneven groups.
-  v.push_back(make(2, {17, 10}, {3, 2}, {1, 1}, {4, 3}, {0, 0}, 1, 1, 16, 16, OPENNA_F32));
-  v.push_back(make(1, {23}, {4}, {2}, {5}, {0}, 2, 1, 32, 16, OPENNA_F16));
+  v.push_back(make_case(2, {17, 10}, {3, 2}, {1, 1}, {4, 3}, {0, 0}, 1, 1, 16, 16, OPENNA_F32));
+  v.push_back(make_case(1, {23}, {4}, {2}, {5}, {0}, 2, 1, 32, 16, OPENNA_F16));
   // Even kernels with stride.
-  v.push_back(make(2, {12, 10}, {4, 6}, {2, 3}, {1, 1}, {0, 0}, 2, 2, 16, 16, OPENNA_F32));
-  v.push_back(make(3, {6, 8, 7}, {4, 2, 6}, {4, 2, 3}, {1, 1, 1}, {0, 0, 0}, 1, 1, 8, 8,
+  v.push_back(make_case(2, {12, 10}, {4, 6}, {2, 3}, {1, 1}, {0, 0}, 2, 2, 16, 16, OPENNA_F32));
+  v.push_back(make_case(3, {6, 8, 7}, {4, 2, 6}, {4, 2, 3}, {1, 1, 1}, {0, 0, 0}, 1, 1, 8, 8,
                    OPENNA_BF16));
   // Causal with stride and dilation.
-  v.push_back(make(2, {15, 14}, {5, 3}, {2, 3}, {2, 3}, {1, 1}, 2, 1, 16, 16, OPENNA_F32));
-  v.push_back(make(3, {9, 8, 10}, {3, 2, 4}, {3, 1, 2}, {2, 2, 1}, {1, 0, 1}, 1, 1, 16, 8,
+  v.push_back(make_case(2, {15, 14}, {5, 3}, {2, 3}, {2, 3}, {1, 1}, 2, 1, 16, 16, OPENNA_F32));
+  v.push_back(make_case(3, {9, 8, 10}, {3, 2, 4}, {3, 1, 2}, {2, 2, 1}, {1, 0, 1}, 1, 1, 16, 8,
                    OPENNA_F16));
-  v.push_back(make(1, {40}, {7}, {3}, {2}, {1}, 4, 2, 16, 16, OPENNA_F32));
+  v.push_back(make_case(1, {40}, {7}, {3}, {2}, {1}, 4, 2, 16, 16, OPENNA_F32));
   // Head dims of every bucket, including the odd ones.
   for (int hd : {8, 40, 80, 96, 128, 160, 256}) {
-    v.push_back(make(2, {6, 5}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, 2, 1, hd, hd,
+    v.push_back(make_case(2, {6, 5}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, 2, 1, hd, hd,
                      hd % 16 ? OPENNA_F16 : OPENNA_F32));
   }
-  v.push_back(make(1, {9}, {5}, {1}, {1}, {0}, 1, 1, 80, 160, OPENNA_F32));
+  v.push_back(make_case(1, {9}, {5}, {1}, {1}, {0}, 1, 1, 80, 160, OPENNA_F32));
   // Batch and heads > 1, GQA and MQA.
-  v.push_back(make(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 1}, 6, 2, 16, 16, OPENNA_F32, 3));
-  v.push_back(make(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 4, 1, 16, 16, OPENNA_BF16, 2));
+  v.push_back(make_case(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 1}, 6, 2, 16, 16, OPENNA_F32, 3));
+  v.push_back(make_case(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 4, 1, 16, 16, OPENNA_BF16, 2));
   // Kernel size 1.
-  v.push_back(make(3, {4, 5, 6}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1, 1, 16, 16,
+  v.push_back(make_case(3, {4, 5, 6}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1, 1, 16, 16,
                    OPENNA_F32));
   return v;
 }
@@ -116,7 +84,7 @@ INSTANTIATE_TEST_SUITE_P(Quick, FusedAdversarial, ::testing::ValuesIn(adversaria
 // of them on a problem with ragged edges, dilation, stride and causal axes.
 TEST(FusedConfigs, CandidatesAreCorrect) {
   const NaCase c =
-      make(2, {11, 13}, {5, 4}, {2, 1}, {2, 1}, {0, 1}, 2, 1, 24, 16, OPENNA_F32, 1, 99);
+      make_case(2, {11, 13}, {5, 4}, {2, 1}, {2, 1}, {0, 1}, 2, 1, 24, 16, OPENNA_F32, 1, 99);
   const Problem p = normalize(&c.problem);
   const auto all = find_variant("fused")->candidates(p, test_context().device(), Pass::Forward);
   ASSERT_FALSE(all.empty());

@@ -13,13 +13,6 @@
 namespace openna::testing {
 namespace {
 
-std::vector<NaCase> random_cases(std::uint64_t seed, int n) {
-  std::mt19937_64 rng(seed);
-  std::vector<NaCase> cases;
-  for (int i = 0; i < n; ++i) cases.push_back(random_case(rng));
-  return cases;
-}
-
 class FusedBwdRandom : public ::testing::TestWithParam<NaCase> {};
 
 TEST_P(FusedBwdRandom, Backward) {
@@ -39,43 +32,20 @@ TEST_P(FusedBwdRandom, BackwardGpuConfig) {
 INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdRandom, ::testing::ValuesIn(random_cases(777, 80)),
                          [](const auto& info) { return info.param.name(); });
 
-NaCase make(int rank, std::vector<int> L, std::vector<int> K, std::vector<int> S,
-            std::vector<int> D, std::vector<int> C, int heads, int heads_kv, int hd, int hdv,
-            openna_dtype dt, int batch = 1, std::uint64_t seed = 3) {
-  NaCase c;
-  c.seed = seed;
-  openna_problem& p = c.problem;
-  p.rank = rank;
-  p.batch = batch;
-  p.heads = heads;
-  p.heads_kv = heads_kv;
-  p.head_dim = hd;
-  p.head_dim_v = hdv;
-  p.dtype = dt;
-  for (int a = 0; a < rank; ++a) {
-    p.spatial[a] = L[a];
-    p.kernel_size[a] = K[a];
-    p.stride[a] = S[a];
-    p.dilation[a] = D[a];
-    p.is_causal[a] = C[a];
-  }
-  return c;
-}
-
 std::vector<NaCase> adversarial() {
   return {
-      make(2, {13, 11}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 32, 32, OPENNA_F32),
-      make(2, {7, 9}, {7, 9}, {1, 1}, {1, 1}, {0, 0}, 2, 1, 24, 24, OPENNA_F32),
-      make(2, {17, 10}, {3, 2}, {1, 1}, {4, 3}, {0, 0}, 1, 1, 16, 16, OPENNA_F16),
-      make(2, {12, 10}, {4, 6}, {2, 3}, {1, 1}, {0, 0}, 2, 2, 16, 16, OPENNA_F32),
-      make(2, {15, 14}, {5, 3}, {2, 3}, {2, 3}, {1, 1}, 2, 1, 16, 16, OPENNA_BF16),
-      make(3, {9, 8, 10}, {3, 2, 4}, {3, 1, 2}, {2, 2, 1}, {1, 0, 1}, 1, 1, 16, 8, OPENNA_F32),
-      make(1, {40}, {7}, {3}, {2}, {1}, 4, 2, 16, 16, OPENNA_F32),
-      make(2, {6, 5}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, 2, 1, 80, 96, OPENNA_F16),
-      make(1, {9}, {5}, {1}, {1}, {0}, 1, 1, 160, 128, OPENNA_F32),
-      make(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 1}, 6, 2, 16, 16, OPENNA_F32, 3),
-      make(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 4, 1, 40, 16, OPENNA_BF16, 2),
-      make(3, {4, 5, 6}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1, 1, 16, 16, OPENNA_F32),
+      make_case(2, {13, 11}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 32, 32, OPENNA_F32),
+      make_case(2, {7, 9}, {7, 9}, {1, 1}, {1, 1}, {0, 0}, 2, 1, 24, 24, OPENNA_F32),
+      make_case(2, {17, 10}, {3, 2}, {1, 1}, {4, 3}, {0, 0}, 1, 1, 16, 16, OPENNA_F16),
+      make_case(2, {12, 10}, {4, 6}, {2, 3}, {1, 1}, {0, 0}, 2, 2, 16, 16, OPENNA_F32),
+      make_case(2, {15, 14}, {5, 3}, {2, 3}, {2, 3}, {1, 1}, 2, 1, 16, 16, OPENNA_BF16),
+      make_case(3, {9, 8, 10}, {3, 2, 4}, {3, 1, 2}, {2, 2, 1}, {1, 0, 1}, 1, 1, 16, 8, OPENNA_F32),
+      make_case(1, {40}, {7}, {3}, {2}, {1}, 4, 2, 16, 16, OPENNA_F32),
+      make_case(2, {6, 5}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, 2, 1, 80, 96, OPENNA_F16),
+      make_case(1, {9}, {5}, {1}, {1}, {0}, 1, 1, 160, 128, OPENNA_F32),
+      make_case(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 1}, 6, 2, 16, 16, OPENNA_F32, 3),
+      make_case(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 4, 1, 40, 16, OPENNA_BF16, 2),
+      make_case(3, {4, 5, 6}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1, 1, 16, 16, OPENNA_F32),
   };
 }
 
@@ -97,7 +67,7 @@ INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdAdversarial, ::testing::ValuesIn(adversa
 TEST(FusedBwdDeterminism, BitwiseEqual) {
   for (openna_dtype dt : {OPENNA_F32, OPENNA_F16, OPENNA_BF16}) {
     const NaCase c =
-        make(2, {11, 9}, {5, 3}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 32, 16, dt, 2, 11 + dt);
+        make_case(2, {11, 9}, {5, 3}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 32, 16, dt, 2, 11 + dt);
     Context& ctx = test_context();
     const Problem p = normalize(&c.problem);
     const Selection s = select_variant(ctx.device(), p, Pass::Backward, "fused");
@@ -121,7 +91,7 @@ TEST(FusedBwdDeterminism, BitwiseEqual) {
 // loss L = sum(out * d_out): checks that the two kernels are consistent with each other, not
 // only each with the reference.
 TEST(FusedBwdGradient, FiniteDifferencesOfFusedForward) {
-  const NaCase c = make(2, {5, 6}, {3, 4}, {1, 2}, {1, 1}, {1, 0}, 2, 1, 8, 4, OPENNA_F32, 1, 5);
+  const NaCase c = make_case(2, {5, 6}, {3, 4}, {1, 2}, {1, 1}, {1, 0}, 2, 1, 8, 4, OPENNA_F32, 1, 5);
   Context& ctx = test_context();
   const Problem p = normalize(&c.problem);
   const Selection fwd = select_variant(ctx.device(), p, Pass::Forward, "fused");

@@ -17,6 +17,36 @@ std::string unsupported(const NaCase& c, const std::string& family, Pass pass) {
   return v->unsupported_reason(normalize(&c.problem), test_context().device(), pass);
 }
 
+NaCase make_case(int rank, std::vector<int> L, std::vector<int> K, std::vector<int> S,
+                 std::vector<int> D, std::vector<int> C, int heads, int heads_kv, int hd, int hdv,
+                 openna_dtype dt, int batch, std::uint64_t seed) {
+  NaCase c;
+  c.seed = seed;
+  openna_problem& p = c.problem;
+  p.rank = rank;
+  p.batch = batch;
+  p.heads = heads;
+  p.heads_kv = heads_kv;
+  p.head_dim = hd;
+  p.head_dim_v = hdv;
+  p.dtype = dt;
+  for (int a = 0; a < rank; ++a) {
+    p.spatial[a] = L[a];
+    p.kernel_size[a] = K[a];
+    p.stride[a] = S[a];
+    p.dilation[a] = D[a];
+    p.is_causal[a] = C[a];
+  }
+  return c;
+}
+
+std::vector<NaCase> random_cases(std::uint64_t seed, int n, const RandomCaseLimits& lim) {
+  std::mt19937_64 rng(seed);
+  std::vector<NaCase> cases;
+  for (int i = 0; i < n; ++i) cases.push_back(random_case(rng, lim));
+  return cases;
+}
+
 Config gpu_config(const NaCase& c, const std::string& family, Pass pass) {
   DeviceInfo gpu = test_context().device();
   gpu.type = CL_DEVICE_TYPE_GPU;

@@ -14,6 +14,14 @@ namespace openna::testing {
 
 Context& test_context();
 
+// A case from per-axis lists (rank entries each): lengths, kernels, strides, dilations, causal.
+NaCase make_case(int rank, std::vector<int> L, std::vector<int> K, std::vector<int> S,
+                 std::vector<int> D, std::vector<int> C, int heads, int heads_kv, int hd, int hdv,
+                 openna_dtype dt, int batch = 1, std::uint64_t seed = 1);
+
+// `n` random cases of the shared generator from `seed`.
+std::vector<NaCase> random_cases(std::uint64_t seed, int n, const RandomCaseLimits& lim = {});
+
 // gtest prints parameters with this (the case's name) instead of raw bytes.
 inline void PrintTo(const NaCase& c, std::ostream* os) { *os << c.name(); }
 

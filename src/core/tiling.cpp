@@ -3,6 +3,24 @@
 
 namespace openna {
 
+void query_box(const Problem& p, int target, int tq[3]) {
+  tq[0] = tq[1] = tq[2] = 1;
+  if (p.rank == 1) {
+    tq[0] = target;
+  } else if (p.rank == 2) {
+    int side = 1;
+    while (side * side * 4 <= target) side *= 2;
+    tq[0] = side;
+    tq[1] = target / side;
+  } else {
+    int side = 1;
+    while (side * side * side * 8 <= target) side *= 2;
+    tq[0] = side;
+    tq[1] = side;
+    tq[2] = target / (side * side);
+  }
+}
+
 SimResult simulate_box_tiles(const Problem& p, const int tq[3], int tk) {
   SimResult r;
   int tiles[3] = {1, 1, 1};

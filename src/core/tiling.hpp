@@ -51,6 +51,12 @@ inline KeyRange tile_key_range(const Axis& ax, const TileAxis& t) {
   return {s, e - s};
 }
 
+// A query box of `target` queries (a power of two) spread over the used axes, square-ish with
+// the fastest axis widest: rank 2 gives side x (target / side) with side = 2^floor(log4 target)
+// (64 -> 8x8, 32 -> 4x8), rank 3 gives side x side x rest with side = 2^floor(log8 target)
+// (64 -> 4x4x4).
+void query_box(const Problem& p, int target, int tq[3]);
+
 // What a box-tiled kernel computes, from its tile shape alone (the analytical "simulator" of the
 // Generalized Neighborhood Attention paper): per (batch, head), the score entries computed
 // (query-tile rows times key-box entries rounded up to whole key chunks), the entries inside

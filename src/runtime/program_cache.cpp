@@ -6,6 +6,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -141,6 +142,27 @@ std::string program_binary(const cl::Program& program, const cl::Device& device)
   return "";
 }
 
+// Kernel-development aids, off unless asked for: OPENNA_BUILD_LOG=1 prints the build log of
+// every program compiled from source (with -cl-nv-verbose, NVIDIA's log has registers and
+// spills), OPENNA_DUMP_BINARIES=<dir> writes each program's binary (PTX on NVIDIA) there.
+void developer_diagnostics(const cl::Program& program, const DeviceInfo& dev,
+                           const std::string& options, const std::string& label) {
+  const char* log_env = std::getenv("OPENNA_BUILD_LOG");
+  if (log_env != nullptr && std::string(log_env) == "1") {
+    std::fprintf(stderr, "openna: built %s for %s with \"%s\"\n%s\n", label.c_str(),
+                 dev.name.c_str(), options.c_str(), build_log(program, dev.device).c_str());
+  }
+  const char* dump = std::getenv("OPENNA_DUMP_BINARIES");
+  if (dump != nullptr && *dump != '\0') {
+    try {
+      const std::string binary = program_binary(program, dev.device);
+      std::ofstream out(std::string(dump) + "/" + label + ".bin", std::ios::binary);
+      out.write(binary.data(), static_cast<std::streamsize>(binary.size()));
+    } catch (const cl::Error&) {
+    }
+  }
+}
+
 }  // namespace
 
 std::uint64_t fnv1a64(const std::string& data, std::uint64_t seed) {
@@ -231,6 +253,7 @@ cl::Program build_program(const cl::Context& context, const DeviceInfo& dev,
                      cl_error_name(e.err()) + ") with options \"" + options +
                      "\"; build log:\n" + log);
   }
+  developer_diagnostics(program, dev, options, label);
   if (!path.empty()) {
     try {
       const std::string binary = program_binary(program, dev.device);

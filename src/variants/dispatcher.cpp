@@ -6,14 +6,16 @@
 #include "core/errors.hpp"
 #include "runtime/tuning_db.hpp"
 #include "variants/fused.hpp"
+#include "variants/mma.hpp"
 #include "variants/naive.hpp"
 
 namespace openna {
 
 const std::vector<const Variant*>& variant_registry() {
+  static const MmaVariant mma;
   static const FusedVariant fused;
   static const NaiveVariant naive;
-  static const std::vector<const Variant*> all = {&fused, &naive};
+  static const std::vector<const Variant*> all = {&mma, &fused, &naive};
   return all;
 }
 

@@ -103,25 +103,6 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t, P
   return "";
 }
 
-// Query tile box of about `target` queries, spread over the used axes (fastest axis widest).
-void box_for(const Problem& p, int target, int tq[3]) {
-  tq[0] = tq[1] = tq[2] = 1;
-  if (p.rank == 1) {
-    tq[0] = target;
-  } else if (p.rank == 2) {
-    int side = 1;
-    while (side * side * 4 <= target) side *= 2;  // square-ish: side = 2^floor(log4(target))
-    tq[0] = side;
-    tq[1] = target / side;
-  } else {
-    int side = 1;
-    while (side * side * side * 8 <= target) side *= 2;
-    tq[0] = side;
-    tq[1] = side;
-    tq[2] = target / (side * side);
-  }
-}
-
 }  // namespace
 
 int head_dim_bucket(int dim) {
@@ -149,7 +130,7 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     // 32-key chunks; the query box shrinks with the head dim so Q, K/V and P fit in 48 KB.
     const int hdp = head_dim_bucket(p.head_dim);
     const int bq = hdp <= 64 ? 64 : hdp <= 160 ? 32 : 16;
-    box_for(p, bq, t.tq);
+    query_box(p, bq, t.tq);
     t.tk = 32;
     t.rq = bq / 16;
     t.tc = 8;
@@ -159,7 +140,7 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     // up to head dim 64, 16 x 16 beyond, shrunk below until they fit.
     const int hdp = std::max(head_dim_bucket(p.head_dim), hdvp);
     const int bq = hdp <= 64 ? 32 : 16;
-    box_for(p, bq, t.tq);
+    query_box(p, bq, t.tq);
     t.tk = bq;
     t.rq = bq / 16;
     t.tc = bq == 32 ? 8 : 4;
@@ -168,7 +149,7 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     // CPUs: the lanes form, a 16-query box in the lanes of one 16-wide vector (an AVX-512
     // register; narrower units split it), 8 keys per step.
     t.form = kLanes;
-    box_for(p, 16, t.tq);
+    query_box(p, 16, t.tq);
     t.tk = 8;
     t.vw = 16;
     return config_of(t);
@@ -205,7 +186,7 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
         for (int vw : {8, 16}) {
           Tile t;
           t.form = kLanes;
-          box_for(p, bq, t.tq);
+          query_box(p, bq, t.tq);
           t.tk = tk;
           t.vw = vw;
           const Config c = config_of(t);
@@ -219,7 +200,7 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
       for (int rq : {1, 2, 4, 8})
         for (int tc : {1, 2, 4, 8, 16, 32}) {
           Tile t;
-          box_for(p, bq, t.tq);
+          query_box(p, bq, t.tq);
           t.tk = tk;
           t.rq = rq;
           t.tc = tc;

@@ -1,6 +1,7 @@
 // Shared pieces of the variant registry: configurations, names, compile options.
 #include "variants/variant.hpp"
 
+#include <cstdlib>
 #include <sstream>
 
 #include "core/errors.hpp"
@@ -128,8 +129,11 @@ std::string compile_options(const DeviceInfo& dev, const Problem& p,
   for (const auto& d : defines) o << " -D" << d.first << "=" << d.second;
   // Vendor quirks, each named:
   // - NVIDIA: no cl_khr_fp16, so f16 goes through vload_half/vstore_half (nothing to add);
-  //   the mma variant adds its own defines.
-  (void)dev;
+  //   with OPENNA_BUILD_LOG=1 ask for ptxas statistics (registers, spills) in the build log.
+  if (dev.is_nvidia()) {
+    const char* log_env = std::getenv("OPENNA_BUILD_LOG");
+    if (log_env != nullptr && std::string(log_env) == "1") o << " -cl-nv-verbose";
+  }
   return o.str();
 }
 

@@ -1,0 +1,300 @@
+// Host side of the mma variant: gating (vendor, compute capability, dtype, head dims, the
+// probe), tile configurations, launch. See cl_kernels/na_mma_fwd.cl for the kernel.
+#include "variants/mma.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "core/errors.hpp"
+#include "variants/fused.hpp"
+
+namespace openna {
+
+namespace {
+
+constexpr const char* kFwdFile = "na_mma_fwd.cl";
+constexpr const char* kProbeFile = "na_mma_probe.cl";
+
+struct MmaTile {
+  int tq[3] = {64, 1, 1};
+  int nw = 4, tk = 32, stages = 2;
+  int bq() const { return tq[0] * tq[1] * tq[2]; }
+  int nt() const { return 32 * nw; }
+};
+
+MmaTile tile_of(const Config& c) {
+  MmaTile t;
+  t.tq[0] = c.get("TQ0", 64);
+  t.tq[1] = c.get("TQ1", 1);
+  t.tq[2] = c.get("TQ2", 1);
+  t.nw = c.get("NW", 4);
+  t.tk = c.get("TK", 32);
+  t.stages = c.get("STAGES", 2);
+  return t;
+}
+
+Config config_of(const MmaTile& t) {
+  Config c;
+  c.set("TQ0", t.tq[0]);
+  c.set("TQ1", t.tq[1]);
+  c.set("TQ2", t.tq[2]);
+  c.set("NW", t.nw);
+  c.set("TK", t.tk);
+  c.set("STAGES", t.stages);
+  return c;
+}
+
+std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp) {
+  const std::size_t sk = (hdp + 8) / 2, sv = (hdvp + 8) / 2;
+  const std::size_t stage = t.tk * (sk + sv);
+  const std::size_t words = std::max<std::size_t>(t.bq() * sk, t.stages * stage);
+  return 4 * words + 4 * t.stages * 4 * t.tk;
+}
+
+std::string tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t) {
+  const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
+  for (int a = 0; a < 3; ++a) {
+    if (t.tq[a] < 1) return "TQ" + std::to_string(a) + " < 1";
+    if (a >= p.rank && t.tq[a] != 1) return "TQ" + std::to_string(a) + " must be 1 past the rank";
+  }
+  if (t.nw < 1 || t.nw > 8) return "NW outside 1..8";
+  if (t.bq() != 16 * t.nw) return "the query box must hold 16 * NW queries";
+  if (t.tk < 16 || t.tk % 16 != 0 || t.tk > 128) return "TK must be a multiple of 16 up to 128";
+  if (t.stages != 1 && t.stages != 2) return "STAGES must be 1 or 2";
+  if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) return "too many work-items";
+  const std::size_t smem = smem_bytes(t, hdp, hdvp);
+  if (smem > dev.local_mem) {
+    return std::to_string(smem) + " bytes of local memory over the device's " +
+           std::to_string(dev.local_mem);
+  }
+  return "";
+}
+
+struct ProbeKey {
+  std::string device, driver;
+  int dtype;
+  bool operator<(const ProbeKey& o) const {
+    return std::tie(device, driver, dtype) < std::tie(o.device, o.driver, o.dtype);
+  }
+};
+
+std::mutex g_probe_mutex;
+std::map<ProbeKey, std::string> g_probe_results;
+
+float half_bits_to_float(std::uint16_t h, openna_dtype dt) {
+  if (dt == OPENNA_BF16) {
+    std::uint32_t u = static_cast<std::uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+  const std::uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+  std::uint32_t u;
+  if (e == 0) {
+    const float v = static_cast<float>(m) / 16777216.0f;
+    return sign ? -v : v;
+  }
+  u = sign | ((e == 31 ? 255 : e + 112) << 23) | (m << 13);
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+std::uint16_t small_int_bits(int x, openna_dtype dt) {
+  // Exact small integers: |x| < 2048 in f16, < 256 in bf16.
+  const float f = static_cast<float>(x);
+  std::uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if (dt == OPENNA_BF16) return static_cast<std::uint16_t>(u >> 16);
+  if (x == 0) return 0;
+  const std::uint32_t sign = (u >> 16) & 0x8000u;
+  const std::uint32_t e = ((u >> 23) & 0xff) - 112, m = (u >> 13) & 0x3ff;
+  return static_cast<std::uint16_t>(sign | (e << 10) | m);
+}
+
+std::string run_probe(Context& ctx, openna_dtype dt) {
+  const Problem dummy = [&] {
+    openna_problem cp{};
+    cp.dtype = dt;
+    cp.rank = 1;
+    cp.batch = 1;
+    cp.spatial[0] = 1;
+    cp.heads = 1;
+    cp.head_dim = 16;
+    cp.kernel_size[0] = 1;
+    return normalize(&cp);
+  }();
+  cl::Kernel k = ctx.kernel(kProbeFile, compile_options(ctx.device(), dummy, {}), "na_mma_probe",
+                            std::string("na_mma_probe_") + dtype_name(dt));
+  std::vector<std::uint16_t> a(256), bm(256);
+  std::vector<int> A(256), Bm(256);
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j) {
+      A[i * 16 + j] = (i + 2 * j) % 7 - 3;
+      Bm[i * 16 + j] = (3 * i + j) % 5 - 2;
+      a[i * 16 + j] = small_int_bits(A[i * 16 + j], dt);
+      bm[i * 16 + j] = small_int_bits(Bm[i * 16 + j], dt);
+    }
+  for (int j = 12; j < 16; ++j) Bm[15 * 16 + j] = 0;  // the zero-filled tail of the last copy
+  cl::Buffer ba(ctx.ocl_context(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, std::size_t{512},
+                static_cast<void*>(a.data()));
+  cl::Buffer bb(ctx.ocl_context(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, std::size_t{512},
+                static_cast<void*>(bm.data()));
+  cl::Buffer bd = ctx.alloc(512), bmisc = ctx.alloc(128 * 4);
+  Geometry g;
+  g.global[0] = g.local[0] = 32;
+  ctx.launch(k, g, ba, bb, bd, bmisc);
+  std::vector<std::uint16_t> d(256);
+  std::vector<int> misc(128);
+  ctx.queue().enqueueReadBuffer(bd, CL_TRUE, 0, 512, d.data());
+  ctx.queue().enqueueReadBuffer(bmisc, CL_TRUE, 0, 512, misc.data());
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 16; ++j) {
+      int want = 0;
+      for (int x = 0; x < 16; ++x) want += A[i * 16 + x] * Bm[x * 16 + j];
+      const float got = half_bits_to_float(d[i * 16 + j], dt);
+      if (got != static_cast<float>(want)) {
+        return "mma/ldmatrix/cp.async probe: D[" + std::to_string(i) + "][" + std::to_string(j) +
+               "] = " + std::to_string(got) + ", expected " + std::to_string(want);
+      }
+    }
+  for (int lane = 0; lane < 32; ++lane) {
+    if (misc[lane] != (lane ^ 5)) return "shfl.sync.bfly probe failed";
+    if (misc[32 + lane] != 2) return "vote.sync.all probe failed";
+    if (misc[64 + lane] != 1) return "ldmatrix (non-transposed) probe failed";
+    if (misc[96 + lane] != (1 << (lane & 7)) + 1000) return "ex2.approx probe failed";
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string mma_probe(Context& ctx, openna_dtype dtype) {
+  const ProbeKey key{ctx.device().name, ctx.device().driver_version, static_cast<int>(dtype)};
+  std::lock_guard<std::mutex> lock(g_probe_mutex);
+  auto it = g_probe_results.find(key);
+  if (it != g_probe_results.end()) return it->second;
+  std::string result;
+  try {
+    result = run_probe(ctx, dtype);
+  } catch (const Error& e) {
+    result = std::string("probe failed: ") + e.what();
+  } catch (const cl::Error& e) {
+    result = std::string("probe failed in ") + e.what() + " (" + cl_error_name(e.err()) + ")";
+  }
+  g_probe_results.emplace(key, result);
+  return result;
+}
+
+std::string MmaVariant::unsupported_reason(const Problem& p, const DeviceInfo& dev,
+                                           Pass pass) const {
+  if (pass == Pass::Backward) return "the mma backward is not implemented yet";
+  if (p.dtype == OPENNA_F32) return "mma takes f16 or bf16 (f32 runs on the fused variant)";
+  if (!dev.is_nvidia() || !dev.is_gpu()) return "mma needs an NVIDIA GPU (NVIDIA's OpenCL driver)";
+  if (dev.nv_cc_major < 0) return "the driver does not report the compute capability";
+  if (dev.nv_cc_major < 8) {
+    return "mma needs compute capability 8.0 (cp.async, bf16 mma); device has " +
+           std::to_string(dev.nv_cc_major) + "." + std::to_string(dev.nv_cc_minor);
+  }
+  if (p.head_dim % 8 || p.head_dim_v % 8) {
+    return "mma needs head dims that are multiples of 8 (16-byte rows); got " +
+           std::to_string(p.head_dim) + "/" + std::to_string(p.head_dim_v);
+  }
+  if (head_dim_bucket(p.head_dim) > 128 || head_dim_bucket(p.head_dim_v) > 128) {
+    return "mma keeps Q fragments in registers: head dims up to 128";
+  }
+  const std::string why = config_error(p, dev, pass, default_config(p, dev, pass));
+  if (!why.empty()) return "no tile configuration fits: " + why;
+  return "";
+}
+
+Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass) const {
+  MmaTile t;
+  t.nw = 4;
+  query_box(p, 64, t.tq);
+  t.tk = 32;
+  t.stages = 2;
+  if (!tile_error(p, dev, t).empty()) t.stages = 1;
+  return config_of(t);
+}
+
+std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& dev,
+                                           Pass pass) const {
+  std::vector<Config> out;
+  for (int nw : {2, 4, 8})
+    for (int tk : {16, 32, 64, 128})
+      for (int stages : {1, 2}) {
+        MmaTile t;
+        t.nw = nw;
+        query_box(p, 16 * nw, t.tq);
+        t.tk = tk;
+        t.stages = stages;
+        const Config c = config_of(t);
+        if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+      }
+  const Config def = default_config(p, dev, pass);
+  if (std::find(out.begin(), out.end(), def) == out.end()) out.insert(out.begin(), def);
+  return out;
+}
+
+std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass,
+                                     const Config& c) const {
+  for (const auto& kv : c.params) {
+    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "TK", "STAGES"};
+    if (std::find_if(std::begin(known), std::end(known),
+                     [&](const char* k) { return kv.first == k; }) == std::end(known)) {
+      return "unknown parameter " + kv.first;
+    }
+  }
+  return tile_error(p, dev, tile_of(c));
+}
+
+std::string MmaVariant::config_suffix(const Problem& p, const Config& c) const {
+  const MmaTile t = tile_of(c);
+  std::string s = "q";
+  for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
+  return s + "_w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
+         std::to_string(t.stages);
+}
+
+SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
+  const MmaTile t = tile_of(c);
+  return simulate_box_tiles(p, t.tq, t.tk);
+}
+
+void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
+                         Events* events) const {
+  const std::string why = config_error(p, ctx.device(), Pass::Forward, c);
+  if (!why.empty()) throw Unsupported("mma configuration " + c.str() + ": " + why);
+  const std::string probe = mma_probe(ctx, p.dtype);
+  if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
+  const MmaTile t = tile_of(c);
+  const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
+  const std::string opts = compile_options(
+      ctx.device(), p,
+      {{"HDP", hdp}, {"HDVP", hdvp}, {"TQ0", t.tq[0]}, {"TQ1", t.tq[1]}, {"TQ2", t.tq[2]},
+       {"NW", t.nw}, {"TK", t.tk}, {"STAGES", t.stages}});
+  const std::string label = name(p, c, Pass::Forward);
+  cl::Kernel k = ctx.kernel(kFwdFile, opts, "na_mma_fwd", label);
+  check_fits(k, ctx.device(), t.nt(), label);
+  int nt[3] = {1, 1, 1};
+  for (int x = 0; x < p.rank; ++x) nt[x] = tiles_on_axis(p.axis[x], t.tq[x]);
+  Geometry g;
+  g.local[0] = static_cast<std::size_t>(t.nt());
+  g.global[0] = static_cast<std::size_t>(nt[0]) * nt[1] * nt[2] * p.batch * p.heads * g.local[0];
+  cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
+                            MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
+                            p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
+                            p.scale, nt[0], nt[1], nt[2]);
+  if (events) events->push_back(ev);
+}
+
+void MmaVariant::backward(Context&, const Problem&, const Config&, const BwdArgs&,
+                          Events*) const {
+  throw Unsupported("the mma backward is not implemented yet");
+}
+
+}  // namespace openna

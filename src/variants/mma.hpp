@@ -1,0 +1,32 @@
+// The NVIDIA tensor-core variant: inline-PTX mma.sync inside OpenCL C (cl_kernels/na_mma_*.cl).
+// Runs only on NVIDIA devices of compute capability 8.0 or newer, for f16/bf16, and only after
+// a probe program with every instruction it uses has produced exact results on the device.
+#pragma once
+
+#include "variants/variant.hpp"
+
+namespace openna {
+
+class MmaVariant final : public Variant {
+ public:
+  const char* family() const override { return "mma"; }
+  std::string unsupported_reason(const Problem& p, const DeviceInfo& dev,
+                                 Pass pass) const override;
+  Config default_config(const Problem& p, const DeviceInfo& dev, Pass pass) const override;
+  std::vector<Config> candidates(const Problem& p, const DeviceInfo& dev,
+                                 Pass pass) const override;
+  std::string config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
+                           const Config& c) const override;
+  std::string config_suffix(const Problem& p, const Config& c) const override;
+  SimResult simulate(const Problem& p, const Config& c) const override;
+  void forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
+               Events* events) const override;
+  void backward(Context& ctx, const Problem& p, const Config& c, const BwdArgs& a,
+                Events* events) const override;
+};
+
+// "" when the device passed (or passes now) the mma probe for this dtype, else why not. Cached
+// per device, driver and dtype for the life of the process. Needs a context on the device.
+std::string mma_probe(Context& ctx, openna_dtype dtype);
+
+}  // namespace openna

@@ -1,0 +1,127 @@
+// The tensor-core variant (mma) against the host reference. It runs only on NVIDIA GPUs of
+// compute capability 8.0+ that pass the probe: elsewhere (CI on PoCL) every test here SKIPS with
+// the reason, and MmaGate says loudly whether this device should have run them.
+#include <gtest/gtest.h>
+
+#include "core/problem.hpp"
+#include "test_util.hpp"
+#include "variants/mma.hpp"
+
+namespace openna::testing {
+namespace {
+
+bool capable_device() {
+  const DeviceInfo& d = test_context().device();
+  return d.is_gpu() && d.is_nvidia() && d.nv_cc_major >= 8;
+}
+
+// A case the mma variant takes: f16/bf16 (alternating), head dims rounded up to multiples of 8.
+NaCase for_mma(NaCase c, int i) {
+  c.problem.dtype = i % 2 ? OPENNA_BF16 : OPENNA_F16;
+  auto up8 = [](int d) { return d <= 0 ? 0 : std::max(8, (d + 7) / 8 * 8); };
+  c.problem.head_dim = up8(c.problem.head_dim);
+  c.problem.head_dim_v = up8(c.problem.head_dim_v);
+  return c;
+}
+
+std::vector<NaCase> mma_random(std::uint64_t seed, int n) {
+  RandomCaseLimits lim;
+  lim.max_head_dim = 128;
+  std::vector<NaCase> v = random_cases(seed, n, lim);
+  for (int i = 0; i < n; ++i) v[i] = for_mma(v[i], i);
+  return v;
+}
+
+#define SKIP_UNLESS_MMA(c, pass)                                                  \
+  do {                                                                            \
+    const std::string why_ = unsupported((c), "mma", (pass));                     \
+    if (!why_.empty()) GTEST_SKIP() << "mma cannot run on this device: " << why_; \
+  } while (0)
+
+// On a capable NVIDIA device the probe must pass and the dispatcher must pick mma for f16 and
+// bf16: a GPU run can never skip the suite silently.
+TEST(MmaGate, SupportedOnCapableNvidia) {
+  if (!capable_device()) {
+    GTEST_SKIP() << "not an NVIDIA GPU of compute capability 8.0+: the mma suite skips here ("
+                 << test_context().device().label() << ")";
+  }
+  EXPECT_EQ("", mma_probe(test_context(), OPENNA_F16));
+  EXPECT_EQ("", mma_probe(test_context(), OPENNA_BF16));
+  const NaCase c = make_case(2, {16, 16}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 64, 64,
+                             OPENNA_F16);
+  EXPECT_EQ("", unsupported(c, "mma", Pass::Forward));
+  const Selection s =
+      select_variant(test_context().device(), normalize(&c.problem), Pass::Forward);
+  EXPECT_STREQ("mma", s.variant->family());
+}
+
+class MmaRandom : public ::testing::TestWithParam<NaCase> {};
+
+TEST_P(MmaRandom, Forward) {
+  SKIP_UNLESS_MMA(GetParam(), Pass::Forward);
+  check_forward(GetParam(), "mma");
+}
+
+INSTANTIATE_TEST_SUITE_P(Quick, MmaRandom, ::testing::ValuesIn(mma_random(9090, 120)),
+                         [](const auto& info) { return info.param.name(); });
+
+std::vector<NaCase> adversarial() {
+  std::vector<NaCase> v = {
+      make_case(2, {13, 11}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 32, 32, OPENNA_F16),
+      make_case(1, {67}, {9}, {1}, {1}, {0}, 1, 1, 16, 16, OPENNA_BF16),
+      make_case(2, {7, 9}, {7, 9}, {1, 1}, {1, 1}, {0, 0}, 2, 1, 24, 24, OPENNA_F16),
+      make_case(1, {150}, {150}, {1}, {1}, {0}, 3, 3, 8, 8, OPENNA_BF16),
+      make_case(2, {17, 10}, {3, 2}, {1, 1}, {4, 3}, {0, 0}, 1, 1, 16, 16, OPENNA_F16),
+      make_case(1, {23}, {4}, {2}, {5}, {0}, 2, 1, 32, 16, OPENNA_F16),
+      make_case(2, {12, 10}, {4, 6}, {2, 3}, {1, 1}, {0, 0}, 2, 2, 16, 16, OPENNA_BF16),
+      make_case(3, {6, 8, 7}, {4, 2, 6}, {4, 2, 3}, {1, 1, 1}, {0, 0, 0}, 1, 1, 8, 8,
+                OPENNA_BF16),
+      make_case(2, {15, 14}, {5, 3}, {2, 3}, {2, 3}, {1, 1}, 2, 1, 16, 16, OPENNA_F16),
+      make_case(3, {9, 8, 10}, {3, 2, 4}, {3, 1, 2}, {2, 2, 1}, {1, 0, 1}, 1, 1, 16, 8,
+                OPENNA_F16),
+      make_case(1, {300}, {64}, {3}, {2}, {1}, 4, 2, 64, 64, OPENNA_F16),
+      make_case(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 1}, 6, 2, 16, 16, OPENNA_F16, 3),
+      make_case(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 4, 1, 16, 16, OPENNA_BF16, 2),
+      make_case(3, {4, 5, 6}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1, 1, 16, 16,
+                OPENNA_F16),
+      // Large windows: most chunks unmasked (the fast path) next to masked edges.
+      make_case(2, {40, 40}, {17, 17}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 128, 128, OPENNA_F16),
+      make_case(2, {40, 40}, {17, 17}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 128, 128, OPENNA_BF16),
+      make_case(3, {8, 16, 16}, {4, 8, 8}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 2, 2, 128, 128,
+                OPENNA_F16),
+      make_case(1, {1000}, {256}, {1}, {1}, {1}, 2, 2, 64, 64, OPENNA_F16),
+      make_case(2, {64, 60}, {13, 13}, {1, 1}, {4, 4}, {0, 0}, 2, 2, 64, 64, OPENNA_BF16),
+  };
+  for (int hd : {8, 40, 80, 96, 128}) {
+    v.push_back(make_case(2, {6, 5}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, 2, 1, hd, hd, OPENNA_F16));
+  }
+  v.push_back(make_case(1, {9}, {5}, {1}, {1}, {0}, 1, 1, 64, 128, OPENNA_BF16));
+  return v;
+}
+
+class MmaAdversarial : public ::testing::TestWithParam<NaCase> {};
+
+TEST_P(MmaAdversarial, Forward) {
+  SKIP_UNLESS_MMA(GetParam(), Pass::Forward);
+  check_forward(GetParam(), "mma");
+}
+
+INSTANTIATE_TEST_SUITE_P(Quick, MmaAdversarial, ::testing::ValuesIn(adversarial()),
+                         [](const auto& info) { return info.param.name(); });
+
+// Every tuning candidate must be correct (some of them, on a problem with every option).
+TEST(MmaConfigs, CandidatesAreCorrect) {
+  const NaCase c = make_case(2, {21, 19}, {9, 8}, {2, 1}, {2, 1}, {0, 1}, 2, 1, 64, 64,
+                             OPENNA_F16, 1, 99);
+  SKIP_UNLESS_MMA(c, Pass::Forward);
+  const auto all = find_variant("mma")->candidates(normalize(&c.problem),
+                                                   test_context().device(), Pass::Forward);
+  ASSERT_FALSE(all.empty());
+  for (std::size_t i = 0; i < all.size(); i += 3) {
+    SCOPED_TRACE(all[i].str());
+    check_forward(c, "mma", &all[i]);
+  }
+}
+
+}  // namespace
+}  // namespace openna::testing

@@ -1,0 +1,58 @@
+#!/bin/bash
+# Work on the lent GPU machine (see docs/PERFORMANCE.md, "How we measure"): run from the
+# repository root there, after `. .device-kit/env.sh`. Steps, in order, any subset:
+#   build   configure and build (build-gpu/, Release, all cores)
+#   probe   devices, and the mma probe/gate test
+#   test    the kernel suites on the NVIDIA device (REGEX selects test programs)
+#   bench   openna-bench on the presets (VARIANTS, DTYPES, PASS)
+#   flex    FlexAttention and SDPA on the same presets (tools/flex_bench.py)
+#   ptx     dump each program's PTX and print ptxas register/spill statistics
+# Logs go to $OUT (the device tool brings them back).
+set -uo pipefail
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+B=build-gpu
+export OPENNA_DEVICE=${OPENNA_DEVICE:-nvidia}
+export OPENNA_CACHE_DIR=${OPENNA_CACHE_DIR:-/tmp/openna-cache}
+for step in "$@"; do
+  case "$step" in
+    build)
+      cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release > "$OUT/build.log" 2>&1 &&
+        cmake --build $B -j"$(nproc)" >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+      echo "build ok" ;;
+    probe)
+      $B/bench/openna-bench devices 2>&1 | tee "$OUT/devices.txt"
+      $B/tests/test_mma --gtest_filter='MmaGate*' 2>&1 | tail -15 ;;
+    test)
+      (cd $B && ctest -j8 --timeout 900 -R "${REGEX:-test_mma|test_fused|test_api}" \
+         --output-on-failure > "$OUT/ctest.log" 2>&1)
+      grep -E "tests passed|tests failed|Failed|\*\*\*" "$OUT/ctest.log" | head -40 ;;
+    bench)
+      for dt in ${DTYPES:-f16 bf16}; do
+        for p in flux-2d vision-2d vision-2d-dilated video-3d long-1d-causal; do
+          $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt \
+            --variant ${VARIANTS:-mma,fused} --pass ${PASS:-fwd} --check --no-baselines \
+            --repeat 20 --json -q > "$OUT/bench_${p}_${dt}.json" 2>> "$OUT/bench.err"
+          $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt \
+            --variant ${VARIANTS:-mma,fused} --pass ${PASS:-fwd} --no-baselines --no-probe \
+            --repeat 20 -q 2>&1 | grep -E "na_(fwd|bwd)" | cut -c1-230
+        done
+      done ;;
+    flex)
+      PYTHONUNBUFFERED=1 python3 tools/flex_bench.py --dtypes "${FLEX_DTYPES:-f16,bf16}" \
+        --json "$OUT/flex.json" > "$OUT/flex.log" 2>&1
+      tail -14 "$OUT/flex.log" ;;
+    ptx)
+      mkdir -p /tmp/ptx && rm -f /tmp/ptx/*
+      OPENNA_DISK_CACHE=0 OPENNA_DUMP_BINARIES=/tmp/ptx OPENNA_BUILD_LOG=1 \
+        $B/bench/openna-bench run --device nvidia --preset ${PTX_PRESET:-vision-2d} \
+        --variant ${VARIANTS:-mma,fused} --pass fwd --no-baselines --no-probe --repeat 1 -q \
+        > "$OUT/ptx_run.log" 2>&1
+      for f in /tmp/ptx/*.bin; do
+        echo "== $(basename "$f")"
+        ptxas -arch=sm_90 -v "$f" -o /dev/null 2>&1 | grep -E "registers|spill|error" | head -6
+      done | tee "$OUT/ptxas.txt"
+      tar czf "$OUT/ptx.tgz" -C /tmp ptx ;;
+    *) echo "unknown step $step"; exit 2 ;;
+  esac
+done
