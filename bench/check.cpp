@@ -58,9 +58,9 @@ openna_problem check_problem(const Problem& p, bool* shrunk) {
   }
   for (int a = 0; a < p.rank; ++a) {
     const Axis& ax = p.axis[a];
-    // Room for both edges and an interior run of strided queries in every dilation group, and
-    // one extra position so that dilation groups stay uneven.
-    const long long want = static_cast<long long>(ax.dilation) * (ax.kernel + 2 * ax.stride + 1) +
+    // Room for both edges and at least one interior run of strided queries in every dilation
+    // group, and one extra position so that dilation groups stay uneven.
+    const long long want = static_cast<long long>(ax.dilation) * (ax.kernel + 2 * ax.stride) +
                            (ax.dilation > 1 ? 1 : 0);
     c.spatial[a] = static_cast<int>(std::min<long long>(ax.length, want));
   }

@@ -85,26 +85,26 @@ std::vector<std::string> parse_variants(const std::string& s) {
   return out;
 }
 
+// One flag per line reads better than the formatter's packing.
+// clang-format off
 po::options_description problem_options() {
-  po::options_description d(
-      "Problem (a preset, or --shape with --kernel; flags override a preset)");
-  d.add_options()("preset", po::value<std::string>(),
-                  "named problem: flux-2d, vision-2d, vision-2d-dilated, "
-                  "video-3d, long-1d-causal, small-cpu")(
-      "shape", po::value<std::string>(), "grid, e.g. 64x64 (1 to 3 axes; sets the rank)")(
-      "kernel", po::value<std::string>(), "neighborhood size per axis, e.g. 13x13 (or one value)")(
-      "dilation", po::value<std::string>(), "dilation per axis (default 1)")(
-      "stride", po::value<std::string>(), "stride per axis (default 1)")(
-      "causal", po::value<std::string>(), "causal flag per axis, e.g. 1x0 (default 0)")(
-      "batch", po::value<std::string>(), "batch size (default 1)")(
-      "heads", po::value<std::string>(), "query heads (default 4 with --shape)")(
-      "heads-kv", po::value<std::string>(), "key/value heads, dividing --heads (default: heads)")(
-      "head-dim", po::value<std::string>(), "q/k head dimension (default 64 with --shape)")(
-      "head-dim-v", po::value<std::string>(), "v/out head dimension (default: head-dim)")(
-      "dtype", po::value<std::string>(),
-      "f32, f16 or bf16 (default: the preset's; with --shape "
-      "f16 on GPUs, f32 on CPUs)")("scale", po::value<std::string>(),
-                                   "softmax scale (default 1/sqrt(head-dim))");
+  po::options_description d("Problem (a preset, or --shape with --kernel; flags override a preset)");
+  d.add_options()
+      ("preset", po::value<std::string>(), "named problem: flux-2d, vision-2d, vision-2d-dilated, "
+                                           "video-3d, long-1d-causal, small-cpu")
+      ("shape", po::value<std::string>(), "grid, e.g. 64x64 (1 to 3 axes; sets the rank)")
+      ("kernel", po::value<std::string>(), "neighborhood size per axis, e.g. 13x13 (or one value)")
+      ("dilation", po::value<std::string>(), "dilation per axis (default 1)")
+      ("stride", po::value<std::string>(), "stride per axis (default 1)")
+      ("causal", po::value<std::string>(), "causal flag per axis, e.g. 1x0 (default 0)")
+      ("batch", po::value<std::string>(), "batch size (default 1)")
+      ("heads", po::value<std::string>(), "query heads (default 4 with --shape)")
+      ("heads-kv", po::value<std::string>(), "key/value heads, dividing --heads (default: heads)")
+      ("head-dim", po::value<std::string>(), "q/k head dimension (default 64 with --shape)")
+      ("head-dim-v", po::value<std::string>(), "v/out head dimension (default: head-dim)")
+      ("dtype", po::value<std::string>(), "f32, f16 or bf16 (default: the preset's; with --shape "
+                                          "f16 on GPUs, f32 on CPUs)")
+      ("scale", po::value<std::string>(), "softmax scale (default 1/sqrt(head-dim))");
   return d;
 }
 
@@ -113,51 +113,56 @@ po::options_description command_options(Command c) {
   d.add_options()("help,h", "this help");
   switch (c) {
     case Command::Devices:
-      d.add_options()("device", po::value<std::string>(), "all (default) or a device spec")(
-          "reprobe", "measure the peaks again instead of using the cache")(
-          "no-probe", "do not measure or show the peaks")("json", "JSON output")(
-          "quiet,q", "no progress on stderr");
+      d.add_options()
+          ("device", po::value<std::string>(), "all (default), default, or a device spec")
+          ("reprobe", "measure the peaks again instead of using the cache")
+          ("no-probe", "do not measure or show the peaks")
+          ("json", "JSON output")
+          ("quiet,q", "no progress on stderr");
       break;
     case Command::Run:
-      d.add_options()("device", po::value<std::string>(),
-                      "all (default) or a device spec: gpu, cpu, P:D, "
-                      "or part of the platform/device name")(
-          "variant", po::value<std::string>(),
-          "auto (default: the dispatcher's choice), all, or "
-          "naive|fused|mma (comma-separated list allowed)")("pass", po::value<std::string>(),
-                                                            "fwd (default), bwd or both")(
-          "warmup", po::value<std::string>(), "untimed calls before timing (default 2)")(
-          "repeat", po::value<std::string>(), "timed calls (default 10)")(
-          "check", "compare each variant with the host reference (non-zero exit on mismatch)")(
-          "json", "JSON output")("csv", "CSV output")(
-          "no-baselines", "do not measure the naive and dense baselines")(
-          "baseline-limit-ms", po::value<std::string>(),
-          "skip a baseline whose estimated total time exceeds this (default 10000)")(
-          "no-probe", "do not measure the device peak (no fraction-of-peak column)")(
-          "reprobe", "measure the device peak again")("quiet,q", "no progress on stderr");
+      d.add_options()
+          ("device", po::value<std::string>(), "all (default), default (the library's choice), "
+                                               "or a device spec: gpu, cpu, P:D, or part of the "
+                                               "platform/device name")
+          ("variant", po::value<std::string>(), "auto (default: the dispatcher's choice), all, or "
+                                                "naive|fused|mma (comma-separated list allowed)")
+          ("pass", po::value<std::string>(), "fwd (default), bwd or both")
+          ("warmup", po::value<std::string>(), "untimed calls before timing (default 2)")
+          ("repeat", po::value<std::string>(), "timed calls (default 10)")
+          ("check", "compare each variant with the host reference (non-zero exit on mismatch)")
+          ("json", "JSON output")
+          ("csv", "CSV output")
+          ("no-baselines", "do not measure the naive and dense baselines")
+          ("baseline-limit-ms", po::value<std::string>(),
+           "most estimated device time for one baseline's calls: beyond it fewer repeats, or "
+           "skipped (default 3000)")
+          ("no-probe", "do not measure the device peak (no fraction-of-peak column)")
+          ("reprobe", "measure the device peak again")
+          ("quiet,q", "no progress on stderr");
       break;
     case Command::Tune:
-      d.add_options()("device", po::value<std::string>(),
-                      "a device spec (default: the library's default "
-                      "device) or all")("variant", po::value<std::string>(),
-                                        "auto (default: the dispatcher's family), all, "
-                                        "or a family")("pass", po::value<std::string>(),
-                                                       "fwd (default), bwd or both")(
-          "warmup", po::value<std::string>(), "untimed calls per candidate (default 2)")(
-          "repeat", po::value<std::string>(), "timed calls per candidate (default 10)")(
-          "dry-run", "list the candidates and the dispatcher's current pick; run nothing")(
-          "quiet,q", "no progress on stderr");
+      d.add_options()
+          ("device", po::value<std::string>(), "default (the library's default device; the "
+                                               "default), all, or a device spec")
+          ("variant", po::value<std::string>(), "auto (default: the dispatcher's family), all, "
+                                                "or a family")
+          ("pass", po::value<std::string>(), "fwd (default), bwd or both")
+          ("warmup", po::value<std::string>(), "untimed calls per candidate (default 2)")
+          ("repeat", po::value<std::string>(), "timed calls per candidate (default 10)")
+          ("dry-run", "list the candidates and the dispatcher's current pick; run nothing")
+          ("quiet,q", "no progress on stderr");
       break;
     case Command::Simulate:
-      d.add_options()("variant", po::value<std::string>(), "all (default), or a family")(
-          "pass", po::value<std::string>(), "fwd (default), bwd or both")(
-          "config", po::value<std::string>(),
-          "tile configuration \"K=V,...\" (default: the "
-          "variant's default for the device)")("device-kind", po::value<std::string>(),
-                                               "gpu (default) or cpu: the synthetic device "
-                                               "whose default configuration is simulated")(
-          "device", po::value<std::string>(), "simulate for a real device's default instead")(
-          "json", "JSON output");
+      d.add_options()
+          ("variant", po::value<std::string>(), "all (default), or a family")
+          ("pass", po::value<std::string>(), "fwd (default), bwd or both")
+          ("config", po::value<std::string>(), "tile configuration \"K=V,...\" (default: the "
+                                               "variant's default for the device)")
+          ("device-kind", po::value<std::string>(), "gpu (default) or cpu: the synthetic device "
+                                                    "whose default configuration is simulated")
+          ("device", po::value<std::string>(), "simulate for a real device's default instead")
+          ("json", "JSON output");
       break;
     case Command::Help:
       break;
@@ -165,6 +170,7 @@ po::options_description command_options(Command c) {
   if (c == Command::Run || c == Command::Tune || c == Command::Simulate) d.add(problem_options());
   return d;
 }
+// clang-format on
 
 const char* command_name(Command c) {
   switch (c) {

@@ -43,7 +43,7 @@ struct Options {
   bool probe = true;
   bool reprobe = false;
   bool baselines = true;
-  double baseline_limit_ms = 10000;  // most time one baseline measurement may take, estimated
+  double baseline_limit_ms = 3000;  // most time one baseline measurement may take, estimated
   bool dry_run = false;
   std::string config;               // simulate --config "K=V,..."
   std::string device_kind = "gpu";  // simulate without a device

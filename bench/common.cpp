@@ -37,7 +37,12 @@ Stats stats_of(std::vector<double> s) {
 std::string fmt(double v, int digits) {
   if (std::isnan(v)) return "-";
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  // Large values as plain integers ("66210", not "6.621e+04"): easier to read in a table.
+  if (std::fabs(v) >= std::pow(10.0, digits) && std::fabs(v) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+  }
   return buf;
 }
 

@@ -8,7 +8,7 @@
 
 #include "core/errors.hpp"
 #include "testing/half.hpp"
-#include "variants/dispatcher.hpp"
+#include "variants/dispatcher.hpp"  // configure()
 
 namespace openna::bench {
 
@@ -90,18 +90,18 @@ Buffers make_buffers(Context& ctx, const Problem& p, std::uint64_t seed) {
   b.v = upload(ctx, random_storage(static_cast<std::size_t>(p.v_elems()), p.dtype, 1.0f, state));
   b.d_out =
       upload(ctx, random_storage(static_cast<std::size_t>(p.out_elems()), p.dtype, 1.0f, state));
-  b.out = ctx.alloc(tb.out);
-  b.lse = ctx.alloc(tb.lse);
+  b.out =
+      upload(ctx, random_storage(static_cast<std::size_t>(p.out_elems()), p.dtype, 1.0f, state));
+  std::int64_t window = 1;
+  for (int a = 0; a < p.rank; ++a) window *= p.axis[a].kernel;
+  const std::vector<float> lse(static_cast<std::size_t>(p.lse_elems()),
+                               static_cast<float>(std::log(static_cast<double>(window))));
+  b.lse = cl::Buffer(ctx.ocl_context(), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, tb.lse,
+                     const_cast<float*>(lse.data()));
   b.d_q = ctx.alloc(tb.q);
   b.d_k = ctx.alloc(tb.k);
   b.d_v = ctx.alloc(tb.v);
   return b;
-}
-
-void prepare_backward(Context& ctx, const Problem& p, Buffers& b) {
-  const Selection s = select_variant(ctx.device(), p, Pass::Forward, "auto");
-  call(ctx, *s.variant, s.config, p, Pass::Forward, b, nullptr);
-  ctx.finish();
 }
 
 Timing time_variant(Context& ctx, const Variant& v, const Config& c, const Problem& p, Pass pass,
@@ -124,6 +124,7 @@ Timing time_variant(Context& ctx, const Variant& v, const Config& c, const Probl
     t.ok = true;
   } catch (const std::exception& e) {
     t.error = error_text(e);
+    t.broke = true;
   }
   return t;
 }
@@ -163,6 +164,7 @@ Timing time_baseline(Context& ctx, const Variant& v, const Problem& p, Pass pass
     est = one_call_ms(ctx, v, c, pilot, pass, b) * scale;
   } catch (const std::exception& e) {
     t.error = error_text(e);
+    t.broke = true;
     return t;
   }
   if (est * calls <= policy.limit_ms) {
@@ -175,7 +177,9 @@ Timing time_baseline(Context& ctx, const Variant& v, const Problem& p, Pass pass
   }
   const int repeat = std::clamp(static_cast<int>(policy.limit_ms / est) - 1, 1, policy.repeat);
   t = time_variant(ctx, v, c, p, pass, b, 1, repeat);
-  if (t.ok) t.note = std::to_string(repeat) + " repeats (--baseline-limit-ms)";
+  if (t.ok) {
+    t.note = std::to_string(repeat) + " repeats after 1 warm-up, to stay near --baseline-limit-ms";
+  }
   return t;
 }
 

@@ -17,20 +17,19 @@ namespace openna::bench {
 struct Buffers {
   cl::Buffer q, k, v, out, lse, d_out, d_q, d_k, d_v;
 };
-// Inputs (q, k, v, d_out) random in the problem's dtype; outputs uninitialized.
+// Inputs random in the problem's dtype (q, k, v, d_out), and for a timed backward a plausible
+// out (random) and lse (the log of the neighborhood size, so that exp(s - lse) stays in range):
+// no forward kernel has to run, or work, before a backward is timed. Gradients uninitialized.
 Buffers make_buffers(Context& ctx, const Problem& p, std::uint64_t seed);
 
 struct Timing {
   bool ok = false;
-  std::string error;  // why there is no time (unsupported, skipped, failed)
-  std::string note;   // a remark on a time that was measured (fewer repeats)
+  std::string error;   // why there is no time (unsupported, skipped, failed)
+  std::string note;    // a remark on a time that was measured (fewer repeats)
+  bool broke = false;  // a call failed: the context may be unusable after it
   int warmup = 0;
   Stats ms;  // per call: the sum of the profiled times of the kernels the call enqueued
 };
-
-// Fills out and lse by a forward of the dispatcher's choice, so that a timed backward reads
-// consistent inputs.
-void prepare_backward(Context& ctx, const Problem& p, Buffers& b);
 
 // `warmup` untimed calls (they also build the programs), then `repeat` timed ones. Errors of
 // the library become Timing::error.
@@ -39,7 +38,7 @@ Timing time_variant(Context& ctx, const Variant& v, const Config& c, const Probl
 
 struct BaselinePolicy {
   bool enabled = true;
-  double limit_ms = 10000;  // most estimated device time for one baseline's calls
+  double limit_ms = 3000;  // most estimated device time for one baseline's calls
   int warmup = 2;
   int repeat = 10;
   double peak_gflops = 0;  // measured f32 FMA peak, 0 when unknown

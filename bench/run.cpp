@@ -1,6 +1,7 @@
 // `openna-bench run`: every selected device, problem, pass and variant timed by profiling events,
 // with the naive and dense baselines, the simulator's attainable speedup and, with --check, the
 // comparison against the host reference. Rows are printed once all are measured.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -131,28 +132,34 @@ int cmd_run(const Options& o) {
       return r;
     };
 
+    // A failed kernel can leave an OpenCL context unusable (NVIDIA reports every later call as
+    // CL_OUT_OF_RESOURCES), so a row that fails gets a fresh context and buffers for the next.
     std::unique_ptr<Context> ctx;
-    std::string ctx_error;
-    try {
-      ctx = std::make_unique<Context>(dev);
-    } catch (const std::exception& e) {
-      ctx_error = "cannot create a context: " + error_text(e);
-    }
+    std::unique_ptr<Buffers> buf;
+    std::string device_error;
+    auto open = [&](const Problem& p, bool new_context) {
+      device_error.clear();
+      buf.reset();
+      try {
+        if (new_context || !ctx) ctx = std::make_unique<Context>(dev);
+      } catch (const std::exception& e) {
+        ctx.reset();
+        device_error = "cannot create a context: " + error_text(e);
+        return;
+      }
+      try {
+        buf = std::make_unique<Buffers>(make_buffers(*ctx, p, kTimingSeed));
+      } catch (const std::exception& e) {
+        device_error = "cannot allocate the problem's buffers: " + error_text(e);
+      }
+    };
 
     for (const NamedProblem& np : problems[di]) {
       const Problem p = normalize(&np.problem);
       const openna_problem dense_c = dense_of(np.problem);
       const Problem dense = normalize(&dense_c);
       const bool is_dense = dense.describe() == p.describe();
-      Buffers buf;
-      std::string buf_error = ctx_error;
-      if (buf_error.empty()) {
-        try {
-          buf = make_buffers(*ctx, p, kTimingSeed);
-        } catch (const std::exception& e) {
-          buf_error = "cannot allocate the problem's buffers: " + error_text(e);
-        }
-      }
+      open(p, /*new_context=*/false);
       BaselinePolicy policy;
       policy.enabled = o.baselines;
       policy.limit_ms = o.baseline_limit_ms;
@@ -163,24 +170,24 @@ int cmd_run(const Options& o) {
       for (Pass pass : o.passes) {
         const double flops = flops_of(np.problem, pass);
         std::vector<Pick> picks = pick_variants(o.variants, dev, p, pass, notes);
-        std::string pass_error = buf_error;
-        if (pass_error.empty() && pass == Pass::Backward) {
-          try {
-            prepare_backward(*ctx, p, buf);
-          } catch (const std::exception& e) {
-            pass_error = "cannot run a forward to feed the backward: " + error_text(e);
-          }
-        }
         std::optional<Timing> naive;  // measured once per problem and pass
-        for (const Pick& pk : picks) {
+        // The naive variant's own row, when there is one, is timed first and then serves as the
+        // other rows' baseline; rows keep the order of the picks.
+        std::vector<std::size_t> order(picks.size());
+        for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::stable_partition(order.begin(), order.end(),
+                              [&](std::size_t i) { return picks[i].family == "naive"; });
+        std::vector<Row> pass_rows(picks.size());
+        for (std::size_t idx : order) {
+          const Pick& pk = picks[idx];
+          Row& r = pass_rows[idx];
           ++step;
-          Row r = base_row(np, p, pass);
+          r = base_row(np, p, pass);
           r.family = pk.family;
           r.flops = flops;
-          if (!pk.error.empty() || !pass_error.empty()) {
-            r.error = pk.error.empty() ? pass_error : pk.error;
+          if (!pk.error.empty() || !device_error.empty()) {
+            r.error = pk.error.empty() ? device_error : pk.error;
             failed = true;
-            rows.push_back(r);
             continue;
           }
           const Variant& v = *pk.sel.variant;
@@ -193,13 +200,18 @@ int cmd_run(const Options& o) {
             progress.update(what + ": checking");
             r.check = checker.check(*ctx, v, pk.sel.config, p, pass);
             failed |= !r.check->ok;
+            if (!r.check->error.empty()) open(p, /*new_context=*/true);
+            if (!device_error.empty()) {
+              r.error = device_error;
+              continue;
+            }
           }
           progress.update(what + ": timing");
-          r.time = time_variant(*ctx, v, pk.sel.config, p, pass, buf, o.warmup, o.repeat);
+          r.time = time_variant(*ctx, v, pk.sel.config, p, pass, *buf, o.warmup, o.repeat);
           if (!r.time.ok) {
             r.error = r.time.error;
             failed = true;
-            rows.push_back(r);
+            open(p, /*new_context=*/true);
             continue;
           }
           const double sec = r.time.ms.median * 1e-3;
@@ -220,10 +232,14 @@ int cmd_run(const Options& o) {
             r.naive = r.time;
             if (!naive) naive = r.time;
           } else {
-            if (!naive) {
+            if (!naive && !buf) {
+              naive = Timing{};
+              naive->error = device_error;
+            } else if (!naive) {
               progress.update(what + ": naive baseline");
               if (const Variant* nv = find_variant("naive")) {
-                naive = time_baseline(*ctx, *nv, p, pass, buf, policy, flops);
+                naive = time_baseline(*ctx, *nv, p, pass, *buf, policy, flops);
+                if (naive->broke) open(p, /*new_context=*/true);
               } else {
                 naive = Timing{};
                 naive->error = "the naive variant is not registered";
@@ -233,16 +249,19 @@ int cmd_run(const Options& o) {
           }
           if (is_dense) {
             r.dense = r.time;
+          } else if (!buf) {
+            r.dense.error = device_error;
           } else {
             progress.update(what + ": dense baseline");
-            r.dense = time_baseline(*ctx, v, dense, pass, buf, policy, flops_of(dense_c, pass));
+            r.dense = time_baseline(*ctx, v, dense, pass, *buf, policy, flops_of(dense_c, pass));
+            if (r.dense.broke) open(p, /*new_context=*/true);
           }
           if (r.naive.ok && r.naive.ms.median > 0)
             r.vs_naive = r.naive.ms.median / r.time.ms.median;
           if (r.dense.ok && r.dense.ms.median > 0)
             r.vs_dense = r.dense.ms.median / r.time.ms.median;
-          rows.push_back(r);
         }
+        rows.insert(rows.end(), pass_rows.begin(), pass_rows.end());
       }
     }
   }

@@ -15,24 +15,28 @@ namespace openna::bench {
 
 namespace {
 
-// Typical figures (an H100-class GPU, a desktop CPU under PoCL) for the defaults that depend on
-// the device; it has no OpenCL handles, so a variant that queries the device reports an error.
+// Typical figures for the defaults that depend on the device: an H100-class NVIDIA GPU (the
+// kind the tiled variants target first) or a 16-core CPU under PoCL. It has no OpenCL handles,
+// so a variant that queries the device itself reports an error instead of a simulation.
 DeviceInfo synthetic_device(const std::string& kind) {
   DeviceInfo d;
   const bool gpu = kind == "gpu";
-  d.name = gpu ? "synthetic GPU" : "synthetic CPU";
-  d.vendor = "synthetic";
-  d.platform_name = "none (simulate)";
+  d.name = gpu ? "synthetic GPU (H100-like)" : "synthetic CPU";
+  d.vendor = gpu ? "NVIDIA Corporation" : "synthetic";
+  d.platform_name = gpu ? "NVIDIA CUDA" : "Portable Computing Language";
   d.driver_version = "0";
   d.type = gpu ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_CPU;
   d.compute_units = gpu ? 132 : 16;
-  d.max_clock_mhz = gpu ? 1755 : 3000;
+  d.max_clock_mhz = gpu ? 1980 : 3000;
   d.max_work_group_size = gpu ? 1024 : 4096;
   d.global_mem = gpu ? (80ull << 30) : (64ull << 30);
   d.local_mem = gpu ? (48u << 10) : (256u << 10);
   d.local_mem_dedicated = gpu;
-  d.fp16 = true;
-  d.fp64 = !gpu;
+  d.fp16 = !gpu;  // NVIDIA's OpenCL driver does not report cl_khr_fp16
+  d.fp64 = true;
+  d.extensions = gpu ? "cl_khr_fp64 cl_nv_device_attribute_query" : "cl_khr_fp64";
+  d.nv_cc_major = gpu ? 9 : -1;
+  d.nv_cc_minor = gpu ? 0 : -1;
   return d;
 }
 

@@ -97,15 +97,24 @@ int cmd_tune(const Options& o) {
             failed = true;
             continue;
           }
-          try {
-            if (!ctx) ctx = std::make_unique<Context>(dev);
-            if (!buf) buf = std::make_unique<Buffers>(make_buffers(*ctx, p, kTuneSeed));
-            if (pass == Pass::Backward) prepare_backward(*ctx, p, *buf);
-          } catch (const std::exception& e) {
-            std::printf("  error: %s\n", e.what());
-            failed = true;
-            continue;
-          }
+          // A failed candidate can leave the context unusable (NVIDIA answers every later call
+          // with CL_OUT_OF_RESOURCES): the next candidate then gets a fresh one.
+          auto reopen = [&]() -> bool {
+            try {
+              if (!ctx) ctx = std::make_unique<Context>(dev);
+              if (!buf) buf = std::make_unique<Buffers>(make_buffers(*ctx, p, kTuneSeed));
+              return true;
+            } catch (const std::exception& e) {
+              std::printf("  error: %s\n", e.what());
+              failed = true;
+              return false;
+            }
+          };
+          auto discard = [&] {
+            buf.reset();
+            ctx.reset();
+          };
+          if (!reopen()) continue;
           int best = -1;
           double best_ms = 0;
           for (std::size_t i = 0; i < cands.size(); ++i) {
@@ -118,7 +127,9 @@ int cmd_tune(const Options& o) {
               std::printf("    %2zu  %s  invalid: %s\n", i + 1, c.str().c_str(), err.c_str());
               continue;
             }
+            if (!reopen()) break;
             const CheckResult chk = checker.check(*ctx, *v, c, p, pass, /*strict=*/true);
+            if (!chk.error.empty()) discard();
             if (!chk.ok) {
               progress.done();
               std::printf("    %2zu  %s  rejected: check %s on %s\n", i + 1, c.str().c_str(),
@@ -127,8 +138,10 @@ int cmd_tune(const Options& o) {
             }
             progress.update("tune " + std::string(v->family()) + " " + pass_name(pass) +
                             ": candidate " + tag + " " + c.str() + ": timing");
+            if (!reopen()) break;
             const Timing t = time_variant(*ctx, *v, c, p, pass, *buf, o.warmup, o.repeat);
             progress.done();
+            if (t.broke) discard();
             if (!t.ok) {
               std::printf("    %2zu  %s  failed: %s\n", i + 1, c.str().c_str(), t.error.c_str());
               continue;
