@@ -72,7 +72,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     __global const ushort* q, __global const ushort* k, __global const ushort* v,
     __global ushort* out, __global float* lse, int B, int L0, int L1, int L2, int H, int HKV,
     int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
-  __local uint smem[SMEM_WORDS];  /* Q staging, then STAGES x (K chunk, V chunk) */
+  /* Q staging, then STAGES x (K chunk, V chunk); 16-byte aligned for cp.async and ldmatrix */
+  __local uint smem[SMEM_WORDS] __attribute__((aligned(16)));
   __local int key_y[STAGES][3][TK]; /* box coordinates of each chunk's keys (FAR past the box) */
   __local int key_in[STAGES][TK];   /* 1 when the key is in every row's window of the tile */
 

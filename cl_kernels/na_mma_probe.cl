@@ -6,8 +6,8 @@
 
 __kernel __attribute__((reqd_work_group_size(32, 1, 1))) void na_mma_probe(
     __global const ushort* a, __global const ushort* bm, __global uint* d, __global int* misc) {
-  __local uint sa[16 * 8]; /* A: 16 x 16 halves, row-major */
-  __local uint sb[16 * 8]; /* B: 16 (k) x 16 (n) halves, row-major */
+  __local uint sa[16 * 8] __attribute__((aligned(16))); /* A: 16 x 16 halves, row-major */
+  __local uint sb[16 * 8] __attribute__((aligned(16))); /* B: 16 (k) x 16 (n), row-major */
   const int lane = get_local_id(0), g = lane >> 2, tq = lane & 3;
   for (int i = lane; i < 32; i += 32) {
     CP_ASYNC_16(SMEM_ADDR(&sa[i * 4]), a + i * 8, 16);

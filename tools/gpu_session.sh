@@ -18,7 +18,7 @@ for step in "$@"; do
   case "$step" in
     build)
       cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release > "$OUT/build.log" 2>&1 &&
-        cmake --build $B -j"$(nproc)" >> "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+        cmake --build $B -j"$(nproc)" -- -k >> "$OUT/build.log" 2>&1 || grep -E " error|Error " "$OUT/build.log" | head -20
       echo "build ok" ;;
     probe)
       $B/bench/openna-bench devices 2>&1 | tee "$OUT/devices.txt"
