@@ -211,6 +211,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     CP_ASYNC_COMMIT();
     CP_ASYNC_WAIT(1);
 #else
+    if (c > 0) {
+      LOAD_CHUNK(c, 0);
+      CP_ASYNC_COMMIT();
+    }
     CP_ASYNC_WAIT(0);
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
