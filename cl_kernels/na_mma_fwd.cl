@@ -54,19 +54,36 @@
 #define ROW_X(row, x0, x1, x2) \
   const int x0 = (row) / (TQ1 * TQ2), x1 = ((row) / TQ2) % TQ1, x2 = (row) % TQ2
 
-/* Advances box coordinates (c0, c1, c2) by `step` keys in row-major order. */
+/* Advances box coordinates (c0, c1, c2) by `step` keys in row-major order over the used axes
+   (one division per crossed row, none for rank 1). */
+#if RANK == 1
+#define ADVANCE(c0, c1, c2, step, n1, n2) ((c0) += (step))
+#elif RANK == 2
+#define ADVANCE(c0, c1, c2, step, n1, n2) \
+  do {                                    \
+    c1 += (step);                         \
+    if (c1 >= (n1)) {                     \
+      const int q_ = c1 / (n1);           \
+      c1 -= q_ * (n1);                    \
+      c0 += q_;                           \
+    }                                     \
+  } while (0)
+#else
 #define ADVANCE(c0, c1, c2, step, n1, n2) \
   do {                                    \
     c2 += (step);                         \
-    while (c2 >= (n2)) {                  \
-      c2 -= (n2);                         \
-      ++c1;                               \
-    }                                     \
-    while (c1 >= (n1)) {                  \
-      c1 -= (n1);                         \
-      ++c0;                               \
+    if (c2 >= (n2)) {                     \
+      const int q_ = c2 / (n2);           \
+      c2 -= q_ * (n2);                    \
+      c1 += q_;                           \
+      if (c1 >= (n1)) {                   \
+        const int r_ = c1 / (n1);         \
+        c1 -= r_ * (n1);                  \
+        c0 += r_;                         \
+      }                                   \
     }                                     \
   } while (0)
+#endif
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     __global const ushort* q, __global const ushort* k, __global const ushort* v,
@@ -167,13 +184,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     __local uint* vs_ = ks_ + TK * SK;                                                        \
     _Pragma("unroll") for (int j = 0; j < KSLOTS; ++j) {                                      \
       const int idx = lid + j * NT, kk = idx / KSEG, seg = idx % KSEG;                        \
-      if (idx >= TK * KSEG) break;                                                            \
-      const int live = (ci) * TK + kk < kbox;                                                 \
+      const int live = (ci) * TK + kk < kbox && idx < TK * KSEG;                              \
       const int tok = NA_TOKEN(kc[j][0], kc[j][1], kc[j][2], t.kst, t.grp, L1, L2);           \
-      CP_ASYNC_16(SMEM_ADDR(&ks_[kk * SK + seg * 4]),                                         \
-                  k + ((b * N + (live ? tok : 0)) * HKV + hk) * hd + seg * 8,                 \
-                  (live && seg * 8 < hd) ? 16 : 0);                                           \
-      if (seg == 0) {                                                                         \
+      if (idx < TK * KSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&ks_[kk * SK + seg * 4]),                                       \
+                    k + ((b * N + (live ? tok : 0)) * HKV + hk) * hd + seg * 8,               \
+                    (live && seg * 8 < hd) ? 16 : 0);                                         \
+      if (seg == 0 && idx < TK * KSEG) {                                                      \
         key_y[st][0][kk] = live ? kc[j][0] : FAR;                                             \
         key_y[st][1][kk] = kc[j][1];                                                          \
         key_y[st][2][kk] = kc[j][2];                                                          \
@@ -185,12 +202,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     }                                                                                         \
     _Pragma("unroll") for (int j = 0; j < VSLOTS; ++j) {                                      \
       const int idx = lid + j * NT, kk = idx / VSEG, seg = idx % VSEG;                        \
-      if (idx >= TK * VSEG) break;                                                            \
-      const int live = (ci) * TK + kk < kbox;                                                 \
+      const int live = (ci) * TK + kk < kbox && idx < TK * VSEG;                              \
       const int tok = NA_TOKEN(vc[j][0], vc[j][1], vc[j][2], t.kst, t.grp, L1, L2);           \
-      CP_ASYNC_16(SMEM_ADDR(&vs_[kk * SV + seg * 4]),                                         \
-                  v + ((b * N + (live ? tok : 0)) * HKV + hk) * hdv + seg * 8,                \
-                  (live && seg * 8 < hdv) ? 16 : 0);                                          \
+      if (idx < TK * VSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&vs_[kk * SV + seg * 4]),                                       \
+                    v + ((b * N + (live ? tok : 0)) * HKV + hk) * hdv + seg * 8,              \
+                    (live && seg * 8 < hdv) ? 16 : 0);                                        \
       ADVANCE(vc[j][0], vc[j][1], vc[j][2], TK, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                         \
   } while (0)
@@ -286,12 +303,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       l_i[i] = l_i[i] * alpha[i] + sum; /* this thread's columns; the quad sums at the end */
       m_i[i] = mx;
     }
+    /* Once the row maxima settle, alpha is 1 for the whole warp: skip the rescale. */
+    if (!na_warp_all(alpha[0] == 1.0f && alpha[1] == 1.0f)) {
 #pragma unroll
-    for (int n = 0; n < NDB; ++n) {
-      o[n][0] *= alpha[0];
-      o[n][1] *= alpha[0];
-      o[n][2] *= alpha[1];
-      o[n][3] *= alpha[1];
+      for (int n = 0; n < NDB; ++n) {
+        o[n][0] *= alpha[0];
+        o[n][1] *= alpha[0];
+        o[n][2] *= alpha[1];
+        o[n][3] *= alpha[1];
+      }
     }
 
     /* O += P V: P from the S accumulators, V by ldmatrix.trans (lane l gives the address of

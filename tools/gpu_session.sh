@@ -51,10 +51,13 @@ for step in "$@"; do
       tail -14 "$OUT/flex.log" ;;
     ptx)
       mkdir -p /tmp/ptx && rm -f /tmp/ptx/*
-      OPENNA_DISK_CACHE=0 OPENNA_DUMP_BINARIES=/tmp/ptx OPENNA_BUILD_LOG=1 \
-        $B/bench/openna-bench run --device nvidia --preset ${PTX_PRESET:-vision-2d} \
-        --variant ${VARIANTS:-mma,fused} --pass fwd --no-baselines --no-probe --repeat 1 -q \
-        > "$OUT/ptx_run.log" 2>&1
+      for p in ${PTX_PRESETS:-vision-2d}; do
+        OPENNA_DISK_CACHE=0 OPENNA_DUMP_BINARIES=/tmp/ptx OPENNA_BUILD_LOG=1 \
+          $B/bench/openna-bench run --device nvidia --preset $p \
+          --variant ${VARIANTS:-mma,fused} --pass ${PASS:-fwd} --no-baselines --no-probe \
+          --repeat 1 -q >> "$OUT/ptx_run.log" 2>&1
+      done
+      grep -E "^openna: built|registers|spill|stack" "$OUT/ptx_run.log" | grep -v probe | cut -c1-160
       for f in /tmp/ptx/*.bin; do
         echo "== $(basename "$f")"
         ptxas -arch=sm_90 -v "$f" -o /dev/null 2>&1 | grep -E "registers|spill|error" | head -6
