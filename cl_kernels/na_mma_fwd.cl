@@ -160,7 +160,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
      every chunk; it follows its slots' box coordinates by counting (no divisions in the loop). */
 #define KSLOTS ((TK * KSEG + NT - 1) / NT)
 #define VSLOTS ((TK * VSEG + NT - 1) / NT)
-  int kc[KSLOTS][3], vc[VSLOTS][3];
+  int kc[KSLOTS][3];
+#if KSEG == VSEG
+#define vc kc /* same segments per row: the V slots are the K slots (saves registers) */
+#else
+  int vc[VSLOTS][3];
+#endif
 #pragma unroll
   for (int j = 0; j < KSLOTS; ++j) {
     const int f = (lid + j * NT) / KSEG;
@@ -168,6 +173,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     kc[j][1] = (f / t.kcnt[2]) % t.kcnt[1];
     kc[j][0] = f / (t.kcnt[2] * t.kcnt[1]);
   }
+#if KSEG != VSEG
 #pragma unroll
   for (int j = 0; j < VSLOTS; ++j) {
     const int f = (lid + j * NT) / VSEG;
@@ -175,6 +181,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     vc[j][1] = (f / t.kcnt[2]) % t.kcnt[1];
     vc[j][0] = f / (t.kcnt[2] * t.kcnt[1]);
   }
+#endif
 
 /* Issues the copies (and writes the key coordinates) of chunk `ci` into stage `st`, then
    advances the slot coordinates to the next chunk. */
@@ -198,7 +205,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                          kc[j][1] >= ilo[1] && kc[j][1] < ihi[1] && kc[j][2] >= ilo[2] &&     \
                          kc[j][2] < ihi[2];                                                   \
       }                                                                                       \
-      ADVANCE(kc[j][0], kc[j][1], kc[j][2], TK, t.kcnt[1], t.kcnt[2]);                        \
+      if (KSEG != VSEG) ADVANCE(kc[j][0], kc[j][1], kc[j][2], TK, t.kcnt[1], t.kcnt[2]);      \
     }                                                                                         \
     _Pragma("unroll") for (int j = 0; j < VSLOTS; ++j) {                                      \
       const int idx = lid + j * NT, kk = idx / VSEG, seg = idx % VSEG;                        \

@@ -215,8 +215,10 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass)
   MmaTile t;
   t.nw = 4;
   query_box(p, 64, t.tq);
-  t.tk = 32;
+  // 64-key chunks where two stages of them fit (head dims up to 64), 32 beyond.
+  t.tk = 64;
   t.stages = 2;
+  if (!tile_error(p, dev, t).empty()) t.tk = 32;
   if (!tile_error(p, dev, t).empty()) t.stages = 1;
   return config_of(t);
 }
