@@ -6,8 +6,8 @@
 // vector of them at a time) needs instruction-level parallelism to cover the FMA latency; a GPU
 // covers it with other warps and loses nothing.
 #define STEP(x, y) \
-  x = mad(y, x, y); \
-  y = mad(x, y, x);
+  x = fma(y, x, y); \
+  y = fma(x, y, x);
 #define STEP8 \
   STEP(x0, y0) STEP(x1, y1) STEP(x2, y2) STEP(x3, y3) STEP(x4, y4) STEP(x5, y5) STEP(x6, y6) \
   STEP(x7, y7)

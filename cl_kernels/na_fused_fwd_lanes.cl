@@ -161,14 +161,17 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
     }
     (void)y1;
     (void)y2;
-    /* O = diag(alpha) O + P V. */
+    /* O = diag(alpha) O + P V (the rescale is skipped once every lane's maximum settled). */
+    int rescale = 0;
+#pragma unroll
+    for (int n = 0; n < NV; ++n) rescale |= any(alpha[n] != (vec_t)(1.0f));
     for (int dv = 0; dv < hdv; ++dv) {
       float vd[TK];
 #pragma unroll
       for (int j = 0; j < TK; ++j) vd[j] = LOADF(vp[j], dv);
 #pragma unroll
       for (int n = 0; n < NV; ++n) {
-        vec_t a = acc[dv * NV + n] * alpha[n];
+        vec_t a = rescale ? acc[dv * NV + n] * alpha[n] : acc[dv * NV + n];
 #pragma unroll
         for (int j = 0; j < TK; ++j) a = fma((vec_t)(vd[j]), s[j][n], a);
         acc[dv * NV + n] = a;
@@ -176,8 +179,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
     }
   }
 
-  /* Normalize and write the valid rows (lanes back to rows through a small buffer). */
-  float lane_l[BQ], lane_m[BQ], o[VW];
+  /* Normalize, then write row by row: the lanes go back to rows through a transposed copy,
+     so that each row's stores are contiguous. */
+  float lane_l[BQ], lane_m[BQ];
   vec_t inv_l[NV];
 #pragma unroll
   for (int n = 0; n < NV; ++n) {
@@ -185,17 +189,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
     VSTORE(m[n], &lane_m[n * VW]);
     inv_l[n] = (vec_t)(1.0f) / l[n];
   }
-  for (int n = 0; n < NV; ++n) {
-    for (int dv = 0; dv < hdv; ++dv) {
-      VSTORE(acc[dv * NV + n] * inv_l[n], o);
-      for (int e = 0; e < VW; ++e) {
-        const int row = n * VW + e;
-        const int x0 = row / (TQ1 * TQ2), x1 = (row / TQ2) % TQ1, x2 = row % TQ2;
-        if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
-        const int tok = NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2);
-        STOREF(out, ((b * N + tok) * H + h) * hdv + dv, o[e]);
-      }
-    }
+  for (int i = 0; i < HDVP * NV; ++i) acc[i] *= inv_l[i % NV];
+  __private const float* ot = (__private const float*)acc; /* ot[dv][row] */
+  for (int row = 0; row < BQ; ++row) {
+    const int x0 = row / (TQ1 * TQ2), x1 = (row / TQ2) % TQ1, x2 = row % TQ2;
+    if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
+    const int ob = ((b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * H + h) * hdv;
+    for (int dv = 0; dv < hdv; ++dv) STOREF(out, ob + dv, ot[dv * BQ + row]);
   }
   if (lse) {
     for (int row = 0; row < BQ; ++row) {

@@ -212,14 +212,40 @@ std::string MmaVariant::unsupported_reason(const Problem& p, const DeviceInfo& d
 }
 
 Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass) const {
+  // From `openna-bench tune` on an H100 (driver 580.159.04, 2026-11-25, f16; docs/PERFORMANCE.md):
+  //   rank 1 (long-1d-causal, hd 64):   8 warps, 128-query tiles, 32-key chunks, 2 stages
+  //   rank 2, hd <= 64 (vision-2d):      2 warps, 4x8 boxes, 16-key chunks, 1 stage
+  //   rank 2, hd 128 (flux-2d):          4 warps, 8x8 boxes, 16-key chunks, 2 stages
+  //   rank 3, hd 128 (video-3d):         8 warps, 4x4x8 boxes, 64-key chunks, 1 stage
+  // Small chunks win on 2-D problems because their key boxes are ragged (less masked waste per
+  // chunk); long 1-D and 3-D windows are dense and want big tiles.
+  const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
-  t.nw = 4;
-  query_box(p, 64, t.tq);
-  // 64-key chunks where two stages of them fit (head dims up to 64), 32 beyond.
-  t.tk = 64;
-  t.stages = 2;
-  if (!tile_error(p, dev, t).empty()) t.tk = 32;
-  if (!tile_error(p, dev, t).empty()) t.stages = 1;
+  if (p.rank == 1) {
+    t.nw = 8;
+    t.tk = 32;
+    t.stages = 2;
+  } else if (p.rank == 2) {
+    t.nw = hdp <= 64 ? 2 : 4;
+    t.tk = 16;
+    t.stages = hdp <= 64 ? 1 : 2;
+  } else {
+    t.nw = 8;
+    t.tk = 64;
+    t.stages = 1;
+  }
+  query_box(p, 16 * t.nw, t.tq);
+  // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
+  while (!tile_error(p, dev, t).empty() && (t.stages > 1 || t.tk > 16 || t.nw > 1)) {
+    if (t.stages > 1) {
+      t.stages = 1;
+    } else if (t.tk > 16) {
+      t.tk /= 2;
+    } else {
+      t.nw /= 2;
+      query_box(p, 16 * t.nw, t.tq);
+    }
+  }
   return config_of(t);
 }
 
