@@ -249,12 +249,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     float s[NKB][4];
 #pragma unroll
     for (int j = 0; j < NKB; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+    /* K fragments by ldmatrix (non-transposed): lane l addresses key row
+       16 jj + 8 (l >> 4) + (l & 7) at head dims 16 kk + 8 ((l >> 3) & 1), giving b0, b1 of key
+       block 2 jj and b0, b1 of key block 2 jj + 1. */
+    const int krow = (lane >> 4) * 8 + (lane & 7), kcol = ((lane >> 3) & 1) * 4;
 #pragma unroll
     for (int kk = 0; kk < HDP / 16; ++kk)
 #pragma unroll
-      for (int j = 0; j < NKB; ++j) {
-        const int base = (j * 8 + g) * SK + kk * 8 + tq;
-        MMA_16816(s[j], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], ks[base], ks[base + 4]);
+      for (int jj = 0; jj < NKB / 2; ++jj) {
+        uint b0, b1, b2, b3;
+        LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&ks[(jj * 16 + krow) * SK + kk * 8 + kcol]));
+        MMA_16816(s[2 * jj], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], b0, b1);
+        MMA_16816(s[2 * jj + 1], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], b2, b3);
       }
 
     /* Scale into log2 units; mask unless the whole chunk is inside every window of the tile

@@ -5,9 +5,18 @@
 
 #include "core/problem.hpp"
 #include "test_util.hpp"
+#include "tiers.hpp"
 
 namespace openna::testing {
 namespace {
+
+// Quick: small problems, head dims up to 48; extended: larger ones, head dims up to 96.
+RandomCaseLimits tier_limits() {
+  RandomCaseLimits lim;
+  lim.max_tokens = TIER(256, 1024);
+  lim.max_head_dim = TIER(48, 96);
+  return lim;
+}
 
 class FusedRandom : public ::testing::TestWithParam<NaCase> {};
 
@@ -19,13 +28,15 @@ TEST_P(FusedRandom, Forward) {
 
 // Half of the random problems also through the GPU's configuration (work-group form).
 TEST_P(FusedRandom, ForwardGpuConfig) {
-  if (GetParam().seed % 2) GTEST_SKIP() << "odd seed: covered by the default configuration only";
+  if (TIER(GetParam().seed % 3 != 0, false)) {
+    GTEST_SKIP() << "quick tier: one case in three runs the GPU configuration too";
+  }
   const Config c = gpu_config(GetParam(), "fused", Pass::Forward);
   SCOPED_TRACE(c.str());
   check_forward(GetParam(), "fused", &c);
 }
 
-INSTANTIATE_TEST_SUITE_P(Quick, FusedRandom, ::testing::ValuesIn(random_cases(4242, 120)),
+INSTANTIATE_TEST_SUITE_P(Quick, FusedRandom, ::testing::ValuesIn(random_cases(TIER(4242, 4243), TIER(60, 240), tier_limits())),
                          [](const auto& info) { return info.param.name(); });
 
 std::vector<NaCase> adversarial() {

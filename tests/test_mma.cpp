@@ -5,6 +5,7 @@
 
 #include "core/problem.hpp"
 #include "test_util.hpp"
+#include "tiers.hpp"
 #include "variants/mma.hpp"
 
 namespace openna::testing {
@@ -62,7 +63,7 @@ TEST_P(MmaRandom, Forward) {
   check_forward(GetParam(), "mma");
 }
 
-INSTANTIATE_TEST_SUITE_P(Quick, MmaRandom, ::testing::ValuesIn(mma_random(9090, 120)),
+INSTANTIATE_TEST_SUITE_P(Quick, MmaRandom, ::testing::ValuesIn(mma_random(TIER(9090, 9091), TIER(120, 400))),
                          [](const auto& info) { return info.param.name(); });
 
 std::vector<NaCase> adversarial() {

@@ -3,15 +3,17 @@
 #include <gtest/gtest.h>
 
 #include "test_util.hpp"
+#include "tiers.hpp"
 
 namespace openna::testing {
 namespace {
 
-std::vector<NaCase> random_cases(std::uint64_t seed, int n) {
-  std::mt19937_64 rng(seed);
-  std::vector<NaCase> cases;
-  for (int i = 0; i < n; ++i) cases.push_back(random_case(rng));
-  return cases;
+// The extended tier also draws larger problems and head dims up to 96.
+RandomCaseLimits naive_limits() {
+  RandomCaseLimits lim;
+  lim.max_tokens = TIER(256, 1024);
+  lim.max_head_dim = TIER(48, 96);
+  return lim;
 }
 
 class NaiveRandom : public ::testing::TestWithParam<NaCase> {};
@@ -21,7 +23,8 @@ TEST_P(NaiveRandom, ForwardAndBackward) {
   check_backward(GetParam(), "naive");
 }
 
-INSTANTIATE_TEST_SUITE_P(Quick, NaiveRandom, ::testing::ValuesIn(random_cases(2026, 200)),
+INSTANTIATE_TEST_SUITE_P(Quick, NaiveRandom, ::testing::ValuesIn(random_cases(TIER(2026, 31337), TIER(200, 400),
+                                                                       naive_limits())),
                          [](const auto& info) { return info.param.name(); });
 
 }  // namespace

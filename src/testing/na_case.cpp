@@ -194,14 +194,11 @@ NaCase random_case(std::mt19937_64& rng, const RandomCaseLimits& lim) {
   for (int d = 1; d <= p.heads; ++d)
     if (p.heads % d == 0) divisors.push_back(d);
   p.heads_kv = divisors[pick(0, static_cast<int>(divisors.size()) - 1)];
-  const int dims[] = {1, 3, 4, 8, 16, 17, 24, 32, 40, 48};
-  auto pick_dim = [&] {
-    int d;
-    do {
-      d = dims[pick(0, 9)];
-    } while (d > lim.max_head_dim);
-    return d;
-  };
+  // Odd sizes, the tiled variants' bucket edges, and 80 / 96 where the limit allows them.
+  const int dims[] = {1, 3, 4, 8, 16, 17, 24, 32, 40, 48, 64, 80, 96};
+  int n_dims = 0;
+  while (n_dims < 13 && dims[n_dims] <= lim.max_head_dim) ++n_dims;
+  auto pick_dim = [&] { return dims[pick(0, std::max(0, n_dims - 1))]; };
   p.head_dim = pick_dim();
   p.head_dim_v = chance(0.3) ? pick_dim() : 0;
   p.scale = chance(0.2) ? static_cast<float>(std::uniform_real_distribution<double>(0.05, 1.0)(rng))

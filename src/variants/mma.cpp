@@ -21,6 +21,7 @@ constexpr const char* kProbeFile = "na_mma_probe.cl";
 struct MmaTile {
   int tq[3] = {64, 1, 1};
   int nw = 4, tk = 32, stages = 2;
+  int maxreg = 0;  // NVIDIA's -cl-nv-maxrregcount (0: the compiler's choice)
   int bq() const { return tq[0] * tq[1] * tq[2]; }
   int nt() const { return 32 * nw; }
 };
@@ -33,6 +34,7 @@ MmaTile tile_of(const Config& c) {
   t.nw = c.get("NW", 4);
   t.tk = c.get("TK", 32);
   t.stages = c.get("STAGES", 2);
+  t.maxreg = c.get("MAXREG", 0);
   return t;
 }
 
@@ -44,6 +46,7 @@ Config config_of(const MmaTile& t) {
   c.set("NW", t.nw);
   c.set("TK", t.tk);
   c.set("STAGES", t.stages);
+  if (t.maxreg) c.set("MAXREG", t.maxreg);
   return c;
 }
 
@@ -64,6 +67,7 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t
   if (t.bq() != 16 * t.nw) return "the query box must hold 16 * NW queries";
   if (t.tk < 16 || t.tk % 16 != 0 || t.tk > 128) return "TK must be a multiple of 16 up to 128";
   if (t.stages != 1 && t.stages != 2) return "STAGES must be 1 or 2";
+  if (t.maxreg != 0 && (t.maxreg < 64 || t.maxreg > 255)) return "MAXREG must be 0 or 64..255";
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) return "too many work-items";
   const std::size_t smem = smem_bytes(t, hdp, hdvp);
   if (smem > dev.local_mem) {
@@ -262,6 +266,12 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
         t.stages = stages;
         const Config c = config_of(t);
         if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+        // With 8 warps the register count decides whether two work-groups share an SM.
+        if (nw == 8) {
+          t.maxreg = 128;
+          const Config r = config_of(t);
+          if (config_error(p, dev, pass, r).empty()) out.push_back(r);
+        }
       }
   const Config def = default_config(p, dev, pass);
   if (std::find(out.begin(), out.end(), def) == out.end()) out.insert(out.begin(), def);
@@ -271,7 +281,7 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "TK", "STAGES"};
+    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "TK", "STAGES", "MAXREG"};
     if (std::find_if(std::begin(known), std::end(known),
                      [&](const char* k) { return kv.first == k; }) == std::end(known)) {
       return "unknown parameter " + kv.first;
@@ -285,7 +295,7 @@ std::string MmaVariant::config_suffix(const Problem& p, const Config& c) const {
   std::string s = "q";
   for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
   return s + "_w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
-         std::to_string(t.stages);
+         std::to_string(t.stages) + (t.maxreg ? "_r" + std::to_string(t.maxreg) : "");
 }
 
 SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
@@ -301,10 +311,11 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
   const MmaTile t = tile_of(c);
   const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
-  const std::string opts = compile_options(
+  std::string opts = compile_options(
       ctx.device(), p,
       {{"HDP", hdp}, {"HDVP", hdvp}, {"TQ0", t.tq[0]}, {"TQ1", t.tq[1]}, {"TQ2", t.tq[2]},
        {"NW", t.nw}, {"TK", t.tk}, {"STAGES", t.stages}});
+  if (t.maxreg) opts += " -cl-nv-maxrregcount=" + std::to_string(t.maxreg);
   const std::string label = name(p, c, Pass::Forward);
   cl::Kernel k = ctx.kernel(kFwdFile, opts, "na_mma_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label);
