@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "core/errors.hpp"
+#include "runtime/embedded_kernels.hpp"
 #include "runtime/program_cache.hpp"
 
 namespace openna {
@@ -128,12 +129,30 @@ std::string tuning_db_path() {
   return dir.empty() ? "" : dir + "/tuning.json";
 }
 
+// The database shipped inside the library (data/tuning_builtin.json, embedded at build time).
+const json& builtin_db() {
+  static const json doc = [] {
+    for (std::size_t i = 0; i < kernels::kNumEmbeddedFiles; ++i) {
+      if (std::string(kernels::kEmbeddedFiles[i].name) == "tuning_builtin.json") {
+        json d = json::parse(kernels::kEmbeddedFiles[i].text, nullptr, false);
+        return d.is_discarded() ? json() : d;
+      }
+    }
+    return json();
+  }();
+  return doc;
+}
+
 std::optional<TunedEntry> lookup_tuned(const DeviceInfo& dev, const std::string& key) {
   if (const char* user = std::getenv("OPENNA_TUNING_FILE"); user != nullptr && *user != '\0') {
     if (auto e = lookup_in(load(user), dev, key, user)) return e;
   }
   const std::string path = tuning_db_path();
-  return lookup_in(load(path), dev, key, path);
+  if (auto e = lookup_in(load(path), dev, key, path)) return e;
+  if (const char* off = std::getenv("OPENNA_BUILTIN_TUNING"); off != nullptr && *off == '0') {
+    return std::nullopt;
+  }
+  return lookup_in(builtin_db(), dev, key, "builtin");
 }
 
 void store_tuned(const DeviceInfo& dev, const TuneRecord& rec, const std::string& path) {

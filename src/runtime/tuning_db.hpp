@@ -3,7 +3,8 @@
 // back from the exact device and driver to the same device under any driver, then the device
 // family (the first two words of the name), then vendor and type, then nothing (the variant's
 // built-in default). A user file (OPENNA_TUNING_FILE) is searched before the one the tuner writes
-// under the cache folder.
+// under the cache folder, and both before the database shipped in the library
+// (data/tuning_builtin.json; OPENNA_BUILTIN_TUNING=0 ignores it).
 #pragma once
 
 #include <optional>

@@ -220,7 +220,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass)
   //   rank 1 (long-1d-causal, hd 64):   8 warps, 128-query tiles, 32-key chunks, 2 stages
   //   rank 2, hd <= 64 (vision-2d):      2 warps, 4x8 boxes, 16-key chunks, 1 stage
   //   rank 2, hd 128 (flux-2d):          4 warps, 8x8 boxes, 16-key chunks, 2 stages
-  //   rank 3, hd 128 (video-3d):         8 warps, 4x4x8 boxes, 64-key chunks, 1 stage
+  //   rank 3, hd 128 (video-3d):         4 warps, 4x4x4 boxes, 16-key chunks, 1 stage
   // Small chunks win on 2-D problems because their key boxes are ragged (less masked waste per
   // chunk); long 1-D and 3-D windows are dense and want big tiles.
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
@@ -234,8 +234,8 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass)
     t.tk = 16;
     t.stages = hdp <= 64 ? 1 : 2;
   } else {
-    t.nw = 8;
-    t.tk = 64;
+    t.nw = 4;
+    t.tk = 16;
     t.stages = 1;
   }
   query_box(p, 16 * t.nw, t.tq);
