@@ -49,8 +49,6 @@
 #error "tile configuration: RQ | tile, TC * VW | TK, HDP and HDVP"
 #endif
 
-#define ROW_X(row, x0, x1, x2) \
-  const int x0 = (row) / (TQ1 * TQ2), x1 = ((row) / TQ2) % TQ1, x2 = (row) % TQ2
 
 /* The VW elements of column `kk` of a [dims][TK] local array at dims d0..d0+VW-1. */
 NA_FN vec_t na_gather(__local const float* a, int d0, int kk) {

@@ -38,8 +38,6 @@
 
 
 /* Row r of a tile to its box coordinates. */
-#define ROW_X(row, x0, x1, x2) \
-  const int x0 = (row) / (TQ1 * TQ2), x1 = ((row) / TQ2) % TQ1, x2 = (row) % TQ2
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lanes(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,

@@ -7,7 +7,11 @@
  * when the chunk is not entirely inside every window of the tile, updates the online softmax in
  * registers (quad shuffles for the row max), and adds P V with mma.sync (P reused from the S
  * accumulators, V through ldmatrix.trans). K and V chunks arrive by cp.async into STAGES
- * shared-memory buffers, so the next chunk loads while this one computes. */
+ * shared-memory buffers, so the next chunk loads while this one computes.
+ *
+ * Compiled with MMA_DQ=1 the same tiling gives the backward's dQ kernel (na_mma_bwd_dq): dO
+ * fragments join Q's in registers, each chunk computes S, dP = dO V^T (V as B fragments),
+ * P = exp2(S - lse), dS = P (dP - D), and dQ += dS K (K by ldmatrix.trans); no online softmax. */
 #include "na_mma_common.h"
 #include "na_tile.h"
 
@@ -35,6 +39,9 @@
 #ifndef HDVP
 #define HDVP HDP /* head_dim_v bucket (multiple of 16) */
 #endif
+#ifndef MMA_DQ
+#define MMA_DQ 0 /* 1: build the backward's dQ kernel instead of the forward */
+#endif
 
 #define NT (32 * NW)
 #define BQ (16 * NW)
@@ -45,50 +52,25 @@
 #define NKB (TK / 8)        /* n8 key blocks per chunk */
 #define NDB (HDVP / 8)      /* n8 value-dim blocks */
 #define STAGE_WORDS (TK * (SK + SV))
-#define SMEM_WORDS (BQ * SK > STAGES * STAGE_WORDS ? BQ * SK : STAGES * STAGE_WORDS)
+#define QTILE_WORDS (MMA_DQ && SV > SK ? BQ * SV : BQ * SK) /* Q (and dO) staging */
+#define SMEM_WORDS (QTILE_WORDS > STAGES * STAGE_WORDS ? QTILE_WORDS : STAGES * STAGE_WORDS)
 
 #if TQ0 * TQ1 * TQ2 != BQ || TK % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || HDP > 128
 #error "mma tile configuration"
 #endif
 
-#define ROW_X(row, x0, x1, x2) \
-  const int x0 = (row) / (TQ1 * TQ2), x1 = ((row) / TQ2) % TQ1, x2 = (row) % TQ2
-
-/* Advances box coordinates (c0, c1, c2) by `step` keys in row-major order over the used axes
-   (one division per crossed row, none for rank 1). */
-#if RANK == 1
-#define ADVANCE(c0, c1, c2, step, n1, n2) ((c0) += (step))
-#elif RANK == 2
-#define ADVANCE(c0, c1, c2, step, n1, n2) \
-  do {                                    \
-    c1 += (step);                         \
-    if (c1 >= (n1)) {                     \
-      const int q_ = c1 / (n1);           \
-      c1 -= q_ * (n1);                    \
-      c0 += q_;                           \
-    }                                     \
-  } while (0)
+#if MMA_DQ
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dq(
+    __global const ushort* q, __global const ushort* k, __global const ushort* v,
+    __global const ushort* d_out, __global const float* lse, __global const float* delta,
+    __global ushort* d_q, int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv,
+    float scale, int nt0, int nt1, int nt2) {
 #else
-#define ADVANCE(c0, c1, c2, step, n1, n2) \
-  do {                                    \
-    c2 += (step);                         \
-    if (c2 >= (n2)) {                     \
-      const int q_ = c2 / (n2);           \
-      c2 -= q_ * (n2);                    \
-      c1 += q_;                           \
-      if (c1 >= (n1)) {                   \
-        const int r_ = c1 / (n1);         \
-        c1 -= r_ * (n1);                  \
-        c0 += r_;                         \
-      }                                   \
-    }                                     \
-  } while (0)
-#endif
-
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     __global const ushort* q, __global const ushort* k, __global const ushort* v,
     __global ushort* out, __global float* lse, int B, int L0, int L1, int L2, int H, int HKV,
     int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+#endif
   /* Q staging, then STAGES x (K chunk, V chunk); 16-byte aligned for cp.async and ldmatrix */
   __local uint smem[SMEM_WORDS] __attribute__((aligned(16)));
   __local int key_y[STAGES][3][TK]; /* box coordinates of each chunk's keys (FAR past the box) */
@@ -155,6 +137,37 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     qa[kk][3] = smem[r0 + 8 * SK + 4];
   }
   barrier(CLK_LOCAL_MEM_FENCE);
+#if MMA_DQ
+  /* The same for dO (A operand of dP = dO V^T), and each row's lse (log2 units) and D. */
+  for (int idx = lid; idx < BQ * VSEG; idx += NT) {
+    const int row = idx / VSEG, seg = idx % VSEG;
+    ROW_X(row, x0, x1, x2);
+    const int live = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2] && seg * 8 < hdv;
+    const int tok = live ? NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2) : 0;
+    CP_ASYNC_16(SMEM_ADDR(&smem[row * SV + seg * 4]),
+                d_out + ((b * N + tok) * H + h) * hdv + seg * 8, live ? 16 : 0);
+  }
+  CP_ASYNC_COMMIT();
+  CP_ASYNC_WAIT(0);
+  barrier(CLK_LOCAL_MEM_FENCE);
+  uint oa[HDVP / 16][4];
+#pragma unroll
+  for (int kk = 0; kk < HDVP / 16; ++kk) {
+    const int r0 = (warp * 16 + g) * SV + kk * 8 + tq;
+    oa[kk][0] = smem[r0];
+    oa[kk][1] = smem[r0 + 8 * SV];
+    oa[kk][2] = smem[r0 + 4];
+    oa[kk][3] = smem[r0 + 8 * SV + 4];
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  float lse2[2], dd[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    const int row = (b * N + rtok[i]) * H + h;
+    lse2[i] = rvalid[i] ? lse[row] * LOG2E : 0.0f;
+    dd[i] = rvalid[i] ? delta[row] : 0.0f;
+  }
+#endif
 
   /* Each thread copies fixed 16-byte segments (slot j: segment lid + j * NT of the chunk) of
      every chunk; it follows its slots' box coordinates by counting (no divisions in the loop). */
@@ -219,9 +232,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     }                                                                                         \
   } while (0)
 
-  float o[NDB][4];
+#if MMA_DQ
+#define NOB (HDP / 8) /* n8 blocks of the accumulator: dQ's head dims */
+#else
+#define NOB NDB /* n8 blocks of the accumulator: O's value dims */
+#endif
+  float o[NOB][4];
 #pragma unroll
-  for (int n = 0; n < NDB; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  for (int n = 0; n < NOB; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
   float m_i[2] = {-INFINITY, -INFINITY}, l_i[2] = {0.0f, 0.0f};
   const float sscale = scale * LOG2E;
 
@@ -263,6 +281,22 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         MMA_16816(s[2 * jj + 1], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], b2, b3);
       }
 
+#if MMA_DQ
+    /* dP = dO V^T: V rows as B fragments, addressed like K's. */
+    float dp[NKB][4];
+#pragma unroll
+    for (int j = 0; j < NKB; ++j) dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < HDVP / 16; ++kk)
+#pragma unroll
+      for (int jj = 0; jj < NKB / 2; ++jj) {
+        uint b0, b1, b2, b3;
+        LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&vs[(jj * 16 + krow) * SV + kk * 8 + kcol]));
+        MMA_16816(dp[2 * jj], oa[kk][0], oa[kk][1], oa[kk][2], oa[kk][3], b0, b1);
+        MMA_16816(dp[2 * jj + 1], oa[kk][0], oa[kk][1], oa[kk][2], oa[kk][3], b2, b3);
+      }
+#endif
+
     /* Scale into log2 units; mask unless the whole chunk is inside every window of the tile
        (a warp vote over the chunk's per-key flags). */
     int inside = 1;
@@ -295,6 +329,32 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         }
       }
 
+#if MMA_DQ
+    /* dS = P (dP - D) with P = exp2(S - lse) (0 where masked), then dQ += dS K: dS from the
+       accumulators as A fragments, K by ldmatrix.trans (B[k = key][n = head dim]). */
+#pragma unroll
+    for (int j = 0; j < NKB; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int i = e >> 1;
+        s[j][e] = na_exp2(s[j][e] - lse2[i]) * (dp[j][e] - dd[i]);
+      }
+#pragma unroll
+    for (int kk = 0; kk < TK / 16; ++kk) {
+      const uint a0 = na_pack2(s[2 * kk][0], s[2 * kk][1]);
+      const uint a1 = na_pack2(s[2 * kk][2], s[2 * kk][3]);
+      const uint a2 = na_pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+      const uint a3 = na_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+      const int trow = kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
+#pragma unroll
+      for (int n = 0; n < NOB; n += 2) {
+        uint b0, b1, b2, b3;
+        LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&ks[trow * SK + (n + (lane >> 4)) * 4]));
+        MMA_16816(o[n], a0, a1, a2, a3, b0, b1);
+        MMA_16816(o[n + 1], a0, a1, a2, a3, b2, b3);
+      }
+    }
+#else
     /* Online softmax for rows g (i = 0) and g + 8 (i = 1). */
     float alpha[2];
 #pragma unroll
@@ -344,9 +404,26 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         MMA_16816(o[n + 1], a0, a1, a2, a3, b2, b3);
       }
     }
+#endif
     barrier(CLK_LOCAL_MEM_FENCE);
   }
 
+#if MMA_DQ
+  /* dQ = scale * sum dS K (dS is with respect to the scaled scores), as f16/bf16 pairs. */
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    if (!rvalid[i]) continue;
+    __global uint* qrow = (__global uint*)(d_q + ((b * N + rtok[i]) * H + h) * hd);
+#pragma unroll
+    for (int n = 0; n < NOB; ++n) {
+      const int d = n * 8 + 2 * tq;
+      if (d < hd) qrow[d / 2] = na_pack2(o[n][2 * i] * scale, o[n][2 * i + 1] * scale);
+    }
+  }
+  (void)m_i;
+  (void)l_i;
+}
+#else
   /* Quad sums of l, normalize, write out (pairs of f16/bf16) and lse. */
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
@@ -367,3 +444,4 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     if (tq == 0 && lse) lse[row] = (m_i[i] + log2(l_i[i])) * LN2;
   }
 }
+#endif

@@ -48,4 +48,47 @@ NA_FN na_tile na_tile_of(int tile, int L0, int L1, int L2, int nt0, int nt1, int
   ((((f)[0] + (x0)) * DIL0 + (g)[0]) * (L1) + ((f)[1] + (x1)) * DIL1 + (g)[1]) * (L2) + \
       ((f)[2] + (x2)) * DIL2 + (g)[2]
 
+/* Row `row` of a TQ0 x TQ1 x TQ2 tile to its box coordinates (needs TQ1, TQ2 defined). */
+#define ROW_X(row, x0, x1, x2) \
+  const int x0 = (row) / (TQ1 * TQ2), x1 = ((row) / TQ2) % TQ1, x2 = (row) % TQ2
+
+/* Advances box coordinates (c0, c1, c2) by `step` in row-major order over the used axes (one
+   division per crossed row, none for rank 1); n1, n2 are the box's extents on axes 1 and 2. */
+#if RANK == 1
+#define ADVANCE(c0, c1, c2, step, n1, n2) ((c0) += (step))
+#elif RANK == 2
+#define ADVANCE(c0, c1, c2, step, n1, n2) \
+  do {                                    \
+    c1 += (step);                         \
+    if (c1 >= (n1)) {                     \
+      const int q_ = c1 / (n1);           \
+      c1 -= q_ * (n1);                    \
+      c0 += q_;                           \
+    }                                     \
+  } while (0)
+#else
+#define ADVANCE(c0, c1, c2, step, n1, n2) \
+  do {                                    \
+    c2 += (step);                         \
+    if (c2 >= (n2)) {                     \
+      const int q_ = c2 / (n2);           \
+      c2 -= q_ * (n2);                    \
+      c1 += q_;                           \
+      if (c1 >= (n1)) {                   \
+        const int r_ = c1 / (n1);         \
+        c1 -= r_ * (n1);                  \
+        c0 += r_;                         \
+      }                                   \
+    }                                     \
+  } while (0)
+#endif
+
+/* Box coordinates of flat index f in a box of extents (., n1, n2). */
+#define BOX_COORDS(f, c, n1, n2)    \
+  do {                              \
+    (c)[2] = (f) % (n2);            \
+    (c)[1] = ((f) / (n2)) % (n1);   \
+    (c)[0] = (f) / ((n2) * (n1));   \
+  } while (0)
+
 #endif /* NA_TILE_H */

@@ -6,6 +6,7 @@
 #include "core/problem.hpp"
 #include "test_util.hpp"
 #include "tiers.hpp"
+#include "testing/reference.hpp"
 #include "variants/mma.hpp"
 
 namespace openna::testing {
@@ -110,6 +111,43 @@ TEST_P(MmaAdversarial, Forward) {
 INSTANTIATE_TEST_SUITE_P(Quick, MmaAdversarial, ::testing::ValuesIn(adversarial()),
                          [](const auto& info) { return info.param.name(); });
 
+class MmaBwdRandom : public ::testing::TestWithParam<NaCase> {};
+
+TEST_P(MmaBwdRandom, Backward) {
+  SKIP_UNLESS_MMA(GetParam(), Pass::Backward);
+  check_backward(GetParam(), "mma");
+}
+
+INSTANTIATE_TEST_SUITE_P(Quick, MmaBwdRandom,
+                         ::testing::ValuesIn(mma_random(TIER(6060, 6061), TIER(80, 300))),
+                         [](const auto& info) { return info.param.name(); });
+
+TEST_P(MmaAdversarial, Backward) {
+  SKIP_UNLESS_MMA(GetParam(), Pass::Backward);
+  check_backward(GetParam(), "mma");
+}
+
+// Two runs of the mma backward give bitwise equal gradients (f16 and bf16, with GQA).
+TEST(MmaBwdDeterminism, BitwiseEqual) {
+  for (openna_dtype dt : {OPENNA_F16, OPENNA_BF16}) {
+    const NaCase c =
+        make_case(2, {21, 17}, {7, 5}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 64, 32, dt, 2, 21 + dt);
+    SKIP_UNLESS_MMA(c, Pass::Backward);
+    Context& ctx = test_context();
+    const Selection s = select_variant(ctx.device(), normalize(&c.problem), Pass::Backward, "mma");
+    const CaseData data = make_inputs(c);
+    DeviceCase dc(ctx, c, data);
+    upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
+    const Outputs a = run_backward(ctx, s, dc);
+    dc.poison_outputs(ctx);
+    upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
+    const Outputs b = run_backward(ctx, s, dc);
+    EXPECT_EQ(a.d_q, b.d_q) << c.name();
+    EXPECT_EQ(a.d_k, b.d_k) << c.name();
+    EXPECT_EQ(a.d_v, b.d_v) << c.name();
+  }
+}
+
 // Every tuning candidate must be correct (some of them, on a problem with every option).
 TEST(MmaConfigs, CandidatesAreCorrect) {
   const NaCase c = make_case(2, {21, 19}, {9, 8}, {2, 1}, {2, 1}, {0, 1}, 2, 1, 64, 64,
@@ -121,6 +159,12 @@ TEST(MmaConfigs, CandidatesAreCorrect) {
   for (std::size_t i = 0; i < all.size(); i += 3) {
     SCOPED_TRACE(all[i].str());
     check_forward(c, "mma", &all[i]);
+  }
+  const auto bwd = find_variant("mma")->candidates(normalize(&c.problem),
+                                                   test_context().device(), Pass::Backward);
+  for (std::size_t i = 0; i < bwd.size(); i += 3) {
+    SCOPED_TRACE("backward " + bwd[i].str());
+    check_backward(c, "mma", &bwd[i]);
   }
 }
 

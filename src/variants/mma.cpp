@@ -15,7 +15,9 @@ namespace openna {
 
 namespace {
 
-constexpr const char* kFwdFile = "na_mma_fwd.cl";
+constexpr const char* kFwdFile = "na_mma_fwd.cl";  // also the backward's dQ (MMA_DQ=1)
+constexpr const char* kBwdFile = "na_mma_bwd.cl";  // the backward's dK/dV
+constexpr const char* kDeltaFile = "na_delta.cl";
 constexpr const char* kProbeFile = "na_mma_probe.cl";
 
 struct MmaTile {
@@ -50,14 +52,24 @@ Config config_of(const MmaTile& t) {
   return c;
 }
 
-std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp) {
+// Shared memory of the kernels in bytes (must match na_mma_fwd.cl and na_mma_bwd.cl); the
+// backward needs the larger of its dQ and dK/dV kernels.
+std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, Pass pass) {
   const std::size_t sk = (hdp + 8) / 2, sv = (hdvp + 8) / 2;
   const std::size_t stage = t.tk * (sk + sv);
-  const std::size_t words = std::max<std::size_t>(t.bq() * sk, t.stages * stage);
-  return 4 * words + 4 * t.stages * 4 * t.tk;
+  const std::size_t tile_rows = static_cast<std::size_t>(t.bq());
+  if (pass == Pass::Forward) {
+    const std::size_t words = std::max<std::size_t>(tile_rows * sk, t.stages * stage);
+    return 4 * words + 16 * t.stages * t.tk;
+  }
+  const std::size_t dq_words =
+      std::max({tile_rows * sk, tile_rows * sv, static_cast<std::size_t>(t.stages) * stage});
+  const std::size_t dq = 4 * dq_words + 16 * t.stages * t.tk;
+  const std::size_t dkdv = 4 * (tile_rows * (sk + sv) + t.stages * stage) + 36 * t.stages * t.tk;
+  return std::max(dq, dkdv);
 }
 
-std::string tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t) {
+std::string tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t, Pass pass) {
   const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
   for (int a = 0; a < 3; ++a) {
     if (t.tq[a] < 1) return "TQ" + std::to_string(a) + " < 1";
@@ -69,7 +81,7 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t
   if (t.stages != 1 && t.stages != 2) return "STAGES must be 1 or 2";
   if (t.maxreg != 0 && (t.maxreg < 64 || t.maxreg > 255)) return "MAXREG must be 0 or 64..255";
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) return "too many work-items";
-  const std::size_t smem = smem_bytes(t, hdp, hdvp);
+  const std::size_t smem = smem_bytes(t, hdp, hdvp, pass);
   if (smem > dev.local_mem) {
     return std::to_string(smem) + " bytes of local memory over the device's " +
            std::to_string(dev.local_mem);
@@ -195,7 +207,6 @@ std::string mma_probe(Context& ctx, openna_dtype dtype) {
 
 std::string MmaVariant::unsupported_reason(const Problem& p, const DeviceInfo& dev,
                                            Pass pass) const {
-  if (pass == Pass::Backward) return "the mma backward is not implemented yet";
   if (p.dtype == OPENNA_F32) return "mma takes f16 or bf16 (f32 runs on the fused variant)";
   if (!dev.is_nvidia() || !dev.is_gpu()) return "mma needs an NVIDIA GPU (NVIDIA's OpenCL driver)";
   if (dev.nv_cc_major < 0) return "the driver does not report the compute capability";
@@ -215,7 +226,7 @@ std::string MmaVariant::unsupported_reason(const Problem& p, const DeviceInfo& d
   return "";
 }
 
-Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass) const {
+Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass pass) const {
   // From `openna-bench tune` on an H100 (driver 580.159.04, 2026-11-25, f16; docs/PERFORMANCE.md):
   //   rank 1 (long-1d-causal, hd 64):   8 warps, 128-query tiles, 32-key chunks, 2 stages
   //   rank 2, hd <= 64 (vision-2d):      2 warps, 4x8 boxes, 16-key chunks, 1 stage
@@ -225,7 +236,13 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass)
   // chunk); long 1-D and 3-D windows are dense and want big tiles.
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
-  if (p.rank == 1) {
+  if (pass == Pass::Backward) {
+    // Backward (not tuned yet): 4 warps; 32-row chunks in two stages up to head dim 64,
+    // 16-row chunks in one stage beyond (the dK/dV kernel keeps the K and V tile resident).
+    t.nw = 4;
+    t.tk = hdp <= 64 ? 32 : 16;
+    t.stages = hdp <= 64 ? 2 : 1;
+  } else if (p.rank == 1) {
     t.nw = 8;
     t.tk = 32;
     t.stages = 2;
@@ -240,7 +257,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass)
   }
   query_box(p, 16 * t.nw, t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
-  while (!tile_error(p, dev, t).empty() && (t.stages > 1 || t.tk > 16 || t.nw > 1)) {
+  while (!tile_error(p, dev, t, pass).empty() && (t.stages > 1 || t.tk > 16 || t.nw > 1)) {
     if (t.stages > 1) {
       t.stages = 1;
     } else if (t.tk > 16) {
@@ -278,7 +295,7 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
   return out;
 }
 
-std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass,
+std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
     static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "TK", "STAGES", "MAXREG"};
@@ -287,7 +304,7 @@ std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pa
       return "unknown parameter " + kv.first;
     }
   }
-  return tile_error(p, dev, tile_of(c));
+  return tile_error(p, dev, tile_of(c), pass);
 }
 
 std::string MmaVariant::config_suffix(const Problem& p, const Config& c) const {
@@ -303,6 +320,32 @@ SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
   return simulate_box_tiles(p, t.tq, t.tk);
 }
 
+namespace {
+
+// Compile options of an mma program (one place for the forward, dQ and dK/dV kernels).
+std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& t,
+                        std::vector<std::pair<std::string, int>> extra) {
+  const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
+  std::vector<std::pair<std::string, int>> defs = {
+      {"HDP", hdp},     {"HDVP", hdvp},   {"TQ0", t.tq[0]}, {"TQ1", t.tq[1]},
+      {"TQ2", t.tq[2]}, {"NW", t.nw},     {"STAGES", t.stages}};
+  defs.insert(defs.end(), extra.begin(), extra.end());
+  std::string opts = compile_options(dev, p, defs);
+  if (t.maxreg) opts += " -cl-nv-maxrregcount=" + std::to_string(t.maxreg);
+  return opts;
+}
+
+Geometry mma_geometry(const Problem& p, const MmaTile& t, int heads, int nt[3]) {
+  nt[0] = nt[1] = nt[2] = 1;
+  for (int x = 0; x < p.rank; ++x) nt[x] = tiles_on_axis(p.axis[x], t.tq[x]);
+  Geometry g;
+  g.local[0] = static_cast<std::size_t>(t.nt());
+  g.global[0] = static_cast<std::size_t>(nt[0]) * nt[1] * nt[2] * p.batch * heads * g.local[0];
+  return g;
+}
+
+}  // namespace
+
 void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
                          Events* events) const {
   const std::string why = config_error(p, ctx.device(), Pass::Forward, c);
@@ -310,20 +353,12 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   const std::string probe = mma_probe(ctx, p.dtype);
   if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
   const MmaTile t = tile_of(c);
-  const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
-  std::string opts = compile_options(
-      ctx.device(), p,
-      {{"HDP", hdp}, {"HDVP", hdvp}, {"TQ0", t.tq[0]}, {"TQ1", t.tq[1]}, {"TQ2", t.tq[2]},
-       {"NW", t.nw}, {"TK", t.tk}, {"STAGES", t.stages}});
-  if (t.maxreg) opts += " -cl-nv-maxrregcount=" + std::to_string(t.maxreg);
   const std::string label = name(p, c, Pass::Forward);
-  cl::Kernel k = ctx.kernel(kFwdFile, opts, "na_mma_fwd", label);
+  cl::Kernel k =
+      ctx.kernel(kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}}), "na_mma_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label);
-  int nt[3] = {1, 1, 1};
-  for (int x = 0; x < p.rank; ++x) nt[x] = tiles_on_axis(p.axis[x], t.tq[x]);
-  Geometry g;
-  g.local[0] = static_cast<std::size_t>(t.nt());
-  g.global[0] = static_cast<std::size_t>(nt[0]) * nt[1] * nt[2] * p.batch * p.heads * g.local[0];
+  int nt[3];
+  const Geometry g = mma_geometry(p, t, p.heads, nt);
   cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
                             MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
                             p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
@@ -331,9 +366,42 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   if (events) events->push_back(ev);
 }
 
-void MmaVariant::backward(Context&, const Problem&, const Config&, const BwdArgs&,
-                          Events*) const {
-  throw Unsupported("the mma backward is not implemented yet");
+void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const BwdArgs& a,
+                          Events* events) const {
+  const std::string why = config_error(p, ctx.device(), Pass::Backward, c);
+  if (!why.empty()) throw Unsupported("mma configuration " + c.str() + ": " + why);
+  const std::string probe = mma_probe(ctx, p.dtype);
+  if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
+  const MmaTile t = tile_of(c);
+  const std::string label = name(p, c, Pass::Backward);
+  cl::Kernel k_delta =
+      ctx.kernel(kDeltaFile, compile_options(ctx.device(), p, {}), "na_delta", label);
+  cl::Kernel k_dq = ctx.kernel(
+      kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"MMA_DQ", 1}}), "na_mma_bwd_dq",
+      label);
+  cl::Kernel k_dkdv = ctx.kernel(kBwdFile, mma_options(ctx.device(), p, t, {{"TQC", t.tk}}),
+                                 "na_mma_bwd_dkdv", label);
+  check_fits(k_dq, ctx.device(), t.nt(), label);
+  check_fits(k_dkdv, ctx.device(), t.nt(), label);
+  const int rows = static_cast<int>(p.lse_elems());
+  cl::Buffer delta = ctx.alloc(static_cast<std::size_t>(rows) * sizeof(float));
+  Geometry gd;
+  gd.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
+  gd.global[0] = round_up(static_cast<std::size_t>(rows), gd.local[0]);
+  int nt[3];
+  const Geometry gq = mma_geometry(p, t, p.heads, nt);
+  const Geometry gk = mma_geometry(p, t, p.heads_kv, nt);
+  const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
+  Events ev;
+  ev.push_back(ctx.launch(k_delta, gd, MemArg{a.out}, MemArg{a.d_out}, delta, rows, p.head_dim_v));
+  ev.push_back(ctx.launch(k_dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                          MemArg{a.lse}, delta, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
+                          p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2]));
+  ev.push_back(ctx.launch(k_dkdv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                          MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, p.batch, L0, L1,
+                          L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0],
+                          nt[1], nt[2]));
+  if (events) events->insert(events->end(), ev.begin(), ev.end());
 }
 
 }  // namespace openna

@@ -1,0 +1,317 @@
+/* The tensor-core backward's dK/dV kernel (variant mma; dQ is na_mma_fwd.cl built with MMA_DQ).
+ * A work-group owns a box of BK = 16 * NW keys inside one dilation group and one (batch, kv
+ * head); warp w owns key rows [16w, 16w + 16). For every query head of the kv head's group it
+ * walks the tile's inverse neighborhood (one box of queries, closed form in na_window.h) in
+ * chunks of TQC queries that arrive by cp.async (Q and dO rows, STAGES buffers):
+ *   S^T = K Q^T and dP^T = V dO^T    (K, V fragments by ldmatrix from the resident tile; Q, dO
+ *                                     rows as B fragments),
+ *   P^T = exp2(S^T - lse), dS^T = P^T (dP^T - D)    (masked to each query's window only when
+ *                                                    the chunk has a query not seeing the tile),
+ *   dV += P^T dO, dK += dS^T Q      (Q, dO by ldmatrix.trans).
+ * No atomics: each key's gradient is summed by one warp in a fixed order. */
+#include "na_mma_common.h"
+#include "na_tile.h"
+
+#ifndef TQ0
+#define TQ0 64 /* key tile extent on axis 0; TQ0 * TQ1 * TQ2 = 16 * NW */
+#endif
+#ifndef TQ1
+#define TQ1 1
+#endif
+#ifndef TQ2
+#define TQ2 1
+#endif
+#ifndef NW
+#define NW 4 /* warps per work-group, 16 key rows each */
+#endif
+#ifndef TQC
+#define TQC 32 /* queries per chunk (multiple of 16) */
+#endif
+#ifndef STAGES
+#define STAGES 2 /* shared-memory buffers for query chunks (1 or 2) */
+#endif
+#ifndef HDP
+#define HDP 64 /* head_dim bucket (multiple of 16) */
+#endif
+#ifndef HDVP
+#define HDVP HDP /* head_dim_v bucket (multiple of 16) */
+#endif
+
+#define NT (32 * NW)
+#define BK (16 * NW)
+#define SK ((HDP + 8) / 2)  /* row strides in 32-bit words (+16 bytes: conflict-free) */
+#define SV ((HDVP + 8) / 2)
+#define KSEG (HDP / 8) /* 16-byte segments per row */
+#define VSEG (HDVP / 8)
+#define NQB (TQC / 8)  /* n8 query blocks per chunk */
+#define NKD (HDP / 8)  /* n8 head-dim blocks of dK */
+#define NVD (HDVP / 8) /* n8 value-dim blocks of dV */
+#define CHUNK_WORDS (TQC * (SK + SV))
+
+#if TQ0 * TQ1 * TQ2 != BK || TQC % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0
+#error "mma backward tile configuration"
+#endif
+
+__kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
+    __global const ushort* q, __global const ushort* k, __global const ushort* v,
+    __global const ushort* d_out, __global const float* lse, __global const float* delta,
+    __global ushort* d_k, __global ushort* d_v, int B, int L0, int L1, int L2, int H, int HKV,
+    int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+  __local uint ks[BK * SK] __attribute__((aligned(16)));
+  __local uint vs[BK * SV] __attribute__((aligned(16)));
+  __local uint cs[STAGES * CHUNK_WORDS] __attribute__((aligned(16))); /* Q rows, then dO rows */
+  __local float q_lse2[STAGES][TQC], q_d[STAGES][TQC];
+  __local int q_lo[STAGES][3][TQC], q_hi[STAGES][3][TQC];
+  __local int q_in[STAGES][TQC]; /* the query's window holds the whole key tile */
+
+  const int lid = get_local_id(0);
+  const int lane = lid & 31, warp = lid >> 5;
+  const int g = lane >> 2, tq = lane & 3;
+  const int N = L0 * L1 * L2;
+  const int tiles = nt0 * nt1 * nt2;
+  const int wg = get_group_id(0);
+  const int hk = (wg / tiles) % HKV;
+  const int b = wg / (tiles * HKV);
+  const int G = H / HKV;
+  (void)B;
+  na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
+  if (!t.live) return;
+  /* The partner box: the queries that see any key of the tile (group coordinates). */
+#pragma unroll
+  for (int a = 0; a < 3; ++a) {
+    const int lo = na_inv_lo(t.first[a], t.glen[a], AX_K(a), AX_S(a), AX_C(a));
+    t.kcnt[a] =
+        na_inv_hi(t.first[a] + t.valid[a] - 1, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - lo + 1;
+    t.kst[a] = lo;
+  }
+  const int qbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
+  const int nchunks = (qbox + TQC - 1) / TQC;
+
+  /* This thread's two key rows (g, g + 8 of its warp): group coordinates, FAR when invalid. */
+  int ky[2][3], kvalid[2], ktok[2];
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    ROW_X(warp * 16 + g + 8 * i, x0, x1, x2);
+    kvalid[i] = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
+    ktok[i] = NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2);
+    ky[i][0] = kvalid[i] ? t.first[0] + x0 : FAR;
+    ky[i][1] = t.first[1] + x1;
+    ky[i][2] = t.first[2] + x2;
+  }
+
+  /* The key tile (K and V rows; zeros past the tile and the head dims) stays in shared memory. */
+  for (int idx = lid; idx < BK * KSEG; idx += NT) {
+    const int row = idx / KSEG, seg = idx % KSEG;
+    ROW_X(row, x0, x1, x2);
+    const int live = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2] && seg * 8 < hd;
+    const int tok = live ? NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2) : 0;
+    CP_ASYNC_16(SMEM_ADDR(&ks[row * SK + seg * 4]), k + ((b * N + tok) * HKV + hk) * hd + seg * 8,
+                live ? 16 : 0);
+  }
+  for (int idx = lid; idx < BK * VSEG; idx += NT) {
+    const int row = idx / VSEG, seg = idx % VSEG;
+    ROW_X(row, x0, x1, x2);
+    const int live = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2] && seg * 8 < hdv;
+    const int tok = live ? NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2) : 0;
+    CP_ASYNC_16(SMEM_ADDR(&vs[row * SV + seg * 4]),
+                v + ((b * N + tok) * HKV + hk) * hdv + seg * 8, live ? 16 : 0);
+  }
+  CP_ASYNC_COMMIT();
+
+  float dk[NKD][4], dv[NVD][4];
+#pragma unroll
+  for (int n = 0; n < NKD; ++n) dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.0f;
+#pragma unroll
+  for (int n = 0; n < NVD; ++n) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.0f;
+  const float sscale = scale * LOG2E;
+  /* ldmatrix lane addressing: A fragments of this warp's 16 key rows; B fragments (non-trans)
+     of query rows 16 jj + krow at 8-half column block kcol; B fragments (trans) of query rows
+     16 kk + trow. */
+  const int arow = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, acol = (lane >> 4) * 4;
+  const int krow = (lane >> 4) * 8 + (lane & 7), kcol = ((lane >> 3) & 1) * 4;
+  const int trow = ((lane >> 3) & 1) * 8 + (lane & 7);
+
+#define QSLOTS ((TQC * KSEG + NT - 1) / NT)
+#define OSLOTS ((TQC * VSEG + NT - 1) / NT)
+  int qc[QSLOTS][3], oc[OSLOTS][3];
+
+/* Issues the copies of query chunk `ci` of head `h` into stage `st` (and its rows' lse, D and
+   windows), then advances the slot coordinates to the next chunk. */
+#define LOAD_QCHUNK(ci, st)                                                                    \
+  do {                                                                                         \
+    __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
+    __local uint* os_ = qs_ + TQC * SK;                                                        \
+    _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
+      const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
+      const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                             \
+      const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * \
+                          H + h;                                                               \
+      if (idx < TQC * KSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&qs_[qq * SK + seg * 4]), q + (live ? row : 0) * hd + seg * 8,    \
+                    (live && seg * 8 < hd) ? 16 : 0);                                          \
+      if (seg == 0 && idx < TQC * KSEG) {                                                      \
+        q_lse2[st][qq] = live ? lse[row] * LOG2E : 0.0f;                                       \
+        q_d[st][qq] = live ? delta[row] : 0.0f;                                                \
+        int whole = live;                                                                      \
+        _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                        \
+          const int qi = t.kst[a] + qc[j][a];                                                  \
+          const int lo = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));               \
+          const int hi = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));                 \
+          q_lo[st][a][qq] = live ? lo : FAR;                                                   \
+          q_hi[st][a][qq] = live ? hi : FAR;                                                   \
+          whole = whole && lo <= t.first[a] && t.first[a] + t.valid[a] <= hi;                  \
+        }                                                                                      \
+        q_in[st][qq] = whole;                                                                  \
+      }                                                                                        \
+      ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
+    }                                                                                          \
+    _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
+      const int idx = lid + j * NT, qq = idx / VSEG, seg = idx % VSEG;                         \
+      const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
+      const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
+                          H + h;                                                               \
+      if (idx < TQC * VSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&os_[qq * SV + seg * 4]),                                        \
+                    d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
+      ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
+    }                                                                                          \
+  } while (0)
+
+  for (int h = hk * G; h < (hk + 1) * G; ++h) {
+#pragma unroll
+    for (int j = 0; j < QSLOTS; ++j) {
+      const int f = (lid + j * NT) / KSEG;
+      BOX_COORDS(f, qc[j], t.kcnt[1], t.kcnt[2]);
+    }
+#pragma unroll
+    for (int j = 0; j < OSLOTS; ++j) {
+      const int f = (lid + j * NT) / VSEG;
+      BOX_COORDS(f, oc[j], t.kcnt[1], t.kcnt[2]);
+    }
+    LOAD_QCHUNK(0, 0);
+    CP_ASYNC_COMMIT();
+
+    for (int c = 0; c < nchunks; ++c) {
+      const int st = c % STAGES;
+#if STAGES == 2
+      if (c + 1 < nchunks) LOAD_QCHUNK(c + 1, (c + 1) % 2);
+      CP_ASYNC_COMMIT();
+      CP_ASYNC_WAIT(1);
+#else
+      if (c > 0) {
+        LOAD_QCHUNK(c, 0);
+        CP_ASYNC_COMMIT();
+      }
+      CP_ASYNC_WAIT(0);
+#endif
+      barrier(CLK_LOCAL_MEM_FENCE);
+      __local const uint* qs = cs + st * CHUNK_WORDS;
+      __local const uint* os = qs + TQC * SK;
+
+      /* S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x TQC queries. */
+      float s[NQB][4], dp[NQB][4];
+#pragma unroll
+      for (int j = 0; j < NQB; ++j) {
+        s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
+        dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0.0f;
+      }
+#pragma unroll
+      for (int kk = 0; kk < HDP / 16; ++kk) {
+        uint a0, a1, a2, a3;
+        LDMATRIX_X4(a0, a1, a2, a3, SMEM_ADDR(&ks[arow * SK + kk * 8 + acol]));
+#pragma unroll
+        for (int jj = 0; jj < NQB / 2; ++jj) {
+          uint b0, b1, b2, b3;
+          LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&qs[(jj * 16 + krow) * SK + kk * 8 + kcol]));
+          MMA_16816(s[2 * jj], a0, a1, a2, a3, b0, b1);
+          MMA_16816(s[2 * jj + 1], a0, a1, a2, a3, b2, b3);
+        }
+      }
+#pragma unroll
+      for (int kk = 0; kk < HDVP / 16; ++kk) {
+        uint a0, a1, a2, a3;
+        LDMATRIX_X4(a0, a1, a2, a3, SMEM_ADDR(&vs[arow * SV + kk * 8 + acol]));
+#pragma unroll
+        for (int jj = 0; jj < NQB / 2; ++jj) {
+          uint b0, b1, b2, b3;
+          LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&os[(jj * 16 + krow) * SV + kk * 8 + kcol]));
+          MMA_16816(dp[2 * jj], a0, a1, a2, a3, b0, b1);
+          MMA_16816(dp[2 * jj + 1], a0, a1, a2, a3, b2, b3);
+        }
+      }
+
+      /* P^T and dS^T: mask only when some query of the chunk does not see the whole tile. */
+      int whole = 1;
+#pragma unroll
+      for (int qq = lane; qq < TQC; qq += 32) whole &= q_in[st][qq];
+      const int full = na_warp_all(whole);
+#pragma unroll
+      for (int j = 0; j < NQB; ++j)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int i = e >> 1, col = j * 8 + 2 * tq + (e & 1);
+          int in = 1;
+          if (!full) {
+            in = ky[i][0] >= q_lo[st][0][col] && ky[i][0] < q_hi[st][0][col];
+#if RANK >= 2
+            in = in && ky[i][1] >= q_lo[st][1][col] && ky[i][1] < q_hi[st][1][col];
+#endif
+#if RANK >= 3
+            in = in && ky[i][2] >= q_lo[st][2][col] && ky[i][2] < q_hi[st][2][col];
+#endif
+          }
+          const float p = in ? na_exp2(s[j][e] * sscale - q_lse2[st][col]) : 0.0f;
+          dp[j][e] = p * (dp[j][e] - q_d[st][col]); /* dS^T */
+          s[j][e] = p;                              /* P^T */
+        }
+
+      /* dV += P^T dO and dK += dS^T Q (B = dO, Q rows by ldmatrix.trans). */
+#pragma unroll
+      for (int kk = 0; kk < TQC / 16; ++kk) {
+        const uint p0 = na_pack2(s[2 * kk][0], s[2 * kk][1]);
+        const uint p1 = na_pack2(s[2 * kk][2], s[2 * kk][3]);
+        const uint p2 = na_pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+        const uint p3 = na_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+        const uint d0 = na_pack2(dp[2 * kk][0], dp[2 * kk][1]);
+        const uint d1 = na_pack2(dp[2 * kk][2], dp[2 * kk][3]);
+        const uint d2 = na_pack2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
+        const uint d3 = na_pack2(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
+        const int row = kk * 16 + trow;
+#pragma unroll
+        for (int n = 0; n < NVD; n += 2) {
+          uint b0, b1, b2, b3;
+          LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&os[row * SV + (n + (lane >> 4)) * 4]));
+          MMA_16816(dv[n], p0, p1, p2, p3, b0, b1);
+          MMA_16816(dv[n + 1], p0, p1, p2, p3, b2, b3);
+        }
+#pragma unroll
+        for (int n = 0; n < NKD; n += 2) {
+          uint b0, b1, b2, b3;
+          LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&qs[row * SK + (n + (lane >> 4)) * 4]));
+          MMA_16816(dk[n], d0, d1, d2, d3, b0, b1);
+          MMA_16816(dk[n + 1], d0, d1, d2, d3, b2, b3);
+        }
+      }
+      barrier(CLK_LOCAL_MEM_FENCE);
+    }
+  }
+
+  /* dK = scale * sum dS^T Q (dS is with respect to the scaled scores), dV; f16/bf16 pairs. */
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    if (!kvalid[i]) continue;
+    const int row = (b * N + ktok[i]) * HKV + hk;
+    __global uint* krow_out = (__global uint*)(d_k + row * hd);
+    __global uint* vrow_out = (__global uint*)(d_v + row * hdv);
+#pragma unroll
+    for (int n = 0; n < NKD; ++n) {
+      const int d = n * 8 + 2 * tq;
+      if (d < hd) krow_out[d / 2] = na_pack2(dk[n][2 * i] * scale, dk[n][2 * i + 1] * scale);
+    }
+#pragma unroll
+    for (int n = 0; n < NVD; ++n) {
+      const int d = n * 8 + 2 * tq;
+      if (d < hdv) vrow_out[d / 2] = na_pack2(dv[n][2 * i], dv[n][2 * i + 1]);
+    }
+  }
+}
