@@ -162,7 +162,11 @@ Comparison compare(const std::vector<double>& got, const std::vector<double>& re
       c.worst = i;
     }
   }
-  c.rel = c.max_err / std::max(c.max_ref, 1e-30);
+  // Relative to the largest reference magnitude, but never to less than 1e-3: an output that is
+  // exactly zero in the reference (kernel size 1 makes d_q and d_k vanish: softmax over one key)
+  // can only be matched to rounding, and the inputs of NaCase make every non-trivial output of
+  // order 0.1 to 1.
+  c.rel = c.max_err / std::max(c.max_ref, 1e-3);
   c.ok = !c.non_finite && c.rel <= tol;
   return c;
 }

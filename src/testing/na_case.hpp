@@ -47,7 +47,7 @@ struct Comparison {
   bool ok = false;
   double max_err = 0;   // max |got - ref|
   double max_ref = 0;   // max |ref|
-  double rel = 0;       // max_err / max(max_ref, 1e-30)
+  double rel = 0;       // max_err / max(max_ref, 1e-3)
   std::size_t worst = 0;
   bool non_finite = false;  // a NaN or infinity in got where ref is finite
   std::string describe(const char* what) const;
