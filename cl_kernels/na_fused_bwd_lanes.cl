@@ -153,7 +153,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
 #if RANK >= 3
         in = in & (y2[j] >= lo[n][2]) & (y2[j] < hi[n][2]);
 #endif
-        const vec_t p = select((vec_t)(0.0f), exp2(s[j][n] - lse2[n]), in);
+        const vec_t p = select((vec_t)(0.0f), na_exp2v(s[j][n] - lse2[n]), in);
         s[j][n] = p * (dp[j][n] - dd[n]);
       }
     (void)y1;
@@ -314,7 +314,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
 #if RANK >= 3
           in = in & (ky[n][2] >= wlo[j][2]) & (ky[n][2] < whi[j][2]);
 #endif
-          const vec_t p = select((vec_t)(0.0f), exp2(s[j][n] - (vec_t)(lse2[j])), in);
+          const vec_t p = select((vec_t)(0.0f), na_exp2v(s[j][n] - (vec_t)(lse2[j])), in);
           s[j][n] = p * (dp[j][n] - (vec_t)(dd[j]));
           dp[j][n] = p;
         }

@@ -152,10 +152,10 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
       vec_t sum = (vec_t)(0.0f);
 #pragma unroll
       for (int j = 0; j < TK; ++j) {
-        s[j][n] = exp2(s[j][n] - m_use);
+        s[j][n] = na_exp2v(s[j][n] - m_use);
         sum += s[j][n];
       }
-      alpha[n] = exp2(m[n] - m_use);
+      alpha[n] = na_exp2v(m[n] - m_use);
       l[n] = l[n] * alpha[n] + sum;
       m[n] = mx;
     }
