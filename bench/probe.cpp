@@ -16,6 +16,7 @@
 
 #include "bench_probe_source.hpp"  // generated from bench/probe.cl
 #include "core/errors.hpp"
+#include "runtime/program_cache.hpp"
 
 namespace openna::bench {
 
@@ -38,19 +39,6 @@ json load(const std::string& path) {
   if (!in) return json::object();
   json doc = json::parse(in, nullptr, /*allow_exceptions=*/false);
   return doc.is_object() ? doc : json::object();
-}
-
-bool make_dirs(const std::string& dir) {
-  std::string cur;
-  std::stringstream ss(dir);
-  std::string part;
-  if (!dir.empty() && dir[0] == '/') cur = "/";
-  while (std::getline(ss, part, '/')) {
-    if (part.empty()) continue;
-    cur += part + "/";
-    if (mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST) return false;
-  }
-  return true;
 }
 
 // Written to a temporary file and renamed, so a concurrent reader never sees half a file.

@@ -61,8 +61,8 @@ NA_FN vec_t na_gather(__local const float* a, int d0, int kk) {
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dq(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
-    __global stor_t* d_q, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale,
-    int nt0, int nt1, int nt2) {
+    __global stor_t* d_q, int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv,
+    float scale, int nt0, int nt1, int nt2) {
   __local float Qs[HDP * BQ];   /* Qs[d][row], log2 units */
   __local float Os[HDVP * BQ];  /* dO^T: Os[d][row] */
   __local float Kt[HDP * TK];   /* Kt[d][key] */
@@ -75,6 +75,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dq(
   const int lid = get_local_id(0);
   const int r = lid / TC, c = lid % TC;
   const int N = L0 * L1 * L2;
+  (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
   const int tiles = nt0 * nt1 * nt2;
   const int wg = get_group_id(0);
   const int h = (wg / tiles) % H;
@@ -241,8 +242,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dq(
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
-    __global stor_t* d_k, __global stor_t* d_v, int L0, int L1, int L2, int H, int HKV, int hd,
-    int hdv, float scale, int nt0, int nt1, int nt2) {
+    __global stor_t* d_k, __global stor_t* d_v, int B, int L0, int L1, int L2, int H, int HKV,
+    int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
   __local float Ks[HDP * BQ];   /* Ks[d][key], log2 units */
   __local float Vs[HDVP * BQ];  /* Vs[d][key] */
   __local float Qt[HDP * TK];   /* Qt[d][query] */
@@ -256,6 +257,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
   const int lid = get_local_id(0);
   const int r = lid / TC, c = lid % TC;
   const int N = L0 * L1 * L2;
+  (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
   const int tiles = nt0 * nt1 * nt2;
   const int wg = get_group_id(0);
   const int hk = (wg / tiles) % HKV;

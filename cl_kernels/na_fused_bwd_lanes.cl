@@ -42,9 +42,10 @@
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lanes(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
-    __global stor_t* d_q, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale,
-    int nt0, int nt1, int nt2) {
+    __global stor_t* d_q, int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv,
+    float scale, int nt0, int nt1, int nt2) {
   const int N = L0 * L1 * L2;
+  (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
   const int tiles = nt0 * nt1 * nt2;
   const int wg = get_group_id(0);
   const int h = (wg / tiles) % H;
@@ -204,9 +205,10 @@ NA_FN na_tile na_key_tile_of(int tile, int L0, int L1, int L2, int nt0, int nt1,
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_lanes(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
-    __global stor_t* d_k, __global stor_t* d_v, int L0, int L1, int L2, int H, int HKV, int hd,
-    int hdv, float scale, int nt0, int nt1, int nt2) {
+    __global stor_t* d_k, __global stor_t* d_v, int B, int L0, int L1, int L2, int H, int HKV,
+    int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
   const int N = L0 * L1 * L2;
+  (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
   const int tiles = nt0 * nt1 * nt2;
   const int wg = get_group_id(0);
   const int hk = (wg / tiles) % HKV;

@@ -10,13 +10,6 @@
 namespace openna::testing {
 namespace {
 
-// Quick: small problems, head dims up to 48; extended: larger ones, head dims up to 96.
-RandomCaseLimits tier_limits() {
-  RandomCaseLimits lim;
-  lim.max_tokens = TIER(256, 1024);
-  lim.max_head_dim = TIER(48, 96);
-  return lim;
-}
 
 class FusedRandom : public ::testing::TestWithParam<NaCase> {};
 

@@ -8,14 +8,6 @@
 namespace openna::testing {
 namespace {
 
-// The extended tier also draws larger problems and head dims up to 96.
-RandomCaseLimits naive_limits() {
-  RandomCaseLimits lim;
-  lim.max_tokens = TIER(256, 1024);
-  lim.max_head_dim = TIER(48, 96);
-  return lim;
-}
-
 class NaiveRandom : public ::testing::TestWithParam<NaCase> {};
 
 TEST_P(NaiveRandom, ForwardAndBackward) {
@@ -24,7 +16,7 @@ TEST_P(NaiveRandom, ForwardAndBackward) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Quick, NaiveRandom, ::testing::ValuesIn(random_cases(TIER(2026, 31337), TIER(200, 400),
-                                                                       naive_limits())),
+                                                                       tier_limits())),
                          [](const auto& info) { return info.param.name(); });
 
 }  // namespace

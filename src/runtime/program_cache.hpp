@@ -37,6 +37,9 @@ cl::Program build_program(const cl::Context& context, const DeviceInfo& dev,
                           const std::string& source, const std::string& options,
                           const std::string& label);
 
+// Creates a folder and its parents (like mkdir -p); false when one cannot be made.
+bool make_dirs(const std::string& path);
+
 std::uint64_t fnv1a64(const std::string& data, std::uint64_t seed = 1469598103934665603ull);
 
 }  // namespace openna

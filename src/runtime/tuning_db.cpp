@@ -171,17 +171,8 @@ void store_tuned(const DeviceInfo& dev, const TuneRecord& rec, const std::string
                                                {"time_ms", rec.time_ms},
                                                {"problem", rec.problem},
                                                {"date", date}};
-  const auto slash = path.rfind('/');
-  if (slash != std::string::npos) {
-    std::string dir = path.substr(0, slash), cur;
-    std::stringstream ss(dir);
-    std::string part;
-    if (!dir.empty() && dir[0] == '/') cur = "/";
-    while (std::getline(ss, part, '/')) {
-      if (part.empty()) continue;
-      cur += part + "/";
-      mkdir(cur.c_str(), 0755);
-    }
+  if (const auto slash = path.rfind('/'); slash != std::string::npos && slash > 0) {
+    make_dirs(path.substr(0, slash));  // a failure shows up as the write failing below
   }
   const std::string tmp = path + ".tmp." + std::to_string(getpid());
   {

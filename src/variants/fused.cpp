@@ -14,7 +14,6 @@ constexpr const char* kFwdFile = "na_fused_fwd.cl";
 constexpr const char* kFwdLanesFile = "na_fused_fwd_lanes.cl";
 constexpr const char* kBwdLanesFile = "na_fused_bwd_lanes.cl";
 constexpr const char* kBwdFile = "na_fused_bwd.cl";
-constexpr const char* kDeltaFile = "na_delta.cl";
 
 // FORM=0: the work-group form (na_fused_fwd.cl, GPUs); FORM=1: the lanes form
 // (na_fused_fwd_lanes.cl, one work-item per tile with queries in vector lanes, CPUs).
@@ -261,16 +260,6 @@ std::string fused_options(const DeviceInfo& dev, const Problem& p, const Tile& t
   return compile_options(dev, p, defs);
 }
 
-// Tiles per axis and the work-group geometry for `groups_per_tile` (batch x heads) groups.
-Geometry tile_geometry(const Problem& p, const Tile& t, int heads, int nt[3]) {
-  nt[0] = nt[1] = nt[2] = 1;
-  for (int x = 0; x < p.rank; ++x) nt[x] = tiles_on_axis(p.axis[x], t.tq[x]);
-  Geometry g;
-  g.local[0] = static_cast<std::size_t>(t.nt());
-  g.global[0] = static_cast<std::size_t>(nt[0]) * nt[1] * nt[2] * p.batch * heads * g.local[0];
-  return g;
-}
-
 }  // namespace
 
 void FusedVariant::forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
@@ -284,7 +273,7 @@ void FusedVariant::forward(Context& ctx, const Problem& p, const Config& c, cons
                                   : ctx.kernel(kFwdFile, opts, "na_fused_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label);
   int nt[3];
-  const Geometry g = tile_geometry(p, t, p.heads, nt);
+  const Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
   cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
                             MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
                             p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
@@ -299,10 +288,6 @@ void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, con
   if (!why.empty()) throw Unsupported("fused configuration " + c.str() + ": " + why);
   const std::string label = name(p, c, Pass::Backward);
   const std::string opts = fused_options(ctx.device(), p, t);
-  const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
-  const int rows = static_cast<int>(p.lse_elems());
-  cl::Kernel k_delta = ctx.kernel(kDeltaFile, compile_options(ctx.device(), p, {}), "na_delta",
-                                  label);
   const bool lanes = t.form == kLanes;
   cl::Kernel k_dq = ctx.kernel(lanes ? kBwdLanesFile : kBwdFile, opts,
                                lanes ? "na_fused_bwd_dq_lanes" : "na_fused_bwd_dq", label);
@@ -310,23 +295,10 @@ void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, con
                                  lanes ? "na_fused_bwd_dkdv_lanes" : "na_fused_bwd_dkdv", label);
   check_fits(k_dq, ctx.device(), t.nt(), label);
   check_fits(k_dkdv, ctx.device(), t.nt(), label);
-  cl::Buffer delta = ctx.alloc(static_cast<std::size_t>(rows) * sizeof(float));
-  Geometry gd;
-  gd.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
-  gd.global[0] = round_up(static_cast<std::size_t>(rows), gd.local[0]);
   int nt[3];
-  const Geometry gq = tile_geometry(p, t, p.heads, nt);
-  const Geometry gk = tile_geometry(p, t, p.heads_kv, nt);
-  Events ev;
-  ev.push_back(ctx.launch(k_delta, gd, MemArg{a.out}, MemArg{a.d_out}, delta, rows, p.head_dim_v));
-  ev.push_back(ctx.launch(k_dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
-                          MemArg{a.lse}, delta, MemArg{a.d_q}, L0, L1, L2, p.heads, p.heads_kv,
-                          p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2]));
-  ev.push_back(ctx.launch(k_dkdv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
-                          MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, L0, L1, L2,
-                          p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1],
-                          nt[2]));
-  if (events) events->insert(events->end(), ev.begin(), ev.end());
+  const Geometry gq = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
+  const Geometry gk = tiled_geometry(p, t.tq, t.nt(), p.heads_kv, nt);
+  launch_tiled_backward(ctx, p, k_dq, gq, k_dkdv, gk, nt, a, label, events);
 }
 
 }  // namespace openna

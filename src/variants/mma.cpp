@@ -17,7 +17,6 @@ namespace {
 
 constexpr const char* kFwdFile = "na_mma_fwd.cl";  // also the backward's dQ (MMA_DQ=1)
 constexpr const char* kBwdFile = "na_mma_bwd.cl";  // the backward's dK/dV
-constexpr const char* kDeltaFile = "na_delta.cl";
 constexpr const char* kProbeFile = "na_mma_probe.cl";
 
 struct MmaTile {
@@ -335,15 +334,6 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
   return opts;
 }
 
-Geometry mma_geometry(const Problem& p, const MmaTile& t, int heads, int nt[3]) {
-  nt[0] = nt[1] = nt[2] = 1;
-  for (int x = 0; x < p.rank; ++x) nt[x] = tiles_on_axis(p.axis[x], t.tq[x]);
-  Geometry g;
-  g.local[0] = static_cast<std::size_t>(t.nt());
-  g.global[0] = static_cast<std::size_t>(nt[0]) * nt[1] * nt[2] * p.batch * heads * g.local[0];
-  return g;
-}
-
 }  // namespace
 
 void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
@@ -358,7 +348,7 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
       ctx.kernel(kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}}), "na_mma_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label);
   int nt[3];
-  const Geometry g = mma_geometry(p, t, p.heads, nt);
+  const Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
   cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
                             MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
                             p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
@@ -374,8 +364,6 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
   const MmaTile t = tile_of(c);
   const std::string label = name(p, c, Pass::Backward);
-  cl::Kernel k_delta =
-      ctx.kernel(kDeltaFile, compile_options(ctx.device(), p, {}), "na_delta", label);
   cl::Kernel k_dq = ctx.kernel(
       kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"MMA_DQ", 1}}), "na_mma_bwd_dq",
       label);
@@ -383,25 +371,10 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
                                  "na_mma_bwd_dkdv", label);
   check_fits(k_dq, ctx.device(), t.nt(), label);
   check_fits(k_dkdv, ctx.device(), t.nt(), label);
-  const int rows = static_cast<int>(p.lse_elems());
-  cl::Buffer delta = ctx.alloc(static_cast<std::size_t>(rows) * sizeof(float));
-  Geometry gd;
-  gd.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
-  gd.global[0] = round_up(static_cast<std::size_t>(rows), gd.local[0]);
   int nt[3];
-  const Geometry gq = mma_geometry(p, t, p.heads, nt);
-  const Geometry gk = mma_geometry(p, t, p.heads_kv, nt);
-  const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
-  Events ev;
-  ev.push_back(ctx.launch(k_delta, gd, MemArg{a.out}, MemArg{a.d_out}, delta, rows, p.head_dim_v));
-  ev.push_back(ctx.launch(k_dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
-                          MemArg{a.lse}, delta, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
-                          p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2]));
-  ev.push_back(ctx.launch(k_dkdv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
-                          MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, p.batch, L0, L1,
-                          L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0],
-                          nt[1], nt[2]));
-  if (events) events->insert(events->end(), ev.begin(), ev.end());
+  const Geometry gq = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
+  const Geometry gk = tiled_geometry(p, t.tq, t.nt(), p.heads_kv, nt);
+  launch_tiled_backward(ctx, p, k_dq, gq, k_dkdv, gk, nt, a, label, events);
 }
 
 }  // namespace openna

@@ -1,6 +1,7 @@
 // Shared pieces of the variant registry: configurations, names, compile options.
 #include "variants/variant.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 
@@ -113,6 +114,40 @@ void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
     throw Unsupported(label + " needs " + std::to_string(local) + " bytes of local memory; " +
                       dev.name + " has " + std::to_string(dev.local_mem));
   }
+}
+
+Geometry tiled_geometry(const Problem& p, const int tq[3], int work_items, int heads,
+                        int nt[3]) {
+  nt[0] = nt[1] = nt[2] = 1;
+  for (int x = 0; x < p.rank; ++x) nt[x] = tiles_on_axis(p.axis[x], tq[x]);
+  Geometry g;
+  g.local[0] = static_cast<std::size_t>(work_items);
+  g.global[0] = static_cast<std::size_t>(nt[0]) * nt[1] * nt[2] * p.batch * heads * g.local[0];
+  return g;
+}
+
+void launch_tiled_backward(Context& ctx, const Problem& p, cl::Kernel& dq, const Geometry& gq,
+                           cl::Kernel& dkdv, const Geometry& gk, const int nt[3],
+                           const BwdArgs& a, const std::string& label, Events* events) {
+  cl::Kernel k_delta =
+      ctx.kernel("na_delta.cl", compile_options(ctx.device(), p, {}), "na_delta", label);
+  const int rows = static_cast<int>(p.lse_elems());
+  // Released right after enqueueing: OpenCL keeps it alive until the kernels using it finish.
+  cl::Buffer delta = ctx.alloc(static_cast<std::size_t>(rows) * sizeof(float));
+  Geometry gd;
+  gd.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
+  gd.global[0] = round_up(static_cast<std::size_t>(rows), gd.local[0]);
+  const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
+  Events ev;
+  ev.push_back(ctx.launch(k_delta, gd, MemArg{a.out}, MemArg{a.d_out}, delta, rows, p.head_dim_v));
+  ev.push_back(ctx.launch(dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                          MemArg{a.lse}, delta, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
+                          p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2]));
+  ev.push_back(ctx.launch(dkdv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                          MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, p.batch, L0, L1,
+                          L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0],
+                          nt[1], nt[2]));
+  if (events) events->insert(events->end(), ev.begin(), ev.end());
 }
 
 std::string compile_options(const DeviceInfo& dev, const Problem& p,
