@@ -8,7 +8,7 @@
  *    form in na_window.h) for every query head of its kv head: dV += P^T dO, dK += dS^T Q.
  * D_i = dot(dO_i, O_i) comes from na_fused_delta in na_fused_bwd.cl. */
 #include "na_tile.h"
-#include "na_vec.h"
+#include "na_lanes.h"
 
 #ifndef TQ0
 #define TQ0 4 /* tile extent on axis 0 (query tiles for dQ, key tiles for dK/dV) */
@@ -107,41 +107,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
       y0[j] = live ? c0 : FAR;
       y1[j] = c1;
       y2[j] = c2;
-      if (++c2 == t.kcnt[2]) {
-        c2 = 0;
-        if (++c1 == t.kcnt[1]) {
-          c1 = 0;
-          ++c0;
-        }
-      }
+      NEXT_COORDS(c0, c1, c2, t.kcnt[1], t.kcnt[2]);
     }
     vec_t s[TK][NV], dp[TK][NV];
 #pragma unroll
     for (int j = 0; j < TK; ++j)
 #pragma unroll
       for (int n = 0; n < NV; ++n) s[j][n] = dp[j][n] = (vec_t)(0.0f);
-    for (int d = 0; d < hd; ++d) {
-      vec_t qv[NV];
-#pragma unroll
-      for (int n = 0; n < NV; ++n) qv[n] = VLOAD(&qs[d * BQ + n * VW]);
-#pragma unroll
-      for (int j = 0; j < TK; ++j) {
-        const vec_t kd = (vec_t)(LOADF(kp[j], d));
-#pragma unroll
-        for (int n = 0; n < NV; ++n) s[j][n] = fma(kd, qv[n], s[j][n]);
-      }
-    }
-    for (int d = 0; d < hdv; ++d) {
-      vec_t ov[NV];
-#pragma unroll
-      for (int n = 0; n < NV; ++n) ov[n] = VLOAD(&dos[d * BQ + n * VW]);
-#pragma unroll
-      for (int j = 0; j < TK; ++j) {
-        const vec_t vd = (vec_t)(LOADF(vp[j], d));
-#pragma unroll
-        for (int n = 0; n < NV; ++n) dp[j][n] = fma(vd, ov[n], dp[j][n]);
-      }
-    }
+    LANES_DOT(s, kp, qs, hd);
+    LANES_DOT(dp, vp, dos, hdv);
     /* dS = P (dP - D), zero outside each lane's window. */
 #pragma unroll
     for (int j = 0; j < TK; ++j)
@@ -159,18 +133,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
       }
     (void)y1;
     (void)y2;
-    for (int d = 0; d < hd; ++d) {
-      float kd[TK];
-#pragma unroll
-      for (int j = 0; j < TK; ++j) kd[j] = LOADF(kp[j], d);
-#pragma unroll
-      for (int n = 0; n < NV; ++n) {
-        vec_t a = acc[d * NV + n];
-#pragma unroll
-        for (int j = 0; j < TK; ++j) a = fma((vec_t)(kd[j]), s[j][n], a);
-        acc[d * NV + n] = a;
-      }
-    }
+    LANES_ACCUMULATE(acc, kp, s, hd);
   }
 
   float o[VW];
@@ -268,41 +231,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
           wlo[j][a] = live ? na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) : FAR;
           whi[j][a] = live ? na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) : FAR;
         }
-        if (++c2 == t.kcnt[2]) {
-          c2 = 0;
-          if (++c1 == t.kcnt[1]) {
-            c1 = 0;
-            ++c0;
-          }
-        }
+        NEXT_COORDS(c0, c1, c2, t.kcnt[1], t.kcnt[2]);
       }
       vec_t s[TK][NV], dp[TK][NV];
 #pragma unroll
       for (int j = 0; j < TK; ++j)
 #pragma unroll
         for (int n = 0; n < NV; ++n) s[j][n] = dp[j][n] = (vec_t)(0.0f);
-      for (int d = 0; d < hd; ++d) {
-        vec_t kv[NV];
-#pragma unroll
-        for (int n = 0; n < NV; ++n) kv[n] = VLOAD(&ks[d * BQ + n * VW]);
-#pragma unroll
-        for (int j = 0; j < TK; ++j) {
-          const vec_t qd = (vec_t)(LOADF(qp[j], d));
-#pragma unroll
-          for (int n = 0; n < NV; ++n) s[j][n] = fma(qd, kv[n], s[j][n]);
-        }
-      }
-      for (int d = 0; d < hdv; ++d) {
-        vec_t vv[NV];
-#pragma unroll
-        for (int n = 0; n < NV; ++n) vv[n] = VLOAD(&vs[d * BQ + n * VW]);
-#pragma unroll
-        for (int j = 0; j < TK; ++j) {
-          const vec_t od = (vec_t)(LOADF(op[j], d));
-#pragma unroll
-          for (int n = 0; n < NV; ++n) dp[j][n] = fma(od, vv[n], dp[j][n]);
-        }
-      }
+      LANES_DOT(s, qp, ks, hd);
+      LANES_DOT(dp, op, vs, hdv);
       /* P (kept in dp's place) and dS (in s's place), zero where the key is outside the
          query's window. */
 #pragma unroll
@@ -320,30 +257,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
           s[j][n] = p * (dp[j][n] - (vec_t)(dd[j]));
           dp[j][n] = p;
         }
-      for (int d = 0; d < hdv; ++d) {
-        float od[TK];
-#pragma unroll
-        for (int j = 0; j < TK; ++j) od[j] = LOADF(op[j], d);
-#pragma unroll
-        for (int n = 0; n < NV; ++n) {
-          vec_t a = dv[d * NV + n];
-#pragma unroll
-          for (int j = 0; j < TK; ++j) a = fma((vec_t)(od[j]), dp[j][n], a);
-          dv[d * NV + n] = a;
-        }
-      }
-      for (int d = 0; d < hd; ++d) {
-        float qd[TK];
-#pragma unroll
-        for (int j = 0; j < TK; ++j) qd[j] = LOADF(qp[j], d);
-#pragma unroll
-        for (int n = 0; n < NV; ++n) {
-          vec_t a = dk[d * NV + n];
-#pragma unroll
-          for (int j = 0; j < TK; ++j) a = fma((vec_t)(qd[j]), s[j][n], a);
-          dk[d * NV + n] = a;
-        }
-      }
+      LANES_ACCUMULATE(dv, op, dp, hdv);
+      LANES_ACCUMULATE(dk, qp, s, hd);
     }
   }
 

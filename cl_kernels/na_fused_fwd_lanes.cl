@@ -6,7 +6,7 @@
  * reductions or transposes are needed, and keys and values are read row by row through the
  * cache (on a CPU, local memory is that same cache) as broadcast scalars. */
 #include "na_tile.h"
-#include "na_vec.h"
+#include "na_lanes.h"
 
 #ifndef TQ0
 #define TQ0 4 /* query tile extent on axis 0 (group coordinates) */
@@ -105,13 +105,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
       y0[j] = live ? c0 : FAR;
       y1[j] = c1;
       y2[j] = c2;
-      if (++c2 == t.kcnt[2]) {
-        c2 = 0;
-        if (++c1 == t.kcnt[1]) {
-          c1 = 0;
-          ++c0;
-        }
-      }
+      NEXT_COORDS(c0, c1, c2, t.kcnt[1], t.kcnt[2]);
     }
     /* Scores: s[j][n] = sum_d k[j][d] * q[lanes][d]. */
     vec_t s[TK][NV];
@@ -119,17 +113,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
     for (int j = 0; j < TK; ++j)
 #pragma unroll
       for (int n = 0; n < NV; ++n) s[j][n] = (vec_t)(0.0f);
-    for (int d = 0; d < hd; ++d) {
-      vec_t qv[NV];
-#pragma unroll
-      for (int n = 0; n < NV; ++n) qv[n] = VLOAD(&qs[d * BQ + n * VW]);
-#pragma unroll
-      for (int j = 0; j < TK; ++j) {
-        const vec_t kd = (vec_t)(LOADF(kp[j], d));
-#pragma unroll
-        for (int n = 0; n < NV; ++n) s[j][n] = fma(kd, qv[n], s[j][n]);
-      }
-    }
+    LANES_DOT(s, kp, qs, hd);
     /* Mask, then the online softmax update, lane by lane. */
     vec_t alpha[NV];
 #pragma unroll
