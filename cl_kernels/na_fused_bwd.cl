@@ -191,13 +191,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dq(
 #endif
 #pragma unroll
         for (int i = 0; i < RQ; ++i) {
-          ivec_t in = (y0 >= qlo[i][0]) & (y0 < qhi[i][0]);
-#if RANK >= 2
-          in = in & (y1 >= qlo[i][1]) & (y1 < qhi[i][1]);
-#endif
-#if RANK >= 3
-          in = in & (y2 >= qlo[i][2]) & (y2 < qhi[i][2]);
-#endif
+          const ivec_t in = NA_IN_BOX(y0, y1, y2, qlo[i][0], qhi[i][0],
+                                     qlo[i][1], qhi[i][1], qlo[i][2], qhi[i][2]);
           const int row = r * RQ + i;
           const vec_t p =
               select((vec_t)(0.0f), exp2(s[i][j] - (vec_t)(lse_r[row])), in);
@@ -384,13 +379,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
 #endif
 #pragma unroll
           for (int i = 0; i < RQ; ++i) {
-            ivec_t in = (ky[i][0] >= lo0) & (ky[i][0] < hi0);
-#if RANK >= 2
-            in = in & (ky[i][1] >= lo1) & (ky[i][1] < hi1);
-#endif
-#if RANK >= 3
-            in = in & (ky[i][2] >= lo2) & (ky[i][2] < hi2);
-#endif
+            const ivec_t in = NA_IN_BOX(ky[i][0], ky[i][1], ky[i][2], lo0, hi0,
+                                       lo1, hi1, lo2, hi2);
             const vec_t p = select((vec_t)(0.0f), exp2(s[i][j] - l2), in);
             const int row = r * RQ + i;
             VSTORE(p, &Ps[row * TK + qq]);

@@ -121,13 +121,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
     for (int j = 0; j < TK; ++j)
 #pragma unroll
       for (int n = 0; n < NV; ++n) {
-        ivec_t in = (y0[j] >= lo[n][0]) & (y0[j] < hi[n][0]);
-#if RANK >= 2
-        in = in & (y1[j] >= lo[n][1]) & (y1[j] < hi[n][1]);
-#endif
-#if RANK >= 3
-        in = in & (y2[j] >= lo[n][2]) & (y2[j] < hi[n][2]);
-#endif
+        const ivec_t in = NA_IN_BOX(y0[j], y1[j], y2[j], lo[n][0], hi[n][0],
+                                   lo[n][1], hi[n][1], lo[n][2], hi[n][2]);
         const vec_t p = select((vec_t)(0.0f), na_exp2v(s[j][n] - lse2[n]), in);
         s[j][n] = p * (dp[j][n] - dd[n]);
       }
@@ -246,13 +241,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
       for (int j = 0; j < TK; ++j)
 #pragma unroll
         for (int n = 0; n < NV; ++n) {
-          ivec_t in = (ky[n][0] >= wlo[j][0]) & (ky[n][0] < whi[j][0]);
-#if RANK >= 2
-          in = in & (ky[n][1] >= wlo[j][1]) & (ky[n][1] < whi[j][1]);
-#endif
-#if RANK >= 3
-          in = in & (ky[n][2] >= wlo[j][2]) & (ky[n][2] < whi[j][2]);
-#endif
+          const ivec_t in = NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0],
+                                     wlo[j][1], whi[j][1], wlo[j][2], whi[j][2]);
           const vec_t p = select((vec_t)(0.0f), na_exp2v(s[j][n] - (vec_t)(lse2[j])), in);
           s[j][n] = p * (dp[j][n] - (vec_t)(dd[j]));
           dp[j][n] = p;

@@ -170,13 +170,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_fwd(
 #endif
 #pragma unroll
         for (int i = 0; i < RQ; ++i) {
-          ivec_t in = (y0 >= qlo[i][0]) & (y0 < qhi[i][0]);
-#if RANK >= 2
-          in = in & (y1 >= qlo[i][1]) & (y1 < qhi[i][1]);
-#endif
-#if RANK >= 3
-          in = in & (y2 >= qlo[i][2]) & (y2 < qhi[i][2]);
-#endif
+          const ivec_t in = NA_IN_BOX(y0, y1, y2, qlo[i][0], qhi[i][0],
+                                     qlo[i][1], qhi[i][1], qlo[i][2], qhi[i][2]);
           VSTORE(select((vec_t)(-INFINITY), s[i][j], in), &Ps[(r * RQ + i) * TK + kk]);
         }
       }

@@ -121,13 +121,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
       vec_t mx = m[n];
 #pragma unroll
       for (int j = 0; j < TK; ++j) {
-        ivec_t in = (y0[j] >= lo[n][0]) & (y0[j] < hi[n][0]);
-#if RANK >= 2
-        in = in & (y1[j] >= lo[n][1]) & (y1[j] < hi[n][1]);
-#endif
-#if RANK >= 3
-        in = in & (y2[j] >= lo[n][2]) & (y2[j] < hi[n][2]);
-#endif
+        const ivec_t in = NA_IN_BOX(y0[j], y1[j], y2[j], lo[n][0], hi[n][0],
+                                   lo[n][1], hi[n][1], lo[n][2], hi[n][2]);
         s[j][n] = select((vec_t)(-INFINITY), s[j][n], in);
         mx = fmax(mx, s[j][n]);
       }

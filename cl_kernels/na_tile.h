@@ -83,6 +83,20 @@ NA_FN na_tile na_tile_of(int tile, int L0, int L1, int L2, int nt0, int nt1, int
   } while (0)
 #endif
 
+/* Whether (y0, y1, y2) lies in [l0, h0) x [l1, h1) x [l2, h2) on the used axes. With & rather
+   than &&, so it works lane-wise on vectors (-1 / 0 per lane) as on scalars (1 / 0); the
+   arguments of unused axes are dropped unevaluated. */
+#if RANK == 1
+#define NA_IN_BOX(y0, y1, y2, l0, h0, l1, h1, l2, h2) (((y0) >= (l0)) & ((y0) < (h0)))
+#elif RANK == 2
+#define NA_IN_BOX(y0, y1, y2, l0, h0, l1, h1, l2, h2) \
+  (((y0) >= (l0)) & ((y0) < (h0)) & ((y1) >= (l1)) & ((y1) < (h1)))
+#else
+#define NA_IN_BOX(y0, y1, y2, l0, h0, l1, h1, l2, h2)                    \
+  (((y0) >= (l0)) & ((y0) < (h0)) & ((y1) >= (l1)) & ((y1) < (h1)) & \
+   ((y2) >= (l2)) & ((y2) < (h2)))
+#endif
+
 /* Box coordinates of flat index f in a box of extents (., n1, n2). */
 #define BOX_COORDS(f, c, n1, n2)    \
   do {                              \
