@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/errors.hpp"
-#include "testing/half.hpp"
+#include "core/half.hpp"
 #include "variants/dispatcher.hpp"  // configure()
 
 namespace openna::bench {
@@ -30,7 +30,7 @@ std::vector<std::uint8_t> random_storage(std::size_t n, openna_dtype dtype, floa
       std::memcpy(&out[i * 4], &f, 4);
     } else {
       const std::uint16_t h =
-          dtype == OPENNA_F16 ? testing::float_to_f16(f) : testing::float_to_bf16(f);
+          dtype == OPENNA_F16 ? openna::float_to_f16(f) : openna::float_to_bf16(f);
       std::memcpy(&out[i * 2], &h, 2);
     }
   }

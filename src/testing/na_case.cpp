@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "core/problem.hpp"
-#include "testing/half.hpp"
+#include "core/half.hpp"
 
 namespace openna::testing {
 

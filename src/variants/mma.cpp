@@ -3,12 +3,12 @@
 #include "variants/mma.hpp"
 
 #include <algorithm>
-#include <cstring>
 #include <map>
 #include <mutex>
 #include <tuple>
 
 #include "core/errors.hpp"
+#include "core/half.hpp"
 #include "variants/fused.hpp"
 
 namespace openna {
@@ -99,35 +99,13 @@ struct ProbeKey {
 std::mutex g_probe_mutex;
 std::map<ProbeKey, std::string> g_probe_results;
 
-float half_bits_to_float(std::uint16_t h, openna_dtype dt) {
-  if (dt == OPENNA_BF16) {
-    std::uint32_t u = static_cast<std::uint32_t>(h) << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-  }
-  const std::uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
-  std::uint32_t u;
-  if (e == 0) {
-    const float v = static_cast<float>(m) / 16777216.0f;
-    return sign ? -v : v;
-  }
-  u = sign | ((e == 31 ? 255 : e + 112) << 23) | (m << 13);
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
+// Storage bits of small integers (exact in f16 and bf16), and back.
+std::uint16_t to_bits(int x, openna_dtype dt) {
+  return dt == OPENNA_BF16 ? float_to_bf16(static_cast<float>(x))
+                           : float_to_f16(static_cast<float>(x));
 }
-
-std::uint16_t small_int_bits(int x, openna_dtype dt) {
-  // Exact small integers: |x| < 2048 in f16, < 256 in bf16.
-  const float f = static_cast<float>(x);
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if (dt == OPENNA_BF16) return static_cast<std::uint16_t>(u >> 16);
-  if (x == 0) return 0;
-  const std::uint32_t sign = (u >> 16) & 0x8000u;
-  const std::uint32_t e = ((u >> 23) & 0xff) - 112, m = (u >> 13) & 0x3ff;
-  return static_cast<std::uint16_t>(sign | (e << 10) | m);
+float from_bits(std::uint16_t h, openna_dtype dt) {
+  return dt == OPENNA_BF16 ? bf16_to_float(h) : f16_to_float(h);
 }
 
 std::string run_probe(Context& ctx, openna_dtype dt) {
@@ -150,8 +128,8 @@ std::string run_probe(Context& ctx, openna_dtype dt) {
     for (int j = 0; j < 16; ++j) {
       A[i * 16 + j] = (i + 2 * j) % 7 - 3;
       Bm[i * 16 + j] = (3 * i + j) % 5 - 2;
-      a[i * 16 + j] = small_int_bits(A[i * 16 + j], dt);
-      bm[i * 16 + j] = small_int_bits(Bm[i * 16 + j], dt);
+      a[i * 16 + j] = to_bits(A[i * 16 + j], dt);
+      bm[i * 16 + j] = to_bits(Bm[i * 16 + j], dt);
     }
   for (int j = 12; j < 16; ++j) Bm[15 * 16 + j] = 0;  // the zero-filled tail of the last copy
   cl::Buffer ba(ctx.ocl_context(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, std::size_t{512},
@@ -170,7 +148,7 @@ std::string run_probe(Context& ctx, openna_dtype dt) {
     for (int j = 0; j < 16; ++j) {
       int want = 0;
       for (int x = 0; x < 16; ++x) want += A[i * 16 + x] * Bm[x * 16 + j];
-      const float got = half_bits_to_float(d[i * 16 + j], dt);
+      const float got = from_bits(d[i * 16 + j], dt);
       if (got != static_cast<float>(want)) {
         return "mma/ldmatrix/cp.async probe: D[" + std::to_string(i) + "][" + std::to_string(j) +
                "] = " + std::to_string(got) + ", expected " + std::to_string(want);

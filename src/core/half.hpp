@@ -1,12 +1,12 @@
 // Host conversions between float and the 16-bit storage types (IEEE half, bfloat16), rounding
-// to nearest even, NaN and infinity preserved. Used by tests, the bench and the tuner to make
-// inputs and read outputs; independent of the kernels' own conversions.
+// to nearest even, NaN and infinity preserved. Used by the mma probe, tests, the bench and the
+// tuner; independent of the kernels' own conversions.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
-namespace openna::testing {
+namespace openna {
 
 inline std::uint32_t float_bits(float f) {
   std::uint32_t u;
@@ -63,4 +63,4 @@ inline float f16_to_float(std::uint16_t h) {
   return bits_float(sign | ((e + 112u) << 23) | (m << 13));
 }
 
-}  // namespace openna::testing
+}  // namespace openna
