@@ -131,18 +131,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
     LANES_ACCUMULATE(acc, kp, s, hd);
   }
 
-  float o[VW];
-  for (int n = 0; n < NV; ++n)
-    for (int d = 0; d < hd; ++d) {
-      VSTORE(acc[d * NV + n] * scale, o);
-      for (int e = 0; e < VW; ++e) {
-        const int row = n * VW + e;
-        ROW_X(row, x0, x1, x2);
-        if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
-        const int qrow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * H + h;
-        STOREF(d_q, qrow * hd + d, o[e]);
-      }
-    }
+  /* Lanes back to rows (as in the dK/dV kernel below): contiguous stores per query row. */
+  for (int i = 0; i < HDP * NV; ++i) acc[i] *= scale;
+  __private const float* dqt = (__private const float*)acc;
+  for (int row = 0; row < BQ; ++row) {
+    ROW_X(row, x0, x1, x2);
+    if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
+    const int qrow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * H + h;
+    for (int d = 0; d < hd; ++d) STOREF(d_q, qrow * hd + d, dqt[d * BQ + row]);
+  }
 }
 
 /* Key tiles: the same boxes as query tiles (TQ0 x TQ1 x TQ2 inside one dilation group), with
@@ -252,20 +249,16 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
     }
   }
 
-  float o[VW];
-  for (int n = 0; n < NV; ++n)
-    for (int e = 0; e < VW; ++e) {
-      const int row = n * VW + e;
-      ROW_X(row, x0, x1, x2);
-      if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
-      const int krow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * HKV + hk;
-      for (int d = 0; d < hd; ++d) {
-        VSTORE(dk[d * NV + n] * scale, o);
-        STOREF(d_k, krow * hd + d, o[e]);
-      }
-      for (int d = 0; d < hdv; ++d) {
-        VSTORE(dv[d * NV + n], o);
-        STOREF(d_v, krow * hdv + d, o[e]);
-      }
-    }
+  /* Lanes back to rows through the accumulators' own memory (dk[d * NV + n] lane e is float
+     d * BQ + row), so each key row's stores are contiguous. */
+  for (int i = 0; i < HDP * NV; ++i) dk[i] *= scale;
+  __private const float* dkt = (__private const float*)dk;
+  __private const float* dvt = (__private const float*)dv;
+  for (int row = 0; row < BQ; ++row) {
+    ROW_X(row, x0, x1, x2);
+    if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
+    const int krow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * HKV + hk;
+    for (int d = 0; d < hd; ++d) STOREF(d_k, krow * hd + d, dkt[d * BQ + row]);
+    for (int d = 0; d < hdv; ++d) STOREF(d_v, krow * hdv + d, dvt[d * BQ + row]);
+  }
 }
