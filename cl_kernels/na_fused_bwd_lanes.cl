@@ -1,14 +1,19 @@
 /* The fused backward in "lanes" form, for CPUs, portable OpenCL C 1.2 (see
  * na_fused_fwd_lanes.cl for the form). FlashAttention-2 style on the forward's lse, and no
- * atomics anywhere, so results are bit-identical from run to run:
- *  - na_fused_bwd_dq_lanes: one work-item per query tile (queries in lanes) walks the union of
- *    its windows, recomputing P = exp(S - lse), dP = dO V^T, dS = P (dP - D), dQ += dS K;
- *  - na_fused_bwd_dkdv_lanes: one work-item per key tile (keys in lanes) walks its inverse
- *    neighborhood (the queries whose windows hold its keys, one box per tile, from the closed
- *    form in na_window.h) for every query head of its kv head: dV += P^T dO, dK += dS^T Q.
- * D_i = dot(dO_i, O_i) comes from na_fused_delta in na_fused_bwd.cl. */
+ * atomics anywhere, so results are bit-identical from run to run. Two ways to get dQ:
+ *  - 7 products (DQP=0): na_fused_bwd_dq_lanes, one work-item per query tile (queries in
+ *    lanes), walks the union of its windows recomputing P = exp(S - lse), dP = dO V^T,
+ *    dS = P (dP - D), dQ += dS K; na_fused_bwd_dkdv_lanes, one work-item per key tile (keys in
+ *    lanes), walks its inverse neighborhood (the queries whose windows hold its keys, one box
+ *    per tile, from the closed form in na_window.h) for every query head of its kv head:
+ *    dV += P^T dO, dK += dS^T Q. Both recompute S and dP.
+ *  - 5 products (DQP=1): na_fused_bwd_dkdv_lanes also writes dS K, the partial dQ of every
+ *    query of its box from its keys, into a scratch slot per (batch, head, key tile); then
+ *    na_fused_bwd_dq_reduce_lanes sums, for each query, the slots of the key tiles its window
+ *    touches, always in the same (row-major tile) order. The scratch holds
+ *    tiles x (largest inverse box) rows of HDP floats per (batch, head).
+ * D_i = dot(dO_i, O_i) comes from na_delta.cl. */
 #include "na_tile.h"
-#include "na_lanes.h"
 
 #ifndef TQ0
 #define TQ0 4 /* tile extent on axis 0 (query tiles for dQ, key tiles for dK/dV) */
@@ -28,6 +33,9 @@
 #ifndef HDVP
 #define HDVP HDV
 #endif
+#ifndef DQP
+#define DQP 0 /* 1: the dK/dV kernel also writes dQ partials for na_fused_bwd_dq_reduce_lanes */
+#endif
 
 #define BQ (TQ0 * TQ1 * TQ2)
 #define NV (BQ / VW)
@@ -35,9 +43,9 @@
 #error "VW must divide the tile"
 #endif
 
+#include "na_lanes.h" /* needs BQ, NV, VW, TK */
 
 
-/* Row r of a tile to its box coordinates. */
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lanes(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
@@ -55,27 +63,31 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
   if (!t.live) return;
   const int kbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
 
-  /* Per lane: window (key-box coordinates), q (log2 units), dO, lse (log2 units) and D. */
+  /* Per lane: window (key-box coordinates), q (log2 units), dO, lse (log2 units) and D. Rows
+     past the valid part of the tile borrow the last valid query's window and row. */
   float qs[HDP * BQ], dos[HDVP * BQ], lse_s[BQ], d_s[BQ];
-  int lo_s[3][BQ], hi_s[3][BQ];
-  const float qscale = scale * LOG2E;
+  int lo_s[3][BQ], hi_s[3][BQ], qoff[BQ], ooff[BQ], qin[BQ];
   for (int row = 0; row < BQ; ++row) {
     ROW_X(row, x0, x1, x2);
     const int x[3] = {x0, x1, x2};
-    int in = 1;
+    int in = 1, xc[3];
 #pragma unroll
     for (int a = 0; a < 3; ++a) {
       in &= x[a] < t.valid[a];
-      const int qi = t.first[a] + NA_MIN(x[a], t.valid[a] - 1);
+      xc[a] = NA_MIN(x[a], t.valid[a] - 1);
+      const int qi = t.first[a] + xc[a];
       lo_s[a][row] = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
       hi_s[a][row] = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
     }
-    const int qrow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * H + h;
-    for (int d = 0; d < hd; ++d) qs[d * BQ + row] = in ? LOADF(q, qrow * hd + d) * qscale : 0.0f;
-    for (int d = 0; d < hdv; ++d) dos[d * BQ + row] = in ? LOADF(d_out, qrow * hdv + d) : 0.0f;
+    const int qrow = (b * N + NA_TOKEN(xc[0], xc[1], xc[2], t.first, t.grp, L1, L2)) * H + h;
+    qin[row] = in;
+    qoff[row] = qrow * hd;
+    ooff[row] = qrow * hdv;
     lse_s[row] = in ? lse[qrow] * LOG2E : 0.0f;
     d_s[row] = in ? delta[qrow] : 0.0f;
   }
+  na_rows_to_lanes(qs, q, qoff, qin, hd, scale * LOG2E);
+  na_rows_to_lanes(dos, d_out, ooff, qin, hdv, 1.0f);
   ivec_t lo[NV][3], hi[NV][3];
   vec_t lse2[NV], dd[NV];
 #pragma unroll
@@ -131,15 +143,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
     LANES_ACCUMULATE(acc, kp, s, hd);
   }
 
-  /* Lanes back to rows (as in the dK/dV kernel below): contiguous stores per query row. */
-  for (int i = 0; i < HDP * NV; ++i) acc[i] *= scale;
-  __private const float* dqt = (__private const float*)acc;
-  for (int row = 0; row < BQ; ++row) {
-    ROW_X(row, x0, x1, x2);
-    if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
-    const int qrow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * H + h;
-    for (int d = 0; d < hd; ++d) STOREF(d_q, qrow * hd + d, dqt[d * BQ + row]);
-  }
+  /* Lanes back to rows: contiguous stores per query row. */
+  na_lanes_to_rows(d_q, (__private const float*)acc, qoff, qin, hd, scale);
 }
 
 /* Key tiles: the same boxes as query tiles (TQ0 x TQ1 x TQ2 inside one dilation group), with
@@ -160,8 +165,12 @@ NA_FN na_tile na_key_tile_of(int tile, int L0, int L1, int L2, int nt0, int nt1,
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_lanes(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
-    __global stor_t* d_k, __global stor_t* d_v, int B, int L0, int L1, int L2, int H, int HKV,
-    int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+    __global stor_t* d_k, __global stor_t* d_v,
+#if DQP
+    __global float* dq_part, int QB, /* dQ partials: QB rows of HDP floats per slot */
+#endif
+    int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale, int nt0,
+    int nt1, int nt2) {
   const int N = L0 * L1 * L2;
   (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
   const int tiles = nt0 * nt1 * nt2;
@@ -174,31 +183,47 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
   const int qbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
 
   /* Per lane: the key's coordinates (group coordinates; FAR when past the tile), k scaled into
-     log2 units, and v. */
+     log2 units, and v. Rows past the valid part of the tile read the last valid key's row
+     (zeroed in the lanes) and write nothing. */
   float ks[HDP * BQ], vs[HDVP * BQ];
-  int y_s[3][BQ];
-  const float kscale = scale * LOG2E;
+  int y_s[3][BQ], koff[BQ], voff[BQ], kin[BQ];
   for (int row = 0; row < BQ; ++row) {
     ROW_X(row, x0, x1, x2);
     const int in = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
     y_s[0][row] = in ? t.first[0] + x0 : FAR;
     y_s[1][row] = t.first[1] + x1;
     y_s[2][row] = t.first[2] + x2;
-    const int krow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * HKV + hk;
-    for (int d = 0; d < hd; ++d) ks[d * BQ + row] = in ? LOADF(k, krow * hd + d) * kscale : 0.0f;
-    for (int d = 0; d < hdv; ++d) vs[d * BQ + row] = in ? LOADF(v, krow * hdv + d) : 0.0f;
+    const int krow = (b * N + NA_TOKEN(NA_MIN(x0, t.valid[0] - 1), NA_MIN(x1, t.valid[1] - 1),
+                                       NA_MIN(x2, t.valid[2] - 1), t.first, t.grp, L1, L2)) *
+                         HKV + hk;
+    kin[row] = in;
+    koff[row] = krow * hd;
+    voff[row] = krow * hdv;
   }
+  na_rows_to_lanes(ks, k, koff, kin, hd, scale * LOG2E);
+  na_rows_to_lanes(vs, v, voff, kin, hdv, 1.0f);
   ivec_t ky[NV][3];
 #pragma unroll
   for (int n = 0; n < NV; ++n)
 #pragma unroll
     for (int a = 0; a < 3; ++a) ky[n][a] = VLOAD(&y_s[a][n * VW]);
+#if DQP
+  /* The tile's k rows as they are (row form, zero past hd and past the tile) for dS K. */
+  float kr[BQ * HDP];
+  for (int row = 0; row < BQ; ++row)
+    for (int d = 0; d < HDP; ++d)
+      kr[row * HDP + d] = kin[row] && d < hd ? LOADF(k, koff[row] + d) : 0.0f;
+#endif
 
   vec_t dk[HDP * NV], dv[HDVP * NV];
   for (int i = 0; i < HDP * NV; ++i) dk[i] = (vec_t)(0.0f);
   for (int i = 0; i < HDVP * NV; ++i) dv[i] = (vec_t)(0.0f);
 
   for (int h = hk * G; h < (hk + 1) * G; ++h) {
+#if DQP
+    /* This (batch, head, key tile)'s slot: row i of the box (row-major) at row i. */
+    __global float* part = dq_part + ((b * H + h) * tiles + wg % tiles) * QB * HDP;
+#endif
     int c0 = 0, c1 = 0, c2 = 0;
     for (int i0 = 0; i0 < qbox; i0 += TK) {
       /* The step's queries: rows, windows (group coordinates), lse (log2 units) and D. */
@@ -246,19 +271,84 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
         }
       LANES_ACCUMULATE(dv, op, dp, hdv);
       LANES_ACCUMULATE(dk, qp, s, hd);
+#if DQP
+      /* dQ partials of the step's queries: row j gets sum over the tile's keys l of
+         dS[j][l] k[l] (head dims in lanes; dS read back as broadcast scalars). */
+      float dss[TK * BQ];
+#pragma unroll
+      for (int j = 0; j < TK; ++j)
+#pragma unroll
+        for (int n = 0; n < NV; ++n) VSTORE(s[j][n], &dss[j * BQ + n * VW]);
+      for (int d0 = 0; d0 < hd; d0 += VW) {
+        vec_t a[TK];
+#pragma unroll
+        for (int j = 0; j < TK; ++j) a[j] = (vec_t)(0.0f);
+        for (int l = 0; l < BQ; ++l) {
+          const vec_t kv = VLOAD(&kr[l * HDP + d0]);
+#pragma unroll
+          for (int j = 0; j < TK; ++j) a[j] = fma((vec_t)(dss[j * BQ + l]), kv, a[j]);
+        }
+#pragma unroll
+        for (int j = 0; j < TK; ++j)
+          if (i0 + j < qbox) VSTORE(a[j], &part[(i0 + j) * HDP + d0]);
+      }
+#endif
     }
   }
 
-  /* Lanes back to rows through the accumulators' own memory (dk[d * NV + n] lane e is float
-     d * BQ + row), so each key row's stores are contiguous. */
-  for (int i = 0; i < HDP * NV; ++i) dk[i] *= scale;
-  __private const float* dkt = (__private const float*)dk;
-  __private const float* dvt = (__private const float*)dv;
-  for (int row = 0; row < BQ; ++row) {
-    ROW_X(row, x0, x1, x2);
-    if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
-    const int krow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * HKV + hk;
-    for (int d = 0; d < hd; ++d) STOREF(d_k, krow * hd + d, dkt[d * BQ + row]);
-    for (int d = 0; d < hdv; ++d) STOREF(d_v, krow * hdv + d, dvt[d * BQ + row]);
+  /* Lanes back to rows: contiguous stores per key row. */
+  na_lanes_to_rows(d_k, (__private const float*)dk, koff, kin, hd, scale);
+  na_lanes_to_rows(d_v, (__private const float*)dv, voff, kin, hdv, 1.0f);
+}
+
+/* DQP=1's second pass: d_q[row] = scale * (sum of the partials of the key tiles that the
+   query's window touches, in row-major tile order), one work-item per (batch, query, head). */
+__kernel void na_fused_bwd_dq_reduce_lanes(__global const float* dq_part, __global stor_t* d_q,
+                                           int B, int L0, int L1, int L2, int H, int hd,
+                                           float scale, int nt0, int nt1, int nt2, int QB) {
+  const int N = L0 * L1 * L2;
+  const int row = get_global_id(0); /* (b * N + token) * H + h */
+  if (row >= B * N * H) return;
+  const int h = row % H, tok = (row / H) % N, b = row / (H * N);
+  const int pos[3] = {tok / (L1 * L2), (tok / L2) % L1, tok % L2};
+  const int Lx[3] = {L0, L1, L2}, ntx[3] = {nt0, nt1, nt2}, tq[3] = {TQ0, TQ1, TQ2};
+  /* Per axis: the key tiles the query's window touches (within-group indices w0..w1, at
+     most NA_RT of them), and for each the query's place in that tile's inverse box. A
+     window of at most K keys touches at most (K + 2 TQ - 2) / TQ tiles of TQ. */
+#define NA_RT_AX(k, tq) (((k) + 2 * (tq) - 2) / (tq))
+#define NA_RT NA_MAX(NA_MAX(NA_RT_AX(K0, TQ0), NA_RT_AX(K1, TQ1)), NA_RT_AX(K2, TQ2))
+  int tbase[3], w0[3], nw[3], off[3][NA_RT], cnt[3][NA_RT];
+#pragma unroll
+  for (int a = 0; a < 3; ++a) {
+    const int g = pos[a] % AX_D(a), x = pos[a] / AX_D(a);
+    const int glen = na_group_len(Lx[a], AX_D(a), g);
+    const int ws = na_win_start(x, glen, AX_K(a), AX_S(a), AX_C(a));
+    const int we = na_win_end(x, glen, AX_K(a), AX_S(a), AX_C(a));
+    tbase[a] = g * (ntx[a] / AX_D(a));
+    w0[a] = ws / tq[a];
+    nw[a] = (we - 1) / tq[a] - w0[a] + 1;
+    for (int w = 0; w < nw[a]; ++w) {
+      const int first = (w0[a] + w) * tq[a];
+      const int last = NA_MIN(first + tq[a], glen) - 1;
+      const int lo = na_inv_lo(first, glen, AX_K(a), AX_S(a), AX_C(a));
+      off[a][w] = x - lo;
+      cnt[a][w] = na_inv_hi(last, glen, AX_K(a), AX_S(a), AX_C(a)) - lo + 1;
+    }
   }
+  const int tiles = nt0 * nt1 * nt2;
+  __global const float* base = dq_part + (b * H + h) * tiles * QB * HDP;
+  vec_t acc[HDP / VW];
+  for (int i = 0; i < HDP / VW; ++i) acc[i] = (vec_t)(0.0f);
+  for (int i0 = 0; i0 < nw[0]; ++i0)
+    for (int i1 = 0; i1 < nw[1]; ++i1)
+      for (int i2 = 0; i2 < nw[2]; ++i2) {
+        const int tile = ((tbase[0] + w0[0] + i0) * nt1 + tbase[1] + w0[1] + i1) * nt2 +
+                         tbase[2] + w0[2] + i2;
+        const int flat = (off[0][i0] * cnt[1][i1] + off[1][i1]) * cnt[2][i2] + off[2][i2];
+        __global const float* src = base + (tile * QB + flat) * HDP;
+        for (int i = 0; i < HDP / VW; ++i)
+          if (i * VW < hd) acc[i] += VLOAD(&src[i * VW]);
+      }
+  __private const float* dq = (__private const float*)acc;
+  for (int d = 0; d < hd; ++d) STOREF(d_q, row * hd + d, dq[d] * scale);
 }

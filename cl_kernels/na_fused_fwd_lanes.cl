@@ -6,7 +6,6 @@
  * reductions or transposes are needed, and keys and values are read row by row through the
  * cache (on a CPU, local memory is that same cache) as broadcast scalars. */
 #include "na_tile.h"
-#include "na_lanes.h"
 
 #ifndef TQ0
 #define TQ0 4 /* query tile extent on axis 0 (group coordinates) */
@@ -33,6 +32,8 @@
 #error "VW must divide the query tile"
 #endif
 
+#include "na_lanes.h" /* needs BQ, NV, VW, TK */
+
 
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
@@ -51,24 +52,28 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
   const int kbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
 
   /* Per-lane windows relative to the key box, and the query tile transposed (lanes = rows).
-     Rows past the valid part of the tile borrow the last valid query's window and are zero. */
+     Rows past the valid part of the tile borrow the last valid query's window and row (their
+     lanes are zero and nothing is written for them). */
   float qs[HDP * BQ];
-  int lo_s[3][BQ], hi_s[3][BQ];
-  const float qscale = scale * LOG2E;
+  int lo_s[3][BQ], hi_s[3][BQ], qrows[BQ], qoff[BQ], ooff[BQ], qin[BQ];
   for (int row = 0; row < BQ; ++row) {
     const int x[3] = {row / (TQ1 * TQ2), (row / TQ2) % TQ1, row % TQ2};
-    int in = 1;
+    int in = 1, xc[3];
 #pragma unroll
     for (int a = 0; a < 3; ++a) {
       in &= x[a] < t.valid[a];
-      const int qi = t.first[a] + NA_MIN(x[a], t.valid[a] - 1);
+      xc[a] = NA_MIN(x[a], t.valid[a] - 1);
+      const int qi = t.first[a] + xc[a];
       lo_s[a][row] = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
       hi_s[a][row] = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
     }
-    const int tok = NA_TOKEN(x[0], x[1], x[2], t.first, t.grp, L1, L2);
-    const int qo = ((b * N + tok) * H + h) * hd;
-    for (int d = 0; d < hd; ++d) qs[d * BQ + row] = in ? LOADF(q, qo + d) * qscale : 0.0f;
+    const int qrow = (b * N + NA_TOKEN(xc[0], xc[1], xc[2], t.first, t.grp, L1, L2)) * H + h;
+    qin[row] = in;
+    qrows[row] = qrow;
+    qoff[row] = qrow * hd;
+    ooff[row] = qrow * hdv;
   }
+  na_rows_to_lanes(qs, q, qoff, qin, hd, scale * LOG2E);
   ivec_t lo[NV][3], hi[NV][3];
 #pragma unroll
   for (int n = 0; n < NV; ++n)
@@ -158,30 +163,18 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
     }
   }
 
-  /* Normalize, then write row by row: the lanes go back to rows through a transposed copy,
-     so that each row's stores are contiguous. */
-  float lane_l[BQ], lane_m[BQ];
+  /* Normalize, then write row by row: the lanes go back to rows through the accumulators'
+     memory (acc[dv * NV + n] lane e is float dv * BQ + row), 16 x 16 blocks at a time. */
   vec_t inv_l[NV];
 #pragma unroll
-  for (int n = 0; n < NV; ++n) {
-    VSTORE(l[n], &lane_l[n * VW]);
-    VSTORE(m[n], &lane_m[n * VW]);
-    inv_l[n] = (vec_t)(1.0f) / l[n];
-  }
+  for (int n = 0; n < NV; ++n) inv_l[n] = (vec_t)(1.0f) / l[n];
   for (int i = 0; i < HDVP * NV; ++i) acc[i] *= inv_l[i % NV];
-  __private const float* ot = (__private const float*)acc; /* ot[dv][row] */
-  for (int row = 0; row < BQ; ++row) {
-    const int x0 = row / (TQ1 * TQ2), x1 = (row / TQ2) % TQ1, x2 = row % TQ2;
-    if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
-    const int ob = ((b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * H + h) * hdv;
-    for (int dv = 0; dv < hdv; ++dv) STOREF(out, ob + dv, ot[dv * BQ + row]);
-  }
+  na_lanes_to_rows(out, (__private const float*)acc, ooff, qin, hdv, 1.0f);
   if (lse) {
-    for (int row = 0; row < BQ; ++row) {
-      const int x0 = row / (TQ1 * TQ2), x1 = (row / TQ2) % TQ1, x2 = row % TQ2;
-      if (x0 >= t.valid[0] || x1 >= t.valid[1] || x2 >= t.valid[2]) continue;
-      const int tok = NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2);
-      lse[(b * N + tok) * H + h] = (lane_m[row] + log2(lane_l[row])) * LN2;
-    }
+    float lane_lse[BQ];
+#pragma unroll
+    for (int n = 0; n < NV; ++n) VSTORE((m[n] + log2(l[n])) * LN2, &lane_lse[n * VW]);
+    for (int row = 0; row < BQ; ++row)
+      if (qin[row]) lse[qrows[row]] = lane_lse[row];
   }
 }

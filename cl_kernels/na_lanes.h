@@ -1,7 +1,7 @@
 /* The inner products of the lanes-form kernels (na_fused_*_lanes.cl), where a tile's queries (or
  * keys) sit in the lanes of NV vectors of VW and the other side is read row by row as broadcast
  * scalars: one definition of each loop nest for the forward, dQ and dK/dV kernels. They need
- * TK, NV, VW and BQ of the including kernel. */
+ * TK, NV, VW and BQ of the including kernel, defined before it is included. */
 #ifndef NA_LANES_H
 #define NA_LANES_H
 
@@ -35,6 +35,93 @@
       (out)[d_ * NV + n_] = a_;                                             \
     }                                                                       \
   }
+
+/* 16 consecutive storage elements as a float16 and back (f32, f16, bf16). */
+#if DTYPE == 0
+#define LOADF16(p, i) vload16(0, (p) + (i))
+#define STOREF16(x, p, i) vstore16((x), 0, (p) + (i))
+#elif DTYPE == 1
+#define LOADF16(p, i) vload_half16(0, (p) + (i))
+#define STOREF16(x, p, i) vstore_half16_rte((x), 0, (p) + (i))
+#else
+#define LOADF16(p, i) as_float16(convert_uint16(vload16(0, (p) + (i))) << 16)
+#define STOREF16(x, p, i) vstore16(na_f32_to_bf16_16(x), 0, (p) + (i))
+/* na_f32_to_bf16 (na_common.h) on 16 lanes. */
+NA_FN ushort16 na_f32_to_bf16_16(float16 f) {
+  const uint16 u = as_uint16(f);
+  const uint16 r = (u + (uint16)(0x7fffu) + ((u >> 16) & (uint16)(1u))) >> 16;
+  const uint16 n = (u >> 16) | (uint16)(0x40u);
+  return convert_ushort16(select(r, n, (u & (uint16)(0x7fffffffu)) > (uint16)(0x7f800000u)));
+}
+#endif
+
+/* Transposes 16 rows of 16 in place: four rounds of pairing the even and the odd elements of
+   neighbouring rows (after round k, bit k of the column index has moved into the row index). */
+NA_FN void na_transpose16(__private float16* r) {
+#pragma unroll
+  for (int round = 0; round < 4; ++round) {
+    float16 t[16];
+#pragma unroll
+    for (int m = 0; m < 8; ++m) {
+      t[m] = (float16)(r[2 * m].even, r[2 * m + 1].even);
+      t[m + 8] = (float16)(r[2 * m].odd, r[2 * m + 1].odd);
+    }
+#pragma unroll
+    for (int i = 0; i < 16; ++i) r[i] = t[i];
+  }
+}
+
+/* A tile's rows into lanes: lanes[d * BQ + row] = in[row] ? src[off[row] + d] * mult : 0 for
+   d < dim. off[row] must address a readable row even where in[row] is 0 (the value is dropped).
+   With 16 lanes, blocks of 16 rows x 16 columns go through registers (16 vector loads, the
+   shuffle transpose, 16 vector stores) instead of 256 scalar stores 64 bytes apart; the
+   columns past the last full block go one by one. */
+NA_FN void na_rows_to_lanes(__private float* lanes, __global const stor_t* src,
+                            const __private int* off, const __private int* in, int dim,
+                            float mult) {
+  int d0 = 0;
+#if VW == 16
+  for (; d0 + 16 <= dim; d0 += 16)
+#pragma unroll
+    for (int n = 0; n < NV; ++n) {
+      float16 r[16];
+#pragma unroll
+      for (int e = 0; e < 16; ++e) {
+        const float16 x = LOADF16(src, off[n * 16 + e] + d0) * mult;
+        r[e] = in[n * 16 + e] ? x : (float16)(0.0f);
+      }
+      na_transpose16(r);
+#pragma unroll
+      for (int i = 0; i < 16; ++i) vstore16(r[i], 0, &lanes[(d0 + i) * BQ + n * 16]);
+    }
+#endif
+  for (int d = d0; d < dim; ++d)
+    for (int row = 0; row < BQ; ++row)
+      lanes[d * BQ + row] = in[row] ? LOADF(src, off[row] + d) * mult : 0.0f;
+}
+
+/* The inverse: dst[off[row] + d] = lanes[d * BQ + row] * mult for the rows with in[row], d < dim. */
+NA_FN void na_lanes_to_rows(__global stor_t* dst, const __private float* lanes,
+                            const __private int* off, const __private int* in, int dim,
+                            float mult) {
+  int d0 = 0;
+#if VW == 16
+  for (; d0 + 16 <= dim; d0 += 16)
+#pragma unroll
+    for (int n = 0; n < NV; ++n) {
+      float16 r[16];
+#pragma unroll
+      for (int i = 0; i < 16; ++i) r[i] = vload16(0, &lanes[(d0 + i) * BQ + n * 16]) * mult;
+      na_transpose16(r);
+#pragma unroll
+      for (int e = 0; e < 16; ++e)
+        if (in[n * 16 + e]) STOREF16(r[e], dst, off[n * 16 + e] + d0);
+    }
+#endif
+  for (int row = 0; row < BQ; ++row)
+    if (in[row])
+      for (int d = d0; d < dim; ++d) STOREF(dst, off[row] + d, lanes[d * BQ + row] * mult);
+}
 
 /* The next box coordinates in row-major order (extents n1, n2 of axes 1 and 2). */
 #define NEXT_COORDS(c0, c1, c2, n1, n2) \

@@ -5,14 +5,29 @@
 // fused forward.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 
+#include "core/errors.hpp"
 #include "core/problem.hpp"
 #include "test_util.hpp"
 #include "tiers.hpp"
+#include "variants/fused.hpp"
 
 namespace openna::testing {
 namespace {
+
+// A lanes-form backward configuration (what CPUs run) with the dQ path forced: DQ=1 the
+// 5-product backward (dQ partials through the scratch buffer and the reduction kernel), DQ=0
+// the 7-product one (its own dQ kernel). `tile` is "TQ0=..,TQ1=..,TQ2=.." for the rank.
+Config lanes_config(const std::string& tile, int tk, int vw, int dq) {
+  return Config::parse("FORM=1," + tile + ",TK=" + std::to_string(tk) +
+                       ",VW=" + std::to_string(vw) + ",DQ=" + std::to_string(dq));
+}
+
+std::string lanes_tile(int rank) {
+  return rank == 1 ? "TQ0=16,TQ1=1,TQ2=1" : rank == 2 ? "TQ0=4,TQ1=4,TQ2=1" : "TQ0=2,TQ1=2,TQ2=4";
+}
 
 
 class FusedBwdRandom : public ::testing::TestWithParam<NaCase> {};
@@ -65,6 +80,126 @@ TEST_P(FusedBwdAdversarial, BackwardGpuConfig) {
 
 INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdAdversarial, ::testing::ValuesIn(adversarial()),
                          [](const auto& info) { return info.param.name(); });
+
+// Both dQ paths of the lanes form on the adversarial problems (every option: ranks 1-3,
+// odd/even kernels, stride, dilation, causal, GQA, head_dim_v != head_dim, f16/bf16), whatever
+// the dispatcher would pick; plus 8-lane vectors and 4-key steps (the transposes' scalar path).
+class FusedBwdLanesPaths : public ::testing::TestWithParam<NaCase> {};
+
+TEST_P(FusedBwdLanesPaths, FiveProducts) {
+  const Config c = lanes_config(lanes_tile(GetParam().problem.rank), 8, 16, 1);
+  SCOPED_TRACE(c.str());
+  check_backward(GetParam(), "fused", &c);
+}
+
+TEST_P(FusedBwdLanesPaths, SevenProducts) {
+  const Config c = lanes_config(lanes_tile(GetParam().problem.rank), 8, 16, 0);
+  SCOPED_TRACE(c.str());
+  check_backward(GetParam(), "fused", &c);
+}
+
+TEST_P(FusedBwdLanesPaths, FiveProductsNarrow) {
+  const int r = GetParam().problem.rank;
+  const Config c = lanes_config(r == 1 ? "TQ0=8,TQ1=1,TQ2=1" : r == 2 ? "TQ0=2,TQ1=4,TQ2=1"
+                                                                    : "TQ0=2,TQ1=2,TQ2=2",
+                                4, 8, 1);
+  SCOPED_TRACE(c.str());
+  check_backward(GetParam(), "fused", &c);
+}
+
+INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdLanesPaths, ::testing::ValuesIn(adversarial()),
+                         [](const auto& info) { return info.param.name(); });
+
+// The CPU default picks the 5-product backward while its scratch is at most 8x Q, else the
+// 7-product one; the choice shows in the configuration and the variant's name.
+TEST(FusedBwdLanesPaths, DefaultSelection) {
+  DeviceInfo cpu = test_context().device();
+  cpu.type = CL_DEVICE_TYPE_CPU;
+  const Variant* fused = find_variant("fused");
+  ASSERT_NE(fused, nullptr);
+  // small-cpu: 4x4 key tiles, 7x7 windows: inverse boxes of 10x10, scratch 6.25x Q.
+  const NaCase small = make_case(2, {32, 32}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 32, 32,
+                                 OPENNA_F32);
+  const Problem ps = normalize(&small.problem);
+  const Config cs = fused->default_config(ps, cpu, Pass::Backward);
+  EXPECT_EQ(cs.get("DQ", -1), 1) << cs.str();
+  EXPECT_NE(fused->name(ps, cs, Pass::Backward).find("_5prod"), std::string::npos);
+  // 13x13 windows on 4x4 tiles: inverse boxes of 16x16, scratch 16x Q: over the bound.
+  const NaCase big = make_case(2, {32, 32}, {13, 13}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 64, 64,
+                               OPENNA_F32);
+  const Problem pb = normalize(&big.problem);
+  const Config cb = fused->default_config(pb, cpu, Pass::Backward);
+  EXPECT_EQ(cb.get("DQ", -1), 0) << cb.str();
+  EXPECT_NE(fused->name(pb, cb, Pass::Backward).find("_7prod"), std::string::npos);
+  // The forward has no DQ, and DQ is rejected there and outside the lanes form.
+  EXPECT_EQ(fused->default_config(ps, cpu, Pass::Forward).get("DQ", -1), -1);
+  EXPECT_FALSE(fused->config_error(ps, cpu, Pass::Forward, lanes_config(lanes_tile(2), 8, 16, 1)).empty());
+  EXPECT_FALSE(fused->config_error(ps, cpu, Pass::Backward, lanes_config(lanes_tile(2), 8, 16, 2)).empty());
+  EXPECT_FALSE(fused->config_error(ps, cpu, Pass::Backward,
+                                   Config::parse("FORM=0,TQ0=4,TQ1=4,TQ2=1,TK=16,RQ=1,TC=1,VW=4,DQ=1"))
+                   .empty());
+}
+
+// A 5-product backward whose scratch the device cannot allocate is an out-of-memory error
+// raised before any kernel runs: the gradients keep their poison.
+TEST(FusedBwdLanesPaths, ScratchTooLargeIsAnError) {
+  // Dense 3-D 32^3 on 2x2x4 key tiles: 2048 tiles x 32768-row boxes x 16 floats = 4.3 GB.
+  const NaCase c = make_case(3, {32, 32, 32}, {32, 32, 32}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1,
+                             1, 16, 16, OPENNA_F32);
+  Context& ctx = test_context();
+  const Problem p = normalize(&c.problem);
+  const cl_ulong max_alloc = ctx.device().device.getInfo<CL_DEVICE_MAX_MEM_ALLOC_SIZE>();
+  if (max_alloc >= 4398046511ULL) GTEST_SKIP() << "the device could allocate the scratch";
+  const Config cfg = lanes_config(lanes_tile(3), 8, 16, 1);
+  const Variant* fused = find_variant("fused");
+  ASSERT_TRUE(fused->config_error(p, ctx.device(), Pass::Backward, cfg).empty());
+  const CaseData data = make_inputs(c);
+  DeviceCase dc(ctx, c, data);
+  const std::size_t bytes = static_cast<std::size_t>(p.q_elems()) * 4;
+  std::vector<std::uint8_t> before(bytes), after(bytes);
+  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, before.data());
+  try {
+    fused->backward(ctx, p, cfg,
+                    {dc.q(), dc.k(), dc.v(), dc.out(), dc.d_out(), dc.lse(), dc.d_q(), dc.d_k(),
+                     dc.d_v()},
+                    nullptr);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), OPENNA_ERROR_OUT_OF_MEMORY) << e.what();
+    EXPECT_NE(std::string(e.what()).find("scratch"), std::string::npos) << e.what();
+  }
+  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, after.data());
+  EXPECT_EQ(before, after);
+}
+
+bool check_finite(const std::vector<double>& x) {
+  for (double v : x)
+    if (!std::isfinite(v)) return false;
+  return true;
+}
+
+// Bitwise-equal (and finite) gradients from two runs, through each dQ path of the lanes form.
+TEST(FusedBwdLanesPaths, DeterministicBothPaths) {
+  for (int dq : {0, 1}) {
+    const NaCase c =
+        make_case(2, {11, 9}, {5, 3}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 32, 16, OPENNA_F32, 2, 31);
+    Context& ctx = test_context();
+    const Problem p = normalize(&c.problem);
+    Selection s = select_variant(ctx.device(), p, Pass::Backward, "fused");
+    s.config = lanes_config(lanes_tile(2), 8, 16, dq);
+    const CaseData data = make_inputs(c);
+    DeviceCase dc(ctx, c, data);
+    upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
+    const Outputs a = run_backward(ctx, s, dc);
+    dc.poison_outputs(ctx);  // out and lse too: upload them again
+    upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
+    const Outputs b = run_backward(ctx, s, dc);
+    EXPECT_TRUE(check_finite(a.d_q) && check_finite(a.d_k) && check_finite(a.d_v)) << dq;
+    EXPECT_EQ(0, std::memcmp(a.d_q.data(), b.d_q.data(), a.d_q.size() * sizeof(double))) << dq;
+    EXPECT_EQ(0, std::memcmp(a.d_k.data(), b.d_k.data(), a.d_k.size() * sizeof(double))) << dq;
+    EXPECT_EQ(0, std::memcmp(a.d_v.data(), b.d_v.data(), a.d_v.size() * sizeof(double))) << dq;
+  }
+}
 
 // Two runs of the backward on the same inputs give bitwise equal gradients (no atomics, fixed
 // summation order), for every dtype, with GQA.

@@ -67,6 +67,19 @@ cl::Buffer Context::alloc(std::size_t bytes, cl_mem_flags flags) {
   return cl::Buffer(context_, flags, bytes == 0 ? 1 : bytes);
 }
 
+const cl::Buffer& Context::scratch(std::size_t bytes, const std::unique_lock<std::mutex>& held) {
+  if (!held.owns_lock() || held.mutex() != &scratch_mutex_) {
+    throw Error(OPENNA_ERROR_DEVICE, "Context::scratch called without holding lock_scratch()");
+  }
+  if (bytes > scratch_bytes_) {
+    scratch_ = cl::Buffer();  // release the old one before asking for the larger one
+    scratch_bytes_ = 0;
+    scratch_ = alloc(bytes);
+    scratch_bytes_ = bytes;
+  }
+  return scratch_;
+}
+
 void Context::finish() { queue_.finish(); }
 
 void Context::set_arg(cl::Kernel& k, cl_uint i, const MemArg& m) {

@@ -58,6 +58,14 @@ class Context {
   }
 
   cl::Buffer alloc(std::size_t bytes, cl_mem_flags flags = CL_MEM_READ_WRITE);
+
+  // A device buffer of at least `bytes` for a variant's temporaries, kept and reused between
+  // calls (allocating a few MB per call made PoCL's first touch clear fresh pages inside the
+  // timed kernels) and grown when a call needs more; released with the context. Callers hold
+  // the returned lock until every kernel using the buffer is enqueued: on the in-order queue,
+  // the next holder's kernels then run after theirs.
+  std::unique_lock<std::mutex> lock_scratch() { return std::unique_lock<std::mutex>(scratch_mutex_); }
+  const cl::Buffer& scratch(std::size_t bytes, const std::unique_lock<std::mutex>& held);
   void finish();
 
  private:
@@ -75,6 +83,9 @@ class Context {
   std::mutex programs_mutex_;
   std::map<std::string, cl::Program> programs_;  // key: file + "\n" + options
   std::mutex launch_mutex_;
+  std::mutex scratch_mutex_;
+  cl::Buffer scratch_;
+  std::size_t scratch_bytes_ = 0;
 };
 
 }  // namespace openna

@@ -3,8 +3,10 @@
 #include "variants/fused.hpp"
 
 #include <algorithm>
+#include <climits>
 
 #include "core/errors.hpp"
+#include "core/window.hpp"
 
 namespace openna {
 
@@ -23,6 +25,9 @@ struct Tile {
   int form = kWorkGroup;
   int tq[3] = {1, 1, 1};
   int tk = 16, rq = 1, tc = 1, vw = 1;
+  // Lanes-form backward only: 1 for the 5-product backward (dQ partials through a scratch
+  // buffer), 0 for the 7-product one (its own dQ kernel); -1 where the key is absent.
+  int dq = -1;
   int bq() const { return tq[0] * tq[1] * tq[2]; }
   int nt() const { return form == kLanes ? 1 : bq() / rq * tc; }
 };
@@ -37,6 +42,7 @@ Tile tile_of(const Config& c) {
   t.rq = c.get("RQ", 1);
   t.tc = c.get("TC", 1);
   t.vw = c.get("VW", 1);
+  t.dq = c.get("DQ", -1);
   return t;
 }
 
@@ -52,7 +58,54 @@ Config config_of(const Tile& t) {
     c.set("TC", t.tc);
   }
   c.set("VW", t.vw);
+  if (t.dq >= 0) c.set("DQ", t.dq);
   return c;
+}
+
+// The 5-product backward's dQ scratch (lanes form, DQ=1): one slot per (batch, query head, key
+// tile) of `slot_rows` rows (the largest inverse box, i.e. the queries that see any key of a
+// tile) of head_dim-bucket floats.
+struct DqScratch {
+  std::int64_t slot_rows = 0;
+  std::int64_t floats = 0;
+};
+
+DqScratch dq_scratch(const Problem& p, const Tile& t) {
+  std::int64_t rows = 1, tiles = 1;
+  for (int a = 0; a < p.rank; ++a) {
+    const Axis& ax = p.axis[a];
+    const int nt = tiles_on_axis(ax, t.tq[a]);
+    int widest = 1;
+    for (int i = 0; i < nt; ++i) {
+      const TileAxis ta = tile_axis(ax, t.tq[a], i);
+      if (ta.valid == 0) continue;
+      const int lo = na_inv_lo(ta.first, ta.group_len, ax.kernel, ax.stride, ax.causal);
+      const int hi =
+          na_inv_hi(ta.first + ta.valid - 1, ta.group_len, ax.kernel, ax.stride, ax.causal);
+      widest = std::max(widest, hi - lo + 1);
+    }
+    rows *= widest;
+    tiles *= nt;
+  }
+  DqScratch s;
+  s.slot_rows = rows;
+  s.floats = static_cast<std::int64_t>(p.batch) * p.heads * tiles * rows *
+             head_dim_bucket(p.head_dim);
+  return s;
+}
+
+// Whether the default lanes backward takes the 5-product path: only while its scratch stays
+// within kDqScratchRatio times the (head-dim-bucket padded) size of Q. The scratch grows like
+// (1 + (kernel - 1) / tile)^rank times Q, and writing and reading it back costs memory
+// traffic that the saved dQ kernel must pay for; see docs/PERFORMANCE.md (2026-11-25, session
+// 2) for the measurements behind the bound.
+constexpr std::int64_t kDqScratchRatio = 8;
+
+bool dq_scratch_fits(const Problem& p, const Tile& t) {
+  const std::int64_t q_padded =
+      static_cast<std::int64_t>(p.batch) * p.tokens() * p.heads * head_dim_bucket(p.head_dim);
+  const DqScratch s = dq_scratch(p, t);
+  return s.floats <= kDqScratchRatio * q_padded && s.floats <= INT_MAX;
 }
 
 // Local memory of the work-group kernels in bytes (must match na_fused_fwd.cl and
@@ -61,7 +114,7 @@ std::size_t local_bytes(const Tile& t, int hdp, int hdvp, Pass pass) {
   const std::size_t bq = t.bq(), tk = t.tk;
   if (pass == Pass::Forward) {
     const std::size_t kv = std::max<std::size_t>(hdp * tk, tk * hdvp);
-    return 4 * (hdp * bq + kv + tk * bq + 3 * bq) + 16 * tk;
+    return 4 * (hdp * bq + kv + tk * bq + 3 * bq) + 32 * tk;  // two sets of key tokens, coords
   }
   return 4 * ((hdp + hdvp) * (bq + tk) + 2 * bq * tk + 9 * tk + 2 * bq);
 }
@@ -74,6 +127,10 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t, P
   }
   if (t.tk < 1 || t.tk > 256) return "TK outside 1..256";
   if (t.vw != 1 && t.vw != 2 && t.vw != 4 && t.vw != 8 && t.vw != 16) return "VW must be 1, 2, 4, 8 or 16";
+  if (t.dq != -1) {
+    if (t.form != kLanes || pass != Pass::Backward) return "DQ applies to the lanes-form backward only";
+    if (t.dq != 0 && t.dq != 1) return "DQ must be 0 (7-product backward) or 1 (5-product, dQ scratch)";
+  }
   if (t.form == kLanes) {
     if (t.bq() % t.vw != 0) return "VW must divide the query tile (" + std::to_string(t.bq()) + ")";
     if (t.tk > 32) return "TK over 32 (the lanes form keeps TK score vectors in registers)";
@@ -151,6 +208,9 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     query_box(p, 16, t.tq);
     t.tk = 8;
     t.vw = 16;
+    // Backward: the 5-product form (dQ partials through a scratch buffer) unless its scratch
+    // is over the bound; the choice is in the configuration (DQ) and the variant's name.
+    if (pass == Pass::Backward) t.dq = dq_scratch_fits(p, t) ? 1 : 0;
     return config_of(t);
   }
   while (t.tc > 1 && hdvp % (t.tc * t.vw) != 0) t.tc /= 2;
@@ -188,8 +248,16 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
           query_box(p, bq, t.tq);
           t.tk = tk;
           t.vw = vw;
-          const Config c = config_of(t);
-          if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+          for (int dq : {0, 1}) {
+            if (pass == Pass::Backward) {
+              if (dq == 1 && !dq_scratch_fits(p, t)) continue;
+              t.dq = dq;
+            } else if (dq == 1) {
+              continue;
+            }
+            const Config c = config_of(t);
+            if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+          }
         }
   }
   const std::vector<int> sizes = dev.is_gpu() ? std::vector<int>{32, 64, 128}
@@ -221,7 +289,7 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
 std::string FusedVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                        const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"FORM", "TQ0", "TQ1", "TQ2", "TK", "RQ", "TC", "VW"};
+    static const char* known[] = {"FORM", "TQ0", "TQ1", "TQ2", "TK", "RQ", "TC", "VW", "DQ"};
     if (std::find_if(std::begin(known), std::end(known),
                      [&](const char* k) { return kv.first == k; }) == std::end(known)) {
       return "unknown parameter " + kv.first;
@@ -234,7 +302,11 @@ std::string FusedVariant::config_suffix(const Problem& p, const Config& c) const
   const Tile t = tile_of(c);
   std::string s = t.form == kLanes ? "lanes_q" : "q";
   for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
-  if (t.form == kLanes) return s + "_k" + std::to_string(t.tk) + "_v" + std::to_string(t.vw);
+  if (t.form == kLanes) {
+    s += "_k" + std::to_string(t.tk) + "_v" + std::to_string(t.vw);
+    if (t.dq >= 0) s += t.dq == 1 ? "_5prod" : "_7prod";
+    return s;
+  }
   return s + "_k" + std::to_string(t.tk) + "_r" + std::to_string(t.rq) + "_c" +
          std::to_string(t.tc) + "_v" + std::to_string(t.vw);
 }
@@ -257,7 +329,62 @@ std::string fused_options(const DeviceInfo& dev, const Problem& p, const Tile& t
     defs.emplace_back("RQ", t.rq);
     defs.emplace_back("TC", t.tc);
   }
+  if (t.dq >= 0) defs.emplace_back("DQP", t.dq);
   return compile_options(dev, p, defs);
+}
+
+// The 5-product lanes backward (DQ=1): the D pass, then dK/dV over key tiles writing dQ
+// partials into a scratch buffer, then the per-query reduction of those partials in a fixed
+// order (na_fused_bwd_lanes.cl). A scratch the device cannot hold is an out-of-memory error
+// before anything is enqueued.
+void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const BwdArgs& a,
+                          const std::string& opts, const std::string& label, Events* events) {
+  const DqScratch sc = dq_scratch(p, t);
+  if (sc.floats > INT_MAX) {
+    throw Unsupported(label + ": dQ scratch of " + std::to_string(sc.floats) +
+                      " floats over the kernels' 32-bit index limit (DQ=0 needs none)");
+  }
+  const std::size_t bytes = static_cast<std::size_t>(sc.floats) * sizeof(float);
+  const cl_ulong max_alloc = ctx.device().device.getInfo<CL_DEVICE_MAX_MEM_ALLOC_SIZE>();
+  if (bytes > max_alloc) {
+    throw Error(OPENNA_ERROR_OUT_OF_MEMORY,
+                label + ": dQ scratch of " + std::to_string(bytes) +
+                    " bytes over the device's largest allocation (" + std::to_string(max_alloc) +
+                    " bytes); the 7-product backward (DQ=0) needs none");
+  }
+  // Held until the three kernels are enqueued (Context::scratch).
+  std::unique_lock<std::mutex> held = ctx.lock_scratch();
+  cl::Buffer part;
+  try {
+    part = ctx.scratch(bytes, held);
+  } catch (const cl::Error& e) {
+    throw Error(OPENNA_ERROR_OUT_OF_MEMORY, label + ": allocating the dQ scratch of " +
+                                                std::to_string(bytes) + " bytes failed (" +
+                                                cl_error_name(e.err()) + ")");
+  }
+  cl::Kernel k_delta =
+      ctx.kernel("na_delta.cl", compile_options(ctx.device(), p, {}), "na_delta", label);
+  cl::Kernel k_dkdv = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dkdv_lanes", label);
+  cl::Kernel k_red = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dq_reduce_lanes", label);
+  check_fits(k_dkdv, ctx.device(), 1, label);
+  const int rows = static_cast<int>(p.lse_elems());
+  cl::Buffer delta = ctx.alloc(static_cast<std::size_t>(rows) * sizeof(float));
+  Geometry g1;
+  g1.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
+  g1.global[0] = round_up(static_cast<std::size_t>(rows), g1.local[0]);
+  int nt[3];
+  const Geometry gk = tiled_geometry(p, t.tq, 1, p.heads_kv, nt);
+  const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
+  const int qb = static_cast<int>(sc.slot_rows);
+  Events ev;
+  ev.push_back(ctx.launch(k_delta, g1, MemArg{a.out}, MemArg{a.d_out}, delta, rows, p.head_dim_v));
+  ev.push_back(ctx.launch(k_dkdv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                          MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, part, qb, p.batch,
+                          L0, L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale,
+                          nt[0], nt[1], nt[2]));
+  ev.push_back(ctx.launch(k_red, g1, part, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
+                          p.head_dim, p.scale, nt[0], nt[1], nt[2], qb));
+  if (events) events->insert(events->end(), ev.begin(), ev.end());
 }
 
 }  // namespace
@@ -289,6 +416,10 @@ void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, con
   const std::string label = name(p, c, Pass::Backward);
   const std::string opts = fused_options(ctx.device(), p, t);
   const bool lanes = t.form == kLanes;
+  if (lanes && t.dq == 1) {
+    lanes_backward_5prod(ctx, p, t, a, opts, label, events);
+    return;
+  }
   cl::Kernel k_dq = ctx.kernel(lanes ? kBwdLanesFile : kBwdFile, opts,
                                lanes ? "na_fused_bwd_dq_lanes" : "na_fused_bwd_dq", label);
   cl::Kernel k_dkdv = ctx.kernel(lanes ? kBwdLanesFile : kBwdFile, opts,
