@@ -1,8 +1,9 @@
 /* The tensor-core backward's dK/dV kernel (variant mma; dQ is na_mma_fwd.cl built with MMA_DQ).
- * A work-group owns a box of BK = 16 * NW keys inside one dilation group and one (batch, kv
- * head); warp w owns key rows [16w, 16w + 16). For every query head of the kv head's group it
- * walks the tile's inverse neighborhood (one box of queries, closed form in na_window.h) in
- * chunks of TQC queries that arrive by cp.async (Q and dO rows, STAGES buffers):
+ * A work-group owns a box of BK = 16 * MW * NW keys inside one dilation group and one (batch,
+ * kv head); warp w owns key rows [16 MW w, 16 MW (w + 1)) as MW blocks of 16. For every query
+ * head of the kv head's group it walks the tile's inverse neighborhood (one box of queries,
+ * closed form in na_window.h) in chunks of TQC queries that arrive by cp.async (Q and dO rows,
+ * STAGES buffers); a warp skips a chunk none of whose queries sees any of its keys:
  *   S^T = K Q^T and dP^T = V dO^T    (K, V fragments by ldmatrix from the resident tile; Q, dO
  *                                     rows as B fragments),
  *   P^T = exp2(S^T - lse), dS^T = P^T (dP^T - D)    (masked to each query's window only when
@@ -22,13 +23,16 @@
 #define TQ2 1
 #endif
 #ifndef NW
-#define NW 4 /* warps per work-group, 16 key rows each */
+#define NW 4 /* warps per work-group, 16 * MW key rows each */
+#endif
+#ifndef MW
+#define MW 1 /* 16-row blocks per warp (1 or 2) */
 #endif
 #ifndef TQC
 #define TQC 32 /* queries per chunk (multiple of 16) */
 #endif
 #ifndef STAGES
-#define STAGES 2 /* shared-memory buffers for query chunks (1 or 2) */
+#define STAGES 2 /* shared-memory buffers for query chunks (1 to 4) */
 #endif
 #ifndef HDP
 #define HDP 64 /* head_dim bucket (multiple of 16) */
@@ -38,7 +42,10 @@
 #endif
 
 #define NT (32 * NW)
-#define BK (16 * NW)
+#define WR (16 * MW) /* key rows per warp */
+#define BK (WR * NW)
+/* K and V fragments of the warp's rows stay in registers when they are small. */
+#define KV_REGS ((HDP + HDVP) * MW <= 128)
 #define SK ((HDP + 8) / 2)  /* row strides in 32-bit words (+16 bytes: conflict-free) */
 #define SV ((HDVP + 8) / 2)
 #define KSEG (HDP / 8) /* 16-byte segments per row */
@@ -48,7 +55,8 @@
 #define NVD (HDVP / 8) /* n8 value-dim blocks of dV */
 #define CHUNK_WORDS (TQC * (SK + SV))
 
-#if TQ0 * TQ1 * TQ2 != BK || TQC % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0
+#if TQ0 * TQ1 * TQ2 != BK || TQC % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || MW < 1 || \
+    MW > 2 || STAGES < 1 || STAGES > 4
 #error "mma backward tile configuration"
 #endif
 
@@ -87,16 +95,31 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   const int qbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
   const int nchunks = (qbox + TQC - 1) / TQC;
 
-  /* This thread's two key rows (g, g + 8 of its warp): group coordinates, FAR when invalid. */
-  int ky[2][3], kvalid[2], ktok[2];
+  /* This thread's key rows (g, g + 8 of each of its warp's MW blocks): group coordinates, FAR
+     when invalid; and the bounding box of the warp's valid keys. */
+  int ky[MW][2][3], kvalid[MW][2], ktok[MW][2];
+  int kmin[3] = {FAR, FAR, FAR}, kmax[3] = {-FAR, -FAR, -FAR};
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    ROW_X(warp * 16 + g + 8 * i, x0, x1, x2);
-    kvalid[i] = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
-    ktok[i] = NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2);
-    ky[i][0] = kvalid[i] ? t.first[0] + x0 : FAR;
-    ky[i][1] = t.first[1] + x1;
-    ky[i][2] = t.first[2] + x2;
+  for (int m = 0; m < MW; ++m)
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      ROW_X(warp * WR + 16 * m + g + 8 * i, x0, x1, x2);
+      kvalid[m][i] = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
+      ktok[m][i] = NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2);
+      ky[m][i][0] = kvalid[m][i] ? t.first[0] + x0 : FAR;
+      ky[m][i][1] = t.first[1] + x1;
+      ky[m][i][2] = t.first[2] + x2;
+#pragma unroll
+      for (int a = 0; a < 3; ++a)
+        if (kvalid[m][i]) {
+          kmin[a] = min(kmin[a], ky[m][i][a]);
+          kmax[a] = max(kmax[a], ky[m][i][a]);
+        }
+    }
+#pragma unroll
+  for (int a = 0; a < RANK; ++a) {
+    kmin[a] = na_warp_min(kmin[a]);
+    kmax[a] = na_warp_max(kmax[a]);
   }
 
   /* The key tile (K and V rows; zeros past the tile and the head dims) stays in shared memory. */
@@ -118,18 +141,24 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   }
   CP_ASYNC_COMMIT();
 
-  float dk[NKD][4], dv[NVD][4];
+  float dk[MW][NKD][4], dv[MW][NVD][4];
 #pragma unroll
-  for (int n = 0; n < NKD; ++n) dk[n][0] = dk[n][1] = dk[n][2] = dk[n][3] = 0.0f;
+  for (int m = 0; m < MW; ++m) {
 #pragma unroll
-  for (int n = 0; n < NVD; ++n) dv[n][0] = dv[n][1] = dv[n][2] = dv[n][3] = 0.0f;
+    for (int n = 0; n < NKD; ++n) dk[m][n][0] = dk[m][n][1] = dk[m][n][2] = dk[m][n][3] = 0.0f;
+#pragma unroll
+    for (int n = 0; n < NVD; ++n) dv[m][n][0] = dv[m][n][1] = dv[m][n][2] = dv[m][n][3] = 0.0f;
+  }
   const float sscale = scale * LOG2E;
-  /* ldmatrix lane addressing: A fragments of this warp's 16 key rows; B fragments (non-trans)
-     of query rows 16 jj + krow at 8-half column block kcol; B fragments (trans) of query rows
-     16 kk + trow. */
-  const int arow = warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, acol = (lane >> 4) * 4;
+  /* ldmatrix lane addressing: A fragments of this warp's key rows (block m: + 16 m); B
+     fragments (non-trans) of query rows 16 jj + krow at 8-half column block kcol; B fragments
+     (trans) of query rows 16 kk + trow. */
+  const int arow = warp * WR + (lane & 7) + ((lane >> 3) & 1) * 8, acol = (lane >> 4) * 4;
   const int krow = (lane >> 4) * 8 + (lane & 7), kcol = ((lane >> 3) & 1) * 4;
-  const int trow = ((lane >> 3) & 1) * 8 + (lane & 7);
+  const int trow = ((lane >> 3) & 1) * 8 + (lane & 7), tcol = (lane >> 4) * 4;
+#if KV_REGS
+  uint ka[MW][HDP / 16][4], va[MW][HDVP / 16][4]; /* taken once the tile has landed */
+#endif
 
 #define QSLOTS ((TQC * KSEG + NT - 1) / NT)
 #define OSLOTS ((TQC * VSEG + NT - 1) / NT)
@@ -188,108 +217,168 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int f = (lid + j * NT) / VSEG;
       BOX_COORDS(f, oc[j], t.kcnt[1], t.kcnt[2]);
     }
-    LOAD_QCHUNK(0, 0);
-    CP_ASYNC_COMMIT();
+    /* Chunks 0 .. STAGES - 2 in flight first; chunk c + STAGES - 1 is issued in pass c. */
+#pragma unroll
+    for (int c = 0; c < STAGES - 1; ++c) {
+      if (c < nchunks) LOAD_QCHUNK(c, c);
+      CP_ASYNC_COMMIT();
+    }
 
     for (int c = 0; c < nchunks; ++c) {
       const int st = c % STAGES;
-#if STAGES == 2
-      if (c + 1 < nchunks) LOAD_QCHUNK(c + 1, (c + 1) % 2);
+      if (c + STAGES - 1 < nchunks) LOAD_QCHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
       CP_ASYNC_COMMIT();
-      CP_ASYNC_WAIT(1);
-#else
-      if (c > 0) {
-        LOAD_QCHUNK(c, 0);
-        CP_ASYNC_COMMIT();
-      }
-      CP_ASYNC_WAIT(0);
-#endif
+      CP_ASYNC_WAIT(STAGES - 1);
       barrier(CLK_LOCAL_MEM_FENCE);
       __local const uint* qs = cs + st * CHUNK_WORDS;
       __local const uint* os = qs + TQC * SK;
-
-      /* S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x TQC queries. */
-      float s[NQB][4], dp[NQB][4];
+#if KV_REGS
+      if (h == hk * G && c == 0) {
 #pragma unroll
-      for (int j = 0; j < NQB; ++j) {
-        s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-        dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0.0f;
-      }
+        for (int m = 0; m < MW; ++m) {
 #pragma unroll
-      for (int kk = 0; kk < HDP / 16; ++kk) {
-        uint a0, a1, a2, a3;
-        LDMATRIX_X4(a0, a1, a2, a3, SMEM_ADDR(&ks[arow * SK + kk * 8 + acol]));
+          for (int kk = 0; kk < HDP / 16; ++kk)
+            LDMATRIX_X4(ka[m][kk][0], ka[m][kk][1], ka[m][kk][2], ka[m][kk][3],
+                        SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));
 #pragma unroll
-        for (int jj = 0; jj < NQB / 2; ++jj) {
-          uint b0, b1, b2, b3;
-          LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&qs[(jj * 16 + krow) * SK + kk * 8 + kcol]));
-          MMA_16816(s[2 * jj], a0, a1, a2, a3, b0, b1);
-          MMA_16816(s[2 * jj + 1], a0, a1, a2, a3, b2, b3);
+          for (int kk = 0; kk < HDVP / 16; ++kk)
+            LDMATRIX_X4(va[m][kk][0], va[m][kk][1], va[m][kk][2], va[m][kk][3],
+                        SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));
         }
       }
-#pragma unroll
-      for (int kk = 0; kk < HDVP / 16; ++kk) {
-        uint a0, a1, a2, a3;
-        LDMATRIX_X4(a0, a1, a2, a3, SMEM_ADDR(&vs[arow * SV + kk * 8 + acol]));
-#pragma unroll
-        for (int jj = 0; jj < NQB / 2; ++jj) {
-          uint b0, b1, b2, b3;
-          LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&os[(jj * 16 + krow) * SV + kk * 8 + kcol]));
-          MMA_16816(dp[2 * jj], a0, a1, a2, a3, b0, b1);
-          MMA_16816(dp[2 * jj + 1], a0, a1, a2, a3, b2, b3);
-        }
-      }
+#endif
 
-      /* P^T and dS^T: mask only when some query of the chunk does not see the whole tile. */
-      int whole = 1;
+      /* Whether every query of the chunk sees the whole tile (no mask), and whether any sees a
+         key of this warp (warp votes over the chunk's per-query flags). */
+      int whole = 1, hit = 0;
 #pragma unroll
-      for (int qq = lane; qq < TQC; qq += 32) whole &= q_in[st][qq];
-      const int full = na_warp_all(whole);
-#pragma unroll
-      for (int j = 0; j < NQB; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int i = e >> 1, col = j * 8 + 2 * tq + (e & 1);
-          int in = 1;
-          if (!full) {
-            in = ky[i][0] >= q_lo[st][0][col] && ky[i][0] < q_hi[st][0][col];
+      for (int qq = lane; qq < TQC; qq += 32) {
+        whole &= q_in[st][qq];
+        hit |= (q_lo[st][0][qq] <= kmax[0]) & (q_hi[st][0][qq] > kmin[0])
 #if RANK >= 2
-            in = in && ky[i][1] >= q_lo[st][1][col] && ky[i][1] < q_hi[st][1][col];
+               & (q_lo[st][1][qq] <= kmax[1]) & (q_hi[st][1][qq] > kmin[1])
 #endif
 #if RANK >= 3
-            in = in && ky[i][2] >= q_lo[st][2][col] && ky[i][2] < q_hi[st][2][col];
+               & (q_lo[st][2][qq] <= kmax[2]) & (q_hi[st][2][qq] > kmin[2])
+#endif
+            ;
+      }
+      const int full = na_warp_all(whole);
+      if (full || na_warp_any(hit)) {
+        /* S^T = K Q^T and dP^T = V dO^T for this warp's keys x TQC queries. */
+        float s[MW][NQB][4], dp[MW][NQB][4];
+#pragma unroll
+        for (int m = 0; m < MW; ++m)
+#pragma unroll
+          for (int j = 0; j < NQB; ++j) {
+            s[m][j][0] = s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;
+            dp[m][j][0] = dp[m][j][1] = dp[m][j][2] = dp[m][j][3] = 0.0f;
+          }
+#pragma unroll
+        for (int kk = 0; kk < HDP / 16; ++kk) {
+          uint a[MW][4];
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+#if KV_REGS
+            a[m][0] = ka[m][kk][0], a[m][1] = ka[m][kk][1], a[m][2] = ka[m][kk][2],
+            a[m][3] = ka[m][kk][3];
+#else
+            LDMATRIX_X4(a[m][0], a[m][1], a[m][2], a[m][3],
+                        SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));
 #endif
           }
-          const float p = in ? na_exp2(s[j][e] * sscale - q_lse2[st][col]) : 0.0f;
-          dp[j][e] = p * (dp[j][e] - q_d[st][col]); /* dS^T */
-          s[j][e] = p;                              /* P^T */
+#pragma unroll
+          for (int jj = 0; jj < NQB / 2; ++jj) {
+            uint b0, b1, b2, b3;
+            LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&qs[(jj * 16 + krow) * SK + kk * 8 + kcol]));
+#pragma unroll
+            for (int m = 0; m < MW; ++m) {
+              MMA_16816(s[m][2 * jj], a[m][0], a[m][1], a[m][2], a[m][3], b0, b1);
+              MMA_16816(s[m][2 * jj + 1], a[m][0], a[m][1], a[m][2], a[m][3], b2, b3);
+            }
+          }
+        }
+#pragma unroll
+        for (int kk = 0; kk < HDVP / 16; ++kk) {
+          uint a[MW][4];
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+#if KV_REGS
+            a[m][0] = va[m][kk][0], a[m][1] = va[m][kk][1], a[m][2] = va[m][kk][2],
+            a[m][3] = va[m][kk][3];
+#else
+            LDMATRIX_X4(a[m][0], a[m][1], a[m][2], a[m][3],
+                        SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));
+#endif
+          }
+#pragma unroll
+          for (int jj = 0; jj < NQB / 2; ++jj) {
+            uint b0, b1, b2, b3;
+            LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&os[(jj * 16 + krow) * SV + kk * 8 + kcol]));
+#pragma unroll
+            for (int m = 0; m < MW; ++m) {
+              MMA_16816(dp[m][2 * jj], a[m][0], a[m][1], a[m][2], a[m][3], b0, b1);
+              MMA_16816(dp[m][2 * jj + 1], a[m][0], a[m][1], a[m][2], a[m][3], b2, b3);
+            }
+          }
         }
 
-      /* dV += P^T dO and dK += dS^T Q (B = dO, Q rows by ldmatrix.trans). */
+        /* P^T and dS^T, masked to each query's window unless every query sees the tile. */
 #pragma unroll
-      for (int kk = 0; kk < TQC / 16; ++kk) {
-        const uint p0 = na_pack2(s[2 * kk][0], s[2 * kk][1]);
-        const uint p1 = na_pack2(s[2 * kk][2], s[2 * kk][3]);
-        const uint p2 = na_pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-        const uint p3 = na_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-        const uint d0 = na_pack2(dp[2 * kk][0], dp[2 * kk][1]);
-        const uint d1 = na_pack2(dp[2 * kk][2], dp[2 * kk][3]);
-        const uint d2 = na_pack2(dp[2 * kk + 1][0], dp[2 * kk + 1][1]);
-        const uint d3 = na_pack2(dp[2 * kk + 1][2], dp[2 * kk + 1][3]);
-        const int row = kk * 16 + trow;
+        for (int j = 0; j < NQB; ++j)
 #pragma unroll
-        for (int n = 0; n < NVD; n += 2) {
-          uint b0, b1, b2, b3;
-          LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&os[row * SV + (n + (lane >> 4)) * 4]));
-          MMA_16816(dv[n], p0, p1, p2, p3, b0, b1);
-          MMA_16816(dv[n + 1], p0, p1, p2, p3, b2, b3);
-        }
+          for (int e = 0; e < 4; ++e) {
+            const int i = e >> 1, col = j * 8 + 2 * tq + (e & 1);
+            const float lse2 = q_lse2[st][col], dd = q_d[st][col];
+            const int l0 = q_lo[st][0][col], h0 = q_hi[st][0][col];
+            const int l1 = RANK >= 2 ? q_lo[st][1][col] : 0, h1 = RANK >= 2 ? q_hi[st][1][col] : 0;
+            const int l2 = RANK >= 3 ? q_lo[st][2][col] : 0, h2 = RANK >= 3 ? q_hi[st][2][col] : 0;
 #pragma unroll
-        for (int n = 0; n < NKD; n += 2) {
-          uint b0, b1, b2, b3;
-          LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&qs[row * SK + (n + (lane >> 4)) * 4]));
-          MMA_16816(dk[n], d0, d1, d2, d3, b0, b1);
-          MMA_16816(dk[n + 1], d0, d1, d2, d3, b2, b3);
+            for (int m = 0; m < MW; ++m) {
+              const int in = full || NA_IN_BOX(ky[m][i][0], ky[m][i][1], ky[m][i][2], l0, h0, l1,
+                                                h1, l2, h2);
+              const float p = in ? na_exp2(s[m][j][e] * sscale - lse2) : 0.0f;
+              dp[m][j][e] = p * (dp[m][j][e] - dd); /* dS^T */
+              s[m][j][e] = p;                       /* P^T */
+            }
+          }
+
+        /* dV += P^T dO and dK += dS^T Q (B = dO, Q rows by ldmatrix.trans). */
+#pragma unroll
+        for (int kk = 0; kk < TQC / 16; ++kk) {
+          uint pa[MW][4], da[MW][4];
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+            pa[m][0] = na_pack2(s[m][2 * kk][0], s[m][2 * kk][1]);
+            pa[m][1] = na_pack2(s[m][2 * kk][2], s[m][2 * kk][3]);
+            pa[m][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
+            pa[m][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
+            da[m][0] = na_pack2(dp[m][2 * kk][0], dp[m][2 * kk][1]);
+            da[m][1] = na_pack2(dp[m][2 * kk][2], dp[m][2 * kk][3]);
+            da[m][2] = na_pack2(dp[m][2 * kk + 1][0], dp[m][2 * kk + 1][1]);
+            da[m][3] = na_pack2(dp[m][2 * kk + 1][2], dp[m][2 * kk + 1][3]);
+          }
+          const int row = kk * 16 + trow;
+#pragma unroll
+          for (int n = 0; n < NVD; n += 2) {
+            uint b0, b1, b2, b3;
+            LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&os[row * SV + n * 4 + tcol]));
+#pragma unroll
+            for (int m = 0; m < MW; ++m) {
+              MMA_16816(dv[m][n], pa[m][0], pa[m][1], pa[m][2], pa[m][3], b0, b1);
+              MMA_16816(dv[m][n + 1], pa[m][0], pa[m][1], pa[m][2], pa[m][3], b2, b3);
+            }
+          }
+#pragma unroll
+          for (int n = 0; n < NKD; n += 2) {
+            uint b0, b1, b2, b3;
+            LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&qs[row * SK + n * 4 + tcol]));
+#pragma unroll
+            for (int m = 0; m < MW; ++m) {
+              MMA_16816(dk[m][n], da[m][0], da[m][1], da[m][2], da[m][3], b0, b1);
+              MMA_16816(dk[m][n + 1], da[m][0], da[m][1], da[m][2], da[m][3], b2, b3);
+            }
+          }
         }
       }
       barrier(CLK_LOCAL_MEM_FENCE);
@@ -298,20 +387,23 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 
   /* dK = scale * sum dS^T Q (dS is with respect to the scaled scores), dV; f16/bf16 pairs. */
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    if (!kvalid[i]) continue;
-    const int row = (b * N + ktok[i]) * HKV + hk;
-    __global uint* krow_out = (__global uint*)(d_k + row * hd);
-    __global uint* vrow_out = (__global uint*)(d_v + row * hdv);
+  for (int m = 0; m < MW; ++m)
 #pragma unroll
-    for (int n = 0; n < NKD; ++n) {
-      const int d = n * 8 + 2 * tq;
-      if (d < hd) krow_out[d / 2] = na_pack2(dk[n][2 * i] * scale, dk[n][2 * i + 1] * scale);
-    }
+    for (int i = 0; i < 2; ++i) {
+      if (!kvalid[m][i]) continue;
+      const int row = (b * N + ktok[m][i]) * HKV + hk;
+      __global uint* krow_out = (__global uint*)(d_k + row * hd);
+      __global uint* vrow_out = (__global uint*)(d_v + row * hdv);
 #pragma unroll
-    for (int n = 0; n < NVD; ++n) {
-      const int d = n * 8 + 2 * tq;
-      if (d < hdv) vrow_out[d / 2] = na_pack2(dv[n][2 * i], dv[n][2 * i + 1]);
+      for (int n = 0; n < NKD; ++n) {
+        const int d = n * 8 + 2 * tq;
+        if (d < hd)
+          krow_out[d / 2] = na_pack2(dk[m][n][2 * i] * scale, dk[m][n][2 * i + 1] * scale);
+      }
+#pragma unroll
+      for (int n = 0; n < NVD; ++n) {
+        const int d = n * 8 + 2 * tq;
+        if (d < hdv) vrow_out[d / 2] = na_pack2(dv[m][n][2 * i], dv[m][n][2 * i + 1]);
+      }
     }
-  }
 }

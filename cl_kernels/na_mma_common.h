@@ -62,6 +62,32 @@ NA_FN float na_shfl_xor(float x, int mask) {
   return y;
 }
 
+NA_FN int na_shfl_xor_i(int x, int mask) {
+  int y;
+  NA_ASM("shfl.sync.bfly.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(y) : "r"(x), "r"(mask));
+  return y;
+}
+
+/* The minimum and maximum of x over the warp (butterfly: every lane gets them). */
+NA_FN int na_warp_min(int x) {
+  for (int m = 1; m < 32; m <<= 1) x = min(x, na_shfl_xor_i(x, m));
+  return x;
+}
+NA_FN int na_warp_max(int x) {
+  for (int m = 1; m < 32; m <<= 1) x = max(x, na_shfl_xor_i(x, m));
+  return x;
+}
+
+/* 1 when `pred` is non-zero in any lane of the warp. */
+NA_FN int na_warp_any(int pred) {
+  int r;
+  NA_ASM("{\n\t.reg .pred p1, p2;\n\tsetp.ne.s32 p1, %1, 0;\n\t"
+         "vote.sync.any.pred p2, p1, 0xffffffff;\n\tselp.s32 %0, 1, 0, p2;\n\t}"
+         : "=r"(r)
+         : "r"(pred));
+  return r;
+}
+
 /* 1 when `pred` is non-zero in every lane of the warp. */
 NA_FN int na_warp_all(int pred) {
   int r;

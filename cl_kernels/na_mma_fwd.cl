@@ -1,13 +1,15 @@
 /* The tensor-core forward (variant mma): NVIDIA GPUs through NVIDIA's OpenCL driver, f16/bf16
  * storage, f32 accumulation, inline PTX (na_mma_common.h). Tiling as in the fused variant: a
- * work-group owns a box of BQ = 16 * NW queries inside one dilation group and one (batch, head),
- * and visits the union of their windows in chunks of TK keys. Warp w owns query rows
- * [16w, 16w + 16): its Q fragments stay in registers; per chunk it computes S = Q K^T with
- * mma.sync (K rows read as B fragments from shared memory), masks S to each row's window only
- * when the chunk is not entirely inside every window of the tile, updates the online softmax in
- * registers (quad shuffles for the row max), and adds P V with mma.sync (P reused from the S
- * accumulators, V through ldmatrix.trans). K and V chunks arrive by cp.async into STAGES
- * shared-memory buffers, so the next chunk loads while this one computes.
+ * work-group owns a box of BQ = 16 * MW * NW queries inside one dilation group and one (batch,
+ * head), and visits the union of their windows in chunks of TK keys. Warp w owns query rows
+ * [16 MW w, 16 MW (w + 1)) as MW blocks of 16 rows: their Q fragments stay in registers; per
+ * chunk it computes S = Q K^T with mma.sync (K rows read as B fragments from shared memory, each
+ * fragment used by the MW row blocks), masks S to each row's window only when the chunk is not
+ * entirely inside every window of the tile, updates the online softmax in registers (quad
+ * shuffles for the row max), and adds P V with mma.sync (P reused from the S accumulators, V
+ * through ldmatrix.trans). A warp skips a chunk that holds no key of its rows' windows (a warp
+ * vote against the bounding box of those windows). K and V chunks arrive by cp.async into
+ * STAGES shared-memory buffers, so up to STAGES - 1 chunks load while one computes.
  *
  * Compiled with MMA_DQ=1 the same tiling gives the backward's dQ kernel (na_mma_bwd_dq): dO
  * fragments join Q's in registers, each chunk computes S, dP = dO V^T (V as B fragments),
@@ -25,13 +27,16 @@
 #define TQ2 1
 #endif
 #ifndef NW
-#define NW 4 /* warps per work-group, 16 query rows each */
+#define NW 4 /* warps per work-group, 16 * MW query rows each */
+#endif
+#ifndef MW
+#define MW 1 /* 16-row blocks per warp (1 or 2) */
 #endif
 #ifndef TK
 #define TK 32 /* keys per chunk (multiple of 16) */
 #endif
 #ifndef STAGES
-#define STAGES 2 /* shared-memory buffers for K/V chunks (1 or 2) */
+#define STAGES 2 /* shared-memory buffers for K/V chunks (1 to 4) */
 #endif
 #ifndef HDP
 #define HDP 64 /* head_dim bucket (multiple of 16, <= 128: Q fragments live in registers) */
@@ -44,7 +49,8 @@
 #endif
 
 #define NT (32 * NW)
-#define BQ (16 * NW)
+#define WR (16 * MW) /* query rows per warp */
+#define BQ (WR * NW)
 #define SK ((HDP + 8) / 2)  /* K row stride in 32-bit words (+16 bytes: conflict-free) */
 #define SV ((HDVP + 8) / 2) /* V row stride in words */
 #define KSEG (HDP / 8)      /* 16-byte segments per K row */
@@ -55,7 +61,8 @@
 #define QTILE_WORDS (MMA_DQ && SV > SK ? BQ * SV : BQ * SK) /* Q (and dO) staging */
 #define SMEM_WORDS (QTILE_WORDS > STAGES * STAGE_WORDS ? QTILE_WORDS : STAGES * STAGE_WORDS)
 
-#if TQ0 * TQ1 * TQ2 != BQ || TK % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || HDP > 128
+#if TQ0 * TQ1 * TQ2 != BQ || TK % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || HDP > 128 || \
+    MW < 1 || MW > 2 || STAGES < 1 || STAGES > 4
 #error "mma tile configuration"
 #endif
 
@@ -91,28 +98,43 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   const int kbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
   const int nchunks = (kbox + TK - 1) / TK;
 
-  /* This thread's two rows (g and g + 8 of its warp): windows relative to the key box. */
-  int wlo[2][3], whi[2][3], rvalid[2], rtok[2];
+  /* This thread's rows (g and g + 8 of each of its warp's MW blocks): windows relative to the
+     key box. */
+  int wlo[MW][2][3], whi[MW][2][3], rvalid[MW][2], rtok[MW][2];
   /* The intersection of all windows of the tile: a chunk inside it needs no mask. */
   int ilo[3], ihi[3];
+  /* The bounding box of this warp's windows: a chunk with no key in it is skipped. */
+  int blo[3], bhi[3];
 #pragma unroll
   for (int a = 0; a < 3; ++a) {
     const int last = t.first[a] + t.valid[a] - 1;
     ilo[a] = na_win_start(last, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
     ihi[a] = na_win_end(t.first[a], t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
+    blo[a] = FAR;
+    bhi[a] = -FAR;
   }
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    ROW_X(warp * 16 + g + 8 * i, x0, x1, x2);
-    const int x[3] = {x0, x1, x2};
-    rvalid[i] = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
-    rtok[i] = NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2);
+  for (int m = 0; m < MW; ++m)
 #pragma unroll
-    for (int a = 0; a < 3; ++a) {
-      const int qi = t.first[a] + NA_MIN(x[a], t.valid[a] - 1);
-      wlo[i][a] = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
-      whi[i][a] = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
+    for (int i = 0; i < 2; ++i) {
+      ROW_X(warp * WR + 16 * m + g + 8 * i, x0, x1, x2);
+      const int x[3] = {x0, x1, x2};
+      rvalid[m][i] = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
+      rtok[m][i] = NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2);
+#pragma unroll
+      for (int a = 0; a < 3; ++a) {
+        /* rows past the tile take the last valid row's window (they are never written) */
+        const int qi = t.first[a] + NA_MIN(x[a], t.valid[a] - 1);
+        wlo[m][i][a] = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
+        whi[m][i][a] = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a];
+        blo[a] = min(blo[a], wlo[m][i][a]);
+        bhi[a] = max(bhi[a], whi[m][i][a]);
+      }
     }
+#pragma unroll
+  for (int a = 0; a < RANK; ++a) {
+    blo[a] = na_warp_min(blo[a]);
+    bhi[a] = na_warp_max(bhi[a]);
   }
 
   /* Stage the query tile (zeros past the tile and the head dim) and take Q fragments. */
@@ -127,15 +149,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   CP_ASYNC_COMMIT();
   CP_ASYNC_WAIT(0);
   barrier(CLK_LOCAL_MEM_FENCE);
-  uint qa[HDP / 16][4];
+  uint qa[MW][HDP / 16][4];
 #pragma unroll
-  for (int kk = 0; kk < HDP / 16; ++kk) {
-    const int r0 = (warp * 16 + g) * SK + kk * 8 + tq;
-    qa[kk][0] = smem[r0];
-    qa[kk][1] = smem[r0 + 8 * SK];
-    qa[kk][2] = smem[r0 + 4];
-    qa[kk][3] = smem[r0 + 8 * SK + 4];
-  }
+  for (int m = 0; m < MW; ++m)
+#pragma unroll
+    for (int kk = 0; kk < HDP / 16; ++kk) {
+      const int r0 = (warp * WR + 16 * m + g) * SK + kk * 8 + tq;
+      qa[m][kk][0] = smem[r0];
+      qa[m][kk][1] = smem[r0 + 8 * SK];
+      qa[m][kk][2] = smem[r0 + 4];
+      qa[m][kk][3] = smem[r0 + 8 * SK + 4];
+    }
   barrier(CLK_LOCAL_MEM_FENCE);
 #if MMA_DQ
   /* The same for dO (A operand of dP = dO V^T), and each row's lse (log2 units) and D. */
@@ -150,23 +174,27 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   CP_ASYNC_COMMIT();
   CP_ASYNC_WAIT(0);
   barrier(CLK_LOCAL_MEM_FENCE);
-  uint oa[HDVP / 16][4];
+  uint oa[MW][HDVP / 16][4];
 #pragma unroll
-  for (int kk = 0; kk < HDVP / 16; ++kk) {
-    const int r0 = (warp * 16 + g) * SV + kk * 8 + tq;
-    oa[kk][0] = smem[r0];
-    oa[kk][1] = smem[r0 + 8 * SV];
-    oa[kk][2] = smem[r0 + 4];
-    oa[kk][3] = smem[r0 + 8 * SV + 4];
-  }
+  for (int m = 0; m < MW; ++m)
+#pragma unroll
+    for (int kk = 0; kk < HDVP / 16; ++kk) {
+      const int r0 = (warp * WR + 16 * m + g) * SV + kk * 8 + tq;
+      oa[m][kk][0] = smem[r0];
+      oa[m][kk][1] = smem[r0 + 8 * SV];
+      oa[m][kk][2] = smem[r0 + 4];
+      oa[m][kk][3] = smem[r0 + 8 * SV + 4];
+    }
   barrier(CLK_LOCAL_MEM_FENCE);
-  float lse2[2], dd[2];
+  float lse2[MW][2], dd[MW][2];
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    const int row = (b * N + rtok[i]) * H + h;
-    lse2[i] = rvalid[i] ? lse[row] * LOG2E : 0.0f;
-    dd[i] = rvalid[i] ? delta[row] : 0.0f;
-  }
+  for (int m = 0; m < MW; ++m)
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int row = (b * N + rtok[m][i]) * H + h;
+      lse2[m][i] = rvalid[m][i] ? lse[row] * LOG2E : 0.0f;
+      dd[m][i] = rvalid[m][i] ? delta[row] : 0.0f;
+    }
 #endif
 
   /* Each thread copies fixed 16-byte segments (slot j: segment lid + j * NT of the chunk) of
@@ -237,211 +265,245 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #else
 #define NOB NDB /* n8 blocks of the accumulator: O's value dims */
 #endif
-  float o[NOB][4];
+  float o[MW][NOB][4];
 #pragma unroll
-  for (int n = 0; n < NOB; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  float m_i[2] = {-INFINITY, -INFINITY}, l_i[2] = {0.0f, 0.0f};
+  for (int m = 0; m < MW; ++m)
+#pragma unroll
+    for (int n = 0; n < NOB; ++n) o[m][n][0] = o[m][n][1] = o[m][n][2] = o[m][n][3] = 0.0f;
+  float m_i[MW][2], l_i[MW][2];
+#pragma unroll
+  for (int m = 0; m < MW; ++m) {
+    m_i[m][0] = m_i[m][1] = -INFINITY;
+    l_i[m][0] = l_i[m][1] = 0.0f;
+  }
   const float sscale = scale * LOG2E;
+  /* ldmatrix lane addressing. K fragments (non-transposed): lane l addresses key row
+     16 jj + 8 (l >> 4) + (l & 7) at head dims 16 kk + 8 ((l >> 3) & 1), giving b0, b1 of key
+     block 2 jj and b0, b1 of key block 2 jj + 1. Transposed (V, and K for dQ): key row
+     16 kk + 8 ((l >> 3) & 1) + (l & 7), columns 8 (n + (l >> 4)).. */
+  const int krow = (lane >> 4) * 8 + (lane & 7), kcol = ((lane >> 3) & 1) * 4;
+  const int trow = ((lane >> 3) & 1) * 8 + (lane & 7), tcol = (lane >> 4) * 4;
 
-  LOAD_CHUNK(0, 0);
-  CP_ASYNC_COMMIT();
+  /* Chunks 0 .. STAGES - 2 in flight before the loop; chunk c + STAGES - 1 issued in pass c. */
+#pragma unroll
+  for (int c = 0; c < STAGES - 1; ++c) {
+    if (c < nchunks) LOAD_CHUNK(c, c);
+    CP_ASYNC_COMMIT();
+  }
 
   for (int c = 0; c < nchunks; ++c) {
     const int st = c % STAGES;
-#if STAGES == 2
-    if (c + 1 < nchunks) LOAD_CHUNK(c + 1, (c + 1) % 2);
+    if (c + STAGES - 1 < nchunks) LOAD_CHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
     CP_ASYNC_COMMIT();
-    CP_ASYNC_WAIT(1);
-#else
-    if (c > 0) {
-      LOAD_CHUNK(c, 0);
-      CP_ASYNC_COMMIT();
-    }
-    CP_ASYNC_WAIT(0);
-#endif
+    CP_ASYNC_WAIT(STAGES - 1);
     barrier(CLK_LOCAL_MEM_FENCE);
     __local const uint* ks = smem + st * STAGE_WORDS;
     __local const uint* vs = ks + TK * SK;
 
-    /* S = Q K^T for this warp's 16 rows x TK keys. */
-    float s[NKB][4];
+    /* Whether the chunk is inside every window of the tile (no mask), and whether it holds a
+       key of this warp's windows at all (warp votes over the chunk's per-key flags). */
+    int inside = 1, hit = 0;
 #pragma unroll
-    for (int j = 0; j < NKB; ++j) s[j][0] = s[j][1] = s[j][2] = s[j][3] = 0.0f;
-    /* K fragments by ldmatrix (non-transposed): lane l addresses key row
-       16 jj + 8 (l >> 4) + (l & 7) at head dims 16 kk + 8 ((l >> 3) & 1), giving b0, b1 of key
-       block 2 jj and b0, b1 of key block 2 jj + 1. */
-    const int krow = (lane >> 4) * 8 + (lane & 7), kcol = ((lane >> 3) & 1) * 4;
+    for (int kk = lane; kk < TK; kk += 32) {
+      inside &= key_in[st][kk];
+      hit |= NA_IN_BOX(key_y[st][0][kk], key_y[st][1][kk], key_y[st][2][kk], blo[0], bhi[0],
+                       blo[1], bhi[1], blo[2], bhi[2]);
+    }
+    const int full = na_warp_all(inside);
+    if (full || na_warp_any(hit)) {
+      /* S = Q K^T for this warp's rows x TK keys. */
+      float s[MW][NKB][4];
 #pragma unroll
-    for (int kk = 0; kk < HDP / 16; ++kk)
+      for (int m = 0; m < MW; ++m)
 #pragma unroll
-      for (int jj = 0; jj < NKB / 2; ++jj) {
-        uint b0, b1, b2, b3;
-        LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&ks[(jj * 16 + krow) * SK + kk * 8 + kcol]));
-        MMA_16816(s[2 * jj], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], b0, b1);
-        MMA_16816(s[2 * jj + 1], qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3], b2, b3);
-      }
+        for (int j = 0; j < NKB; ++j) s[m][j][0] = s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < HDP / 16; ++kk)
+#pragma unroll
+        for (int jj = 0; jj < NKB / 2; ++jj) {
+          uint b0, b1, b2, b3;
+          LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&ks[(jj * 16 + krow) * SK + kk * 8 + kcol]));
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+            MMA_16816(s[m][2 * jj], qa[m][kk][0], qa[m][kk][1], qa[m][kk][2], qa[m][kk][3], b0,
+                      b1);
+            MMA_16816(s[m][2 * jj + 1], qa[m][kk][0], qa[m][kk][1], qa[m][kk][2], qa[m][kk][3],
+                      b2, b3);
+          }
+        }
 
 #if MMA_DQ
-    /* dP = dO V^T: V rows as B fragments, addressed like K's. */
-    float dp[NKB][4];
+      /* dP = dO V^T: V rows as B fragments, addressed like K's. */
+      float dp[MW][NKB][4];
 #pragma unroll
-    for (int j = 0; j < NKB; ++j) dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0.0f;
+      for (int m = 0; m < MW; ++m)
 #pragma unroll
-    for (int kk = 0; kk < HDVP / 16; ++kk)
+        for (int j = 0; j < NKB; ++j)
+          dp[m][j][0] = dp[m][j][1] = dp[m][j][2] = dp[m][j][3] = 0.0f;
 #pragma unroll
-      for (int jj = 0; jj < NKB / 2; ++jj) {
-        uint b0, b1, b2, b3;
-        LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&vs[(jj * 16 + krow) * SV + kk * 8 + kcol]));
-        MMA_16816(dp[2 * jj], oa[kk][0], oa[kk][1], oa[kk][2], oa[kk][3], b0, b1);
-        MMA_16816(dp[2 * jj + 1], oa[kk][0], oa[kk][1], oa[kk][2], oa[kk][3], b2, b3);
-      }
+      for (int kk = 0; kk < HDVP / 16; ++kk)
+#pragma unroll
+        for (int jj = 0; jj < NKB / 2; ++jj) {
+          uint b0, b1, b2, b3;
+          LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&vs[(jj * 16 + krow) * SV + kk * 8 + kcol]));
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+            MMA_16816(dp[m][2 * jj], oa[m][kk][0], oa[m][kk][1], oa[m][kk][2], oa[m][kk][3], b0,
+                      b1);
+            MMA_16816(dp[m][2 * jj + 1], oa[m][kk][0], oa[m][kk][1], oa[m][kk][2],
+                      oa[m][kk][3], b2, b3);
+          }
+        }
 #endif
 
-    /* Scale into log2 units; mask unless the whole chunk is inside every window of the tile
-       (a warp vote over the chunk's per-key flags). */
-    int inside = 1;
+      /* Scale into log2 units; mask each row to its window unless the chunk is inside all. */
 #pragma unroll
-    for (int kk = lane; kk < TK; kk += 32) inside &= key_in[st][kk];
-    const int full = na_warp_all(inside);
+      for (int j = 0; j < NKB; ++j)
 #pragma unroll
-    for (int j = 0; j < NKB; ++j)
-#pragma unroll
-      for (int e = 0; e < 2; ++e) {
-        const int col = j * 8 + 2 * tq + e;
-        s[j][e] *= sscale;
-        s[j][2 + e] *= sscale;
-        if (!full) {
+        for (int e = 0; e < 2; ++e) {
+          const int col = j * 8 + 2 * tq + e;
           const int y0 = key_y[st][0][col];
-          int in0 = y0 >= wlo[0][0] && y0 < whi[0][0];
-          int in1 = y0 >= wlo[1][0] && y0 < whi[1][0];
-#if RANK >= 2
-          const int y1 = key_y[st][1][col];
-          in0 = in0 && y1 >= wlo[0][1] && y1 < whi[0][1];
-          in1 = in1 && y1 >= wlo[1][1] && y1 < whi[1][1];
+          const int y1 = RANK >= 2 ? key_y[st][1][col] : 0;
+          const int y2 = RANK >= 3 ? key_y[st][2][col] : 0;
+#pragma unroll
+          for (int m = 0; m < MW; ++m)
+#pragma unroll
+            for (int i = 0; i < 2; ++i) {
+              float x = s[m][j][2 * i + e] * sscale;
+              if (!full && !NA_IN_BOX(y0, y1, y2, wlo[m][i][0], whi[m][i][0], wlo[m][i][1],
+                                      whi[m][i][1], wlo[m][i][2], whi[m][i][2]))
+                x = -INFINITY;
+              s[m][j][2 * i + e] = x;
+            }
+        }
+
+#if MMA_DQ
+      /* dS = P (dP - D) with P = exp2(S - lse) (0 where masked), then dQ += dS K: dS from the
+         accumulators as A fragments, K by ldmatrix.trans (B[k = key][n = head dim]). */
+#pragma unroll
+      for (int m = 0; m < MW; ++m)
+#pragma unroll
+        for (int j = 0; j < NKB; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int i = e >> 1;
+            s[m][j][e] = na_exp2(s[m][j][e] - lse2[m][i]) * (dp[m][j][e] - dd[m][i]);
+          }
+#define PV_SRC ks
+#define PV_STRIDE SK
+#else
+      /* Online softmax for rows g (i = 0) and g + 8 (i = 1) of each block. */
+      float alpha[MW][2];
+      int settled = 1;
+#pragma unroll
+      for (int m = 0; m < MW; ++m)
+#pragma unroll
+        for (int i = 0; i < 2; ++i) {
+          float mx = m_i[m][i];
+#pragma unroll
+          for (int j = 0; j < NKB; ++j) mx = fmax(mx, fmax(s[m][j][2 * i], s[m][j][2 * i + 1]));
+          mx = fmax(mx, na_shfl_xor(mx, 1));
+          mx = fmax(mx, na_shfl_xor(mx, 2));
+          const float m_use = mx == -INFINITY ? 0.0f : mx;
+          alpha[m][i] = na_exp2(m_i[m][i] - m_use);
+          float sum = 0.0f;
+#pragma unroll
+          for (int j = 0; j < NKB; ++j) {
+            s[m][j][2 * i] = na_exp2(s[m][j][2 * i] - m_use);
+            s[m][j][2 * i + 1] = na_exp2(s[m][j][2 * i + 1] - m_use);
+            sum += s[m][j][2 * i] + s[m][j][2 * i + 1];
+          }
+          /* this thread's columns; the quad sums at the end */
+          l_i[m][i] = l_i[m][i] * alpha[m][i] + sum;
+          m_i[m][i] = mx;
+          settled &= alpha[m][i] == 1.0f;
+        }
+      /* Once the row maxima settle, alpha is 1 for the whole warp: skip the rescale. */
+      if (!na_warp_all(settled)) {
+#pragma unroll
+        for (int m = 0; m < MW; ++m)
+#pragma unroll
+          for (int n = 0; n < NDB; ++n) {
+            o[m][n][0] *= alpha[m][0];
+            o[m][n][1] *= alpha[m][0];
+            o[m][n][2] *= alpha[m][1];
+            o[m][n][3] *= alpha[m][1];
+          }
+      }
+#define PV_SRC vs
+#define PV_STRIDE SV
 #endif
-#if RANK >= 3
-          const int y2 = key_y[st][2][col];
-          in0 = in0 && y2 >= wlo[0][2] && y2 < whi[0][2];
-          in1 = in1 && y2 >= wlo[1][2] && y2 < whi[1][2];
-#endif
-          if (!in0) s[j][e] = -INFINITY;
-          if (!in1) s[j][2 + e] = -INFINITY;
+
+      /* O += P V (forward) or dQ += dS K (MMA_DQ): P / dS from the S accumulators as A
+         fragments, V / K rows by ldmatrix.trans, each fragment used by the MW row blocks. */
+#pragma unroll
+      for (int kk = 0; kk < TK / 16; ++kk) {
+        uint pa[MW][4];
+#pragma unroll
+        for (int m = 0; m < MW; ++m) {
+          pa[m][0] = na_pack2(s[m][2 * kk][0], s[m][2 * kk][1]);
+          pa[m][1] = na_pack2(s[m][2 * kk][2], s[m][2 * kk][3]);
+          pa[m][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
+          pa[m][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
+        }
+#pragma unroll
+        for (int n = 0; n < NOB; n += 2) {
+          uint b0, b1, b2, b3;
+          LDMATRIX_X4_T(b0, b1, b2, b3,
+                        SMEM_ADDR(&PV_SRC[(kk * 16 + trow) * PV_STRIDE + n * 4 + tcol]));
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+            MMA_16816(o[m][n], pa[m][0], pa[m][1], pa[m][2], pa[m][3], b0, b1);
+            MMA_16816(o[m][n + 1], pa[m][0], pa[m][1], pa[m][2], pa[m][3], b2, b3);
+          }
         }
       }
-
-#if MMA_DQ
-    /* dS = P (dP - D) with P = exp2(S - lse) (0 where masked), then dQ += dS K: dS from the
-       accumulators as A fragments, K by ldmatrix.trans (B[k = key][n = head dim]). */
-#pragma unroll
-    for (int j = 0; j < NKB; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int i = e >> 1;
-        s[j][e] = na_exp2(s[j][e] - lse2[i]) * (dp[j][e] - dd[i]);
-      }
-#pragma unroll
-    for (int kk = 0; kk < TK / 16; ++kk) {
-      const uint a0 = na_pack2(s[2 * kk][0], s[2 * kk][1]);
-      const uint a1 = na_pack2(s[2 * kk][2], s[2 * kk][3]);
-      const uint a2 = na_pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      const uint a3 = na_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-      const int trow = kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
-#pragma unroll
-      for (int n = 0; n < NOB; n += 2) {
-        uint b0, b1, b2, b3;
-        LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&ks[trow * SK + (n + (lane >> 4)) * 4]));
-        MMA_16816(o[n], a0, a1, a2, a3, b0, b1);
-        MMA_16816(o[n + 1], a0, a1, a2, a3, b2, b3);
-      }
+#undef PV_SRC
+#undef PV_STRIDE
     }
-#else
-    /* Online softmax for rows g (i = 0) and g + 8 (i = 1). */
-    float alpha[2];
-#pragma unroll
-    for (int i = 0; i < 2; ++i) {
-      float mx = m_i[i];
-#pragma unroll
-      for (int j = 0; j < NKB; ++j) mx = fmax(mx, fmax(s[j][2 * i], s[j][2 * i + 1]));
-      mx = fmax(mx, na_shfl_xor(mx, 1));
-      mx = fmax(mx, na_shfl_xor(mx, 2));
-      const float m_use = mx == -INFINITY ? 0.0f : mx;
-      alpha[i] = na_exp2(m_i[i] - m_use);
-      float sum = 0.0f;
-#pragma unroll
-      for (int j = 0; j < NKB; ++j) {
-        s[j][2 * i] = na_exp2(s[j][2 * i] - m_use);
-        s[j][2 * i + 1] = na_exp2(s[j][2 * i + 1] - m_use);
-        sum += s[j][2 * i] + s[j][2 * i + 1];
-      }
-      l_i[i] = l_i[i] * alpha[i] + sum; /* this thread's columns; the quad sums at the end */
-      m_i[i] = mx;
-    }
-    /* Once the row maxima settle, alpha is 1 for the whole warp: skip the rescale. */
-    if (!na_warp_all(alpha[0] == 1.0f && alpha[1] == 1.0f)) {
-#pragma unroll
-      for (int n = 0; n < NDB; ++n) {
-        o[n][0] *= alpha[0];
-        o[n][1] *= alpha[0];
-        o[n][2] *= alpha[1];
-        o[n][3] *= alpha[1];
-      }
-    }
-
-    /* O += P V: P from the S accumulators, V by ldmatrix.trans (lane l gives the address of
-       key row 16kk + 8((l >> 3) & 1) + (l & 7), value columns 8(n + (l >> 4))..). */
-#pragma unroll
-    for (int kk = 0; kk < TK / 16; ++kk) {
-      const uint a0 = na_pack2(s[2 * kk][0], s[2 * kk][1]);
-      const uint a1 = na_pack2(s[2 * kk][2], s[2 * kk][3]);
-      const uint a2 = na_pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
-      const uint a3 = na_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
-      const int vrow = kk * 16 + ((lane >> 3) & 1) * 8 + (lane & 7);
-#pragma unroll
-      for (int n = 0; n < NDB; n += 2) {
-        uint b0, b1, b2, b3;
-        LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&vs[vrow * SV + (n + (lane >> 4)) * 4]));
-        MMA_16816(o[n], a0, a1, a2, a3, b0, b1);
-        MMA_16816(o[n + 1], a0, a1, a2, a3, b2, b3);
-      }
-    }
-#endif
     barrier(CLK_LOCAL_MEM_FENCE);
   }
 
 #if MMA_DQ
   /* dQ = scale * sum dS K (dS is with respect to the scaled scores), as f16/bf16 pairs. */
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    if (!rvalid[i]) continue;
-    __global uint* qrow = (__global uint*)(d_q + ((b * N + rtok[i]) * H + h) * hd);
+  for (int m = 0; m < MW; ++m)
 #pragma unroll
-    for (int n = 0; n < NOB; ++n) {
-      const int d = n * 8 + 2 * tq;
-      if (d < hd) qrow[d / 2] = na_pack2(o[n][2 * i] * scale, o[n][2 * i + 1] * scale);
+    for (int i = 0; i < 2; ++i) {
+      if (!rvalid[m][i]) continue;
+      __global uint* qrow = (__global uint*)(d_q + ((b * N + rtok[m][i]) * H + h) * hd);
+#pragma unroll
+      for (int n = 0; n < NOB; ++n) {
+        const int d = n * 8 + 2 * tq;
+        if (d < hd) qrow[d / 2] = na_pack2(o[m][n][2 * i] * scale, o[m][n][2 * i + 1] * scale);
+      }
     }
-  }
   (void)m_i;
   (void)l_i;
 }
 #else
   /* Quad sums of l, normalize, write out (pairs of f16/bf16) and lse. */
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    l_i[i] += na_shfl_xor(l_i[i], 1);
-    l_i[i] += na_shfl_xor(l_i[i], 2);
-  }
+  for (int m = 0; m < MW; ++m)
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
-    if (!rvalid[i]) continue;
-    const float inv = 1.0f / l_i[i];
-    const int row = (b * N + rtok[i]) * H + h;
-    __global uint* orow = (__global uint*)(out + row * hdv);
-#pragma unroll
-    for (int n = 0; n < NDB; ++n) {
-      const int d = n * 8 + 2 * tq;
-      if (d < hdv) orow[d / 2] = na_pack2(o[n][2 * i] * inv, o[n][2 * i + 1] * inv);
+    for (int i = 0; i < 2; ++i) {
+      l_i[m][i] += na_shfl_xor(l_i[m][i], 1);
+      l_i[m][i] += na_shfl_xor(l_i[m][i], 2);
     }
-    if (tq == 0 && lse) lse[row] = (m_i[i] + log2(l_i[i])) * LN2;
-  }
+#pragma unroll
+  for (int m = 0; m < MW; ++m)
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      if (!rvalid[m][i]) continue;
+      const float inv = 1.0f / l_i[m][i];
+      const int row = (b * N + rtok[m][i]) * H + h;
+      __global uint* orow = (__global uint*)(out + row * hdv);
+#pragma unroll
+      for (int n = 0; n < NDB; ++n) {
+        const int d = n * 8 + 2 * tq;
+        if (d < hdv) orow[d / 2] = na_pack2(o[m][n][2 * i] * inv, o[m][n][2 * i + 1] * inv);
+      }
+      if (tq == 0 && lse) lse[row] = (m_i[m][i] + log2(l_i[m][i])) * LN2;
+    }
 }
 #endif

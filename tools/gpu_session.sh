@@ -5,6 +5,8 @@
 #   probe   devices, and the mma probe/gate test
 #   test    the kernel suites on the NVIDIA device (REGEX selects test programs)
 #   bench   openna-bench on the presets (VARIANTS, DTYPES, PASS)
+#   tune    openna-bench tune on the presets (TUNE_PRESETS, TUNE_PASSES, DTYPES' first; the
+#           database goes to $OUT/tuning.json, every candidate's line to $OUT/tune.log)
 #   flex    FlexAttention and SDPA on the same presets (tools/flex_bench.py)
 #   ptx     dump each program's PTX and print ptxas register/spill statistics
 # Logs go to $OUT (the device tool brings them back).
@@ -37,12 +39,25 @@ for step in "$@"; do
     bench)
       for dt in ${DTYPES:-f16 bf16}; do
         for p in flux-2d vision-2d vision-2d-dilated video-3d long-1d-causal; do
-          $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt \
-            --variant ${VARIANTS:-mma,fused} --pass ${PASS:-fwd} --check --no-baselines \
-            --repeat 20 --json -q > "$OUT/bench_${p}_${dt}.json" 2>> "$OUT/bench.err"
+          # checked JSON only with BENCH_JSON=1 (the device tool returns at most 8 files)
+          [ "${BENCH_JSON:-0}" = 1 ] && $B/bench/openna-bench run --device nvidia --preset $p \
+            --dtype $dt --variant ${VARIANTS:-mma,fused} --pass ${PASS:-fwd} --check \
+            --no-baselines --repeat 20 --json -q > "$OUT/bench_${p}_${dt}.json" 2>> "$OUT/bench.err"
           $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt \
             --variant ${VARIANTS:-mma,fused} --pass ${PASS:-fwd} --no-baselines --no-probe \
             --repeat 20 -q 2>&1 | grep -E "na_(fwd|bwd)" | cut -c1-230
+        done
+      done ;;
+    tune)
+      export OPENNA_TUNING_DB=${OPENNA_TUNING_DB:-$OUT/tuning.json}
+      dt=${DTYPES:-f16}; dt=${dt%% *}
+      for pass in ${TUNE_PASSES:-fwd bwd}; do
+        for p in ${TUNE_PRESETS:-flux-2d vision-2d vision-2d-dilated video-3d long-1d-causal}; do
+          $B/bench/openna-bench tune --device nvidia --preset $p --dtype $dt \
+            --variant ${VARIANTS:-mma} --pass $pass --warmup 2 --repeat ${TUNE_REPEAT:-10} \
+            > /tmp/tune_one.log 2>&1
+          cat /tmp/tune_one.log >> "$OUT/tune.log"
+          echo "== tune $p $pass: $(grep -E "^  best" /tmp/tune_one.log | cut -c1-200)"
         done
       done ;;
     flex)

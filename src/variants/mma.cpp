@@ -22,8 +22,10 @@ constexpr const char* kProbeFile = "na_mma_probe.cl";
 struct MmaTile {
   int tq[3] = {64, 1, 1};
   int nw = 4, tk = 32, stages = 2;
+  int mw = 1;      // 16-row blocks per warp (1 or 2)
   int maxreg = 0;  // NVIDIA's -cl-nv-maxrregcount (0: the compiler's choice)
   int bq() const { return tq[0] * tq[1] * tq[2]; }
+  int rows() const { return 16 * mw * nw; }  // what the box must hold
   int nt() const { return 32 * nw; }
 };
 
@@ -35,6 +37,7 @@ MmaTile tile_of(const Config& c) {
   t.nw = c.get("NW", 4);
   t.tk = c.get("TK", 32);
   t.stages = c.get("STAGES", 2);
+  t.mw = c.get("MW", 1);
   t.maxreg = c.get("MAXREG", 0);
   return t;
 }
@@ -47,6 +50,7 @@ Config config_of(const MmaTile& t) {
   c.set("NW", t.nw);
   c.set("TK", t.tk);
   c.set("STAGES", t.stages);
+  if (t.mw != 1) c.set("MW", t.mw);
   if (t.maxreg) c.set("MAXREG", t.maxreg);
   return c;
 }
@@ -75,9 +79,10 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t
     if (a >= p.rank && t.tq[a] != 1) return "TQ" + std::to_string(a) + " must be 1 past the rank";
   }
   if (t.nw < 1 || t.nw > 8) return "NW outside 1..8";
-  if (t.bq() != 16 * t.nw) return "the query box must hold 16 * NW queries";
+  if (t.mw < 1 || t.mw > 2) return "MW must be 1 or 2";
+  if (t.bq() != t.rows()) return "the query box must hold 16 * MW * NW queries";
   if (t.tk < 16 || t.tk % 16 != 0 || t.tk > 128) return "TK must be a multiple of 16 up to 128";
-  if (t.stages != 1 && t.stages != 2) return "STAGES must be 1 or 2";
+  if (t.stages < 1 || t.stages > 4) return "STAGES must be 1 to 4";
   if (t.maxreg != 0 && (t.maxreg < 64 || t.maxreg > 255)) return "MAXREG must be 0 or 64..255";
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) return "too many work-items";
   const std::size_t smem = smem_bytes(t, hdp, hdvp, pass);
@@ -232,7 +237,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     t.tk = 16;
     t.stages = 1;
   }
-  query_box(p, 16 * t.nw, t.tq);
+  query_box(p, t.rows(), t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
   while (!tile_error(p, dev, t, pass).empty() && (t.stages > 1 || t.tk > 16 || t.nw > 1)) {
     if (t.stages > 1) {
@@ -241,7 +246,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
       t.tk /= 2;
     } else {
       t.nw /= 2;
-      query_box(p, 16 * t.nw, t.tq);
+      query_box(p, t.rows(), t.tq);
     }
   }
   return config_of(t);
@@ -249,24 +254,30 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
 
 std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& dev,
                                            Pass pass) const {
+  // Warps x row blocks per warp x chunk x pipeline depth; three stages only for chunks up to
+  // 32 rows (deeper pipelines of big chunks do not fit the 48 KB of local memory anyway).
   std::vector<Config> out;
   for (int nw : {2, 4, 8})
-    for (int tk : {16, 32, 64, 128})
-      for (int stages : {1, 2}) {
-        MmaTile t;
-        t.nw = nw;
-        query_box(p, 16 * nw, t.tq);
-        t.tk = tk;
-        t.stages = stages;
-        const Config c = config_of(t);
-        if (config_error(p, dev, pass, c).empty()) out.push_back(c);
-        // With 8 warps the register count decides whether two work-groups share an SM.
-        if (nw == 8) {
-          t.maxreg = 128;
-          const Config r = config_of(t);
-          if (config_error(p, dev, pass, r).empty()) out.push_back(r);
+    for (int mw : {1, 2})
+      for (int tk : {16, 32, 64, 128})
+        for (int stages : {1, 2, 3}) {
+          if (nw * mw > 8 || (stages == 3 && tk > 32)) continue;
+          MmaTile t;
+          t.nw = nw;
+          t.mw = mw;
+          query_box(p, t.rows(), t.tq);
+          t.tk = tk;
+          t.stages = stages;
+          const Config c = config_of(t);
+          if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+          // With 8 warps (or 4 of two row blocks) the register count decides whether two
+          // work-groups share an SM.
+          if (nw * mw == 8) {
+            t.maxreg = mw == 1 ? 128 : 168;
+            const Config r = config_of(t);
+            if (config_error(p, dev, pass, r).empty()) out.push_back(r);
+          }
         }
-      }
   const Config def = default_config(p, dev, pass);
   if (std::find(out.begin(), out.end(), def) == out.end()) out.insert(out.begin(), def);
   return out;
@@ -275,7 +286,7 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "TK", "STAGES", "MAXREG"};
+    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "MW", "TK", "STAGES", "MAXREG"};
     if (std::find_if(std::begin(known), std::end(known),
                      [&](const char* k) { return kv.first == k; }) == std::end(known)) {
       return "unknown parameter " + kv.first;
@@ -289,7 +300,8 @@ std::string MmaVariant::config_suffix(const Problem& p, const Config& c) const {
   std::string s = "q";
   for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
   return s + "_w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
-         std::to_string(t.stages) + (t.maxreg ? "_r" + std::to_string(t.maxreg) : "");
+         std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
+         (t.maxreg ? "_r" + std::to_string(t.maxreg) : "");
 }
 
 SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
@@ -305,7 +317,7 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
   const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
   std::vector<std::pair<std::string, int>> defs = {
       {"HDP", hdp},     {"HDVP", hdvp},   {"TQ0", t.tq[0]}, {"TQ1", t.tq[1]},
-      {"TQ2", t.tq[2]}, {"NW", t.nw},     {"STAGES", t.stages}};
+      {"TQ2", t.tq[2]}, {"NW", t.nw},     {"MW", t.mw},       {"STAGES", t.stages}};
   defs.insert(defs.end(), extra.begin(), extra.end());
   std::string opts = compile_options(dev, p, defs);
   if (t.maxreg) opts += " -cl-nv-maxrregcount=" + std::to_string(t.maxreg);
