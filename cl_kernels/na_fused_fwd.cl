@@ -44,6 +44,7 @@
 #define RD (HDVP / TC)
 #define NKV (RK / VW) /* key vectors per item and row */
 #define NDV (RD / VW) /* value-column vectors per item and row */
+#define VEL ((TK * HDVP + NT - 1) / NT)
 #define KV_FLOATS (HDP * TK > TK * HDVP ? HDP * TK : TK * HDVP)
 
 #if BQ % RQ != 0 || TK % (TC * VW) != 0 || HDVP % (TC * VW) != 0
@@ -139,6 +140,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_fwd(
           (tok >= 0 && d < hd) ? LOADF(k, ((b * N + tok) * HKV + hk) * hd + d) : 0.0f;
     }
     barrier(CLK_LOCAL_MEM_FENCE);
+    /* Issue this chunk's V loads now; they land in registers while S is computed and go to
+       local memory after it (their latency hides behind the S product). */
+    float vreg[VEL];
+#pragma unroll
+    for (int j = 0; j < VEL; ++j) {
+      const int idx = lid + j * NT, kk = idx / HDVP, d = idx % HDVP;
+      const int tok = idx < TK * HDVP ? key_tok[kk] : -1;
+      vreg[j] = (tok >= 0 && d < hdv) ? LOADF(v, ((b * N + tok) * HKV + hk) * hdv + d) : 0.0f;
+    }
 
     /* S = Q K^T on this item's rows x keys, masked to each row's window. */
     {
@@ -179,11 +189,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_fwd(
     barrier(CLK_LOCAL_MEM_FENCE);
 
     /* Stage V for the chunk into the K buffer (the S phase is done with it) ... */
-    for (int idx = lid; idx < TK * HDVP; idx += NT) {
-      const int kk = idx / HDVP, d = idx % HDVP;
-      const int tok = key_tok[kk];
-      KVs[kk * HDVP + d] =
-          (tok >= 0 && d < hdv) ? LOADF(v, ((b * N + tok) * HKV + hk) * hdv + d) : 0.0f;
+#pragma unroll
+    for (int j = 0; j < VEL; ++j) {
+      const int idx = lid + j * NT;
+      if (idx < TK * HDVP) KVs[idx] = vreg[j];
     }
     /* ... and, meanwhile, the online softmax update of each row. */
     for (int row = lid; row < BQ; row += NT) {

@@ -114,7 +114,7 @@ std::size_t local_bytes(const Tile& t, int hdp, int hdvp, Pass pass) {
   const std::size_t bq = t.bq(), tk = t.tk;
   if (pass == Pass::Forward) {
     const std::size_t kv = std::max<std::size_t>(hdp * tk, tk * hdvp);
-    return 4 * (hdp * bq + kv + tk * bq + 3 * bq) + 32 * tk;  // two sets of key tokens, coords
+    return 4 * (hdp * bq + kv + tk * bq + 3 * bq) + 16 * tk;
   }
   return 4 * ((hdp + hdvp) * (bq + tk) + 2 * bq * tk + 9 * tk + 2 * bq);
 }
