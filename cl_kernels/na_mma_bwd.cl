@@ -34,6 +34,9 @@
 #ifndef STAGES
 #define STAGES 2 /* shared-memory buffers for query chunks (1 to 4) */
 #endif
+#ifndef WSKIP
+#define WSKIP 1 /* warps skip chunks none of whose queries see their keys (host may turn off) */
+#endif
 #ifndef HDP
 #define HDP 64 /* head_dim bucket (multiple of 16) */
 #endif
@@ -116,29 +119,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           kmax[a] = max(kmax[a], ky[m][i][a]);
         }
     }
-#pragma unroll
-  for (int a = 0; a < RANK; ++a) {
-    kmin[a] = na_warp_min(kmin[a]);
-    kmax[a] = na_warp_max(kmax[a]);
-  }
+  WARP_BOX(kmin, kmax);
 
   /* The key tile (K and V rows; zeros past the tile and the head dims) stays in shared memory. */
-  for (int idx = lid; idx < BK * KSEG; idx += NT) {
-    const int row = idx / KSEG, seg = idx % KSEG;
-    ROW_X(row, x0, x1, x2);
-    const int live = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2] && seg * 8 < hd;
-    const int tok = live ? NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2) : 0;
-    CP_ASYNC_16(SMEM_ADDR(&ks[row * SK + seg * 4]), k + ((b * N + tok) * HKV + hk) * hd + seg * 8,
-                live ? 16 : 0);
-  }
-  for (int idx = lid; idx < BK * VSEG; idx += NT) {
-    const int row = idx / VSEG, seg = idx % VSEG;
-    ROW_X(row, x0, x1, x2);
-    const int live = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2] && seg * 8 < hdv;
-    const int tok = live ? NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2) : 0;
-    CP_ASYNC_16(SMEM_ADDR(&vs[row * SV + seg * 4]),
-                v + ((b * N + tok) * HKV + hk) * hdv + seg * 8, live ? 16 : 0);
-  }
+  STAGE_TILE_ROWS(ks, SK, BK, KSEG, k, HKV, hk, hd);
+  STAGE_TILE_ROWS(vs, SV, BK, VSEG, v, HKV, hk, hdv);
   CP_ASYNC_COMMIT();
 
   float dk[MW][NKD][4], dv[MW][NVD][4];
@@ -252,19 +237,22 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
          key of this warp (warp votes over the chunk's per-query flags). */
       int whole = 1, hit = 0;
 #pragma unroll
-      for (int qq = lane; qq < TQC; qq += 32) {
-        whole &= q_in[st][qq];
-        hit |= (q_lo[st][0][qq] <= kmax[0]) & (q_hi[st][0][qq] > kmin[0])
+      for (int u = 0; u < (TQC + 31) / 32; ++u) {
+        const int qq = lane + 32 * u;
+        if (qq < TQC) {
+          whole &= q_in[st][qq];
+          hit |= (q_lo[st][0][qq] <= kmax[0]) & (q_hi[st][0][qq] > kmin[0])
 #if RANK >= 2
-               & (q_lo[st][1][qq] <= kmax[1]) & (q_hi[st][1][qq] > kmin[1])
+                 & (q_lo[st][1][qq] <= kmax[1]) & (q_hi[st][1][qq] > kmin[1])
 #endif
 #if RANK >= 3
-               & (q_lo[st][2][qq] <= kmax[2]) & (q_hi[st][2][qq] > kmin[2])
+                 & (q_lo[st][2][qq] <= kmax[2]) & (q_hi[st][2][qq] > kmin[2])
 #endif
-            ;
+              ;
+        }
       }
       const int full = na_warp_all(whole);
-      if (full || na_warp_any(hit)) {
+      if (!WSKIP || full || na_warp_any(hit)) {
         /* S^T = K Q^T and dP^T = V dO^T for this warp's keys x TQC queries. */
         float s[MW][NQB][4], dp[MW][NQB][4];
 #pragma unroll

@@ -113,4 +113,28 @@ NA_FN float na_exp2(float x) {
   return y;
 }
 
+/* Issues cp.async copies of the `nrows` rows of the work-group's tile into shared memory: row r
+   (box coordinates by ROW_X) goes to dst + r * stride words as `nseg` 16-byte segments, from
+   src + ((b * N + token) * heads + head) * width; zeros past the tile's valid part and past
+   `width` elements. Uses the kernel's lid, NT, t, b, N, L1, L2 (and ROW_X, NA_TOKEN of
+   na_tile.h); the caller commits and waits. */
+#define STAGE_TILE_ROWS(dst, stride, nrows, nseg, src, heads, head, width)                      \
+  for (int idx_ = lid; idx_ < (nrows) * (nseg); idx_ += NT) {                                  \
+    const int row_ = idx_ / (nseg), seg_ = idx_ % (nseg);                                      \
+    ROW_X(row_, x0_, x1_, x2_);                                                                \
+    const int live_ =                                                                          \
+        x0_ < t.valid[0] && x1_ < t.valid[1] && x2_ < t.valid[2] && seg_ * 8 < (width);        \
+    const int tok_ = live_ ? NA_TOKEN(x0_, x1_, x2_, t.first, t.grp, L1, L2) : 0;              \
+    CP_ASYNC_16(SMEM_ADDR(&(dst)[row_ * (stride) + seg_ * 4]),                                 \
+                (src) + ((b * N + tok_) * (heads) + (head)) * (width) + seg_ * 8,              \
+                live_ ? 16 : 0);                                                               \
+  }
+
+/* Replaces per-thread boxes [lo, hi] by the warp's bounding box on the used axes. */
+#define WARP_BOX(lo, hi)                                   \
+  _Pragma("unroll") for (int a_ = 0; a_ < RANK; ++a_) {    \
+    (lo)[a_] = na_warp_min((lo)[a_]);                      \
+    (hi)[a_] = na_warp_max((hi)[a_]);                      \
+  }
+
 #endif /* NA_MMA_COMMON_H */

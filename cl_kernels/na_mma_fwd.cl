@@ -44,6 +44,10 @@
 #ifndef HDVP
 #define HDVP HDP /* head_dim_v bucket (multiple of 16) */
 #endif
+#ifndef WSKIP
+#define WSKIP 1 /* warps skip chunks outside their rows' windows (the host turns it off where
+                   that can skip little: the test costs registers) */
+#endif
 #ifndef MMA_DQ
 #define MMA_DQ 0 /* 1: build the backward's dQ kernel instead of the forward */
 #endif
@@ -131,21 +135,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         bhi[a] = max(bhi[a], whi[m][i][a]);
       }
     }
-#pragma unroll
-  for (int a = 0; a < RANK; ++a) {
-    blo[a] = na_warp_min(blo[a]);
-    bhi[a] = na_warp_max(bhi[a]);
-  }
+  WARP_BOX(blo, bhi);
 
   /* Stage the query tile (zeros past the tile and the head dim) and take Q fragments. */
-  for (int idx = lid; idx < BQ * KSEG; idx += NT) {
-    const int row = idx / KSEG, seg = idx % KSEG;
-    ROW_X(row, x0, x1, x2);
-    const int live = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2] && seg * 8 < hd;
-    const int tok = live ? NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2) : 0;
-    CP_ASYNC_16(SMEM_ADDR(&smem[row * SK + seg * 4]), q + ((b * N + tok) * H + h) * hd + seg * 8,
-                live ? 16 : 0);
-  }
+  STAGE_TILE_ROWS(smem, SK, BQ, KSEG, q, H, h, hd);
   CP_ASYNC_COMMIT();
   CP_ASYNC_WAIT(0);
   barrier(CLK_LOCAL_MEM_FENCE);
@@ -163,14 +156,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   barrier(CLK_LOCAL_MEM_FENCE);
 #if MMA_DQ
   /* The same for dO (A operand of dP = dO V^T), and each row's lse (log2 units) and D. */
-  for (int idx = lid; idx < BQ * VSEG; idx += NT) {
-    const int row = idx / VSEG, seg = idx % VSEG;
-    ROW_X(row, x0, x1, x2);
-    const int live = x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2] && seg * 8 < hdv;
-    const int tok = live ? NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2) : 0;
-    CP_ASYNC_16(SMEM_ADDR(&smem[row * SV + seg * 4]),
-                d_out + ((b * N + tok) * H + h) * hdv + seg * 8, live ? 16 : 0);
-  }
+  STAGE_TILE_ROWS(smem, SV, BQ, VSEG, d_out, H, h, hdv);
   CP_ASYNC_COMMIT();
   CP_ASYNC_WAIT(0);
   barrier(CLK_LOCAL_MEM_FENCE);
@@ -302,15 +288,25 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 
     /* Whether the chunk is inside every window of the tile (no mask), and whether it holds a
        key of this warp's windows at all (warp votes over the chunk's per-key flags). */
-    int inside = 1, hit = 0;
+    int inside = 1;
 #pragma unroll
-    for (int kk = lane; kk < TK; kk += 32) {
-      inside &= key_in[st][kk];
-      hit |= NA_IN_BOX(key_y[st][0][kk], key_y[st][1][kk], key_y[st][2][kk], blo[0], bhi[0],
-                       blo[1], bhi[1], blo[2], bhi[2]);
-    }
+    for (int u = 0; u < (TK + 31) / 32; ++u)
+      if (lane + 32 * u < TK) inside &= key_in[st][lane + 32 * u];
     const int full = na_warp_all(inside);
-    if (full || na_warp_any(hit)) {
+    int active = full;
+    if (!WSKIP) active = 1;
+    if (!active) {
+      int hit = 0;
+#pragma unroll
+      for (int u = 0; u < (TK + 31) / 32; ++u) {
+        const int kk = lane + 32 * u;
+        if (kk < TK)
+          hit |= NA_IN_BOX(key_y[st][0][kk], key_y[st][1][kk], key_y[st][2][kk], blo[0], bhi[0],
+                           blo[1], bhi[1], blo[2], bhi[2]);
+      }
+      active = na_warp_any(hit);
+    }
+    if (active) {
       /* S = Q K^T for this warp's rows x TK keys. */
       float s[MW][NKB][4];
 #pragma unroll
@@ -358,24 +354,29 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 
       /* Scale into log2 units; mask each row to its window unless the chunk is inside all. */
 #pragma unroll
-      for (int j = 0; j < NKB; ++j)
+      for (int m = 0; m < MW; ++m)
 #pragma unroll
-        for (int e = 0; e < 2; ++e) {
-          const int col = j * 8 + 2 * tq + e;
-          const int y0 = key_y[st][0][col];
-          const int y1 = RANK >= 2 ? key_y[st][1][col] : 0;
-          const int y2 = RANK >= 3 ? key_y[st][2][col] : 0;
+        for (int j = 0; j < NKB; ++j)
 #pragma unroll
-          for (int m = 0; m < MW; ++m)
+          for (int e = 0; e < 4; ++e) s[m][j][e] *= sscale;
+      if (!full) {
 #pragma unroll
-            for (int i = 0; i < 2; ++i) {
-              float x = s[m][j][2 * i + e] * sscale;
-              if (!full && !NA_IN_BOX(y0, y1, y2, wlo[m][i][0], whi[m][i][0], wlo[m][i][1],
-                                      whi[m][i][1], wlo[m][i][2], whi[m][i][2]))
-                x = -INFINITY;
-              s[m][j][2 * i + e] = x;
-            }
-        }
+        for (int j = 0; j < NKB; ++j)
+#pragma unroll
+          for (int e = 0; e < 2; ++e) {
+            const int col = j * 8 + 2 * tq + e;
+            const int y0 = key_y[st][0][col];
+            const int y1 = RANK >= 2 ? key_y[st][1][col] : 0;
+            const int y2 = RANK >= 3 ? key_y[st][2][col] : 0;
+#pragma unroll
+            for (int m = 0; m < MW; ++m)
+#pragma unroll
+              for (int i = 0; i < 2; ++i)
+                if (!NA_IN_BOX(y0, y1, y2, wlo[m][i][0], whi[m][i][0], wlo[m][i][1],
+                               whi[m][i][1], wlo[m][i][2], whi[m][i][2]))
+                  s[m][j][2 * i + e] = -INFINITY;
+          }
+      }
 
 #if MMA_DQ
       /* dS = P (dP - D) with P = exp2(S - lse) (0 where masked), then dQ += dS K: dS from the

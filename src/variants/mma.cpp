@@ -209,38 +209,55 @@ std::string MmaVariant::unsupported_reason(const Problem& p, const DeviceInfo& d
 }
 
 Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass pass) const {
-  // From `openna-bench tune` on an H100 (driver 580.159.04, 2026-11-25, f16; docs/PERFORMANCE.md):
-  //   rank 1 (long-1d-causal, hd 64):   8 warps, 128-query tiles, 32-key chunks, 2 stages
-  //   rank 2, hd <= 64 (vision-2d):      2 warps, 4x8 boxes, 16-key chunks, 1 stage
-  //   rank 2, hd 128 (flux-2d):          4 warps, 8x8 boxes, 16-key chunks, 2 stages
-  //   rank 3, hd 128 (video-3d):         4 warps, 4x4x4 boxes, 16-key chunks, 1 stage
-  // Small chunks win on 2-D problems because their key boxes are ragged (less masked waste per
-  // chunk); long 1-D and 3-D windows are dense and want big tiles.
+  // From `openna-bench tune` on an H100 (driver 580.159.04, 2026-11-25, f16, after the per-warp
+  // chunk skip and MW; docs/PERFORMANCE.md):
+  //   forward, rank 1 (long-1d-causal, hd 64): 4 warps of two row blocks (128-query tiles),
+  //     64-key chunks, 2 stages
+  //   forward, rank 2, hd <= 64 (vision-2d and dilated): 4 warps, 8x8 boxes, 32-key chunks,
+  //     3 stages (best on the dilated preset, within 2% of the best on vision-2d)
+  //   forward, rank 2, hd 128 (flux-2d): 4 warps, 8x8 boxes, 16-key chunks, 1 stage
+  //   forward, rank 3, hd 128 (video-3d): 8 warps, 4x4x8 boxes, 64-key chunks, 1 stage
+  //   backward, hd <= 64: two 16-row blocks per warp (MW 2); rank 1: 4 warps, 32-row chunks,
+  //     1 stage, at most 168 registers; rank 2-3: 2 warps, 16-row chunks, 2 stages
+  //   backward, hd 128: 4 warps, 16-row chunks, 1 stage (the dK/dV kernel keeps the K and V
+  //     tile resident: 48 KB of shared memory leaves no room for more)
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
   if (pass == Pass::Backward) {
-    // Backward (not tuned yet): 4 warps; 32-row chunks in two stages up to head dim 64,
-    // 16-row chunks in one stage beyond (the dK/dV kernel keeps the K and V tile resident).
-    t.nw = 4;
-    t.tk = hdp <= 64 ? 32 : 16;
-    t.stages = hdp <= 64 ? 2 : 1;
+    if (hdp <= 64) {
+      t.mw = 2;
+      t.nw = p.rank == 1 ? 4 : 2;
+      t.tk = p.rank == 1 ? 32 : 16;
+      t.stages = p.rank == 1 ? 1 : 2;
+      if (p.rank == 1) t.maxreg = 168;
+    } else {
+      t.nw = 4;
+      t.tk = 16;
+      t.stages = 1;
+    }
   } else if (p.rank == 1) {
-    t.nw = 8;
-    t.tk = 32;
+    t.nw = 4;
+    t.mw = hdp <= 64 ? 2 : 1;
+    t.tk = 64;
     t.stages = 2;
   } else if (p.rank == 2) {
-    t.nw = hdp <= 64 ? 2 : 4;
-    t.tk = 16;
-    t.stages = hdp <= 64 ? 1 : 2;
-  } else {
     t.nw = 4;
-    t.tk = 16;
+    t.tk = hdp <= 64 ? 32 : 16;
+    t.stages = hdp <= 64 ? 3 : 1;
+  } else {
+    t.nw = 8;
+    t.tk = 64;
     t.stages = 1;
   }
   query_box(p, t.rows(), t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
-  while (!tile_error(p, dev, t, pass).empty() && (t.stages > 1 || t.tk > 16 || t.nw > 1)) {
-    if (t.stages > 1) {
+  while (!tile_error(p, dev, t, pass).empty() &&
+         (t.stages > 1 || t.tk > 16 || t.nw > 1 || t.mw > 1)) {
+    if (t.mw > 1) {
+      t.mw = 1;
+      t.maxreg = 0;
+      query_box(p, t.rows(), t.tq);
+    } else if (t.stages > 1) {
       t.stages = 1;
     } else if (t.tk > 16) {
       t.tk /= 2;
@@ -319,6 +336,12 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
       {"HDP", hdp},     {"HDVP", hdvp},   {"TQ0", t.tq[0]}, {"TQ1", t.tq[1]},
       {"TQ2", t.tq[2]}, {"NW", t.nw},     {"MW", t.mw},       {"STAGES", t.stages}};
   defs.insert(defs.end(), extra.begin(), extra.end());
+  // The per-warp chunk skip pays where a warp's rows see a clearly smaller part of the tile's
+  // box than the whole tile does; estimated on axis 0 (warps split the tile along it).
+  const int rows0 = std::max(1, t.rows() / t.nw / (t.tq[1] * t.tq[2]));
+  const double skippable = static_cast<double>(t.tq[0] - std::min(rows0, t.tq[0])) /
+                           (p.axis[0].kernel + t.tq[0] - 1);
+  defs.push_back({"WSKIP", skippable >= 0.1 ? 1 : 0});
   std::string opts = compile_options(dev, p, defs);
   if (t.maxreg) opts += " -cl-nv-maxrregcount=" + std::to_string(t.maxreg);
   return opts;
