@@ -3,6 +3,8 @@
 // the reason, and MmaGate says loudly whether this device should have run them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/problem.hpp"
 #include "test_util.hpp"
 #include "tiers.hpp"
@@ -166,6 +168,88 @@ TEST(MmaConfigs, CandidatesAreCorrect) {
     SCOPED_TRACE("backward " + bwd[i].str());
     check_backward(c, "mma", &bwd[i]);
   }
+}
+
+// The configuration logic needs no GPU: a synthetic H100 description (48 KB of local memory,
+// 1024 work-items, compute capability 9.0) checks defaults, candidates and rejections here, so
+// CI covers them too.
+DeviceInfo synthetic_h100(int cc_major = 9) {
+  DeviceInfo d;
+  d.name = "NVIDIA H100 80GB HBM3";
+  d.vendor = "NVIDIA Corporation";
+  d.driver_version = "580.159.04";
+  d.type = CL_DEVICE_TYPE_GPU;
+  d.local_mem = 48 * 1024;
+  d.max_work_group_size = 1024;
+  d.nv_cc_major = cc_major;
+  d.nv_cc_minor = 0;
+  return d;
+}
+
+Problem preset_like(int rank, std::vector<int> L, std::vector<int> K, int causal, int hd,
+                    openna_dtype dt) {
+  const std::vector<int> ones(rank, 1), c(rank, causal);
+  NaCase nc = make_case(rank, L, K, ones, ones, c, 2, 2, hd, hd, dt);
+  return normalize(&nc.problem);
+}
+
+TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
+  const DeviceInfo dev = synthetic_h100();
+  const Variant* mma = find_variant("mma");
+  ASSERT_NE(nullptr, mma);
+  const std::vector<Problem> problems = {
+      preset_like(2, {64, 64}, {17, 17}, 0, 128, OPENNA_F16),
+      preset_like(2, {128, 128}, {13, 13}, 0, 64, OPENNA_BF16),
+      preset_like(3, {16, 32, 32}, {8, 16, 16}, 0, 128, OPENNA_F16),
+      preset_like(1, {4096}, {2048}, 1, 64, OPENNA_F16),
+      preset_like(1, {4096}, {512}, 0, 128, OPENNA_BF16),  // rank 1 at hd 128: stages fall back
+      preset_like(2, {20, 20}, {5, 5}, 0, 16, OPENNA_F16)};
+  for (const Problem& p : problems)
+    for (Pass pass : {Pass::Forward, Pass::Backward}) {
+      const Config def = mma->default_config(p, dev, pass);
+      SCOPED_TRACE(def.str());
+      EXPECT_EQ("", mma->config_error(p, dev, pass, def));
+      EXPECT_EQ("", mma->unsupported_reason(p, dev, pass));
+      const auto cands = mma->candidates(p, dev, pass);
+      ASSERT_FALSE(cands.empty());
+      EXPECT_NE(cands.end(), std::find(cands.begin(), cands.end(), def))
+          << "the tuner tries the default too";
+      bool two_blocks = false, three_stages = false;
+      for (const Config& c : cands) {
+        EXPECT_EQ("", mma->config_error(p, dev, pass, c)) << c.str();
+        two_blocks |= c.get("MW", 1) == 2;
+        three_stages |= c.get("STAGES", 2) == 3;
+      }
+      if (p.head_dim <= 64) {
+        EXPECT_TRUE(two_blocks) << "MW 2 candidates for small head dims";
+        EXPECT_TRUE(three_stages) << "3-stage candidates for small head dims";
+      }
+    }
+}
+
+TEST(MmaHostConfig, RejectsBadConfigurations) {
+  const DeviceInfo dev = synthetic_h100();
+  const Variant* mma = find_variant("mma");
+  const Problem p = preset_like(1, {4096}, {2048}, 1, 64, OPENNA_F16);
+  const auto err = [&](const std::string& s, Pass pass = Pass::Forward) {
+    return mma->config_error(p, dev, pass, Config::parse(s));
+  };
+  EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2"));
+  EXPECT_NE(std::string::npos, err("TQ0=192,TQ1=1,TQ2=1,NW=4,MW=3,TK=64,STAGES=2").find("MW"));
+  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2").find("16 * MW"));
+  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=5").find("STAGES"));
+  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=24,STAGES=1").find("TK"));
+  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,FOO=1").find("FOO"));
+  // 4 stages of 128-key chunks at head dim 64: 4 * 128 * 2 * 72 * 2 bytes is over 48 KB.
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4").find("local memory"));
+  // Gating on the device: compute capability below 8.0, f32, head dims not multiples of 8.
+  EXPECT_NE(std::string::npos,
+            mma->unsupported_reason(p, synthetic_h100(7), Pass::Forward).find("8.0"));
+  const Problem f32 = preset_like(1, {256}, {32}, 0, 64, OPENNA_F32);
+  EXPECT_NE(std::string::npos, mma->unsupported_reason(f32, dev, Pass::Forward).find("f16"));
+  const Problem odd = preset_like(1, {256}, {32}, 0, 20, OPENNA_F16);
+  EXPECT_NE(std::string::npos, mma->unsupported_reason(odd, dev, Pass::Forward).find("8"));
 }
 
 }  // namespace
