@@ -70,7 +70,7 @@ def time_ms(fn, warmup=3, repeat=10, batch=20):
     (compiled-graph guards, launches) overlaps the GPU's work instead of adding to it, which is
     what openna-bench's kernel-event times measure too. A single call between two events also
     counts the host's dispatch time whenever the GPU waits for it: up to 1.7x more on the lent
-    H100 for sub-millisecond calls, varying between runs (time_ms_single)."""
+    H100 for sub-millisecond calls, varying between runs (batch=1, reported as *_single)."""
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
@@ -83,23 +83,6 @@ def time_ms(fn, warmup=3, repeat=10, batch=20):
         b.record()
         torch.cuda.synchronize()
         times.append(a.elapsed_time(b) / batch)
-    times.sort()
-    return times[len(times) // 2]
-
-
-def time_ms_single(fn, warmup=3, repeat=10):
-    """One call between two events (the earlier method; kept for comparison)."""
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeat):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        torch.cuda.synchronize()
-        times.append(a.elapsed_time(b))
     times.sort()
     return times[len(times) // 2]
 
@@ -134,7 +117,7 @@ def run(name, dtype_name, do_bwd):
     row = {"preset": name, "dtype": dtype_name,
            "useful_flop_fwd": 4.0 * H * pairs(shape, kernel, dil, causal) * D}
     row["flex_fwd_ms"] = time_ms(lambda: flex(q, k, v, block_mask=mask))
-    row["flex_fwd_ms_single"] = time_ms_single(lambda: flex(q, k, v, block_mask=mask))
+    row["flex_fwd_ms_single"] = time_ms(lambda: flex(q, k, v, block_mask=mask), batch=1)
     row["sdpa_dense_fwd_ms"] = time_ms(lambda: F.scaled_dot_product_attention(q, k, v))
     row["dense_flop_fwd"] = 4.0 * H * N * N * D
     if do_bwd:
@@ -142,8 +125,8 @@ def run(name, dtype_name, do_bwd):
         dout = torch.randn_like(out)
         row["flex_bwd_ms"] = time_ms(
             lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True))
-        row["flex_bwd_ms_single"] = time_ms_single(
-            lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True))
+        row["flex_bwd_ms_single"] = time_ms(
+            lambda: torch.autograd.grad(out, (q, k, v), dout, retain_graph=True), batch=1)
         outd = F.scaled_dot_product_attention(q, k, v)
         row["sdpa_dense_bwd_ms"] = time_ms(
             lambda: torch.autograd.grad(outd, (q, k, v), dout, retain_graph=True))
