@@ -424,12 +424,7 @@ void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, con
                                lanes ? "na_fused_bwd_dq_lanes" : "na_fused_bwd_dq", label);
   cl::Kernel k_dkdv = ctx.kernel(lanes ? kBwdLanesFile : kBwdFile, opts,
                                  lanes ? "na_fused_bwd_dkdv_lanes" : "na_fused_bwd_dkdv", label);
-  check_fits(k_dq, ctx.device(), t.nt(), label);
-  check_fits(k_dkdv, ctx.device(), t.nt(), label);
-  int nt[3];
-  const Geometry gq = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
-  const Geometry gk = tiled_geometry(p, t.tq, t.nt(), p.heads_kv, nt);
-  launch_tiled_backward(ctx, p, k_dq, gq, k_dkdv, gk, nt, a, label, events);
+  launch_tiled_backward(ctx, p, t.tq, t.nt(), k_dq, k_dkdv, a, label, events);
 }
 
 }  // namespace openna

@@ -382,12 +382,7 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
       label);
   cl::Kernel k_dkdv = ctx.kernel(kBwdFile, mma_options(ctx.device(), p, t, {{"TQC", t.tk}}),
                                  "na_mma_bwd_dkdv", label);
-  check_fits(k_dq, ctx.device(), t.nt(), label);
-  check_fits(k_dkdv, ctx.device(), t.nt(), label);
-  int nt[3];
-  const Geometry gq = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
-  const Geometry gk = tiled_geometry(p, t.tq, t.nt(), p.heads_kv, nt);
-  launch_tiled_backward(ctx, p, k_dq, gq, k_dkdv, gk, nt, a, label, events);
+  launch_tiled_backward(ctx, p, t.tq, t.nt(), k_dq, k_dkdv, a, label, events);
 }
 
 }  // namespace openna

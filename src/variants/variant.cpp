@@ -126,9 +126,14 @@ Geometry tiled_geometry(const Problem& p, const int tq[3], int work_items, int h
   return g;
 }
 
-void launch_tiled_backward(Context& ctx, const Problem& p, cl::Kernel& dq, const Geometry& gq,
-                           cl::Kernel& dkdv, const Geometry& gk, const int nt[3],
-                           const BwdArgs& a, const std::string& label, Events* events) {
+void launch_tiled_backward(Context& ctx, const Problem& p, const int tq[3], int work_items,
+                           cl::Kernel& dq, cl::Kernel& dkdv, const BwdArgs& a,
+                           const std::string& label, Events* events) {
+  check_fits(dq, ctx.device(), work_items, label);
+  check_fits(dkdv, ctx.device(), work_items, label);
+  int nt[3];
+  const Geometry gq = tiled_geometry(p, tq, work_items, p.heads, nt);
+  const Geometry gk = tiled_geometry(p, tq, work_items, p.heads_kv, nt);
   cl::Kernel k_delta =
       ctx.kernel("na_delta.cl", compile_options(ctx.device(), p, {}), "na_delta", label);
   const int rows = static_cast<int>(p.lse_elems());

@@ -94,13 +94,14 @@ void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
 // tile, batch item and head (`heads` of them); nt receives the tiles per axis.
 Geometry tiled_geometry(const Problem& p, const int tq[3], int work_items, int heads, int nt[3]);
 
-// The backward's common tail for the tiled variants: the D pass (na_delta.cl) into a scratch
-// buffer, then `dq` over query tiles (geometry gq, one work-group per tile and query head) and
-// `dkdv` over key tiles (gk, per kv head). Both kernels take (q, k, v, d_out, lse, delta,
-// outputs..., B, L0, L1, L2, H, HKV, hd, hdv, scale, nt0, nt1, nt2).
-void launch_tiled_backward(Context& ctx, const Problem& p, cl::Kernel& dq, const Geometry& gq,
-                           cl::Kernel& dkdv, const Geometry& gk, const int nt[3],
-                           const BwdArgs& a, const std::string& label, Events* events);
+// The backward's common tail for the tiled variants: checks that both kernels fit `work_items`,
+// runs the D pass (na_delta.cl) into a scratch buffer, then `dq` over query tiles of box `tq`
+// (one work-group of `work_items` per tile and query head) and `dkdv` over key tiles of the
+// same box (per kv head). Both kernels take (q, k, v, d_out, lse, delta, outputs..., B, L0, L1,
+// L2, H, HKV, hd, hdv, scale, nt0, nt1, nt2).
+void launch_tiled_backward(Context& ctx, const Problem& p, const int tq[3], int work_items,
+                           cl::Kernel& dq, cl::Kernel& dkdv, const BwdArgs& a,
+                           const std::string& label, Events* events);
 
 inline std::size_t round_up(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
 
