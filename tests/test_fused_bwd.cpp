@@ -172,32 +172,15 @@ TEST(FusedBwdLanesPaths, ScratchTooLargeIsAnError) {
   EXPECT_EQ(before, after);
 }
 
-bool check_finite(const std::vector<double>& x) {
-  for (double v : x)
-    if (!std::isfinite(v)) return false;
-  return true;
-}
-
 // Bitwise-equal (and finite) gradients from two runs, through each dQ path of the lanes form.
 TEST(FusedBwdLanesPaths, DeterministicBothPaths) {
   for (int dq : {0, 1}) {
     const NaCase c =
         make_case(2, {11, 9}, {5, 3}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 32, 16, OPENNA_F32, 2, 31);
-    Context& ctx = test_context();
-    const Problem p = normalize(&c.problem);
-    Selection s = select_variant(ctx.device(), p, Pass::Backward, "fused");
+    Selection s =
+        select_variant(test_context().device(), normalize(&c.problem), Pass::Backward, "fused");
     s.config = lanes_config(lanes_tile(2), 8, 16, dq);
-    const CaseData data = make_inputs(c);
-    DeviceCase dc(ctx, c, data);
-    upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
-    const Outputs a = run_backward(ctx, s, dc);
-    dc.poison_outputs(ctx);  // out and lse too: upload them again
-    upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
-    const Outputs b = run_backward(ctx, s, dc);
-    EXPECT_TRUE(check_finite(a.d_q) && check_finite(a.d_k) && check_finite(a.d_v)) << dq;
-    EXPECT_EQ(0, std::memcmp(a.d_q.data(), b.d_q.data(), a.d_q.size() * sizeof(double))) << dq;
-    EXPECT_EQ(0, std::memcmp(a.d_k.data(), b.d_k.data(), a.d_k.size() * sizeof(double))) << dq;
-    EXPECT_EQ(0, std::memcmp(a.d_v.data(), b.d_v.data(), a.d_v.size() * sizeof(double))) << dq;
+    expect_backward_repeatable(c, s, "DQ=" + std::to_string(dq));
   }
 }
 
@@ -207,22 +190,9 @@ TEST(FusedBwdDeterminism, BitwiseEqual) {
   for (openna_dtype dt : {OPENNA_F32, OPENNA_F16, OPENNA_BF16}) {
     const NaCase c =
         make_case(2, {11, 9}, {5, 3}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 32, 16, dt, 2, 11 + dt);
-    Context& ctx = test_context();
-    const Problem p = normalize(&c.problem);
-    const Selection s = select_variant(ctx.device(), p, Pass::Backward, "fused");
-    const CaseData data = make_inputs(c);
-    DeviceCase dc(ctx, c, data);
-    upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
-    const Outputs a = run_backward(ctx, s, dc);
-    dc.poison_outputs(ctx);
-    upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
-    const Outputs b = run_backward(ctx, s, dc);
-    EXPECT_EQ(0, std::memcmp(a.d_q.data(), b.d_q.data(), a.d_q.size() * sizeof(double)))
-        << c.name();
-    EXPECT_EQ(0, std::memcmp(a.d_k.data(), b.d_k.data(), a.d_k.size() * sizeof(double)))
-        << c.name();
-    EXPECT_EQ(0, std::memcmp(a.d_v.data(), b.d_v.data(), a.d_v.size() * sizeof(double)))
-        << c.name();
+    const Selection s =
+        select_variant(test_context().device(), normalize(&c.problem), Pass::Backward, "fused");
+    expect_backward_repeatable(c, s, c.name());
   }
 }
 

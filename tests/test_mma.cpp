@@ -135,18 +135,9 @@ TEST(MmaBwdDeterminism, BitwiseEqual) {
     const NaCase c =
         make_case(2, {21, 17}, {7, 5}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 64, 32, dt, 2, 21 + dt);
     SKIP_UNLESS_MMA(c, Pass::Backward);
-    Context& ctx = test_context();
-    const Selection s = select_variant(ctx.device(), normalize(&c.problem), Pass::Backward, "mma");
-    const CaseData data = make_inputs(c);
-    DeviceCase dc(ctx, c, data);
-    upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
-    const Outputs a = run_backward(ctx, s, dc);
-    dc.poison_outputs(ctx);
-    upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
-    const Outputs b = run_backward(ctx, s, dc);
-    EXPECT_EQ(a.d_q, b.d_q) << c.name();
-    EXPECT_EQ(a.d_k, b.d_k) << c.name();
-    EXPECT_EQ(a.d_v, b.d_v) << c.name();
+    const Selection s =
+        select_variant(test_context().device(), normalize(&c.problem), Pass::Backward, "mma");
+    expect_backward_repeatable(c, s, c.name());
   }
 }
 

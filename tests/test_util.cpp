@@ -1,6 +1,9 @@
 // Test helpers (see test_util.hpp).
 #include "test_util.hpp"
 
+#include <cmath>
+#include <cstring>
+
 #include "core/problem.hpp"
 #include "testing/reference.hpp"
 
@@ -103,6 +106,29 @@ bool check_backward(const NaCase& c, const std::string& family, const Config* co
   ok &= expect_close(c, "d_k", got.d_k, ref.d_k, Output::DK, s.name);
   ok &= expect_close(c, "d_v", got.d_v, ref.d_v, Output::DV, s.name);
   return ok;
+}
+
+void expect_backward_repeatable(const NaCase& c, const Selection& s, const std::string& what) {
+  Context& ctx = test_context();
+  const CaseData data = make_inputs(c);
+  DeviceCase dc(ctx, c, data);
+  upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
+  const Outputs a = run_backward(ctx, s, dc);
+  dc.poison_outputs(ctx);  // out and lse too: upload them again
+  upload_forward(ctx, dc, reference_forward(c.problem, data.qd, data.kd, data.vd));
+  const Outputs b = run_backward(ctx, s, dc);
+  const auto finite = [](const std::vector<double>& x) {
+    for (double v : x)
+      if (!std::isfinite(v)) return false;
+    return true;
+  };
+  EXPECT_TRUE(finite(a.d_q) && finite(a.d_k) && finite(a.d_v)) << what;
+  const auto same = [](const std::vector<double>& x, const std::vector<double>& y) {
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(double)) == 0;
+  };
+  EXPECT_TRUE(same(a.d_q, b.d_q)) << what << ": d_q differs between two runs";
+  EXPECT_TRUE(same(a.d_k, b.d_k)) << what << ": d_k differs between two runs";
+  EXPECT_TRUE(same(a.d_v, b.d_v)) << what << ": d_v differs between two runs";
 }
 
 }  // namespace openna::testing

@@ -32,6 +32,10 @@ bool check_forward(const NaCase& c, const std::string& family, const Config* con
 // Backward with the reference's out and lse as inputs; expects d_q, d_k, d_v to match.
 bool check_backward(const NaCase& c, const std::string& family, const Config* config = nullptr);
 
+// Runs the backward of selection `s` twice on the case's inputs (outputs poisoned in between,
+// forward outputs uploaded again) and expects finite gradients that are bitwise equal.
+void expect_backward_repeatable(const NaCase& c, const Selection& s, const std::string& what);
+
 // The configuration the dispatcher picks for `family` on a GPU (a device description with a
 // GPU's limits: 48 KB of local memory, 1024 work-items), so that PoCL checks the GPU kernels too.
 Config gpu_config(const NaCase& c, const std::string& family, Pass pass);
