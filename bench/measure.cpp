@@ -115,12 +115,21 @@ Timing time_variant(Context& ctx, const Variant& v, const Config& c, const Probl
     for (auto& ev : per_call) call(ctx, v, c, p, pass, b, &ev);
     ctx.finish();
     std::vector<double> samples;
+    std::vector<std::vector<double>> parts(per_call.empty() ? 0 : per_call.front().size());
+    bool same_count = true;
     for (const Events& ev : per_call) {
       double ms = 0;
-      for (const cl::Event& e : ev) ms += event_ms(e);
+      same_count = same_count && ev.size() == parts.size();
+      for (std::size_t i = 0; i < ev.size(); ++i) {
+        const double one = event_ms(ev[i]);
+        ms += one;
+        if (same_count) parts[i].push_back(one);
+      }
       samples.push_back(ms);
     }
     t.ms = stats_of(samples);
+    if (same_count)
+      for (const auto& part : parts) t.kernel_ms.push_back(stats_of(part).median);
     t.ok = true;
   } catch (const std::exception& e) {
     t.error = error_text(e);

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common.hpp"
 #include "core/problem.hpp"
@@ -29,6 +30,9 @@ struct Timing {
   bool broke = false;  // a call failed: the context may be unusable after it
   int warmup = 0;
   Stats ms;  // per call: the sum of the profiled times of the kernels the call enqueued
+  // The median of each kernel's time, in the order the call enqueues them (empty when the
+  // calls did not all enqueue the same number of kernels).
+  std::vector<double> kernel_ms;
 };
 
 // `warmup` untimed calls (they also build the programs), then `repeat` timed ones. Errors of

@@ -23,6 +23,7 @@ json timing_json(const Timing& t) {
   json j = {
       {"ms", t.ms.median}, {"min_ms", t.ms.min}, {"max_ms", t.ms.max}, {"repeats", t.ms.count}};
   if (!t.note.empty()) j["note"] = t.note;
+  if (t.kernel_ms.size() > 1) j["kernel_ms"] = t.kernel_ms;
   return j;
 }
 
@@ -87,6 +88,12 @@ void print_table(std::FILE* f, const std::vector<DeviceSummary>& devices,
                {ms(r.time.ms.median), ms(r.time.ms.min), ms(r.time.ms.max), fmt(r.tflops, 3),
                 std::isnan(r.peak_fraction) ? "-" : fmt_fixed(100 * r.peak_fraction, 1) + "%",
                 ratio(r.vs_naive), ratio(r.vs_dense), ratio(r.sim_speedup)});
+      if (r.time.kernel_ms.size() > 1) {
+        std::string s = n + ": kernels (median ms, in launch order):";
+        for (std::size_t k = 0; k < r.time.kernel_ms.size(); ++k)
+          s += (k == 0 ? " " : " + ") + fmt(r.time.kernel_ms[k], 4);
+        notes.push_back(s);
+      }
       if (!r.naive.ok && r.naive.error != "off" && !r.naive.error.empty()) {
         notes.push_back(n + ": naive baseline: " + r.naive.error);
       } else if (!r.naive.note.empty()) {
@@ -167,6 +174,7 @@ void print_json(std::FILE* f, const std::vector<DeviceSummary>& devices,
     rj["max_ms"] = t ? json(r.time.ms.max) : json(nullptr);
     rj["repeats"] = t ? r.time.ms.count : 0;
     rj["warmup"] = r.time.warmup;
+    rj["kernel_ms"] = t ? json(r.time.kernel_ms) : json(nullptr);
     rj["useful_flops"] = r.flops;
     rj["tflops"] = num(r.tflops);
     rj["peak_fraction"] = num(r.peak_fraction);
