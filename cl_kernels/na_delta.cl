@@ -1,7 +1,20 @@
 /* D_i = dot(d_out_i, out_i) per (batch, token, head): the one statistic the backward needs
- * besides the forward's lse. One work-item per row, f32 accumulation. */
+ * besides the forward's lse. f32 accumulation, and a fixed summation order (deterministic).
+ *   DLANES == 1: one work-item per row, reading the row front to back (CPUs: the row is one
+ *                work-item's contiguous stream).
+ *   DLANES > 1:  DLANES work-items per row (a power of two up to 32) in work-groups of DWG, each
+ *                summing the row's elements lane, lane + DLANES, ..., then a tree in local memory;
+ *                neighbouring work-items read neighbouring elements (GPUs: coalesced). */
 #include "na_common.h"
 
+#ifndef DLANES
+#define DLANES 1
+#endif
+#ifndef DWG
+#define DWG 256
+#endif
+
+#if DLANES == 1
 __kernel void na_delta(__global const stor_t* out, __global const stor_t* d_out,
                        __global float* delta, int rows, int hdv) {
   const int row = get_global_id(0);
@@ -10,3 +23,28 @@ __kernel void na_delta(__global const stor_t* out, __global const stor_t* d_out,
   for (int d = 0; d < hdv; ++d) s += LOADF(out, row * hdv + d) * LOADF(d_out, row * hdv + d);
   delta[row] = s;
 }
+#else
+#if DWG % DLANES != 0 || (DLANES & (DLANES - 1)) != 0 || DLANES > 32
+#error "DLANES must be a power of two up to 32 dividing DWG"
+#endif
+__kernel __attribute__((reqd_work_group_size(DWG, 1, 1))) void na_delta(
+    __global const stor_t* out, __global const stor_t* d_out, __global float* delta, int rows,
+    int hdv) {
+  __local float red[DWG];
+  const int lid = get_local_id(0);
+  const int sub = lid % DLANES;
+  const int row = get_group_id(0) * (DWG / DLANES) + lid / DLANES;
+  float s = 0.0f;
+  if (row < rows)
+    for (int d = sub; d < hdv; d += DLANES)
+      s += LOADF(out, row * hdv + d) * LOADF(d_out, row * hdv + d);
+  red[lid] = s;
+  barrier(CLK_LOCAL_MEM_FENCE);
+#pragma unroll
+  for (int w = DLANES / 2; w > 0; w >>= 1) {
+    if (sub < w) red[lid] += red[lid + w];
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
+  if (sub == 0 && row < rows) delta[row] = red[lid];
+}
+#endif

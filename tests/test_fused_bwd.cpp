@@ -13,6 +13,7 @@
 #include "test_util.hpp"
 #include "tiers.hpp"
 #include "variants/fused.hpp"
+#include "variants/variant.hpp"
 
 namespace openna::testing {
 namespace {
@@ -29,6 +30,40 @@ std::string lanes_tile(int rank) {
   return rank == 1 ? "TQ0=16,TQ1=1,TQ2=1" : rank == 2 ? "TQ0=4,TQ1=4,TQ2=1" : "TQ0=2,TQ1=2,TQ2=4";
 }
 
+// The D pass (every backward's first kernel) with each width it can run at: one work-item per
+// row (CPUs), and 8, 16, 32 per row with the work-group tree (GPUs), in every dtype, on a row
+// count that leaves a partial work-group and a head_dim_v that no width divides.
+TEST(DeltaPass, EveryWidthMatchesTheReference) {
+  Context& ctx = test_context();
+  for (openna_dtype dt : {OPENNA_F32, OPENNA_F16, OPENNA_BF16}) {
+    const NaCase a = make_case(2, {7, 5}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, 3, 1, 16, 40, dt, 2, 11);
+    NaCase b = a;
+    b.seed = 12;
+    const CaseData da = make_inputs(a), db = make_inputs(b);
+    const Problem p = normalize(&a.problem);
+    const std::size_t rows = static_cast<std::size_t>(p.lse_elems());
+    const int hdv = p.head_dim_v;
+    for (int lanes : {1, 8, 16, 32}) {
+      if (lanes > 1 && ctx.device().max_work_group_size < 256) continue;
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " lanes " + std::to_string(lanes));
+      cl::Buffer out(ctx.ocl_context(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, da.d_out.size(),
+                     const_cast<std::uint8_t*>(da.d_out.data()));
+      cl::Buffer d_out(ctx.ocl_context(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, db.d_out.size(),
+                       const_cast<std::uint8_t*>(db.d_out.data()));
+      const DeltaPass d = launch_delta(ctx, p, out(), d_out(), "delta test", lanes);
+      std::vector<float> got(rows);
+      ctx.queue().enqueueReadBuffer(d.delta, CL_TRUE, 0, rows * sizeof(float), got.data());
+      for (std::size_t r = 0; r < rows; ++r) {
+        double want = 0, mag = 0;
+        for (int i = 0; i < hdv; ++i) {
+          want += da.d_outd[r * hdv + i] * db.d_outd[r * hdv + i];
+          mag += std::fabs(da.d_outd[r * hdv + i] * db.d_outd[r * hdv + i]);
+        }
+        ASSERT_NEAR(got[r], want, 1e-5 * mag + 1e-30) << "row " << r;
+      }
+    }
+  }
+}
 
 class FusedBwdRandom : public ::testing::TestWithParam<NaCase> {};
 
@@ -48,7 +83,9 @@ TEST_P(FusedBwdRandom, BackwardGpuConfig) {
   check_backward(GetParam(), "fused", &c);
 }
 
-INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdRandom, ::testing::ValuesIn(random_cases(TIER(777, 778), TIER(50, 200), tier_limits())),
+INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdRandom,
+                         ::testing::ValuesIn(random_cases(TIER(777, 778), TIER(50, 200),
+                                                          tier_limits())),
                          [](const auto& info) { return info.param.name(); });
 
 std::vector<NaCase> adversarial() {
@@ -100,8 +137,9 @@ TEST_P(FusedBwdLanesPaths, SevenProducts) {
 
 TEST_P(FusedBwdLanesPaths, FiveProductsNarrow) {
   const int r = GetParam().problem.rank;
-  const Config c = lanes_config(r == 1 ? "TQ0=8,TQ1=1,TQ2=1" : r == 2 ? "TQ0=2,TQ1=4,TQ2=1"
-                                                                    : "TQ0=2,TQ1=2,TQ2=2",
+  const Config c = lanes_config(r == 1   ? "TQ0=8,TQ1=1,TQ2=1"
+                                : r == 2 ? "TQ0=2,TQ1=4,TQ2=1"
+                                         : "TQ0=2,TQ1=2,TQ2=2",
                                 4, 8, 1);
   SCOPED_TRACE(c.str());
   check_backward(GetParam(), "fused", &c);
@@ -118,34 +156,38 @@ TEST(FusedBwdLanesPaths, DefaultSelection) {
   const Variant* fused = find_variant("fused");
   ASSERT_NE(fused, nullptr);
   // small-cpu: 4x4 key tiles, 7x7 windows: inverse boxes of 10x10, scratch 6.25x Q.
-  const NaCase small = make_case(2, {32, 32}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 32, 32,
-                                 OPENNA_F32);
+  const NaCase small =
+      make_case(2, {32, 32}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 32, 32, OPENNA_F32);
   const Problem ps = normalize(&small.problem);
   const Config cs = fused->default_config(ps, cpu, Pass::Backward);
   EXPECT_EQ(cs.get("DQ", -1), 1) << cs.str();
   EXPECT_NE(fused->name(ps, cs, Pass::Backward).find("_5prod"), std::string::npos);
   // 13x13 windows on 4x4 tiles: inverse boxes of 16x16, scratch 16x Q: over the bound.
-  const NaCase big = make_case(2, {32, 32}, {13, 13}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 64, 64,
-                               OPENNA_F32);
+  const NaCase big =
+      make_case(2, {32, 32}, {13, 13}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 64, 64, OPENNA_F32);
   const Problem pb = normalize(&big.problem);
   const Config cb = fused->default_config(pb, cpu, Pass::Backward);
   EXPECT_EQ(cb.get("DQ", -1), 0) << cb.str();
   EXPECT_NE(fused->name(pb, cb, Pass::Backward).find("_7prod"), std::string::npos);
   // The forward has no DQ, and DQ is rejected there and outside the lanes form.
   EXPECT_EQ(fused->default_config(ps, cpu, Pass::Forward).get("DQ", -1), -1);
-  EXPECT_FALSE(fused->config_error(ps, cpu, Pass::Forward, lanes_config(lanes_tile(2), 8, 16, 1)).empty());
-  EXPECT_FALSE(fused->config_error(ps, cpu, Pass::Backward, lanes_config(lanes_tile(2), 8, 16, 2)).empty());
-  EXPECT_FALSE(fused->config_error(ps, cpu, Pass::Backward,
-                                   Config::parse("FORM=0,TQ0=4,TQ1=4,TQ2=1,TK=16,RQ=1,TC=1,VW=4,DQ=1"))
-                   .empty());
+  EXPECT_FALSE(
+      fused->config_error(ps, cpu, Pass::Forward, lanes_config(lanes_tile(2), 8, 16, 1)).empty());
+  EXPECT_FALSE(
+      fused->config_error(ps, cpu, Pass::Backward, lanes_config(lanes_tile(2), 8, 16, 2)).empty());
+  EXPECT_FALSE(
+      fused
+          ->config_error(ps, cpu, Pass::Backward,
+                         Config::parse("FORM=0,TQ0=4,TQ1=4,TQ2=1,TK=16,RQ=1,TC=1,VW=4,DQ=1"))
+          .empty());
 }
 
 // A 5-product backward whose scratch the device cannot allocate is an out-of-memory error
 // raised before any kernel runs: the gradients keep their poison.
 TEST(FusedBwdLanesPaths, ScratchTooLargeIsAnError) {
   // Dense 3-D 32^3 on 2x2x4 key tiles: 2048 tiles x 32768-row boxes x 16 floats = 4.3 GB.
-  const NaCase c = make_case(3, {32, 32, 32}, {32, 32, 32}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1,
-                             1, 16, 16, OPENNA_F32);
+  const NaCase c = make_case(3, {32, 32, 32}, {32, 32, 32}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1, 1,
+                             16, 16, OPENNA_F32);
   Context& ctx = test_context();
   const Problem p = normalize(&c.problem);
   const cl_ulong max_alloc = ctx.device().device.getInfo<CL_DEVICE_MAX_MEM_ALLOC_SIZE>();
@@ -159,10 +201,10 @@ TEST(FusedBwdLanesPaths, ScratchTooLargeIsAnError) {
   std::vector<std::uint8_t> before(bytes), after(bytes);
   ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, before.data());
   try {
-    fused->backward(ctx, p, cfg,
-                    {dc.q(), dc.k(), dc.v(), dc.out(), dc.d_out(), dc.lse(), dc.d_q(), dc.d_k(),
-                     dc.d_v()},
-                    nullptr);
+    fused->backward(
+        ctx, p, cfg,
+        {dc.q(), dc.k(), dc.v(), dc.out(), dc.d_out(), dc.lse(), dc.d_q(), dc.d_k(), dc.d_v()},
+        nullptr);
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_EQ(e.status(), OPENNA_ERROR_OUT_OF_MEMORY) << e.what();
@@ -200,7 +242,8 @@ TEST(FusedBwdDeterminism, BitwiseEqual) {
 // loss L = sum(out * d_out): checks that the two kernels are consistent with each other, not
 // only each with the reference.
 TEST(FusedBwdGradient, FiniteDifferencesOfFusedForward) {
-  const NaCase c = make_case(2, {5, 6}, {3, 4}, {1, 2}, {1, 1}, {1, 0}, 2, 1, 8, 4, OPENNA_F32, 1, 5);
+  const NaCase c =
+      make_case(2, {5, 6}, {3, 4}, {1, 2}, {1, 1}, {1, 0}, 2, 1, 8, 4, OPENNA_F32, 1, 5);
   Context& ctx = test_context();
   const Problem p = normalize(&c.problem);
   const Selection fwd = select_variant(ctx.device(), p, Pass::Forward, "fused");

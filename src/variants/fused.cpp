@@ -362,13 +362,10 @@ void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const B
                                                 std::to_string(bytes) + " bytes failed (" +
                                                 cl_error_name(e.err()) + ")");
   }
-  cl::Kernel k_delta =
-      ctx.kernel("na_delta.cl", compile_options(ctx.device(), p, {}), "na_delta", label);
   cl::Kernel k_dkdv = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dkdv_lanes", label);
   cl::Kernel k_red = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dq_reduce_lanes", label);
   check_fits(k_dkdv, ctx.device(), 1, label);
   const int rows = static_cast<int>(p.lse_elems());
-  cl::Buffer delta = ctx.alloc(static_cast<std::size_t>(rows) * sizeof(float));
   Geometry g1;
   g1.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
   g1.global[0] = round_up(static_cast<std::size_t>(rows), g1.local[0]);
@@ -377,7 +374,9 @@ void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const B
   const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
   const int qb = static_cast<int>(sc.slot_rows);
   Events ev;
-  ev.push_back(ctx.launch(k_delta, g1, MemArg{a.out}, MemArg{a.d_out}, delta, rows, p.head_dim_v));
+  const DeltaPass d = launch_delta(ctx, p, a.out, a.d_out, label);
+  const cl::Buffer& delta = d.delta;
+  ev.push_back(d.event);
   ev.push_back(ctx.launch(k_dkdv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
                           MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, part, qb, p.batch,
                           L0, L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale,
@@ -424,7 +423,7 @@ void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, con
                                lanes ? "na_fused_bwd_dq_lanes" : "na_fused_bwd_dq", label);
   cl::Kernel k_dkdv = ctx.kernel(lanes ? kBwdLanesFile : kBwdFile, opts,
                                  lanes ? "na_fused_bwd_dkdv_lanes" : "na_fused_bwd_dkdv", label);
-  launch_tiled_backward(ctx, p, t.tq, t.nt(), k_dq, k_dkdv, a, label, events);
+  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, t.tq, t.nt()}, a, label, events);
 }
 
 }  // namespace openna

@@ -333,14 +333,14 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
                         std::vector<std::pair<std::string, int>> extra) {
   const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
   std::vector<std::pair<std::string, int>> defs = {
-      {"HDP", hdp},     {"HDVP", hdvp},   {"TQ0", t.tq[0]}, {"TQ1", t.tq[1]},
-      {"TQ2", t.tq[2]}, {"NW", t.nw},     {"MW", t.mw},       {"STAGES", t.stages}};
+      {"HDP", hdp},     {"HDVP", hdvp}, {"TQ0", t.tq[0]}, {"TQ1", t.tq[1]},
+      {"TQ2", t.tq[2]}, {"NW", t.nw},   {"MW", t.mw},     {"STAGES", t.stages}};
   defs.insert(defs.end(), extra.begin(), extra.end());
   // The per-warp chunk skip pays where a warp's rows see a clearly smaller part of the tile's
   // box than the whole tile does; estimated on axis 0 (warps split the tile along it).
   const int rows0 = std::max(1, t.rows() / t.nw / (t.tq[1] * t.tq[2]));
-  const double skippable = static_cast<double>(t.tq[0] - std::min(rows0, t.tq[0])) /
-                           (p.axis[0].kernel + t.tq[0] - 1);
+  const double skippable =
+      static_cast<double>(t.tq[0] - std::min(rows0, t.tq[0])) / (p.axis[0].kernel + t.tq[0] - 1);
   defs.push_back({"WSKIP", skippable >= 0.1 ? 1 : 0});
   std::string opts = compile_options(dev, p, defs);
   if (t.maxreg) opts += " -cl-nv-maxrregcount=" + std::to_string(t.maxreg);
@@ -362,10 +362,10 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   check_fits(k, ctx.device(), t.nt(), label);
   int nt[3];
   const Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
-  cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
-                            MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
-                            p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
-                            p.scale, nt[0], nt[1], nt[2]);
+  cl::Event ev =
+      ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out}, MemArg{a.lse}, p.batch,
+                 p.axis[0].length, p.axis[1].length, p.axis[2].length, p.heads, p.heads_kv,
+                 p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2]);
   if (events) events->push_back(ev);
 }
 
@@ -377,12 +377,12 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
   const MmaTile t = tile_of(c);
   const std::string label = name(p, c, Pass::Backward);
-  cl::Kernel k_dq = ctx.kernel(
-      kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"MMA_DQ", 1}}), "na_mma_bwd_dq",
-      label);
+  cl::Kernel k_dq =
+      ctx.kernel(kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"MMA_DQ", 1}}),
+                 "na_mma_bwd_dq", label);
   cl::Kernel k_dkdv = ctx.kernel(kBwdFile, mma_options(ctx.device(), p, t, {{"TQC", t.tk}}),
                                  "na_mma_bwd_dkdv", label);
-  launch_tiled_backward(ctx, p, t.tq, t.nt(), k_dq, k_dkdv, a, label, events);
+  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, t.tq, t.nt()}, a, label, events);
 }
 
 }  // namespace openna

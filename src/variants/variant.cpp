@@ -116,8 +116,7 @@ void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
   }
 }
 
-Geometry tiled_geometry(const Problem& p, const int tq[3], int work_items, int heads,
-                        int nt[3]) {
+Geometry tiled_geometry(const Problem& p, const int tq[3], int work_items, int heads, int nt[3]) {
   nt[0] = nt[1] = nt[2] = 1;
   for (int x = 0; x < p.rank; ++x) nt[x] = tiles_on_axis(p.axis[x], tq[x]);
   Geometry g;
@@ -126,32 +125,53 @@ Geometry tiled_geometry(const Problem& p, const int tq[3], int work_items, int h
   return g;
 }
 
-void launch_tiled_backward(Context& ctx, const Problem& p, const int tq[3], int work_items,
-                           cl::Kernel& dq, cl::Kernel& dkdv, const BwdArgs& a,
-                           const std::string& label, Events* events) {
-  check_fits(dq, ctx.device(), work_items, label);
-  check_fits(dkdv, ctx.device(), work_items, label);
-  int nt[3];
-  const Geometry gq = tiled_geometry(p, tq, work_items, p.heads, nt);
-  const Geometry gk = tiled_geometry(p, tq, work_items, p.heads_kv, nt);
-  cl::Kernel k_delta =
-      ctx.kernel("na_delta.cl", compile_options(ctx.device(), p, {}), "na_delta", label);
-  const int rows = static_cast<int>(p.lse_elems());
-  // Released right after enqueueing: OpenCL keeps it alive until the kernels using it finish.
-  cl::Buffer delta = ctx.alloc(static_cast<std::size_t>(rows) * sizeof(float));
-  Geometry gd;
-  gd.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
-  gd.global[0] = round_up(static_cast<std::size_t>(rows), gd.local[0]);
+DeltaPass launch_delta(Context& ctx, const Problem& p, cl_mem out, cl_mem d_out,
+                       const std::string& label, int lanes) {
+  const DeviceInfo& dev = ctx.device();
+  if (lanes == 0) {
+    lanes = 1;
+    if (dev.is_gpu() && dev.max_work_group_size >= 256) {
+      lanes = 8;
+      while (lanes < 32 && lanes * 4 < p.head_dim_v) lanes *= 2;
+    }
+  }
+  if (lanes < 1 || lanes > 32 || (lanes & (lanes - 1)) != 0 ||
+      (lanes > 1 && dev.max_work_group_size < 256)) {
+    throw Unsupported(label + ": D pass with " + std::to_string(lanes) + " work-items per row");
+  }
+  cl::Kernel k =
+      ctx.kernel("na_delta.cl", compile_options(dev, p, {{"DLANES", lanes}}), "na_delta", label);
+  const std::size_t rows = static_cast<std::size_t>(p.lse_elems());
+  Geometry g;
+  g.local[0] = lanes == 1 ? std::min<std::size_t>(64, dev.max_work_group_size) : 256;
+  g.global[0] = round_up(rows * lanes, g.local[0]);
+  // Released by the caller right after enqueueing: OpenCL keeps it alive until the kernels
+  // using it finish.
+  DeltaPass d;
+  d.delta = ctx.alloc(rows * sizeof(float));
+  d.event =
+      ctx.launch(k, g, MemArg{out}, MemArg{d_out}, d.delta, static_cast<int>(rows), p.head_dim_v);
+  return d;
+}
+
+void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, TiledKernel dkdv,
+                           const BwdArgs& a, const std::string& label, Events* events) {
+  check_fits(*dq.kernel, ctx.device(), dq.work_items, label);
+  check_fits(*dkdv.kernel, ctx.device(), dkdv.work_items, label);
+  int nq[3], nk[3];
+  const Geometry gq = tiled_geometry(p, dq.tq, dq.work_items, p.heads, nq);
+  const Geometry gk = tiled_geometry(p, dkdv.tq, dkdv.work_items, p.heads_kv, nk);
   const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
   Events ev;
-  ev.push_back(ctx.launch(k_delta, gd, MemArg{a.out}, MemArg{a.d_out}, delta, rows, p.head_dim_v));
-  ev.push_back(ctx.launch(dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
-                          MemArg{a.lse}, delta, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
-                          p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2]));
-  ev.push_back(ctx.launch(dkdv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
-                          MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, p.batch, L0, L1,
-                          L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0],
-                          nt[1], nt[2]));
+  const DeltaPass d = launch_delta(ctx, p, a.out, a.d_out, label);
+  ev.push_back(d.event);
+  ev.push_back(ctx.launch(*dq.kernel, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                          MemArg{a.lse}, d.delta, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
+                          p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nq[0], nq[1], nq[2]));
+  ev.push_back(ctx.launch(*dkdv.kernel, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                          MemArg{a.lse}, d.delta, MemArg{a.d_k}, MemArg{a.d_v}, p.batch, L0, L1, L2,
+                          p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nk[0], nk[1],
+                          nk[2]));
   if (events) events->insert(events->end(), ev.begin(), ev.end());
 }
 
@@ -163,8 +183,8 @@ std::string compile_options(const DeviceInfo& dev, const Problem& p,
   o << " -DRANK=" << p.rank << " -DDTYPE=" << static_cast<int>(p.dtype);
   for (int a = 0; a < 3; ++a) {
     const Axis& ax = p.axis[a];
-    o << " -DK" << a << "=" << ax.kernel << " -DS" << a << "=" << ax.stride << " -DDIL" << a
-      << "=" << ax.dilation << " -DCAUSAL" << a << "=" << (ax.causal ? 1 : 0);
+    o << " -DK" << a << "=" << ax.kernel << " -DS" << a << "=" << ax.stride << " -DDIL" << a << "="
+      << ax.dilation << " -DCAUSAL" << a << "=" << (ax.causal ? 1 : 0);
   }
   for (const auto& d : defines) o << " -D" << d.first << "=" << d.second;
   // Vendor quirks, each named:

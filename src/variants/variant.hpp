@@ -94,14 +94,30 @@ void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
 // tile, batch item and head (`heads` of them); nt receives the tiles per axis.
 Geometry tiled_geometry(const Problem& p, const int tq[3], int work_items, int heads, int nt[3]);
 
-// The backward's common tail for the tiled variants: checks that both kernels fit `work_items`,
-// runs the D pass (na_delta.cl) into a scratch buffer, then `dq` over query tiles of box `tq`
-// (one work-group of `work_items` per tile and query head) and `dkdv` over key tiles of the
-// same box (per kv head). Both kernels take (q, k, v, d_out, lse, delta, outputs..., B, L0, L1,
-// L2, H, HKV, hd, hdv, scale, nt0, nt1, nt2).
-void launch_tiled_backward(Context& ctx, const Problem& p, const int tq[3], int work_items,
-                           cl::Kernel& dq, cl::Kernel& dkdv, const BwdArgs& a,
-                           const std::string& label, Events* events);
+// The D pass of the backward (na_delta.cl): D = rowwise dot(d_out, out) into a new buffer of
+// lse_elems() floats, enqueued; returns the buffer and the pass's event. `lanes` work-items sum
+// a row (1, or a power of two up to 32); 0 chooses: on GPUs 8 to 32 (coalesced reads),
+// elsewhere 1.
+struct DeltaPass {
+  cl::Buffer delta;
+  cl::Event event;
+};
+DeltaPass launch_delta(Context& ctx, const Problem& p, cl_mem out, cl_mem d_out,
+                       const std::string& label, int lanes = 0);
+
+// One of the backward's box-tiled kernels: a work-group of `work_items` per tile of box `tq`.
+struct TiledKernel {
+  cl::Kernel* kernel;
+  const int* tq;
+  int work_items;
+};
+
+// The backward's common tail for the tiled variants: checks that both kernels fit their
+// work-groups, runs the D pass, then `dq` over query tiles (per query head) and `dkdv` over
+// key tiles (per kv head), each with its own box. Both kernels take (q, k, v, d_out, lse,
+// delta, outputs..., B, L0, L1, L2, H, HKV, hd, hdv, scale, nt0, nt1, nt2).
+void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, TiledKernel dkdv,
+                           const BwdArgs& a, const std::string& label, Events* events);
 
 inline std::size_t round_up(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
 
