@@ -4,10 +4,12 @@
 #   build   configure and build (build-gpu/, Release, all cores)
 #   probe   devices, and the mma probe/gate test
 #   test    the kernel suites on the NVIDIA device (REGEX selects test programs)
-#   bench   openna-bench on the presets (VARIANTS, DTYPES, PASS)
+#   bench   openna-bench on the presets (PRESETS, VARIANTS, DTYPES, PASS; a call of several
+#           kernels also prints each kernel's median)
 #   tune    openna-bench tune on the presets (TUNE_PRESETS, TUNE_PASSES, DTYPES' first; the
 #           database goes to $OUT/tuning.json, every candidate's line to $OUT/tune.log)
-#   flex    FlexAttention and SDPA on the same presets (tools/flex_bench.py)
+#   flex    FlexAttention and SDPA on the same presets (tools/flex_bench.py; FLEX_DTYPES,
+#           FLEX_PRESETS)
 #   ptx     dump each program's PTX and print ptxas register/spill statistics
 # Logs go to $OUT (the device tool brings them back).
 set -uo pipefail
@@ -38,14 +40,14 @@ for step in "$@"; do
       done ;;
     bench)
       for dt in ${DTYPES:-f16 bf16}; do
-        for p in flux-2d vision-2d vision-2d-dilated video-3d long-1d-causal; do
+        for p in ${PRESETS:-flux-2d vision-2d vision-2d-dilated video-3d long-1d-causal}; do
           # checked JSON only with BENCH_JSON=1 (the device tool returns at most 8 files)
           [ "${BENCH_JSON:-0}" = 1 ] && $B/bench/openna-bench run --device nvidia --preset $p \
             --dtype $dt --variant ${VARIANTS:-mma,fused} --pass ${PASS:-fwd} --check \
             --no-baselines --repeat 20 --json -q > "$OUT/bench_${p}_${dt}.json" 2>> "$OUT/bench.err"
           $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt \
             --variant ${VARIANTS:-mma,fused} --pass ${PASS:-fwd} --no-baselines --no-probe \
-            --repeat 20 -q 2>&1 | grep -E "na_(fwd|bwd)" | cut -c1-230
+            --repeat 20 -q 2>&1 | grep -E "na_(fwd|bwd)|kernels" | cut -c1-230
         done
       done ;;
     tune)
@@ -62,7 +64,8 @@ for step in "$@"; do
       done ;;
     flex)
       PYTHONUNBUFFERED=1 python3 tools/flex_bench.py --dtypes "${FLEX_DTYPES:-f16,bf16}" \
-        --json "$OUT/flex.json" > "$OUT/flex.log" 2>&1
+        ${FLEX_PRESETS:+--presets $FLEX_PRESETS} --json "$OUT/flex_${FLEX_DTYPES:-f16,bf16}.json" \
+        > "$OUT/flex.log" 2>&1
       tail -14 "$OUT/flex.log" ;;
     ptx)
       mkdir -p /tmp/ptx && rm -f /tmp/ptx/*
