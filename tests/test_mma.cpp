@@ -243,5 +243,37 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_NE(std::string::npos, mma->unsupported_reason(odd, dev, Pass::Forward).find("8"));
 }
 
+// The backward's dK/dV kernel with a tile of its own (K-prefixed parameters): checked on its
+// own, forward-only configurations refuse them, and the variant's name tells them apart.
+TEST(MmaHostConfig, DkdvTileOfItsOwn) {
+  const DeviceInfo dev = synthetic_h100();
+  const Variant* mma = find_variant("mma");
+  const Problem p = preset_like(2, {64, 64}, {17, 17}, 0, 128, OPENNA_F16);
+  const std::string base = "TQ0=8,TQ1=8,TQ2=1,NW=4,TK=16,STAGES=1";
+  const auto err = [&](const std::string& extra, Pass pass = Pass::Backward) {
+    return mma->config_error(p, dev, pass, Config::parse(base + extra));
+  };
+  EXPECT_EQ("", err(""));
+  EXPECT_EQ("", err(",KNW=2,KTK=16,KSTAGES=3"));  // 32 keys: K/V tile and 3 chunks fit 48 KB
+  EXPECT_NE(std::string::npos, err(",KNW=2,KTK=16,KSTAGES=3", Pass::Forward).find("backward"));
+  EXPECT_NE(std::string::npos, err(",KTK=24").find("KTK"));
+  EXPECT_NE(std::string::npos, err(",KNW=9").find("KNW"));
+  EXPECT_NE(std::string::npos, err(",KMW=3").find("KMW"));
+  EXPECT_NE(std::string::npos, err(",KSTAGES=5").find("KSTAGES"));
+  // 64 resident keys at head dim 128 (35 KB) leave no room for a second 16-row chunk stage.
+  const std::string full = err(",KSTAGES=2");
+  EXPECT_NE(std::string::npos, full.find("dK/dV kernel")) << full;
+  EXPECT_NE(std::string::npos, full.find("local memory")) << full;
+  const Config own = Config::parse(base + ",KNW=2,KTK=16,KSTAGES=3");
+  const std::string name = mma->name(p, own, Pass::Backward);
+  EXPECT_NE(std::string::npos, name.find("_kvw2_k16_s3")) << name;
+  EXPECT_NE(name, mma->name(p, Config::parse(base), Pass::Backward));
+  // The tuner's backward candidates include the dK/dV kernel's own tiles.
+  const auto cands = mma->candidates(p, dev, Pass::Backward);
+  EXPECT_NE(cands.end(), std::find_if(cands.begin(), cands.end(), [](const Config& c) {
+              return c.get("KNW", 0) == 2 && c.get("KSTAGES", 0) == 3;
+            }));
+}
+
 }  // namespace
 }  // namespace openna::testing

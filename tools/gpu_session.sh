@@ -6,6 +6,7 @@
 #   test    the kernel suites on the NVIDIA device (REGEX selects test programs)
 #   bench   openna-bench on the presets (PRESETS, VARIANTS, DTYPES, PASS; a call of several
 #           kernels also prints each kernel's median)
+#   configs openna-bench on the (preset, dtype, pass, config) lines of CONFIG_LIST
 #   tune    openna-bench tune on the presets (TUNE_PRESETS, TUNE_PASSES, DTYPES' first; the
 #           database goes to $OUT/tuning.json, every candidate's line to $OUT/tune.log)
 #   flex    FlexAttention and SDPA on the same presets (tools/flex_bench.py; FLEX_DTYPES,
@@ -50,6 +51,16 @@ for step in "$@"; do
             --repeat 20 -q 2>&1 | grep -E "na_(fwd|bwd)|kernels" | cut -c1-230
         done
       done ;;
+    configs)
+      # One bench row per line of $CONFIG_LIST: "preset dtype pass config" (the config as
+      # --config takes it; "-" for the dispatcher's choice), each with its kernels' times.
+      while read -r p dt pass cfg; do
+        [ -z "$p" ] || [ "${p#\#}" != "$p" ] && continue
+        $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt --variant mma \
+          --pass $pass ${cfg:+$( [ "$cfg" != - ] && echo --config $cfg)} --no-baselines \
+          --no-probe --repeat ${REPEAT:-20} -q 2>&1 | grep -E "na_(fwd|bwd)|kernels|rror" | \
+          cut -c1-250
+      done < "$CONFIG_LIST" | tee -a "$OUT/configs.log" ;;
     tune)
       export OPENNA_TUNING_DB=${OPENNA_TUNING_DB:-$OUT/tuning.json}
       dt=${DTYPES:-f16}; dt=${dt%% *}

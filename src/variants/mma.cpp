@@ -55,42 +55,92 @@ Config config_of(const MmaTile& t) {
   return c;
 }
 
-// Shared memory of the kernels in bytes (must match na_mma_fwd.cl and na_mma_bwd.cl); the
-// backward needs the larger of its dQ and dK/dV kernels.
-std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, Pass pass) {
+// The backward's dK/dV kernel may run a tile of its own (the best shapes of the two kernels
+// differ: the dK/dV kernel keeps its key tile resident and streams query chunks): KNW, KMW,
+// KTK (query rows per chunk), KSTAGES and KMAXREG, each the dQ kernel's NW, MW, TK, STAGES and
+// MAXREG where absent. Its key box is the dQ kernel's query box when both hold as many rows,
+// else query_box's shape for 16 KMW KNW keys.
+constexpr const char* kDkdvKeys[] = {"KNW", "KMW", "KTK", "KSTAGES", "KMAXREG"};
+
+MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
+  const MmaTile q = tile_of(c);
+  MmaTile k = q;
+  k.nw = c.get("KNW", q.nw);
+  k.mw = c.get("KMW", q.mw);
+  k.tk = c.get("KTK", q.tk);
+  k.stages = c.get("KSTAGES", q.stages);
+  k.maxreg = c.get("KMAXREG", q.maxreg);
+  if (k.rows() != q.rows()) query_box(p, k.rows(), k.tq);
+  return k;
+}
+
+bool has_dkdv_keys(const Config& c) {
+  for (const char* key : kDkdvKeys)
+    if (c.get(key, -1) != -1) return true;
+  return false;
+}
+
+// Shared memory of the kernels in bytes (must match na_mma_fwd.cl and na_mma_bwd.cl): the
+// forward, the backward's dQ kernel (the forward's file with MMA_DQ) and its dK/dV kernel.
+enum class MmaKernel { Forward, Dq, Dkdv };
+
+std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   const std::size_t sk = (hdp + 8) / 2, sv = (hdvp + 8) / 2;
   const std::size_t stage = t.tk * (sk + sv);
   const std::size_t tile_rows = static_cast<std::size_t>(t.bq());
-  if (pass == Pass::Forward) {
-    const std::size_t words = std::max<std::size_t>(tile_rows * sk, t.stages * stage);
-    return 4 * words + 16 * t.stages * t.tk;
+  switch (kernel) {
+    case MmaKernel::Forward:
+      return 4 * std::max<std::size_t>(tile_rows * sk, t.stages * stage) + 16 * t.stages * t.tk;
+    case MmaKernel::Dq:
+      return 4 * std::max(
+                     {tile_rows * sk, tile_rows * sv, static_cast<std::size_t>(t.stages) * stage}) +
+             16 * t.stages * t.tk;
+    case MmaKernel::Dkdv:
+      break;
   }
-  const std::size_t dq_words =
-      std::max({tile_rows * sk, tile_rows * sv, static_cast<std::size_t>(t.stages) * stage});
-  const std::size_t dq = 4 * dq_words + 16 * t.stages * t.tk;
-  const std::size_t dkdv = 4 * (tile_rows * (sk + sv) + t.stages * stage) + 36 * t.stages * t.tk;
-  return std::max(dq, dkdv);
+  return 4 * (tile_rows * (sk + sv) + t.stages * stage) + 36 * t.stages * t.tk;
 }
 
-std::string tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t, Pass pass) {
+// Why one kernel's tile cannot run (empty when it can). The dK/dV kernel's messages name its
+// own parameters (K prefix) and say so.
+std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t,
+                              MmaKernel kernel) {
   const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
+  const bool kv = kernel == MmaKernel::Dkdv;
+  const std::string k = kv ? "K" : "";
+  const std::string what = kv ? "dK/dV kernel: " : "";
   for (int a = 0; a < 3; ++a) {
     if (t.tq[a] < 1) return "TQ" + std::to_string(a) + " < 1";
     if (a >= p.rank && t.tq[a] != 1) return "TQ" + std::to_string(a) + " must be 1 past the rank";
   }
-  if (t.nw < 1 || t.nw > 8) return "NW outside 1..8";
-  if (t.mw < 1 || t.mw > 2) return "MW must be 1 or 2";
-  if (t.bq() != t.rows()) return "the query box must hold 16 * MW * NW queries";
-  if (t.tk < 16 || t.tk % 16 != 0 || t.tk > 128) return "TK must be a multiple of 16 up to 128";
-  if (t.stages < 1 || t.stages > 4) return "STAGES must be 1 to 4";
-  if (t.maxreg != 0 && (t.maxreg < 64 || t.maxreg > 255)) return "MAXREG must be 0 or 64..255";
-  if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) return "too many work-items";
-  const std::size_t smem = smem_bytes(t, hdp, hdvp, pass);
+  if (t.nw < 1 || t.nw > 8) return k + "NW outside 1..8";
+  if (t.mw < 1 || t.mw > 2) return k + "MW must be 1 or 2";
+  if (t.bq() != t.rows()) {
+    return kv ? "the key box must hold 16 * KMW * KNW keys"
+              : "the query box must hold 16 * MW * NW queries";
+  }
+  if (t.tk < 16 || t.tk % 16 != 0 || t.tk > 128) return k + "TK must be a multiple of 16 up to 128";
+  if (t.stages < 1 || t.stages > 4) return k + "STAGES must be 1 to 4";
+  if (t.maxreg != 0 && (t.maxreg < 64 || t.maxreg > 255)) return k + "MAXREG must be 0 or 64..255";
+  if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) {
+    return what + "too many work-items";
+  }
+  const std::size_t smem = smem_bytes(t, hdp, hdvp, kernel);
   if (smem > dev.local_mem) {
-    return std::to_string(smem) + " bytes of local memory over the device's " +
+    return what + std::to_string(smem) + " bytes of local memory over the device's " +
            std::to_string(dev.local_mem);
   }
   return "";
+}
+
+std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c, Pass pass) {
+  if (pass == Pass::Forward) {
+    if (has_dkdv_keys(c)) return "KNW, KMW, KTK, KSTAGES and KMAXREG are backward parameters";
+    return kernel_tile_error(p, dev, tile_of(c), MmaKernel::Forward);
+  }
+  const std::string q = kernel_tile_error(p, dev, tile_of(c), MmaKernel::Dq);
+  if (!q.empty()) return q;
+  return kernel_tile_error(p, dev, dkdv_tile_of(c, p), MmaKernel::Dkdv);
 }
 
 struct ProbeKey {
@@ -251,7 +301,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   }
   query_box(p, t.rows(), t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
-  while (!tile_error(p, dev, t, pass).empty() &&
+  while (!tile_error(p, dev, config_of(t), pass).empty() &&
          (t.stages > 1 || t.tk > 16 || t.nw > 1 || t.mw > 1)) {
     if (t.mw > 1) {
       t.mw = 1;
@@ -296,6 +346,21 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
           }
         }
   const Config def = default_config(p, dev, pass);
+  if (pass == Pass::Backward) {
+    // The dK/dV kernel's own tiles beside the default dQ tile.
+    for (int knw : {2, 4, 8})
+      for (int kmw : {1, 2})
+        for (int ktk : {16, 32, 64})
+          for (int kst : {1, 2, 3}) {
+            if (knw * kmw > 8 || (kst == 3 && ktk > 32)) continue;
+            Config c = def;
+            c.set("KNW", knw);
+            c.set("KMW", kmw);
+            c.set("KTK", ktk);
+            c.set("KSTAGES", kst);
+            if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+          }
+  }
   if (std::find(out.begin(), out.end(), def) == out.end()) out.insert(out.begin(), def);
   return out;
 }
@@ -303,22 +368,29 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "MW", "TK", "STAGES", "MAXREG"};
+    static const char* known[] = {"TQ0",    "TQ1", "TQ2", "NW",  "MW",      "TK",     "STAGES",
+                                  "MAXREG", "KNW", "KMW", "KTK", "KSTAGES", "KMAXREG"};
     if (std::find_if(std::begin(known), std::end(known),
                      [&](const char* k) { return kv.first == k; }) == std::end(known)) {
       return "unknown parameter " + kv.first;
     }
   }
-  return tile_error(p, dev, tile_of(c), pass);
+  return tile_error(p, dev, c, pass);
 }
 
 std::string MmaVariant::config_suffix(const Problem& p, const Config& c) const {
   const MmaTile t = tile_of(c);
   std::string s = "q";
   for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
-  return s + "_w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
-         std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
-         (t.maxreg ? "_r" + std::to_string(t.maxreg) : "");
+  s += "_w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" + std::to_string(t.stages) +
+       (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
+       (t.maxreg ? "_r" + std::to_string(t.maxreg) : "");
+  if (!has_dkdv_keys(c)) return s;
+  // The dK/dV kernel's own tile, after "_kv".
+  const MmaTile k = dkdv_tile_of(c, p);
+  return s + "_kvw" + std::to_string(k.nw) + "_k" + std::to_string(k.tk) + "_s" +
+         std::to_string(k.stages) + (k.mw != 1 ? "_m" + std::to_string(k.mw) : "") +
+         (k.maxreg ? "_r" + std::to_string(k.maxreg) : "");
 }
 
 SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
@@ -380,9 +452,10 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   cl::Kernel k_dq =
       ctx.kernel(kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"MMA_DQ", 1}}),
                  "na_mma_bwd_dq", label);
-  cl::Kernel k_dkdv = ctx.kernel(kBwdFile, mma_options(ctx.device(), p, t, {{"TQC", t.tk}}),
+  const MmaTile kt = dkdv_tile_of(c, p);
+  cl::Kernel k_dkdv = ctx.kernel(kBwdFile, mma_options(ctx.device(), p, kt, {{"TQC", kt.tk}}),
                                  "na_mma_bwd_dkdv", label);
-  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, t.tq, t.nt()}, a, label, events);
+  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, kt.tq, kt.nt()}, a, label, events);
 }
 
 }  // namespace openna
