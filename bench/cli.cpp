@@ -128,6 +128,10 @@ po::options_description command_options(Command c) {
           ("variant", po::value<std::string>(), "auto (default: the dispatcher's choice), all, or "
                                                 "naive|fused|mma (comma-separated list allowed)")
           ("pass", po::value<std::string>(), "fwd (default), bwd or both")
+          ("config", po::value<std::string>(), "tile configuration \"K=V,...\" for the one "
+                                               "family --variant names (default: the "
+                                               "dispatcher's, from the tuning database or the "
+                                               "variant's default)")
           ("warmup", po::value<std::string>(), "untimed calls before timing (default 2)")
           ("repeat", po::value<std::string>(), "timed calls (default 10)")
           ("check", "compare each variant with the host reference (non-zero exit on mismatch)")

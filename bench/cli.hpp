@@ -45,7 +45,7 @@ struct Options {
   bool baselines = true;
   double baseline_limit_ms = 3000;  // most time one baseline measurement may take, estimated
   bool dry_run = false;
-  std::string config;               // simulate --config "K=V,..."
+  std::string config;               // simulate and run --config "K=V,..."
   std::string device_kind = "gpu";  // simulate without a device
   bool quiet = false;
 };

@@ -40,8 +40,10 @@ struct Pick {
   std::string error;
 };
 
+// `config`: the user's configuration for the one named family ("" for the dispatcher's).
 std::vector<Pick> pick_variants(const std::vector<std::string>& wanted, const DeviceInfo& dev,
-                                const Problem& p, Pass pass, std::vector<std::string>& notes) {
+                                const Problem& p, Pass pass, const std::string& config,
+                                std::vector<std::string>& notes) {
   std::vector<Pick> out;
   for (const std::string& w : wanted) {
     if (w == "auto") {
@@ -76,8 +78,18 @@ std::vector<Pick> pick_variants(const std::vector<std::string>& wanted, const De
                    "\" is not registered in this build (registered: " + registered_list() + ")";
       } else if (const std::string why = v->unsupported_reason(p, dev, pass); !why.empty()) {
         pk.error = w + " cannot run it: " + why;
-      } else {
+      } else if (config.empty()) {
         pk.sel = configure(*v, dev, p, pass);
+      } else {
+        const Config c = Config::parse(config);
+        if (const std::string bad = v->config_error(p, dev, pass, c); !bad.empty()) {
+          pk.error = "--config " + config + ": " + bad;
+        } else {
+          pk.sel.variant = v;
+          pk.sel.config = c;
+          pk.sel.config_source = "given";
+          pk.sel.name = v->name(p, c, pass);
+        }
       }
       out.push_back(pk);
     }
@@ -169,7 +181,7 @@ int cmd_run(const Options& o) {
 
       for (Pass pass : o.passes) {
         const double flops = flops_of(np.problem, pass);
-        std::vector<Pick> picks = pick_variants(o.variants, dev, p, pass, notes);
+        std::vector<Pick> picks = pick_variants(o.variants, dev, p, pass, o.config, notes);
         std::optional<Timing> naive;  // measured once per problem and pass
         // The naive variant's own row, when there is one, is timed first and then serves as the
         // other rows' baseline; rows keep the order of the picks.

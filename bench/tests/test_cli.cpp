@@ -161,6 +161,13 @@ TEST(BenchCli, ProblemRulesNameTheFlag) {
       std::string::npos);
   EXPECT_NE(resolve_error({"run", "--preset", "small-cpu", "--shape", "64"}).find("give --kernel"),
             std::string::npos);
+  // run --config: for exactly one named family, and parsed before any device work.
+  EXPECT_NE(resolve_error({"run", "--preset", "small-cpu", "--config", "TK=8"})
+                .find("--config needs --variant"),
+            std::string::npos);
+  EXPECT_NE(resolve_error({"run", "--preset", "small-cpu", "--variant", "fused", "--config", "TK"})
+                .find("--config"),
+            std::string::npos);
 }
 
 TEST(BenchCli, Presets) {
