@@ -155,7 +155,7 @@ TEST(MmaConfigs, CandidatesAreCorrect) {
   }
   const auto bwd = find_variant("mma")->candidates(normalize(&c.problem),
                                                    test_context().device(), Pass::Backward);
-  for (std::size_t i = 0; i < bwd.size(); i += 3) {
+  for (std::size_t i = 0; i < bwd.size(); i += 4) {
     SCOPED_TRACE("backward " + bwd[i].str());
     check_backward(c, "mma", &bwd[i]);
   }
@@ -271,7 +271,7 @@ TEST(MmaHostConfig, DkdvTileOfItsOwn) {
   // The tuner's backward candidates include the dK/dV kernel's own tiles.
   const auto cands = mma->candidates(p, dev, Pass::Backward);
   EXPECT_NE(cands.end(), std::find_if(cands.begin(), cands.end(), [](const Config& c) {
-              return c.get("KNW", 0) == 2 && c.get("KSTAGES", 0) == 3;
+              return c.get("KNW", 0) == 2 && c.get("KMW", 0) == 2;
             }));
 }
 

@@ -347,12 +347,14 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
         }
   const Config def = default_config(p, dev, pass);
   if (pass == Pass::Backward) {
-    // The dK/dV kernel's own tiles beside the default dQ tile.
+    // The dK/dV kernel's own tiles beside the default dQ tile: 64 or 128 keys (on the H100,
+    // 32-key tiles and 64-row chunks were slower on every preset; docs/PERFORMANCE.md,
+    // 2026-11-25 session 3), 16 or 32 query rows per chunk, 1 to 4 stages.
     for (int knw : {2, 4, 8})
       for (int kmw : {1, 2})
-        for (int ktk : {16, 32, 64})
-          for (int kst : {1, 2, 3}) {
-            if (knw * kmw > 8 || (kst == 3 && ktk > 32)) continue;
+        for (int ktk : {16, 32})
+          for (int kst : {1, 2, 3, 4}) {
+            if (knw * kmw < 4 || knw * kmw > 8) continue;
             Config c = def;
             c.set("KNW", knw);
             c.set("KMW", kmw);
