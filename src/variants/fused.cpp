@@ -7,6 +7,7 @@
 
 #include "core/errors.hpp"
 #include "core/window.hpp"
+#include "variants/fused_rows.hpp"
 
 namespace openna {
 
@@ -18,8 +19,10 @@ constexpr const char* kBwdLanesFile = "na_fused_bwd_lanes.cl";
 constexpr const char* kBwdFile = "na_fused_bwd.cl";
 
 // FORM=0: the work-group form (na_fused_fwd.cl, GPUs); FORM=1: the lanes form
-// (na_fused_fwd_lanes.cl, one work-item per tile with queries in vector lanes, CPUs).
-enum Form { kWorkGroup = 0, kLanes = 1 };
+// (na_fused_fwd_lanes.cl, one work-item per tile with queries in vector lanes, CPUs); FORM=2:
+// the rows form (na_fused_fwd_rows.cl, forward only: 16 queries of a row of the last axis in
+// the lanes, keys addressed by offset in a transposed copy of K and V; fused_rows.cpp).
+enum Form { kWorkGroup = 0, kLanes = 1, kRows = 2 };
 
 struct Tile {
   int form = kWorkGroup;
@@ -29,7 +32,7 @@ struct Tile {
   // buffer), 0 for the 7-product one (its own dQ kernel); -1 where the key is absent.
   int dq = -1;
   int bq() const { return tq[0] * tq[1] * tq[2]; }
-  int nt() const { return form == kLanes ? 1 : bq() / rq * tc; }
+  int nt() const { return form == kWorkGroup ? bq() / rq * tc : 1; }
 };
 
 Tile tile_of(const Config& c) {
@@ -131,13 +134,14 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t, P
     if (t.form != kLanes || pass != Pass::Backward) return "DQ applies to the lanes-form backward only";
     if (t.dq != 0 && t.dq != 1) return "DQ must be 0 (7-product backward) or 1 (5-product, dQ scratch)";
   }
+  if (t.form == kRows) return rows_tile_error(p, t.tq, t.tk, t.vw, pass);
   if (t.form == kLanes) {
     if (t.bq() % t.vw != 0) return "VW must divide the query tile (" + std::to_string(t.bq()) + ")";
     if (t.tk > 32) return "TK over 32 (the lanes form keeps TK score vectors in registers)";
     if (t.bq() > 64) return "query tile over 64 in the lanes form";
     return "";
   }
-  if (t.form != kWorkGroup) return "FORM must be 0 (work-group) or 1 (lanes)";
+  if (t.form != kWorkGroup) return "FORM must be 0 (work-group), 1 (lanes) or 2 (rows)";
   if (t.rq < 1 || t.bq() % t.rq != 0) return "RQ must divide the query tile (" + std::to_string(t.bq()) + ")";
   if (t.tc < 1 || t.tk % (t.tc * t.vw) != 0) return "TC * VW must divide TK";
   if (hdvp % (t.tc * t.vw) != 0) {
@@ -203,7 +207,10 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     t.vw = 4;
   } else {
     // CPUs: the lanes form, a 16-query box in the lanes of one 16-wide vector (an AVX-512
-    // register; narrower units split it), 8 keys per step.
+    // register; narrower units split it), 8 keys per step. The forward's rows form (FORM=2,
+    // denser: 0.63-0.68 against 0.55 on small-cpu) measured slower on both CPU problems of
+    // docs/PERFORMANCE.md (2026-11-25, session 3: its K/V transpose pre-pass plus a main kernel
+    // at about half the lanes form's FMA rate), so it is only a tuning candidate.
     t.form = kLanes;
     query_box(p, 16, t.tq);
     t.tk = 8;
@@ -259,6 +266,18 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
             if (config_error(p, dev, pass, c).empty()) out.push_back(c);
           }
         }
+    // The rows form (forward only): 1, 2 or 4 rows of 16 queries, 4 to 16 items per step.
+    for (int nr : {1, 2, 4})
+      for (int tk : {4, 8, 16}) {
+        if (pass != Pass::Forward || (nr > 1 && p.rank < 2)) continue;
+        Tile t;
+        t.form = kRows;
+        rows_box(p, nr, t.tq);
+        t.tk = tk;
+        t.vw = 16;
+        const Config c = config_of(t);
+        if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+      }
   }
   const std::vector<int> sizes = dev.is_gpu() ? std::vector<int>{32, 64, 128}
                                               : std::vector<int>{16};
@@ -300,8 +319,9 @@ std::string FusedVariant::config_error(const Problem& p, const DeviceInfo& dev, 
 
 std::string FusedVariant::config_suffix(const Problem& p, const Config& c) const {
   const Tile t = tile_of(c);
-  std::string s = t.form == kLanes ? "lanes_q" : "q";
+  std::string s = t.form == kLanes ? "lanes_q" : t.form == kRows ? "rows_q" : "q";
   for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
+  if (t.form == kRows) return s + "_k" + std::to_string(t.tk);
   if (t.form == kLanes) {
     s += "_k" + std::to_string(t.tk) + "_v" + std::to_string(t.vw);
     if (t.dq >= 0) s += t.dq == 1 ? "_5prod" : "_7prod";
@@ -313,6 +333,7 @@ std::string FusedVariant::config_suffix(const Problem& p, const Config& c) const
 
 SimResult FusedVariant::simulate(const Problem& p, const Config& c) const {
   const Tile t = tile_of(c);
+  if (t.form == kRows) return simulate_rows(p, t.tq, t.tk);
   return simulate_box_tiles(p, t.tq, t.tk);
 }
 
@@ -395,6 +416,10 @@ void FusedVariant::forward(Context& ctx, const Problem& p, const Config& c, cons
   if (!why.empty()) throw Unsupported("fused configuration " + c.str() + ": " + why);
   const std::string label = name(p, c, Pass::Forward);
   const std::string opts = fused_options(ctx.device(), p, t);
+  if (t.form == kRows) {
+    rows_forward(ctx, p, t.tq, a, opts, label, events);
+    return;
+  }
   cl::Kernel k = t.form == kLanes ? ctx.kernel(kFwdLanesFile, opts, "na_fused_fwd_lanes", label)
                                   : ctx.kernel(kFwdFile, opts, "na_fused_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label);
