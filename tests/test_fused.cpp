@@ -5,11 +5,22 @@
 
 #include "core/problem.hpp"
 #include "test_util.hpp"
+#include "variants/fused_rows.hpp"
 #include "tiers.hpp"
 
 namespace openna::testing {
 namespace {
 
+
+// The forward's rows form (FORM=2) with `nr` rows of 16 queries (1 for rank 1) and `tk` items
+// per step: it runs every problem, so every case can take it.
+Config rows_config(const NaCase& c, int nr, int tk) {
+  const Problem p = normalize(&c.problem);
+  int tq[3];
+  rows_box(p, p.rank >= 2 ? nr : 1, tq);
+  return Config::parse("FORM=2,TQ0=" + std::to_string(tq[0]) + ",TQ1=" + std::to_string(tq[1]) +
+                       ",TQ2=" + std::to_string(tq[2]) + ",TK=" + std::to_string(tk) + ",VW=16");
+}
 
 class FusedRandom : public ::testing::TestWithParam<NaCase> {};
 
@@ -25,6 +36,17 @@ TEST_P(FusedRandom, ForwardGpuConfig) {
     GTEST_SKIP() << "quick tier: one case in three runs the GPU configuration too";
   }
   const Config c = gpu_config(GetParam(), "fused", Pass::Forward);
+  SCOPED_TRACE(c.str());
+  check_forward(GetParam(), "fused", &c);
+}
+
+// The rows form on the random problems: half of them in the quick tier (each is one more
+// PoCL compile), alternating 1 and 2 rows per work-item.
+TEST_P(FusedRandom, ForwardRowsForm) {
+  if (TIER(GetParam().seed % 2 != 0, false)) {
+    GTEST_SKIP() << "quick tier: one case in two runs the rows form";
+  }
+  const Config c = rows_config(GetParam(), GetParam().seed % 4 < 2 ? 2 : 1, 8);
   SCOPED_TRACE(c.str());
   check_forward(GetParam(), "fused", &c);
 }
@@ -81,8 +103,100 @@ TEST_P(FusedAdversarial, ForwardGpuConfig) {
   check_forward(GetParam(), "fused", &c);
 }
 
+TEST_P(FusedAdversarial, ForwardRowsForm) {
+  const Config c = rows_config(GetParam(), 2, 8);
+  SCOPED_TRACE(c.str());
+  check_forward(GetParam(), "fused", &c);
+}
+
 INSTANTIATE_TEST_SUITE_P(Quick, FusedAdversarial, ::testing::ValuesIn(adversarial()),
                          [](const auto& info) { return info.param.name(); });
+
+// Problems aimed at the rows form's last axis (16 queries per vector, keys by offset, a padded
+// transposed copy of K and V): lengths under 16 and not multiples of 16, kernel = length,
+// windows clamped at both ends in one vector, uneven dilation groups (shorter groups are zero
+// past their end), even kernels with stride, causal with stride and dilation, and each run
+// with 1, 2 and 4 rows per work-item and several step sizes.
+struct RowsCase {
+  NaCase c;
+  int nr, tk;
+};
+
+std::vector<RowsCase> rows_cases() {
+  std::vector<RowsCase> v;
+  auto add = [&](NaCase c, int nr, int tk) { v.push_back({c, nr, tk}); };
+  // Rank 1: shorter than a vector, one vector plus a tail, kernel = length, causal.
+  add(make_case(1, {5}, {3}, {1}, {1}, {0}, 2, 1, 16, 16, OPENNA_F32), 1, 8);
+  add(make_case(1, {37}, {37}, {1}, {1}, {0}, 1, 1, 24, 24, OPENNA_F32), 1, 16);
+  add(make_case(1, {53}, {9}, {4}, {3}, {1}, 2, 2, 16, 8, OPENNA_F16), 1, 4);
+  // Rank 2: last axis 20 (one full vector, one of 4), kernel = length on it, GQA, LSE.
+  add(make_case(2, {9, 20}, {3, 20}, {1, 1}, {1, 1}, {0, 0}, 4, 2, 32, 32, OPENNA_F32), 2, 8);
+  add(make_case(2, {7, 33}, {5, 6}, {2, 3}, {1, 1}, {0, 0}, 2, 1, 16, 32, OPENNA_BF16), 4, 4);
+  // Uneven dilation groups on the last axis (lengths 13, 12, 12) and on the row axis.
+  add(make_case(2, {11, 37}, {3, 5}, {1, 2}, {3, 3}, {0, 0}, 1, 1, 16, 16, OPENNA_F32), 2, 8);
+  add(make_case(2, {10, 37}, {4, 7}, {3, 3}, {2, 3}, {1, 1}, 2, 1, 16, 16, OPENNA_F16), 4, 8);
+  // Causal on the last axis only, with stride and dilation; a last axis under 16.
+  add(make_case(2, {18, 40}, {5, 8}, {1, 3}, {1, 2}, {0, 1}, 1, 1, 8, 8, OPENNA_F32), 1, 16);
+  add(make_case(2, {12, 9}, {4, 9}, {4, 1}, {1, 1}, {1, 0}, 2, 2, 16, 16, OPENNA_F32), 2, 16);
+  // Rank 3: rows blocked on axis 1, axis 0 uniform; odd head dims; MQA with batch 2.
+  add(make_case(3, {5, 6, 19}, {3, 4, 5}, {1, 2, 1}, {1, 1, 1}, {1, 0, 0}, 3, 1, 40, 24,
+                OPENNA_F32, 2), 2, 8);
+  add(make_case(3, {4, 9, 17}, {2, 3, 17}, {1, 1, 1}, {2, 3, 1}, {0, 0, 0}, 1, 1, 16, 16,
+                OPENNA_BF16), 4, 4);
+  return v;
+}
+
+void PrintTo(const RowsCase& r, std::ostream* os) {
+  *os << r.c.name() << " rows " << r.nr << " TK " << r.tk;
+}
+
+class FusedRows : public ::testing::TestWithParam<RowsCase> {};
+
+TEST_P(FusedRows, Forward) {
+  const Config c = rows_config(GetParam().c, GetParam().nr, GetParam().tk);
+  SCOPED_TRACE(c.str());
+  check_forward(GetParam().c, "fused", &c);
+}
+
+INSTANTIATE_TEST_SUITE_P(Quick, FusedRows, ::testing::ValuesIn(rows_cases()),
+                         [](const auto& info) {
+                           return info.param.c.name() + "_r" + std::to_string(info.param.nr) +
+                                  "_k" + std::to_string(info.param.tk);
+                         });
+
+// What the rows form refuses, with a reason: the backward, other vector widths, a wrong box,
+// too many score vectors.
+TEST(FusedRowsConfig, RejectsWhatItCannotRun) {
+  const NaCase c = make_case(2, {9, 20}, {3, 5}, {1, 1}, {1, 1}, {0, 0}, 1, 1, 16, 16, OPENNA_F32);
+  const Problem p = normalize(&c.problem);
+  const Variant* v = find_variant("fused");
+  const DeviceInfo& dev = test_context().device();
+  EXPECT_EQ(v->config_error(p, dev, Pass::Forward, rows_config(c, 2, 8)), "");
+  EXPECT_NE(v->config_error(p, dev, Pass::Backward, rows_config(c, 2, 8)), "");
+  for (const char* bad : {"FORM=2,TQ0=2,TQ1=16,TQ2=1,TK=8,VW=8", "FORM=2,TQ0=2,TQ1=8,TQ2=1,TK=8,VW=16",
+                          "FORM=2,TQ0=3,TQ1=16,TQ2=1,TK=8,VW=16", "FORM=2,TQ0=4,TQ1=16,TQ2=1,TK=16,VW=16",
+                          "FORM=2,TQ0=2,TQ1=16,TQ2=1,TK=0,VW=16", "FORM=3,TQ0=2,TQ1=16,TQ2=1,TK=8,VW=16"}) {
+    EXPECT_NE(v->config_error(p, dev, Pass::Forward, Config::parse(bad)), "") << bad;
+  }
+  // The rows candidates the tuner may pick are among the forward's, never the backward's.
+  int rows_fwd = 0, rows_bwd = 0;
+  for (const Config& k : v->candidates(p, dev, Pass::Forward)) rows_fwd += k.get("FORM", 0) == 2;
+  for (const Config& k : v->candidates(p, dev, Pass::Backward)) rows_bwd += k.get("FORM", 0) == 2;
+  EXPECT_GT(rows_fwd, 0);
+  EXPECT_EQ(rows_bwd, 0);
+}
+
+// Every rows candidate the tuner may try is correct (they differ in rows and step size).
+TEST(FusedConfigs, RowsCandidatesAreCorrect) {
+  const NaCase c =
+      make_case(2, {11, 21}, {5, 4}, {2, 1}, {2, 1}, {0, 1}, 2, 1, 24, 16, OPENNA_F32, 1, 98);
+  const Problem p = normalize(&c.problem);
+  for (const Config& k : find_variant("fused")->candidates(p, test_context().device(), Pass::Forward)) {
+    if (k.get("FORM", 0) != 2) continue;
+    SCOPED_TRACE(k.str());
+    check_forward(c, "fused", &k);
+  }
+}
 
 // Other tile shapes than the default: every tuning candidate must be correct, so check a spread
 // of them on a problem with ragged edges, dilation, stride and causal axes.
