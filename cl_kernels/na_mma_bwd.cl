@@ -150,22 +150,40 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   int qc[QSLOTS][3], oc[OSLOTS][3];
 
 /* Issues the copies of query chunk `ci` of head `h` into stage `st` (and its rows' lse, D and
-   windows), then advances the slot coordinates to the next chunk. */
+   windows), then advances the slot coordinates to the next chunk. Every cp.async of the chunk
+   (Q, then dO rows) is issued before the lse and D loads, whose results the stores to shared
+   memory wait for: the loads' latency overlaps the copies' instead of delaying the dO copies. */
 #define LOAD_QCHUNK(ci, st)                                                                    \
   do {                                                                                         \
     __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
     __local uint* os_ = qs_ + TQC * SK;                                                        \
+    int qrow_[QSLOTS];                                                                         \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
       const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
       const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                             \
       const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * \
                           H + h;                                                               \
+      qrow_[j] = live ? row : -1;                                                              \
       if (idx < TQC * KSEG)                                                                    \
         CP_ASYNC_16(SMEM_ADDR(&qs_[qq * SK + seg * 4]), q + (live ? row : 0) * hd + seg * 8,    \
                     (live && seg * 8 < hd) ? 16 : 0);                                          \
+    }                                                                                          \
+    _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
+      const int idx = lid + j * NT, qq = idx / VSEG, seg = idx % VSEG;                         \
+      const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
+      const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
+                          H + h;                                                               \
+      if (idx < TQC * VSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&os_[qq * SV + seg * 4]),                                        \
+                    d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
+      ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
+    }                                                                                          \
+    _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
+      const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
       if (seg == 0 && idx < TQC * KSEG) {                                                      \
-        q_lse2[st][qq] = live ? lse[row] * LOG2E : 0.0f;                                       \
-        q_d[st][qq] = live ? delta[row] : 0.0f;                                                \
+        const int live = qrow_[j] >= 0;                                                        \
+        q_lse2[st][qq] = live ? lse[qrow_[j]] * LOG2E : 0.0f;                                  \
+        q_d[st][qq] = live ? delta[qrow_[j]] : 0.0f;                                           \
         int whole = live;                                                                      \
         _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                        \
           const int qi = t.kst[a] + qc[j][a];                                                  \
@@ -178,16 +196,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         q_in[st][qq] = whole;                                                                  \
       }                                                                                        \
       ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
-    }                                                                                          \
-    _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = idx / VSEG, seg = idx % VSEG;                         \
-      const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
-      const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
-                          H + h;                                                               \
-      if (idx < TQC * VSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&os_[qq * SV + seg * 4]),                                        \
-                    d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
-      ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
   } while (0)
 
