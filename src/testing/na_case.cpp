@@ -6,8 +6,8 @@
 #include <cstring>
 #include <sstream>
 
-#include "core/problem.hpp"
 #include "core/half.hpp"
+#include "core/problem.hpp"
 
 namespace openna::testing {
 
@@ -162,11 +162,13 @@ Comparison compare(const std::vector<double>& got, const std::vector<double>& re
       c.worst = i;
     }
   }
-  // Relative to the largest reference magnitude, but never to less than 1e-3: an output that is
-  // exactly zero in the reference (kernel size 1 makes d_q and d_k vanish: softmax over one key)
-  // can only be matched to rounding, and the inputs of NaCase make every non-trivial output of
-  // order 0.1 to 1.
-  c.rel = c.max_err / std::max(c.max_ref, 1e-3);
+  // Relative to the largest reference magnitude, but never to less than 1e-2: an output that is
+  // exactly zero in the reference (kernel size 1 makes d_q and d_k vanish: softmax over one key,
+  // dS = dP - D with dP and D the same dot product of order 1) can only be matched to the
+  // rounding of that difference, which depends on the two sums' orders (f32: about 1e-7 when D
+  // is summed as a tree on GPUs and dP in the kernel's order); the inputs of NaCase make every
+  // non-trivial output of order 0.1 to 1.
+  c.rel = c.max_err / std::max(c.max_ref, 1e-2);
   c.ok = !c.non_finite && c.rel <= tol;
   return c;
 }
@@ -207,8 +209,8 @@ NaCase random_case(std::mt19937_64& rng, const RandomCaseLimits& lim) {
   p.head_dim_v = chance(0.3) ? pick_dim() : 0;
   p.scale = chance(0.2) ? static_cast<float>(std::uniform_real_distribution<double>(0.05, 1.0)(rng))
                         : 0.0f;
-  p.dtype = lim.dtype >= 0 ? static_cast<openna_dtype>(lim.dtype)
-                           : static_cast<openna_dtype>(pick(0, 2));
+  p.dtype =
+      lim.dtype >= 0 ? static_cast<openna_dtype>(lim.dtype) : static_cast<openna_dtype>(pick(0, 2));
   return c;
 }
 

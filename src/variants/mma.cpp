@@ -455,8 +455,13 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
       ctx.kernel(kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"MMA_DQ", 1}}),
                  "na_mma_bwd_dq", label);
   const MmaTile kt = dkdv_tile_of(c, p);
-  cl::Kernel k_dkdv = ctx.kernel(kBwdFile, mma_options(ctx.device(), p, kt, {{"TQC", kt.tk}}),
-                                 "na_mma_bwd_dkdv", label);
+  // META_LATE (na_mma_bwd.cl): on the H100 it made flux-2d's dK/dV kernel 6% faster and
+  // long-1d-causal's, under its 168-register cap, 4% slower (docs/PERFORMANCE.md, 2026-11-25
+  // session 3): only without a cap.
+  cl::Kernel k_dkdv = ctx.kernel(
+      kBwdFile,
+      mma_options(ctx.device(), p, kt, {{"TQC", kt.tk}, {"META_LATE", kt.maxreg == 0 ? 1 : 0}}),
+      "na_mma_bwd_dkdv", label);
   launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, kt.tq, kt.nt()}, a, label, events);
 }
 
