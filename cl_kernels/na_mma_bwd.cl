@@ -149,34 +149,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #define OSLOTS ((TQC * VSEG + NT - 1) / NT)
   int qc[QSLOTS][3], oc[OSLOTS][3];
 
-/* A query row's lse, D and window flags for stage `st` (slot j of the chunk; row < 0: past the
-   box). */
-#define QCHUNK_META(j, st, qq, row)                                                            \
-  do {                                                                                         \
-    const int live_ = (row) >= 0;                                                              \
-    q_lse2[st][qq] = live_ ? lse[row] * LOG2E : 0.0f;                                          \
-    q_d[st][qq] = live_ ? delta[row] : 0.0f;                                                   \
-    int whole_ = live_;                                                                        \
-    _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                            \
-      const int qi = t.kst[a] + qc[j][a];                                                      \
-      const int lo = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));                   \
-      const int hi = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));                     \
-      q_lo[st][a][qq] = live_ ? lo : FAR;                                                      \
-      q_hi[st][a][qq] = live_ ? hi : FAR;                                                      \
-      whole_ = whole_ && lo <= t.first[a] && t.first[a] + t.valid[a] <= hi;                    \
-    }                                                                                          \
-    q_in[st][qq] = whole_;                                                                     \
-  } while (0)
-
 /* Issues the copies of query chunk `ci` of head `h` into stage `st` (and its rows' lse, D and
-   windows), then advances the slot coordinates to the next chunk. With META_LATE the chunk's
-   cp.async copies (Q, then dO rows) are all issued before the lse and D loads, whose results
-   the stores to shared memory wait for, so the loads' latency overlaps the copies instead of
-   delaying the dO copies; it holds the slots' rows in registers meanwhile (the host turns it
-   off under a register cap, where it measured slower). */
+   windows), then advances the slot coordinates to the next chunk, in one of two orders:
+   META_LATE 1: every cp.async of the chunk (Q, then dO rows) is issued before the lse and D
+     loads, whose results the stores to shared memory wait for, so the loads' latency overlaps
+     the copies instead of delaying the dO copies; the slots' rows wait in registers.
+   META_LATE 0: each slot's lse and D right after its Q copy.
+   On the H100, 1 made flux-2d's dK/dV kernel 6% faster; long-1d-causal, under its 168-register
+   cap, ran 4% slower with 1 and 14% slower with a shared rewrite of both orders, so each order
+   is kept as the text that was measured (the host picks 0 under a register cap). */
 #ifndef META_LATE
 #define META_LATE 1
 #endif
+#if META_LATE
 #define LOAD_QCHUNK(ci, st)                                                                    \
   do {                                                                                         \
     __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
@@ -191,10 +176,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       if (idx < TQC * KSEG)                                                                    \
         CP_ASYNC_16(SMEM_ADDR(&qs_[qq * SK + seg * 4]), q + (live ? row : 0) * hd + seg * 8,    \
                     (live && seg * 8 < hd) ? 16 : 0);                                          \
-      if (!META_LATE) {                                                                        \
-        if (seg == 0 && idx < TQC * KSEG) QCHUNK_META(j, st, qq, qrow_[j]);                    \
-        ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                      \
-      }                                                                                        \
     }                                                                                          \
     _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
       const int idx = lid + j * NT, qq = idx / VSEG, seg = idx % VSEG;                         \
@@ -206,14 +187,67 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
                     d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
       ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
-    if (META_LATE) {                                                                           \
-      _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                     \
-        const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                       \
-        if (seg == 0 && idx < TQC * KSEG) QCHUNK_META(j, st, qq, qrow_[j]);                    \
-        ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                      \
+    _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
+      const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
+      if (seg == 0 && idx < TQC * KSEG) {                                                      \
+        const int live = qrow_[j] >= 0;                                                        \
+        q_lse2[st][qq] = live ? lse[qrow_[j]] * LOG2E : 0.0f;                                  \
+        q_d[st][qq] = live ? delta[qrow_[j]] : 0.0f;                                           \
+        int whole = live;                                                                      \
+        _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                        \
+          const int qi = t.kst[a] + qc[j][a];                                                  \
+          const int lo = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));               \
+          const int hi = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));                 \
+          q_lo[st][a][qq] = live ? lo : FAR;                                                   \
+          q_hi[st][a][qq] = live ? hi : FAR;                                                   \
+          whole = whole && lo <= t.first[a] && t.first[a] + t.valid[a] <= hi;                  \
+        }                                                                                      \
+        q_in[st][qq] = whole;                                                                  \
       }                                                                                        \
+      ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
   } while (0)
+#else
+#define LOAD_QCHUNK(ci, st)                                                                    \
+  do {                                                                                         \
+    __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
+    __local uint* os_ = qs_ + TQC * SK;                                                        \
+    _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
+      const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
+      const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                             \
+      const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * \
+                          H + h;                                                               \
+      if (idx < TQC * KSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&qs_[qq * SK + seg * 4]), q + (live ? row : 0) * hd + seg * 8,    \
+                    (live && seg * 8 < hd) ? 16 : 0);                                          \
+      if (seg == 0 && idx < TQC * KSEG) {                                                      \
+        q_lse2[st][qq] = live ? lse[row] * LOG2E : 0.0f;                                       \
+        q_d[st][qq] = live ? delta[row] : 0.0f;                                                \
+        int whole = live;                                                                      \
+        _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                        \
+          const int qi = t.kst[a] + qc[j][a];                                                  \
+          const int lo = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));               \
+          const int hi = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));                 \
+          q_lo[st][a][qq] = live ? lo : FAR;                                                   \
+          q_hi[st][a][qq] = live ? hi : FAR;                                                   \
+          whole = whole && lo <= t.first[a] && t.first[a] + t.valid[a] <= hi;                  \
+        }                                                                                      \
+        q_in[st][qq] = whole;                                                                  \
+      }                                                                                        \
+      ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
+    }                                                                                          \
+    _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
+      const int idx = lid + j * NT, qq = idx / VSEG, seg = idx % VSEG;                         \
+      const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
+      const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
+                          H + h;                                                               \
+      if (idx < TQC * VSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&os_[qq * SV + seg * 4]),                                        \
+                    d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
+      ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
+    }                                                                                          \
+  } while (0)
+#endif
 
   for (int h = hk * G; h < (hk + 1) * G; ++h) {
 #pragma unroll
