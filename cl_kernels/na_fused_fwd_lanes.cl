@@ -34,6 +34,15 @@
 
 #include "na_lanes.h" /* needs BQ, NV, VW, TK */
 
+/* Mask tables (below) where every axis's key box is short: it spans at most TQ + K + S keys
+   (the tile's windows), plus a zero entry on axis 0. */
+#define MB0 (TQ0 + K0 + S0 + 1)
+#define MB1 (TQ1 + K1 + S1)
+#define MB2 (TQ2 + K2 + S2)
+#ifndef LANES_MASK_TABLES
+#define LANES_MASK_TABLES (MB0 <= 64 && MB1 <= 64 && MB2 <= 64)
+#endif
+
 
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
@@ -83,6 +92,34 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
       hi[n][a] = VLOAD(&hi_s[a][n * VW]);
     }
 
+#if LANES_MASK_TABLES
+  /* The window test is separable: key (y0, y1, y2) is in lane e's window iff y_a is in its
+     range on every axis. Per axis a table of lane masks, one vector per box coordinate (and a
+     zero entry past the box for the keys past its end), so a key's mask is one or two ANDs of
+     loaded vectors instead of two compares per axis. */
+  ivec_t mt0[NV][MB0];
+#if RANK >= 2
+  ivec_t mt1[NV][MB1];
+#endif
+#if RANK >= 3
+  ivec_t mt2[NV][MB2];
+#endif
+#pragma unroll
+  for (int n = 0; n < NV; ++n) {
+    for (int y = 0; y < MB0; ++y)
+      mt0[n][y] = (y < t.kcnt[0]) ? (((ivec_t)(y) >= lo[n][0]) & ((ivec_t)(y) < hi[n][0]))
+                                  : (ivec_t)(0);
+#if RANK >= 2
+    for (int y = 0; y < MB1; ++y)
+      mt1[n][y] = ((ivec_t)(y) >= lo[n][1]) & ((ivec_t)(y) < hi[n][1]);
+#endif
+#if RANK >= 3
+    for (int y = 0; y < MB2; ++y)
+      mt2[n][y] = ((ivec_t)(y) >= lo[n][2]) & ((ivec_t)(y) < hi[n][2]);
+#endif
+  }
+#endif
+
   vec_t acc[HDVP * NV];
   for (int i = 0; i < HDVP * NV; ++i) acc[i] = (vec_t)(0.0f);
   vec_t m[NV], l[NV];
@@ -92,25 +129,44 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
     l[n] = (vec_t)(0.0f);
   }
 
-  /* Box coordinates of the next key, advanced by counting (no divisions in the loop). */
+  /* Box coordinates of the next key and its K/V row, both advanced by counting (no divisions
+     or token arithmetic in the loop): a step along axis a moves DIL_a tokens of that axis. */
   int c0 = 0, c1 = 0, c2 = 0;
+  const int row0 = (b * N + NA_TOKEN(0, 0, 0, t.kst, t.grp, L1, L2)) * HKV + hk;
+  const int st2 = DIL2 * HKV, st1 = DIL1 * L2 * HKV, st0 = DIL0 * L1 * L2 * HKV;
+  const int wrap2 = st1 - (t.kcnt[2] - 1) * st2, wrap1 = st0 - t.kcnt[1] * st1;
+  int krow = row0;
   for (int k0 = 0; k0 < kbox; k0 += TK) {
     /* The step's keys: their k and v rows, and box coordinates. Keys past the box read the
-       first key (finite values) and are masked by their FAR coordinate. */
+       first key (finite values) and are masked by their coordinate (FAR, or the tables' zero
+       entry). */
     __global const stor_t* kp[TK];
     __global const stor_t* vp[TK];
     int y0[TK], y1[TK], y2[TK];
 #pragma unroll
     for (int j = 0; j < TK; ++j) {
       const int live = k0 + j < kbox;
-      const int tok = live ? NA_TOKEN(c0, c1, c2, t.kst, t.grp, L1, L2)
-                           : NA_TOKEN(0, 0, 0, t.kst, t.grp, L1, L2);
-      kp[j] = k + ((b * N + tok) * HKV + hk) * hd;
-      vp[j] = v + ((b * N + tok) * HKV + hk) * hdv;
+      const int r = live ? krow : row0;
+      kp[j] = k + r * hd;
+      vp[j] = v + r * hdv;
+#if LANES_MASK_TABLES
+      y0[j] = live ? c0 : MB0 - 1;
+#else
       y0[j] = live ? c0 : FAR;
+#endif
       y1[j] = c1;
       y2[j] = c2;
-      NEXT_COORDS(c0, c1, c2, t.kcnt[1], t.kcnt[2]);
+      if (++c2 == t.kcnt[2]) {
+        c2 = 0;
+        krow += wrap2;
+        if (++c1 == t.kcnt[1]) {
+          c1 = 0;
+          krow += wrap1;
+          ++c0;
+        }
+      } else {
+        krow += st2;
+      }
     }
     /* Scores: s[j][n] = sum_d k[j][d] * q[lanes][d]. */
     vec_t s[TK][NV];
@@ -123,22 +179,34 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
     vec_t alpha[NV];
 #pragma unroll
     for (int n = 0; n < NV; ++n) {
-      vec_t mx = m[n];
 #pragma unroll
       for (int j = 0; j < TK; ++j) {
+#if LANES_MASK_TABLES
+        const ivec_t in = mt0[n][y0[j]]
+#if RANK >= 2
+                          & mt1[n][y1[j]]
+#endif
+#if RANK >= 3
+                          & mt2[n][y2[j]]
+#endif
+            ;
+#else
         const ivec_t in = NA_IN_BOX(y0[j], y1[j], y2[j], lo[n][0], hi[n][0],
                                    lo[n][1], hi[n][1], lo[n][2], hi[n][2]);
+#endif
         s[j][n] = select((vec_t)(-INFINITY), s[j][n], in);
-        mx = fmax(mx, s[j][n]);
       }
+      /* The step's maximum and sum as balanced trees: a chain of TK dependent fmax or adds
+         would sit on every step's critical path (the next step's products wait for it). */
+      vec_t mx;
+      LANES_TREE(fmax, mx, s, n);
+      mx = fmax(m[n], mx);
       /* Lanes with no key in their window so far keep m = -inf: use 0 so exp2 gives 0. */
       const vec_t m_use = select(mx, (vec_t)(0.0f), mx == (vec_t)(-INFINITY));
-      vec_t sum = (vec_t)(0.0f);
 #pragma unroll
-      for (int j = 0; j < TK; ++j) {
-        s[j][n] = na_exp2v(s[j][n] - m_use);
-        sum += s[j][n];
-      }
+      for (int j = 0; j < TK; ++j) s[j][n] = na_exp2v(s[j][n] - m_use);
+      vec_t sum;
+      LANES_TREE(NA_ADD, sum, s, n);
       alpha[n] = na_exp2v(m[n] - m_use);
       l[n] = l[n] * alpha[n] + sum;
       m[n] = mx;

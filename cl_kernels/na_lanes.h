@@ -36,6 +36,19 @@
     }                                                                       \
   }
 
+/* out = op(src[0][n], op(src[1][n], ...)) over the TK vectors, as a balanced tree (pairs at
+   distance 1, then 2, 4, ...): depth log2(TK) instead of a chain of TK - 1. */
+#define NA_ADD(a, b) ((a) + (b))
+#define LANES_TREE(op, out, src, n)                                          \
+  do {                                                                      \
+    vec_t t_[TK];                                                           \
+    _Pragma("unroll") for (int j_ = 0; j_ < TK; ++j_) t_[j_] = (src)[j_][n]; \
+    _Pragma("unroll") for (int w_ = 1; w_ < TK; w_ *= 2)                    \
+        _Pragma("unroll") for (int j_ = 0; j_ + w_ < TK; j_ += 2 * w_)      \
+            t_[j_] = op(t_[j_], t_[j_ + w_]);                               \
+    (out) = t_[0];                                                          \
+  } while (0)
+
 /* 16 consecutive storage elements as a float16 and back (f32, f16, bf16). */
 #if DTYPE == 0
 #define LOADF16(p, i) vload16(0, (p) + (i))
