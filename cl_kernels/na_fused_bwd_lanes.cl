@@ -45,6 +45,16 @@
 
 #include "na_lanes.h" /* needs BQ, NV, VW, TK */
 
+/* The dK/dV kernel's mask tables (below): per axis one lane-mask vector per coordinate of the
+   inverse box, which spans at most about TQ + 2 K + 2 S queries (sizes with a margin; a box
+   past them, which the window rule should not produce, takes the compare path). */
+#define MI0 (TQ0 + 2 * K0 + 2 * S0 + 3)
+#define MI1 (TQ1 + 2 * K1 + 2 * S1 + 2)
+#define MI2 (TQ2 + 2 * K2 + 2 * S2 + 2)
+#ifndef LANES_MASK_TABLES
+#define LANES_MASK_TABLES (MI0 <= 64 && MI1 <= 64 && MI2 <= 64)
+#endif
+
 
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lanes(
@@ -215,6 +225,47 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
       kr[row * HDP + d] = kin[row] && d < hd ? LOADF(k, koff[row] + d) : 0.0f;
 #endif
 
+#if LANES_MASK_TABLES
+  /* Query (box coordinates y0, y1, y2) sees lane e's key iff on every axis the query's window
+     range holds the key's coordinate: per axis a table over the box coordinate, with a zero
+     entry (MI0 - 1) for the queries past the box; the query windows are computed once per
+     coordinate instead of once per query and step. */
+  const int tab = t.kcnt[0] < MI0 - 1 && t.kcnt[1] <= MI1 && t.kcnt[2] <= MI2;
+  ivec_t mt0[NV][MI0];
+#if RANK >= 2
+  ivec_t mt1[NV][MI1];
+#endif
+#if RANK >= 3
+  ivec_t mt2[NV][MI2];
+#endif
+  if (tab) {
+#pragma unroll
+    for (int n = 0; n < NV; ++n) {
+      for (int y = 0; y < MI0; ++y) {
+        const int qi = t.kst[0] + y;
+        mt0[n][y] = y < t.kcnt[0]
+                        ? (ky[n][0] >= (ivec_t)(na_win_start(qi, t.glen[0], K0, S0, CAUSAL0))) &
+                              (ky[n][0] < (ivec_t)(na_win_end(qi, t.glen[0], K0, S0, CAUSAL0)))
+                        : (ivec_t)(0);
+      }
+#if RANK >= 2
+      for (int y = 0; y < t.kcnt[1]; ++y) {
+        const int qi = t.kst[1] + y;
+        mt1[n][y] = (ky[n][1] >= (ivec_t)(na_win_start(qi, t.glen[1], K1, S1, CAUSAL1))) &
+                    (ky[n][1] < (ivec_t)(na_win_end(qi, t.glen[1], K1, S1, CAUSAL1)));
+      }
+#endif
+#if RANK >= 3
+      for (int y = 0; y < t.kcnt[2]; ++y) {
+        const int qi = t.kst[2] + y;
+        mt2[n][y] = (ky[n][2] >= (ivec_t)(na_win_start(qi, t.glen[2], K2, S2, CAUSAL2))) &
+                    (ky[n][2] < (ivec_t)(na_win_end(qi, t.glen[2], K2, S2, CAUSAL2)));
+      }
+#endif
+    }
+  }
+#endif
+
   vec_t dk[HDP * NV], dv[HDVP * NV];
   for (int i = 0; i < HDP * NV; ++i) dk[i] = (vec_t)(0.0f);
   for (int i = 0; i < HDVP * NV; ++i) dv[i] = (vec_t)(0.0f);
@@ -230,6 +281,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
       __global const stor_t* qp[TK];
       __global const stor_t* op[TK];
       int wlo[TK][3], whi[TK][3];
+#if LANES_MASK_TABLES
+      int yc[TK][3];
+#endif
       float lse2[TK], dd[TK];
 #pragma unroll
       for (int j = 0; j < TK; ++j) {
@@ -242,12 +296,18 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
         op[j] = d_out + qrow * hdv;
         lse2[j] = lse[qrow] * LOG2E;
         dd[j] = delta[qrow];
+#if LANES_MASK_TABLES
+        yc[j][0] = live ? c0 : MI0 - 1;
+        yc[j][1] = c1;
+        yc[j][2] = c2;
+        if (!tab)
+#endif
 #pragma unroll
-        for (int a = 0; a < 3; ++a) {
-          const int qi = t.kst[a] + cc[a];
-          wlo[j][a] = live ? na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) : FAR;
-          whi[j][a] = live ? na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) : FAR;
-        }
+          for (int a = 0; a < 3; ++a) {
+            const int qi = t.kst[a] + cc[a];
+            wlo[j][a] = live ? na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) : FAR;
+            whi[j][a] = live ? na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) : FAR;
+          }
         NEXT_COORDS(c0, c1, c2, t.kcnt[1], t.kcnt[2]);
       }
       vec_t s[TK][NV], dp[TK][NV];
@@ -263,8 +323,21 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
       for (int j = 0; j < TK; ++j)
 #pragma unroll
         for (int n = 0; n < NV; ++n) {
+#if LANES_MASK_TABLES
+          const ivec_t in =
+              tab ? mt0[n][yc[j][0]]
+#if RANK >= 2
+                        & mt1[n][yc[j][1]]
+#endif
+#if RANK >= 3
+                        & mt2[n][yc[j][2]]
+#endif
+                  : NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0], wlo[j][1],
+                              whi[j][1], wlo[j][2], whi[j][2]);
+#else
           const ivec_t in = NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0],
                                      wlo[j][1], whi[j][1], wlo[j][2], whi[j][2]);
+#endif
           const vec_t p = select((vec_t)(0.0f), na_exp2v(s[j][n] - (vec_t)(lse2[j])), in);
           s[j][n] = p * (dp[j][n] - (vec_t)(dd[j]));
           dp[j][n] = p;
