@@ -196,20 +196,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
 #endif
         s[j][n] = select((vec_t)(-INFINITY), s[j][n], in);
       }
-      /* The step's maximum and sum as balanced trees: a chain of TK dependent fmax or adds
-         would sit on every step's critical path (the next step's products wait for it). */
-      vec_t mx;
-      LANES_TREE(fmax, mx, s, n);
-      mx = fmax(m[n], mx);
-      /* Lanes with no key in their window so far keep m = -inf: use 0 so exp2 gives 0. */
-      const vec_t m_use = select(mx, (vec_t)(0.0f), mx == (vec_t)(-INFINITY));
-#pragma unroll
-      for (int j = 0; j < TK; ++j) s[j][n] = na_exp2v(s[j][n] - m_use);
-      vec_t sum;
-      LANES_TREE(NA_ADD, sum, s, n);
-      alpha[n] = na_exp2v(m[n] - m_use);
-      l[n] = l[n] * alpha[n] + sum;
-      m[n] = mx;
+      LANES_SOFTMAX_UPDATE(s, n, m, l, alpha);
     }
     (void)y1;
     (void)y2;
@@ -231,18 +218,5 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
     }
   }
 
-  /* Normalize, then write row by row: the lanes go back to rows through the accumulators'
-     memory (acc[dv * NV + n] lane e is float dv * BQ + row), 16 x 16 blocks at a time. */
-  vec_t inv_l[NV];
-#pragma unroll
-  for (int n = 0; n < NV; ++n) inv_l[n] = (vec_t)(1.0f) / l[n];
-  for (int i = 0; i < HDVP * NV; ++i) acc[i] *= inv_l[i % NV];
-  na_lanes_to_rows(out, (__private const float*)acc, ooff, qin, hdv, 1.0f);
-  if (lse) {
-    float lane_lse[BQ];
-#pragma unroll
-    for (int n = 0; n < NV; ++n) VSTORE((m[n] + log2(l[n])) * LN2, &lane_lse[n * VW]);
-    for (int row = 0; row < BQ; ++row)
-      if (qin[row]) lse[qrows[row]] = lane_lse[row];
-  }
+  LANES_FWD_STORE(acc, m, l, out, lse, ooff, qin, qrows, hdv);
 }

@@ -264,7 +264,6 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_rows(
     vec_t alpha[NV];
 #pragma unroll
     for (int n = 0; n < NV; ++n) {
-      vec_t mx = m[n];
 #pragma unroll
       for (int j = 0; j < TK; ++j) {
         ivec_t in = ((ivec_t)(oc[j]) >= lo) & ((ivec_t)(oc[j]) < hi);
@@ -272,19 +271,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_rows(
         in &= (ivec_t)(-(int)((ry[j] >= ylo[n]) & (ry[j] < yhi[n])));
 #endif
         s[j][n] = select((vec_t)(-INFINITY), s[j][n], in);
-        mx = fmax(mx, s[j][n]);
       }
-      /* Lanes with no key in their window so far keep m = -inf: use 0 so exp2 gives 0. */
-      const vec_t m_use = select(mx, (vec_t)(0.0f), mx == (vec_t)(-INFINITY));
-      vec_t sum = (vec_t)(0.0f);
-#pragma unroll
-      for (int j = 0; j < TK; ++j) {
-        s[j][n] = na_exp2v(s[j][n] - m_use);
-        sum += s[j][n];
-      }
-      alpha[n] = na_exp2v(m[n] - m_use);
-      l[n] = l[n] * alpha[n] + sum;
-      m[n] = mx;
+      LANES_SOFTMAX_UPDATE(s, n, m, l, alpha);
     }
     /* O = diag(alpha) O + P V (the rescale is skipped once every lane's maximum settled). */
     int rescale = 0;
@@ -311,17 +299,5 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_rows(
   }
 #undef ROW_BASE
 
-  /* Normalize, then write row by row through the accumulators' memory (as the lanes form). */
-  vec_t inv_l[NV];
-#pragma unroll
-  for (int n = 0; n < NV; ++n) inv_l[n] = (vec_t)(1.0f) / l[n];
-  for (int i = 0; i < HDVP * NV; ++i) acc[i] *= inv_l[i % NV];
-  na_lanes_to_rows(out, (__private const float*)acc, ooff, qin, hdv, 1.0f);
-  if (lse) {
-    float lane_lse[BQ];
-#pragma unroll
-    for (int n = 0; n < NV; ++n) VSTORE((m[n] + log2(l[n])) * LN2, &lane_lse[n * VW]);
-    for (int row = 0; row < BQ; ++row)
-      if (qin[row]) lse[qrows[row]] = lane_lse[row];
-  }
+  LANES_FWD_STORE(acc, m, l, out, lse, ooff, qin, qrows, hdv);
 }

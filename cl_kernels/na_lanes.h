@@ -49,6 +49,44 @@
     (out) = t_[0];                                                          \
   } while (0)
 
+/* The online softmax's update for lane vector n after a step's scores s[j][n] (log2 units)
+   were masked to -inf: the running maximum m[n] and sum l[n] move on, s[j][n] becomes the
+   step's probabilities (unnormalized, relative to the new maximum) and alpha[n] the factor
+   that rescales the accumulators. The step's maximum and sum are balanced trees: a chain of TK
+   dependent fmax or adds would sit on every step's critical path. Lanes with no key in their
+   window so far keep m = -inf and use 0 as the reference, so exp2 gives 0. */
+#define LANES_SOFTMAX_UPDATE(s, n, m, l, alpha)                                      \
+  do {                                                                              \
+    vec_t mx_, sum_;                                                                \
+    LANES_TREE(fmax, mx_, s, n);                                                    \
+    mx_ = fmax((m)[n], mx_);                                                        \
+    const vec_t m_use_ = select(mx_, (vec_t)(0.0f), mx_ == (vec_t)(-INFINITY));      \
+    _Pragma("unroll") for (int j_ = 0; j_ < TK; ++j_)(s)[j_][n] =                   \
+        na_exp2v((s)[j_][n] - m_use_);                                              \
+    LANES_TREE(NA_ADD, sum_, s, n);                                                 \
+    (alpha)[n] = na_exp2v((m)[n] - m_use_);                                         \
+    (l)[n] = (l)[n] * (alpha)[n] + sum_;                                            \
+    (m)[n] = mx_;                                                                   \
+  } while (0)
+
+/* The forward's end: normalize the accumulators (acc[dv * NV + n], lane e of vector n is query
+   row n * VW + e), write them row by row through their own memory (16 x 16 blocks at a time),
+   and the lse of the rows with qin[row] at lse[qrows[row]] when lse is given. */
+#define LANES_FWD_STORE(acc, m, l, out, lse, ooff, qin, qrows, hdv)                 \
+  do {                                                                              \
+    vec_t inv_l_[NV];                                                               \
+    _Pragma("unroll") for (int n_ = 0; n_ < NV; ++n_) inv_l_[n_] = (vec_t)(1.0f) / (l)[n_]; \
+    for (int i_ = 0; i_ < HDVP * NV; ++i_) (acc)[i_] *= inv_l_[i_ % NV];            \
+    na_lanes_to_rows(out, (__private const float*)(acc), ooff, qin, hdv, 1.0f);     \
+    if (lse) {                                                                      \
+      float lane_lse_[BQ];                                                          \
+      _Pragma("unroll") for (int n_ = 0; n_ < NV; ++n_)                             \
+          VSTORE(((m)[n_] + log2((l)[n_])) * LN2, &lane_lse_[n_ * VW]);             \
+      for (int row_ = 0; row_ < BQ; ++row_)                                         \
+        if ((qin)[row_]) (lse)[(qrows)[row_]] = lane_lse_[row_];                    \
+    }                                                                               \
+  } while (0)
+
 /* 16 consecutive storage elements as a float16 and back (f32, f16, bf16). */
 #if DTYPE == 0
 #define LOADF16(p, i) vload16(0, (p) + (i))
