@@ -40,13 +40,14 @@ TEST_P(FusedRandom, ForwardGpuConfig) {
   check_forward(GetParam(), "fused", &c);
 }
 
-// The rows form on the random problems: half of them in the quick tier (each is one more
-// PoCL compile), alternating 1 and 2 rows per work-item.
+// The rows form on the random problems: a quarter of them in the quick tier (each is one more
+// PoCL compile, and the form is a tuning candidate, not a default; its edge cases below all
+// run), alternating 1 and 2 rows per work-item.
 TEST_P(FusedRandom, ForwardRowsForm) {
-  if (TIER(GetParam().seed % 2 != 0, false)) {
-    GTEST_SKIP() << "quick tier: one case in two runs the rows form";
+  if (TIER(GetParam().seed % 4 != 0, false)) {
+    GTEST_SKIP() << "quick tier: one case in four runs the rows form";
   }
-  const Config c = rows_config(GetParam(), GetParam().seed % 4 < 2 ? 2 : 1, 8);
+  const Config c = rows_config(GetParam(), GetParam().seed % 8 < 4 ? 2 : 1, 8);
   SCOPED_TRACE(c.str());
   check_forward(GetParam(), "fused", &c);
 }
