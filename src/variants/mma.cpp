@@ -370,29 +370,34 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0",    "TQ1", "TQ2", "NW",  "MW",      "TK",     "STAGES",
-                                  "MAXREG", "KNW", "KMW", "KTK", "KSTAGES", "KMAXREG"};
-    if (std::find_if(std::begin(known), std::end(known),
-                     [&](const char* k) { return kv.first == k; }) == std::end(known)) {
+    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "MW", "TK", "STAGES", "MAXREG"};
+    const auto is = [&](const char* k) { return kv.first == k; };
+    if (std::none_of(std::begin(known), std::end(known), is) &&
+        std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
       return "unknown parameter " + kv.first;
     }
   }
   return tile_error(p, dev, c, pass);
 }
 
+namespace {
+
+// "w4_k16_s1[_m2][_r168]": a kernel's warps, chunk rows, stages, row blocks and register cap.
+std::string tile_knobs(const MmaTile& t) {
+  return "w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
+         std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
+         (t.maxreg ? "_r" + std::to_string(t.maxreg) : "");
+}
+
+}  // namespace
+
 std::string MmaVariant::config_suffix(const Problem& p, const Config& c) const {
   const MmaTile t = tile_of(c);
   std::string s = "q";
   for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
-  s += "_w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" + std::to_string(t.stages) +
-       (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
-       (t.maxreg ? "_r" + std::to_string(t.maxreg) : "");
-  if (!has_dkdv_keys(c)) return s;
+  s += "_" + tile_knobs(t);
   // The dK/dV kernel's own tile, after "_kv".
-  const MmaTile k = dkdv_tile_of(c, p);
-  return s + "_kvw" + std::to_string(k.nw) + "_k" + std::to_string(k.tk) + "_s" +
-         std::to_string(k.stages) + (k.mw != 1 ? "_m" + std::to_string(k.mw) : "") +
-         (k.maxreg ? "_r" + std::to_string(k.maxreg) : "");
+  return has_dkdv_keys(c) ? s + "_kv" + tile_knobs(dkdv_tile_of(c, p)) : s;
 }
 
 SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
