@@ -231,38 +231,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
      entry (MI0 - 1) for the queries past the box; the query windows are computed once per
      coordinate instead of once per query and step. */
   const int tab = t.kcnt[0] < MI0 - 1 && t.kcnt[1] <= MI1 && t.kcnt[2] <= MI2;
-  ivec_t mt0[NV][MI0];
-#if RANK >= 2
-  ivec_t mt1[NV][MI1];
-#endif
-#if RANK >= 3
-  ivec_t mt2[NV][MI2];
-#endif
+  ivec_t mt0[NV][MI0], mt1[NV][MI1], mt2[NV][MI2];
+#define QUERY_SEES(a)                                                                           \
+  ((ky[n][a] >= (ivec_t)(na_win_start(t.kst[a] + y, t.glen[a], AX_K(a), AX_S(a), AX_C(a)))) & \
+   (ky[n][a] < (ivec_t)(na_win_end(t.kst[a] + y, t.glen[a], AX_K(a), AX_S(a), AX_C(a)))))
   if (tab) {
-#pragma unroll
-    for (int n = 0; n < NV; ++n) {
-      for (int y = 0; y < MI0; ++y) {
-        const int qi = t.kst[0] + y;
-        mt0[n][y] = y < t.kcnt[0]
-                        ? (ky[n][0] >= (ivec_t)(na_win_start(qi, t.glen[0], K0, S0, CAUSAL0))) &
-                              (ky[n][0] < (ivec_t)(na_win_end(qi, t.glen[0], K0, S0, CAUSAL0)))
-                        : (ivec_t)(0);
-      }
-#if RANK >= 2
-      for (int y = 0; y < t.kcnt[1]; ++y) {
-        const int qi = t.kst[1] + y;
-        mt1[n][y] = (ky[n][1] >= (ivec_t)(na_win_start(qi, t.glen[1], K1, S1, CAUSAL1))) &
-                    (ky[n][1] < (ivec_t)(na_win_end(qi, t.glen[1], K1, S1, CAUSAL1)));
-      }
-#endif
-#if RANK >= 3
-      for (int y = 0; y < t.kcnt[2]; ++y) {
-        const int qi = t.kst[2] + y;
-        mt2[n][y] = (ky[n][2] >= (ivec_t)(na_win_start(qi, t.glen[2], K2, S2, CAUSAL2))) &
-                    (ky[n][2] < (ivec_t)(na_win_end(qi, t.glen[2], K2, S2, CAUSAL2)));
-      }
-#endif
-    }
+    LANES_MASK_TABLE(mt0, MI0, t.kcnt[0], QUERY_SEES(0));
+    if (RANK >= 2) LANES_MASK_TABLE(mt1, MI1, t.kcnt[1], QUERY_SEES(1));
+    if (RANK >= 3) LANES_MASK_TABLE(mt2, MI2, t.kcnt[2], QUERY_SEES(2));
+#undef QUERY_SEES
   }
 #endif
 
@@ -325,13 +302,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
         for (int n = 0; n < NV; ++n) {
 #if LANES_MASK_TABLES
           const ivec_t in =
-              tab ? mt0[n][yc[j][0]]
-#if RANK >= 2
-                        & mt1[n][yc[j][1]]
-#endif
-#if RANK >= 3
-                        & mt2[n][yc[j][2]]
-#endif
+              tab ? LANES_MASK_AT(n, yc[j][0], yc[j][1], yc[j][2])
                   : NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0], wlo[j][1],
                               whi[j][1], wlo[j][2], whi[j][2]);
 #else

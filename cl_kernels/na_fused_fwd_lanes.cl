@@ -97,27 +97,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
      range on every axis. Per axis a table of lane masks, one vector per box coordinate (and a
      zero entry past the box for the keys past its end), so a key's mask is one or two ANDs of
      loaded vectors instead of two compares per axis. */
-  ivec_t mt0[NV][MB0];
-#if RANK >= 2
-  ivec_t mt1[NV][MB1];
-#endif
-#if RANK >= 3
-  ivec_t mt2[NV][MB2];
-#endif
-#pragma unroll
-  for (int n = 0; n < NV; ++n) {
-    for (int y = 0; y < MB0; ++y)
-      mt0[n][y] = (y < t.kcnt[0]) ? (((ivec_t)(y) >= lo[n][0]) & ((ivec_t)(y) < hi[n][0]))
-                                  : (ivec_t)(0);
-#if RANK >= 2
-    for (int y = 0; y < MB1; ++y)
-      mt1[n][y] = ((ivec_t)(y) >= lo[n][1]) & ((ivec_t)(y) < hi[n][1]);
-#endif
-#if RANK >= 3
-    for (int y = 0; y < MB2; ++y)
-      mt2[n][y] = ((ivec_t)(y) >= lo[n][2]) & ((ivec_t)(y) < hi[n][2]);
-#endif
-  }
+  ivec_t mt0[NV][MB0], mt1[NV][MB1], mt2[NV][MB2];
+#define LANE_IN(a) (((ivec_t)(y) >= lo[n][a]) & ((ivec_t)(y) < hi[n][a]))
+  LANES_MASK_TABLE(mt0, MB0, t.kcnt[0], LANE_IN(0));
+  if (RANK >= 2) LANES_MASK_TABLE(mt1, MB1, t.kcnt[1], LANE_IN(1));
+  if (RANK >= 3) LANES_MASK_TABLE(mt2, MB2, t.kcnt[2], LANE_IN(2));
+#undef LANE_IN
 #endif
 
   vec_t acc[HDVP * NV];
@@ -182,14 +167,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
 #pragma unroll
       for (int j = 0; j < TK; ++j) {
 #if LANES_MASK_TABLES
-        const ivec_t in = mt0[n][y0[j]]
-#if RANK >= 2
-                          & mt1[n][y1[j]]
-#endif
-#if RANK >= 3
-                          & mt2[n][y2[j]]
-#endif
-            ;
+        const ivec_t in = LANES_MASK_AT(n, y0[j], y1[j], y2[j]);
 #else
         const ivec_t in = NA_IN_BOX(y0[j], y1[j], y2[j], lo[n][0], hi[n][0],
                                    lo[n][1], hi[n][1], lo[n][2], hi[n][2]);

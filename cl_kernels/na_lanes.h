@@ -69,6 +69,22 @@
     (m)[n] = mx_;                                                                   \
   } while (0)
 
+/* The lanes kernels' separable window test: a lane's window holds a coordinate (y0, y1, y2)
+   iff it holds y_a on every axis, so each kernel keeps per axis a table of lane masks over the
+   box coordinate, mt0, mt1, mt2 (ivec_t [NV][size]), and a mask is one or two ANDs of loaded
+   vectors. LANES_MASK_TABLE fills one: tab[n][y] = IN (a lane-mask expression of n and y) for
+   y < count, zero up to size. Tables of unused axes are neither filled nor read. */
+#define LANES_MASK_TABLE(tab, size, count, IN)                    \
+  _Pragma("unroll") for (int n = 0; n < NV; ++n)                  \
+    for (int y = 0; y < (size); ++y) (tab)[n][y] = y < (count) ? (IN) : (ivec_t)(0)
+#if RANK == 1
+#define LANES_MASK_AT(n, y0, y1, y2) (mt0[n][y0])
+#elif RANK == 2
+#define LANES_MASK_AT(n, y0, y1, y2) (mt0[n][y0] & mt1[n][y1])
+#else
+#define LANES_MASK_AT(n, y0, y1, y2) (mt0[n][y0] & mt1[n][y1] & mt2[n][y2])
+#endif
+
 /* The forward's end: normalize the accumulators (acc[dv * NV + n], lane e of vector n is query
    row n * VW + e), write them row by row through their own memory (16 x 16 blocks at a time),
    and the lse of the rows with qin[row] at lse[qrows[row]] when lse is given. */
