@@ -45,17 +45,16 @@
 
 
 
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
-    __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
-    __global stor_t* out, __global float* lse, int B, int L0, int L1, int L2, int H, int HKV,
-    int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+/* One (batch, head, query tile): wg is its index in the launch's order. */
+NA_FN void na_fwd_lanes_tile(int wg, __global const stor_t* q, __global const stor_t* k,
+                             __global const stor_t* v, __global stor_t* out,
+                             __global float* lse, int L0, int L1, int L2, int H, int HKV,
+                             int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
   const int N = L0 * L1 * L2;
   const int tiles = nt0 * nt1 * nt2;
-  const int wg = get_group_id(0);
   const int h = (wg / tiles) % H;
   const int b = wg / (tiles * H);
   const int hk = h / (H / HKV);
-  (void)B;
   const na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
   if (!t.live) return;
   const int kbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
@@ -197,4 +196,24 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
   }
 
   LANES_FWD_STORE(acc, m, l, out, lse, ooff, qin, qrows, hdv);
+}
+
+#ifndef LANES_CHUNK
+#define LANES_CHUNK 8 /* neighbouring tiles per counter step (they share most key rows) */
+#endif
+
+/* The launch runs a few work-groups per compute unit (the host sizes it), each taking tiles
+   from a shared counter until none is left: on CPU drivers that hand out work-groups in large
+   chunks (PoCL: 64 at a time), a thread that starts late no longer leaves its chunk to finish
+   after the others. next[0] starts at 0 (a fresh buffer per call). Which work-group runs a
+   tile does not change what it computes, so results stay bit-identical. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
+    __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
+    __global stor_t* out, __global float* lse, int B, int L0, int L1, int L2, int H, int HKV,
+    int hd, int hdv, float scale, int nt0, int nt1, int nt2, __global int* next) {
+  const int total = B * H * nt0 * nt1 * nt2;
+  for (int c = atomic_inc(next) * LANES_CHUNK; c < total; c = atomic_inc(next) * LANES_CHUNK)
+    for (int wg = c; wg < NA_MIN(c + LANES_CHUNK, total); ++wg)
+      na_fwd_lanes_tile(wg, q, k, v, out, lse, L0, L1, L2, H, HKV, hd, hdv, scale, nt0, nt1,
+                        nt2);
 }

@@ -10,7 +10,27 @@
 /* acc[j][n] += sum_{d < dim} row_j[d] * lanes[d][n]: TK rows (global pointers rows[j]) against a
    transposed tile in private memory (lanes[d * BQ + n * VW], NV vectors per d). */
 #define LANES_DOT(acc, rows, lanes, dim)                                    \
-  for (int d_ = 0; d_ < (dim); ++d_) {                                      \
+  {                                                                         \
+  vec_t acc2_[TK][NV];                                                      \
+  _Pragma("unroll") for (int j_ = 0; j_ < TK; ++j_)                         \
+  _Pragma("unroll") for (int n_ = 0; n_ < NV; ++n_) acc2_[j_][n_] = (vec_t)(0.0f); \
+  int d_ = 0;                                                               \
+  for (; d_ + 2 <= (dim); d_ += 2) {                                        \
+    vec_t lv_[NV], lw_[NV];                                                 \
+    _Pragma("unroll") for (int n_ = 0; n_ < NV; ++n_) {                     \
+        lv_[n_] = VLOAD(&(lanes)[d_ * BQ + n_ * VW]);                       \
+        lw_[n_] = VLOAD(&(lanes)[(d_ + 1) * BQ + n_ * VW]); }               \
+    _Pragma("unroll") for (int j_ = 0; j_ < TK; ++j_) {                     \
+      const vec_t r_ = (vec_t)(LOADF((rows)[j_], d_));                      \
+      const vec_t w_ = (vec_t)(LOADF((rows)[j_], d_ + 1));                  \
+      _Pragma("unroll") for (int n_ = 0; n_ < NV; ++n_) {                   \
+          (acc)[j_][n_] = fma(r_, lv_[n_], (acc)[j_][n_]);                  \
+          acc2_[j_][n_] = fma(w_, lw_[n_], acc2_[j_][n_]); }                \
+    }                                                                       \
+  }                                                                         \
+  _Pragma("unroll") for (int j_ = 0; j_ < TK; ++j_)                         \
+  _Pragma("unroll") for (int n_ = 0; n_ < NV; ++n_) (acc)[j_][n_] += acc2_[j_][n_]; \
+  for (; d_ < (dim); ++d_) {                                                \
     vec_t lv_[NV];                                                          \
     _Pragma("unroll") for (int n_ = 0; n_ < NV; ++n_)                       \
         lv_[n_] = VLOAD(&(lanes)[d_ * BQ + n_ * VW]);                       \
@@ -19,6 +39,7 @@
       _Pragma("unroll") for (int n_ = 0; n_ < NV; ++n_)                     \
           (acc)[j_][n_] = fma(r_, lv_[n_], (acc)[j_][n_]);                  \
     }                                                                       \
+  } \
   }
 
 /* out[d][n] += sum_j row_j[d] * coef[j][n] for d < dim (out in private memory, NV vectors per d):
@@ -97,7 +118,7 @@
     if (lse) {                                                                      \
       float lane_lse_[BQ];                                                          \
       _Pragma("unroll") for (int n_ = 0; n_ < NV; ++n_)                             \
-          VSTORE(((m)[n_] + log2((l)[n_])) * LN2, &lane_lse_[n_ * VW]);             \
+          VSTORE(((m)[n_] + na_log2v((l)[n_])) * LN2, &lane_lse_[n_ * VW]);             \
       for (int row_ = 0; row_ < BQ; ++row_)                                         \
         if ((qin)[row_]) (lse)[(qrows)[row_]] = lane_lse_[row_];                    \
     }                                                                               \

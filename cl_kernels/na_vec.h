@@ -83,4 +83,43 @@ NA_FN vec_t na_exp2v(vec_t x) {
   return select(p * scale2n, (vec_t)(0.0f), x < (vec_t)(-126.0f));
 }
 
+/* log2(x) for the lanes kernels' lse (x is a softmax sum: 0, at least 1, inf or NaN), where
+ * PoCL 3.1 calls a scalar library log2 per lane. x = 2^e * f with f in [sqrt(1/2), sqrt(2)),
+ * log2(f) = 2 atanh(u) / ln 2 with u = (f - 1) / (f + 1), |u| < 0.172, by its odd series to
+ * u^9 (truncation < 4e-10). Exact results for 0 (-inf), inf and NaN; subnormal x (never a
+ * softmax sum) are treated as 0. */
+NA_FN vec_t na_log2v(vec_t x) {
+#if VW == 1
+#define NA_VI(x) as_int(x)
+#define NA_VF(x) as_float(x)
+#define NA_ITOF(x) convert_float(x)
+#else
+#define NA_VI(x) VAS_INT(x)
+#define NA_VF(x) VAS_FLOAT(x)
+#define NA_ITOF(x) NA_CAT(convert_float, VW)(x)
+#endif
+  const ivec_t bits = NA_VI(x);
+  /* Mantissa in [1, 2), halved above sqrt(2) with the exponent one higher (big: 0 or 1). */
+  const ivec_t mbits = (bits & (ivec_t)(0x007fffff)) | (ivec_t)(0x3f800000);
+  const ivec_t big = select((ivec_t)(0), (ivec_t)(1), mbits > (ivec_t)(0x3fb504f3));
+  const vec_t f = NA_VF(mbits - big * (ivec_t)(0x00800000));
+  const ivec_t e = ((bits >> 23) & (ivec_t)(0xff)) - (ivec_t)(127) + big;
+  const vec_t u = (f - (vec_t)(1.0f)) / (f + (vec_t)(1.0f));
+  const vec_t u2 = u * u;
+  vec_t p = (vec_t)(2.0f / 9.0f);
+  p = fma(p, u2, (vec_t)(2.0f / 7.0f));
+  p = fma(p, u2, (vec_t)(2.0f / 5.0f));
+  p = fma(p, u2, (vec_t)(2.0f / 3.0f));
+  p = fma(p, u2, (vec_t)(2.0f));
+  const vec_t r = fma(p * u, (vec_t)(LOG2E), NA_ITOF(e));
+  /* Outside the normal positive range: 0 and subnormals give -inf, inf stays, NaN and
+     negative x give NaN. */
+  vec_t special = select(x, (vec_t)(-INFINITY), x < (vec_t)(1.1754944e-38f));
+  special = select(special, (vec_t)(NAN), x < (vec_t)(0.0f));
+  return select(special, r, (x >= (vec_t)(1.1754944e-38f)) & (x < (vec_t)(INFINITY)));
+#undef NA_VI
+#undef NA_VF
+#undef NA_ITOF
+}
+
 #endif /* NA_VEC_H */

@@ -3,6 +3,9 @@
 // and on other tile shapes (tiles larger than axes, ragged edges, tiny tiles).
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "core/problem.hpp"
 #include "test_util.hpp"
 #include "variants/fused_rows.hpp"
@@ -220,6 +223,32 @@ TEST(FusedConfigs, CandidatesAreCorrect) {
   for (std::size_t i = 0; i < all.size(); i += 7) {
     SCOPED_TRACE(all[i].str());
     check_forward(c, "fused", &all[i]);
+  }
+}
+
+// A NaN in one query row makes that row's output and lse NaN and leaves every other row
+// finite, through the default configuration of the device (on CPUs the lanes form, with its own
+// exp2 and log2): no step of the softmax may drop a NaN or turn it into a number.
+TEST(FusedForward, NanQueryRowStaysNan) {
+  const NaCase c = make_case(2, {6, 7}, {3, 3}, {1, 1}, {1, 1}, {0, 0}, 1, 1, 32, 32, OPENNA_F32);
+  Context& ctx = test_context();
+  const Problem p = normalize(&c.problem);
+  Selection s;
+  s.variant = find_variant("fused");
+  s.config = s.variant->default_config(p, ctx.device(), Pass::Forward);
+  s.name = s.variant->name(p, s.config, Pass::Forward);
+  CaseData data = make_inputs(c);
+  const int nan_row = 17, hd = 32, rows = 6 * 7;
+  data.qd[nan_row * hd + 3] = std::numeric_limits<double>::quiet_NaN();
+  data.q = to_storage(data.qd, OPENNA_F32);
+  DeviceCase dc(ctx, c, data);
+  const Outputs got = run_forward(ctx, s, dc);
+  ASSERT_EQ(got.lse.size(), static_cast<std::size_t>(rows));
+  for (int row = 0; row < rows; ++row) {
+    EXPECT_EQ(std::isnan(got.lse[row]), row == nan_row) << "lse of row " << row << " " << s.name;
+    int nans = 0;
+    for (int d = 0; d < hd; ++d) nans += std::isnan(got.out[row * hd + d]) ? 1 : 0;
+    EXPECT_EQ(nans, row == nan_row ? hd : 0) << "out of row " << row << " " << s.name;
   }
 }
 

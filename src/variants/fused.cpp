@@ -16,6 +16,8 @@ namespace {
 constexpr const char* kFwdFile = "na_fused_fwd.cl";
 constexpr const char* kFwdLanesFile = "na_fused_fwd_lanes.cl";
 constexpr const char* kBwdLanesFile = "na_fused_bwd_lanes.cl";
+// Work-groups per compute unit of a lanes-form launch that takes its tiles from a counter.
+constexpr std::size_t kLanesGroupsPerUnit = 4;
 constexpr const char* kBwdFile = "na_fused_bwd.cl";
 
 // FORM=0: the work-group form (na_fused_fwd.cl, GPUs); FORM=1: the lanes form
@@ -196,15 +198,26 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     t.tc = 8;
     t.vw = 4;
   } else if (dev.is_gpu()) {
-    // Backward: Q, dO, K and V tiles all live in local memory, so tiles are smaller: 32 x 32
-    // up to head dim 64, 16 x 16 beyond, shrunk below until they fit.
+    // Backward: Q, dO, K and V tiles all live in local memory, so tiles are smaller: 32
+    // queries up to head dim 64, 16 beyond, shrunk below until they fit. Up to head dim 64,
+    // 16-key chunks with 8 rows x 16 columns per work-item (scalar columns): `openna-bench
+    // tune` picked exactly this on vision-2d, vision-2d-dilated and long-1d-causal in f32 on
+    // the H200 (8.52, 7.87 and 97.3 ms; vision-2d was 13.91 ms with the earlier 32-key chunks
+    // of 2 rows x 8 float4 columns; docs/PERFORMANCE.md, session 4).
     const int hdp = std::max(head_dim_bucket(p.head_dim), hdvp);
     const int bq = hdp <= 64 ? 32 : 16;
     query_box(p, bq, t.tq);
-    t.tk = bq;
-    t.rq = bq / 16;
-    t.tc = bq == 32 ? 8 : 4;
-    t.vw = 4;
+    if (bq == 32) {
+      t.tk = 16;
+      t.rq = 8;
+      t.tc = 16;
+      t.vw = 1;
+    } else {
+      t.tk = 16;
+      t.rq = 1;
+      t.tc = 4;
+      t.vw = 4;
+    }
   } else {
     // CPUs: the lanes form, a 16-query box in the lanes of one 16-wide vector (an AVX-512
     // register; narrower units split it), 8 keys per step. The forward's rows form (FORM=2,
@@ -424,11 +437,27 @@ void FusedVariant::forward(Context& ctx, const Problem& p, const Config& c, cons
                                   : ctx.kernel(kFwdFile, opts, "na_fused_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label);
   int nt[3];
-  const Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
+  Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
+  if (t.form != kLanes) {
+    cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
+                              MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
+                              p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
+                              p.scale, nt[0], nt[1], nt[2]);
+    if (events) events->push_back(ev);
+    return;
+  }
+  // The lanes form takes its tiles from a counter (na_fused_fwd_lanes.cl): a few work-groups
+  // per compute unit, a fresh zeroed counter per call (no command to reset it, and no sharing
+  // between calls that an out-of-order queue could run at once).
+  const std::size_t units = std::max(1u, ctx.device().compute_units);
+  g.global[0] = std::min(g.global[0], kLanesGroupsPerUnit * units);
+  cl_int zero = 0;
+  cl::Buffer next(ctx.ocl_context(), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof zero,
+                  &zero);
   cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
                             MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
                             p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
-                            p.scale, nt[0], nt[1], nt[2]);
+                            p.scale, nt[0], nt[1], nt[2], next);
   if (events) events->push_back(ev);
 }
 
