@@ -104,14 +104,8 @@ NA_FN void na_fwd_lanes_tile(int wg, __global const stor_t* q, __global const st
 #undef LANE_IN
 #endif
 
-  vec_t acc[HDVP * NV];
-  for (int i = 0; i < HDVP * NV; ++i) acc[i] = (vec_t)(0.0f);
-  vec_t m[NV], l[NV];
-#pragma unroll
-  for (int n = 0; n < NV; ++n) {
-    m[n] = (vec_t)(-INFINITY);
-    l[n] = (vec_t)(0.0f);
-  }
+  vec_t acc[HDVP * NV], m[NV], l[NV];
+  LANES_FWD_INIT(acc, m, l);
 
   /* Box coordinates of the next key and its K/V row, both advanced by counting (no divisions
      or token arithmetic in the loop): a step along axis a moves DIL_a tokens of that axis. */

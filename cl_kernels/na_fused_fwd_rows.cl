@@ -190,14 +190,8 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_rows(
   }
 #endif
 
-  vec_t acc[HDVP * NV];
-  for (int i = 0; i < HDVP * NV; ++i) acc[i] = (vec_t)(0.0f);
-  vec_t m[NV], l[NV];
-#pragma unroll
-  for (int n = 0; n < NV; ++n) {
-    m[n] = (vec_t)(-INFINITY);
-    l[n] = (vec_t)(0.0f);
-  }
+  vec_t acc[HDVP * NV], m[NV], l[NV];
+  LANES_FWD_INIT(acc, m, l);
 
   /* Items: (key row of the box on the other axes, offset), offsets fastest, counted without
      divisions. rb is the plane index of the current key row's offset omin for lane 0. */

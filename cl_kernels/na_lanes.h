@@ -106,6 +106,17 @@
 #define LANES_MASK_AT(n, y0, y1, y2) (mt0[n][y0] & mt1[n][y1] & mt2[n][y2])
 #endif
 
+/* The forward's start: accumulators (acc[dv * NV + n]) 0, and every lane's running maximum
+   m[n] -inf and sum l[n] 0, as LANES_SOFTMAX_UPDATE and LANES_FWD_STORE expect them. */
+#define LANES_FWD_INIT(acc, m, l)                                                   \
+  do {                                                                              \
+    for (int i_ = 0; i_ < HDVP * NV; ++i_) (acc)[i_] = (vec_t)(0.0f);               \
+    _Pragma("unroll") for (int n_ = 0; n_ < NV; ++n_) {                             \
+      (m)[n_] = (vec_t)(-INFINITY);                                                 \
+      (l)[n_] = (vec_t)(0.0f);                                                      \
+    }                                                                               \
+  } while (0)
+
 /* The forward's end: normalize the accumulators (acc[dv * NV + n], lane e of vector n is query
    row n * VW + e), write them row by row through their own memory (16 x 16 blocks at a time),
    and the lse of the rows with qin[row] at lse[qrows[row]] when lse is given. */

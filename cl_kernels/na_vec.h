@@ -11,8 +11,16 @@
 
 #define NA_CAT_(a, b) a##b
 #define NA_CAT(a, b) NA_CAT_(a, b)
+/* Reinterpreting and converting casts between vec_t and ivec_t (OpenCL C has no as_int1). */
+#if VW == 1
+#define VAS_INT(x) as_int(x)
+#define VAS_FLOAT(x) as_float(x)
+#define VCONVERT_FLOAT(x) convert_float(x)
+#else
 #define VAS_INT(x) NA_CAT(as_int, VW)(x)
 #define VAS_FLOAT(x) NA_CAT(as_float, VW)(x)
+#define VCONVERT_FLOAT(x) NA_CAT(convert_float, VW)(x)
+#endif
 
 #if VW == 1
 typedef float vec_t;
@@ -75,11 +83,7 @@ NA_FN vec_t na_exp2v(vec_t x) {
   p = fma(p, f, (vec_t)(2.4022650695910071e-1f));
   p = fma(p, f, (vec_t)(6.9314718055994531e-1f));
   p = fma(p, f, (vec_t)(1.0f));
-#if VW == 1
-  const float scale2n = as_float((as_int(t) - 0x4B400000 + 127) << 23);
-#else
   const vec_t scale2n = VAS_FLOAT((VAS_INT(t) - 0x4B400000 + 127) << 23);
-#endif
   return select(p * scale2n, (vec_t)(0.0f), x < (vec_t)(-126.0f));
 }
 
@@ -89,20 +93,11 @@ NA_FN vec_t na_exp2v(vec_t x) {
  * u^9 (truncation < 4e-10). Exact results for 0 (-inf), inf and NaN; subnormal x (never a
  * softmax sum) are treated as 0. */
 NA_FN vec_t na_log2v(vec_t x) {
-#if VW == 1
-#define NA_VI(x) as_int(x)
-#define NA_VF(x) as_float(x)
-#define NA_ITOF(x) convert_float(x)
-#else
-#define NA_VI(x) VAS_INT(x)
-#define NA_VF(x) VAS_FLOAT(x)
-#define NA_ITOF(x) NA_CAT(convert_float, VW)(x)
-#endif
-  const ivec_t bits = NA_VI(x);
+  const ivec_t bits = VAS_INT(x);
   /* Mantissa in [1, 2), halved above sqrt(2) with the exponent one higher (big: 0 or 1). */
   const ivec_t mbits = (bits & (ivec_t)(0x007fffff)) | (ivec_t)(0x3f800000);
   const ivec_t big = select((ivec_t)(0), (ivec_t)(1), mbits > (ivec_t)(0x3fb504f3));
-  const vec_t f = NA_VF(mbits - big * (ivec_t)(0x00800000));
+  const vec_t f = VAS_FLOAT(mbits - big * (ivec_t)(0x00800000));
   const ivec_t e = ((bits >> 23) & (ivec_t)(0xff)) - (ivec_t)(127) + big;
   const vec_t u = (f - (vec_t)(1.0f)) / (f + (vec_t)(1.0f));
   const vec_t u2 = u * u;
@@ -111,15 +106,12 @@ NA_FN vec_t na_log2v(vec_t x) {
   p = fma(p, u2, (vec_t)(2.0f / 5.0f));
   p = fma(p, u2, (vec_t)(2.0f / 3.0f));
   p = fma(p, u2, (vec_t)(2.0f));
-  const vec_t r = fma(p * u, (vec_t)(LOG2E), NA_ITOF(e));
+  const vec_t r = fma(p * u, (vec_t)(LOG2E), VCONVERT_FLOAT(e));
   /* Outside the normal positive range: 0 and subnormals give -inf, inf stays, NaN and
      negative x give NaN. */
-  vec_t special = select(x, (vec_t)(-INFINITY), x < (vec_t)(1.1754944e-38f));
+  vec_t special = select(x, (vec_t)(-INFINITY), x < (vec_t)(FLT_MIN));
   special = select(special, (vec_t)(NAN), x < (vec_t)(0.0f));
-  return select(special, r, (x >= (vec_t)(1.1754944e-38f)) & (x < (vec_t)(INFINITY)));
-#undef NA_VI
-#undef NA_VF
-#undef NA_ITOF
+  return select(special, r, (x >= (vec_t)(FLT_MIN)) & (x < (vec_t)(INFINITY)));
 }
 
 #endif /* NA_VEC_H */

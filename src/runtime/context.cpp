@@ -67,14 +67,20 @@ cl::Buffer Context::alloc(std::size_t bytes, cl_mem_flags flags) {
   return cl::Buffer(context_, flags, bytes == 0 ? 1 : bytes);
 }
 
-const cl::Buffer& Context::scratch(std::size_t bytes, const std::unique_lock<std::mutex>& held) {
+const cl::Buffer& Context::scratch(std::size_t bytes, const std::unique_lock<std::mutex>& held,
+                                   const std::string& what) {
   if (!held.owns_lock() || held.mutex() != &scratch_mutex_) {
     throw Error(OPENNA_ERROR_DEVICE, "Context::scratch called without holding lock_scratch()");
   }
   if (bytes > scratch_bytes_) {
     scratch_ = cl::Buffer();  // release the old one before asking for the larger one
     scratch_bytes_ = 0;
-    scratch_ = alloc(bytes);
+    try {
+      scratch_ = alloc(bytes);
+    } catch (const cl::Error& e) {
+      throw Error(OPENNA_ERROR_OUT_OF_MEMORY, what + " of " + std::to_string(bytes) +
+                                                  " bytes failed (" + cl_error_name(e.err()) + ")");
+    }
     scratch_bytes_ = bytes;
   }
   return scratch_;

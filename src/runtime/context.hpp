@@ -63,9 +63,11 @@ class Context {
   // calls (allocating a few MB per call made PoCL's first touch clear fresh pages inside the
   // timed kernels) and grown when a call needs more; released with the context. Callers hold
   // the returned lock until every kernel using the buffer is enqueued: on the in-order queue,
-  // the next holder's kernels then run after theirs.
+  // the next holder's kernels then run after theirs. An allocation the device refuses is an
+  // OPENNA_ERROR_OUT_OF_MEMORY "<what> of <bytes> bytes failed (<OpenCL error>)".
   std::unique_lock<std::mutex> lock_scratch() { return std::unique_lock<std::mutex>(scratch_mutex_); }
-  const cl::Buffer& scratch(std::size_t bytes, const std::unique_lock<std::mutex>& held);
+  const cl::Buffer& scratch(std::size_t bytes, const std::unique_lock<std::mutex>& held,
+                            const std::string& what);
   void finish();
 
  private:

@@ -388,14 +388,7 @@ void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const B
   }
   // Held until the three kernels are enqueued (Context::scratch).
   std::unique_lock<std::mutex> held = ctx.lock_scratch();
-  cl::Buffer part;
-  try {
-    part = ctx.scratch(bytes, held);
-  } catch (const cl::Error& e) {
-    throw Error(OPENNA_ERROR_OUT_OF_MEMORY, label + ": allocating the dQ scratch of " +
-                                                std::to_string(bytes) + " bytes failed (" +
-                                                cl_error_name(e.err()) + ")");
-  }
+  const cl::Buffer part = ctx.scratch(bytes, held, label + ": allocating the dQ scratch");
   cl::Kernel k_dkdv = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dkdv_lanes", label);
   cl::Kernel k_red = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dq_reduce_lanes", label);
   check_fits(k_dkdv, ctx.device(), 1, label);
@@ -438,12 +431,16 @@ void FusedVariant::forward(Context& ctx, const Problem& p, const Config& c, cons
   check_fits(k, ctx.device(), t.nt(), label);
   int nt[3];
   Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
-  if (t.form != kLanes) {
+  // The kernels' common arguments; the lanes form adds its tile counter.
+  const auto launch = [&](const auto&... extra) {
     cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
                               MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
                               p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
-                              p.scale, nt[0], nt[1], nt[2]);
+                              p.scale, nt[0], nt[1], nt[2], extra...);
     if (events) events->push_back(ev);
+  };
+  if (t.form != kLanes) {
+    launch();
     return;
   }
   // The lanes form takes its tiles from a counter (na_fused_fwd_lanes.cl): a few work-groups
@@ -452,13 +449,8 @@ void FusedVariant::forward(Context& ctx, const Problem& p, const Config& c, cons
   const std::size_t units = std::max(1u, ctx.device().compute_units);
   g.global[0] = std::min(g.global[0], kLanesGroupsPerUnit * units);
   cl_int zero = 0;
-  cl::Buffer next(ctx.ocl_context(), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof zero,
-                  &zero);
-  cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
-                            MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
-                            p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
-                            p.scale, nt[0], nt[1], nt[2], next);
-  if (events) events->push_back(ev);
+  launch(cl::Buffer(ctx.ocl_context(), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof zero,
+                    &zero));
 }
 
 void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, const BwdArgs& a,

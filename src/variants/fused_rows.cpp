@@ -77,14 +77,8 @@ void rows_forward(Context& ctx, const Problem& p, const int tq[3], const FwdArgs
   check_fits(k_fwd, ctx.device(), 1, label);
   // Held until both kernels are enqueued (Context::scratch).
   std::unique_lock<std::mutex> held = ctx.lock_scratch();
-  cl::Buffer kvt;
-  try {
-    kvt = ctx.scratch(bytes, held);
-  } catch (const cl::Error& e) {
-    throw Error(OPENNA_ERROR_OUT_OF_MEMORY, label + ": allocating the transposed K/V scratch of " +
-                                                std::to_string(bytes) + " bytes failed (" +
-                                                cl_error_name(e.err()) + ")");
-  }
+  const cl::Buffer kvt =
+      ctx.scratch(bytes, held, label + ": allocating the transposed K/V scratch");
   const Axis& last = p.axis[p.rank - 1];
   const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
   const int rs = static_cast<int>(l.rs), bs = static_cast<int>(l.bs);
