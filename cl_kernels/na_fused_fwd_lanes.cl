@@ -174,7 +174,7 @@ NA_FN void na_fwd_lanes_tile(int wg, __global const stor_t* q, __global const st
     /* O = diag(alpha) O + P V (the rescale is skipped once every lane's maximum settled). */
     int rescale = 0;
 #pragma unroll
-    for (int n = 0; n < NV; ++n) rescale |= any(alpha[n] != (vec_t)(1.0f));
+    for (int n = 0; n < NV; ++n) rescale |= VANY(alpha[n] != (vec_t)(1.0f));
     for (int dv = 0; dv < hdv; ++dv) {
       float vd[TK];
 #pragma unroll

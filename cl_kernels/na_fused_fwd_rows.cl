@@ -271,7 +271,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_rows(
     /* O = diag(alpha) O + P V (the rescale is skipped once every lane's maximum settled). */
     int rescale = 0;
 #pragma unroll
-    for (int n = 0; n < NV; ++n) rescale |= any(alpha[n] != (vec_t)(1.0f));
+    for (int n = 0; n < NV; ++n) rescale |= VANY(alpha[n] != (vec_t)(1.0f));
     for (int dv = 0; dv < hdv; ++dv) {
       __global const float* vd = vt + dv * rs;
       vec_t vv[TK];

@@ -11,15 +11,19 @@
 
 #define NA_CAT_(a, b) a##b
 #define NA_CAT(a, b) NA_CAT_(a, b)
-/* Reinterpreting and converting casts between vec_t and ivec_t (OpenCL C has no as_int1). */
+/* Reinterpreting and converting casts between vec_t and ivec_t (OpenCL C has no as_int1), and
+   VANY(c): whether any lane of a comparison's result is true. A scalar comparison gives 1, not
+   -1, and any() tests the sign bit, so with VW 1 the result is the comparison itself. */
 #if VW == 1
 #define VAS_INT(x) as_int(x)
 #define VAS_FLOAT(x) as_float(x)
 #define VCONVERT_FLOAT(x) convert_float(x)
+#define VANY(c) (c)
 #else
 #define VAS_INT(x) NA_CAT(as_int, VW)(x)
 #define VAS_FLOAT(x) NA_CAT(as_float, VW)(x)
 #define VCONVERT_FLOAT(x) NA_CAT(convert_float, VW)(x)
+#define VANY(c) any(c)
 #endif
 
 #if VW == 1

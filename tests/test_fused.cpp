@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "core/problem.hpp"
 #include "test_util.hpp"
@@ -223,6 +225,30 @@ TEST(FusedConfigs, CandidatesAreCorrect) {
   for (std::size_t i = 0; i < all.size(); i += 7) {
     SCOPED_TRACE(all[i].str());
     check_forward(c, "fused", &all[i]);
+  }
+}
+
+// The lanes form at every vector width it accepts (the CPU default is 16; a tuning file may ask
+// for less), forward and, at width 1 (scalar vectors, where a comparison gives 1 instead of -1),
+// both backward paths: a rank-2 problem with stride, dilation and a causal axis, and a rank-3
+// one with GQA.
+TEST(FusedConfigs, LanesFormAtEveryWidth) {
+  const std::vector<NaCase> cases = {
+      make_case(2, {9, 13}, {5, 3}, {2, 1}, {1, 2}, {0, 1}, 2, 2, 24, 24, OPENNA_F32),
+      make_case(3, {4, 5, 6}, {3, 2, 4}, {1, 1, 2}, {1, 2, 1}, {1, 0, 0}, 4, 2, 16, 8,
+                OPENNA_F16)};
+  for (const NaCase& c : cases) {
+    const std::string tile = c.problem.rank == 2 ? "TQ0=4,TQ1=4,TQ2=1" : "TQ0=2,TQ1=2,TQ2=4";
+    for (int vw : {1, 2, 4, 8}) {
+      const Config k = Config::parse("FORM=1," + tile + ",TK=8,VW=" + std::to_string(vw));
+      SCOPED_TRACE(c.name() + " " + k.str());
+      check_forward(c, "fused", &k);
+    }
+    for (int dq : {0, 1}) {
+      const Config k = Config::parse("FORM=1," + tile + ",TK=8,VW=1,DQ=" + std::to_string(dq));
+      SCOPED_TRACE(c.name() + " " + k.str());
+      check_backward(c, "fused", &k);
+    }
   }
 }
 
