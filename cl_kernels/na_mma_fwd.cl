@@ -51,6 +51,18 @@
 #ifndef MMA_DQ
 #define MMA_DQ 0 /* 1: build the backward's dQ kernel instead of the forward */
 #endif
+#ifndef WG
+#define WG 0 /* 1: both products by Hopper's wgmma (sm_90a, na_wgmma.h): the 4 warps of a
+                warpgroup multiply their 64 rows together, K and V chunks as core matrices */
+#endif
+#if WG
+#include "na_wgmma.h"
+#if MMA_DQ || NW % 4 != 0 || WSKIP
+#error "WG tiles: forward only, warps in groups of 4, no per-warp chunk skip"
+#endif
+#define WG_CAT_(a, b) a##b
+#define WG_CAT(a, b) WG_CAT_(a, b)
+#endif
 
 #define NT (32 * NW)
 #define WR (16 * MW) /* query rows per warp */
@@ -61,7 +73,22 @@
 #define VSEG (HDVP / 8)
 #define NKB (TK / 8)        /* n8 key blocks per chunk */
 #define NDB (HDVP / 8)      /* n8 value-dim blocks */
-#define STAGE_WORDS (TK * (SK + SV))
+#if WG
+/* Core-matrix layout (wgmma's operands without swizzle): the 16-byte segment sg of chunk row r
+   in core (r / 8, sg), 8 rows x 16 bytes each, the cores of a group of 8 rows contiguous. */
+#define K_WORDS (TK * HDP / 2)
+#define V_WORDS (TK * HDVP / 2)
+#define K_AT(r, sg) ((((r) >> 3) * KSEG + (sg)) * 32 + ((r) & 7) * 4)
+#define V_AT(r, sg) ((((r) >> 3) * VSEG + (sg)) * 32 + ((r) & 7) * 4)
+#define SMEM_ALIGN 128
+#else
+#define K_WORDS (TK * SK)
+#define V_WORDS (TK * SV)
+#define K_AT(r, sg) ((r) * SK + (sg) * 4)
+#define V_AT(r, sg) ((r) * SV + (sg) * 4)
+#define SMEM_ALIGN 16
+#endif
+#define STAGE_WORDS (K_WORDS + V_WORDS)
 #define QTILE_WORDS (MMA_DQ && SV > SK ? BQ * SV : BQ * SK) /* Q (and dO) staging */
 #define SMEM_WORDS (QTILE_WORDS > STAGES * STAGE_WORDS ? QTILE_WORDS : STAGES * STAGE_WORDS)
 
@@ -83,7 +110,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
 #endif
   /* Q staging, then STAGES x (K chunk, V chunk); 16-byte aligned for cp.async and ldmatrix */
-  __local uint smem[SMEM_WORDS] __attribute__((aligned(16)));
+  __local uint smem[SMEM_WORDS] __attribute__((aligned(SMEM_ALIGN)));
   __local int key_y[STAGES][3][TK]; /* box coordinates of each chunk's keys (FAR past the box) */
   __local int key_in[STAGES][TK];   /* 1 when the key is in every row's window of the tile */
 
@@ -215,13 +242,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #define LOAD_CHUNK(ci, st)                                                                    \
   do {                                                                                        \
     __local uint* ks_ = smem + (st) * STAGE_WORDS;                                            \
-    __local uint* vs_ = ks_ + TK * SK;                                                        \
+    __local uint* vs_ = ks_ + K_WORDS;                                                        \
     _Pragma("unroll") for (int j = 0; j < KSLOTS; ++j) {                                      \
       const int idx = lid + j * NT, kk = idx / KSEG, seg = idx % KSEG;                        \
       const int live = (ci) * TK + kk < kbox && idx < TK * KSEG;                              \
       const int tok = NA_TOKEN(kc[j][0], kc[j][1], kc[j][2], t.kst, t.grp, L1, L2);           \
       if (idx < TK * KSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&ks_[kk * SK + seg * 4]),                                       \
+        CP_ASYNC_16(SMEM_ADDR(&ks_[K_AT(kk, seg)]),                                           \
                     k + ((b * N + (live ? tok : 0)) * HKV + hk) * hd + seg * 8,               \
                     (live && seg * 8 < hd) ? 16 : 0);                                         \
       if (seg == 0 && idx < TK * KSEG) {                                                      \
@@ -239,7 +266,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       const int live = (ci) * TK + kk < kbox && idx < TK * VSEG;                              \
       const int tok = NA_TOKEN(vc[j][0], vc[j][1], vc[j][2], t.kst, t.grp, L1, L2);           \
       if (idx < TK * VSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&vs_[kk * SV + seg * 4]),                                       \
+        CP_ASYNC_16(SMEM_ADDR(&vs_[V_AT(kk, seg)]),                                           \
                     v + ((b * N + (live ? tok : 0)) * HKV + hk) * hdv + seg * 8,              \
                     (live && seg * 8 < hdv) ? 16 : 0);                                        \
       ADVANCE(vc[j][0], vc[j][1], vc[j][2], TK, t.kcnt[1], t.kcnt[2]);                        \
@@ -282,9 +309,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     if (c + STAGES - 1 < nchunks) LOAD_CHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
     CP_ASYNC_COMMIT();
     CP_ASYNC_WAIT(STAGES - 1);
+#if WG
+    WG_PROXY_FENCE();
+#endif
     barrier(CLK_LOCAL_MEM_FENCE);
     __local const uint* ks = smem + st * STAGE_WORDS;
-    __local const uint* vs = ks + TK * SK;
+    __local const uint* vs = ks + K_WORDS;
 
     /* Whether the chunk is inside every window of the tile (no mask), and whether it holds a
        key of this warp's windows at all (warp votes over the chunk's per-key flags). */
@@ -313,6 +343,23 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       for (int m = 0; m < MW; ++m)
 #pragma unroll
         for (int j = 0; j < NKB; ++j) s[m][j][0] = s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;
+#if WG
+      {
+        /* K as B (K-major: head dims along K); a k16 step is two cores further (256 bytes). */
+        const ulong kdesc = na_wg_desc(SMEM_ADDR(ks), 128, KSEG * 128);
+#pragma unroll
+        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, TK)(s[m]);
+#pragma unroll
+        for (int m = 0; m < MW; ++m)
+#pragma unroll
+          for (int kk = 0; kk < HDP / 16; ++kk)
+            WG_CAT(WGMMA_RA_N, TK)(s[m], qa[m][kk][0], qa[m][kk][1], qa[m][kk][2], qa[m][kk][3],
+                                   kdesc + (ulong)(16 * kk), 0);
+        WG_COMMIT();
+#pragma unroll
+        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
+      }
+#else
 #pragma unroll
       for (int kk = 0; kk < HDP / 16; ++kk)
 #pragma unroll
@@ -327,6 +374,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                       b2, b3);
           }
         }
+#endif
 
 #if MMA_DQ
       /* dP = dO V^T: V rows as B fragments, addressed like K's. */
@@ -437,6 +485,38 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 
       /* O += P V (forward) or dQ += dS K (MMA_DQ): P / dS from the S accumulators as A
          fragments, V / K rows by ldmatrix.trans, each fragment used by the MW row blocks. */
+#if WG
+      {
+        /* V as B stored MN-major (value dims contiguous, keys along K: tb = 1); a k16 step is
+           two groups of 8 keys further. */
+        uint pa[MW][TK / 16][4];
+#pragma unroll
+        for (int m = 0; m < MW; ++m)
+#pragma unroll
+          for (int kk = 0; kk < TK / 16; ++kk) {
+            pa[m][kk][0] = na_pack2(s[m][2 * kk][0], s[m][2 * kk][1]);
+            pa[m][kk][1] = na_pack2(s[m][2 * kk][2], s[m][2 * kk][3]);
+            pa[m][kk][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
+            pa[m][kk][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
+          }
+#ifndef WG_VLBO
+#define WG_VLBO (VSEG * 128)
+#define WG_VSBO 128
+#endif
+        const ulong vdesc = na_wg_desc(SMEM_ADDR(vs), WG_VLBO, WG_VSBO);
+#pragma unroll
+        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, HDVP)(o[m]);
+#pragma unroll
+        for (int m = 0; m < MW; ++m)
+#pragma unroll
+          for (int kk = 0; kk < TK / 16; ++kk)
+            WG_CAT(WGMMA_RA_N, HDVP)(o[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3],
+                                     vdesc + (ulong)(kk * VSEG * 16), 1);
+        WG_COMMIT();
+#pragma unroll
+        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
+      }
+#else
 #pragma unroll
       for (int kk = 0; kk < TK / 16; ++kk) {
         uint pa[MW][4];
@@ -459,6 +539,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
           }
         }
       }
+#endif
 #undef PV_SRC
 #undef PV_STRIDE
     }

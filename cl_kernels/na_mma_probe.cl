@@ -36,3 +36,45 @@ __kernel __attribute__((reqd_work_group_size(32, 1, 1))) void na_mma_probe(
   misc[64 + lane] = (l0 == a0 && l1 == a1 && l2 == a2 && l3 == a3) ? 1 : 0;
   misc[96 + lane] = (int)na_exp2((float)(lane & 7)) + (na_exp2(-INFINITY) == 0.0f ? 1000 : 0);
 }
+
+#if defined(WG) && WG
+#include "na_wgmma.h"
+/* The probe of the forward's WG tiles (compiled with WG=1): one warpgroup computes D1 = A B1 with
+ * B1 (16 x 16) stored K-major, as the forward's K chunks, and D2 = A B2 with B2 stored MN-major,
+ * as its V chunks, through the macros, core-matrix layout and descriptors of na_mma_fwd.cl; A
+ * (64 x 16, row-major halves) from registers. d: D1 then D2, 64 x 16 floats each. */
+__kernel __attribute__((reqd_work_group_size(128, 1, 1))) void na_mma_wg_probe(
+    __global const ushort* a, __global const ushort* b1, __global const ushort* b2,
+    __global float* d) {
+  __local uint s1[128] __attribute__((aligned(128))); /* 16 rows x 16 halves as 4 cores */
+  __local uint s2[128] __attribute__((aligned(128)));
+  const int lid = get_local_id(0), lane = lid & 31, warp = lid >> 5, g = lane >> 2, tq = lane & 3;
+  if (lid < 32) { /* row r's 16-byte segment sg in core (r / 8, sg), as K_AT / V_AT */
+    const int r = lid >> 1, sg = lid & 1, at = ((r >> 3) * 2 + sg) * 32 + (r & 7) * 4;
+    CP_ASYNC_16(SMEM_ADDR(&s1[at]), b1 + r * 16 + sg * 8, 16);
+    CP_ASYNC_16(SMEM_ADDR(&s2[at]), b2 + r * 16 + sg * 8, 16);
+  }
+  CP_ASYNC_COMMIT();
+  CP_ASYNC_WAIT(0);
+  WG_PROXY_FENCE();
+  barrier(CLK_LOCAL_MEM_FENCE);
+  __global const uint* a32 = (__global const uint*)a;
+  const int r0 = 16 * warp + g;
+  const uint a0 = a32[r0 * 8 + tq], a1 = a32[(r0 + 8) * 8 + tq];
+  const uint a2 = a32[r0 * 8 + 4 + tq], a3 = a32[(r0 + 8) * 8 + 4 + tq];
+  float d1[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}}, d2[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
+  WGMMA_FENCE_N16(d1);
+  WGMMA_FENCE_N16(d2);
+  WGMMA_RA_N16(d1, a0, a1, a2, a3, na_wg_desc(SMEM_ADDR(s1), 128, 2 * 128), 0);
+  WGMMA_RA_N16(d2, a0, a1, a2, a3, na_wg_desc(SMEM_ADDR(s2), 2 * 128, 128), 1);
+  WG_COMMIT();
+  WGMMA_WAIT_N16(d1);
+  WGMMA_WAIT_N16(d2);
+  for (int j = 0; j < 2; ++j)
+    for (int e = 0; e < 4; ++e) {
+      const int at = (r0 + 8 * (e >> 1)) * 16 + 8 * j + 2 * tq + (e & 1);
+      d[at] = d1[j][e];
+      d[1024 + at] = d2[j][e];
+    }
+}
+#endif

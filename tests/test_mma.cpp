@@ -161,6 +161,34 @@ TEST(MmaConfigs, CandidatesAreCorrect) {
   }
 }
 
+// The WG tiles (both forward products by wgmma): on a device of compute capability 9.0 their
+// probe must pass, and each random problem (every option) runs one of the WG candidates against
+// the reference; elsewhere the test skips with the reason.
+TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
+    GTEST_SKIP() << "WG tiles need compute capability 9.0 (" << d.label() << ")";
+  }
+  ASSERT_EQ("", mma_probe(test_context(), OPENNA_F16, true));
+  ASSERT_EQ("", mma_probe(test_context(), OPENNA_BF16, true));
+  const std::vector<NaCase> cases = mma_random(TIER(4242, 4243), TIER(24, 80));
+  int ran = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const NaCase& c = cases[i];
+    if (!unsupported(c, "mma", Pass::Forward).empty()) continue;
+    std::vector<Config> wg;
+    for (const Config& cfg :
+         find_variant("mma")->candidates(normalize(&c.problem), d, Pass::Forward))
+      if (cfg.get("WG", 0) == 1) wg.push_back(cfg);
+    ASSERT_FALSE(wg.empty()) << c.name();
+    const Config& cfg = wg[i % wg.size()];
+    SCOPED_TRACE(c.name() + " " + cfg.str());
+    check_forward(c, "mma", &cfg);
+    ++ran;
+  }
+  EXPECT_GT(ran, 0);
+}
+
 // The configuration logic needs no GPU: a synthetic H100 description (48 KB of local memory,
 // 1024 work-items, compute capability 9.0) checks defaults, candidates and rejections here, so
 // CI covers them too.
@@ -234,6 +262,15 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   // 4 stages of 128-key chunks at head dim 64: 4 * 128 * 2 * 72 * 2 bytes is over 48 KB.
   EXPECT_NE(std::string::npos,
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4").find("local memory"));
+  // WG tiles: forward only, compute capability 9.0, whole warpgroups.
+  EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1", Pass::Backward).find("WG"));
+  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=2,MW=2,TK=64,STAGES=2,WG=1").find("NW"));
+  EXPECT_NE(std::string::npos,
+            mma->config_error(p, synthetic_h100(8), Pass::Forward,
+                              Config::parse("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1"))
+                .find("9.0"));
   // Gating on the device: compute capability below 8.0, f32, head dims not multiples of 8.
   EXPECT_NE(std::string::npos,
             mma->unsupported_reason(p, synthetic_h100(7), Pass::Forward).find("8.0"));

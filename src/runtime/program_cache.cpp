@@ -213,6 +213,41 @@ std::string disk_cache_path(const DeviceInfo& dev, const std::string& source,
   return dir + "/" + hex64(fnv1a64(cache_key(dev, source, options))) + ".bin";
 }
 
+std::string sm90a_rewrite(const std::string& ptx) {
+  std::string out;
+  out.reserve(ptx.size());
+  bool target_seen = false;
+  std::istringstream in(ptx);
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::size_t first = line.find_first_not_of(" \t");
+    const std::string body = first == std::string::npos ? "" : line.substr(first);
+    const std::string marker = std::string("// ") + kSm90aMarker + " ";
+    if (body.compare(0, marker.size(), marker) == 0) {
+      line = line.substr(0, first) + body.substr(marker.size());
+    } else if (body.compare(0, 8, ".target ") == 0) {
+      const std::size_t arch = body.find_first_not_of(' ', 8);
+      const std::size_t end = body.find_first_of(", \t", arch);
+      const std::string target = body.substr(arch, end == std::string::npos ? end : end - arch);
+      if (target != "sm_90") {
+        throw BuildError("sm_90a instructions need PTX for sm_90; the compiler emitted " + target);
+      }
+      line = line.substr(0, first) + ".target sm_90a" +
+             (end == std::string::npos ? "" : body.substr(end));
+      target_seen = true;
+    } else if (body.compare(0, 9, ".version ") == 0) {
+      int major = 0, minor = 0;
+      if (std::sscanf(body.c_str() + 9, "%d.%d", &major, &minor) != 2 || major < 8) {
+        line = line.substr(0, first) + ".version 8.0";
+      }
+    }
+    out += line;
+    out += '\n';
+  }
+  if (!target_seen) throw BuildError("sm_90a rewrite: the PTX has no .target line");
+  return out;
+}
+
 cl::Program build_program(const cl::Context& context, const DeviceInfo& dev,
                           const std::string& source, const std::string& options,
                           const std::string& label) {
@@ -252,6 +287,34 @@ cl::Program build_program(const cl::Context& context, const DeviceInfo& dev,
     throw BuildError("building " + label + " for " + dev.name + " failed in " + e.what() + " (" +
                      cl_error_name(e.err()) + ") with options \"" + options +
                      "\"; build log:\n" + log);
+  }
+  if (dev.is_nvidia() && source.find(kSm90aMarker) != std::string::npos) {
+    // Marked sm_90a instructions (see sm90a_rewrite): the PTX is rebuilt as sm_90a code; the
+    // program from source alone would run without them and must never be used.
+    std::string ptx;
+    try {
+      ptx = program_binary(program, dev.device);
+    } catch (const cl::Error& e) {
+      throw BuildError("building " + label + ": the PTX for the sm_90a rewrite is unavailable (" +
+                       cl_error_name(e.err()) + ")");
+    }
+    while (!ptx.empty() && ptx.back() == '\0') ptx.pop_back();
+    if (ptx.find(kSm90aMarker) != std::string::npos) {
+      const std::string fixed = sm90a_rewrite(ptx);
+      cl::Program rebuilt;
+      try {
+        const unsigned char* text = reinterpret_cast<const unsigned char*>(fixed.c_str());
+        cl::Program::Binaries bins{std::vector<unsigned char>(text, text + fixed.size() + 1)};
+        std::vector<cl_int> status;
+        rebuilt = cl::Program(context, {dev.device}, bins, &status);
+        rebuilt.build({dev.device}, options.c_str());
+      } catch (const cl::Error& e) {
+        const std::string log = rebuilt() ? build_log(rebuilt, dev.device) : "";
+        throw BuildError("building " + label + " for " + dev.name + " as sm_90a PTX failed in " +
+                         e.what() + " (" + cl_error_name(e.err()) + "); build log:\n" + log);
+      }
+      program = rebuilt;
+    }
   }
   developer_diagnostics(program, dev, options, label);
   if (!path.empty()) {

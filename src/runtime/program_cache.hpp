@@ -37,6 +37,15 @@ cl::Program build_program(const cl::Context& context, const DeviceInfo& dev,
                           const std::string& source, const std::string& options,
                           const std::string& label);
 
+// Hopper-only (sm_90a) instructions in programs for NVIDIA's OpenCL compiler, which targets plain
+// sm_90: the kernels write each such instruction as a PTX comment line "// @sm_90a@ <instr>"
+// (cl_kernels/na_wgmma.h) and build_program, finding the marker in the compiled PTX, rebuilds the
+// program from sm90a_rewrite's PTX. sm90a_rewrite uncomments the marked lines and sets the
+// target to sm_90a (PTX ISA 8.0 at least); it throws BuildError when the PTX targets anything
+// but sm_90 (sm_90a code runs on compute capability 9.0 only).
+constexpr const char* kSm90aMarker = "@sm_90a@";
+std::string sm90a_rewrite(const std::string& ptx);
+
 // Creates a folder and its parents (like mkdir -p); false when one cannot be made.
 bool make_dirs(const std::string& path);
 

@@ -24,6 +24,7 @@ struct MmaTile {
   int nw = 4, tk = 32, stages = 2;
   int mw = 1;      // 16-row blocks per warp (1 or 2)
   int maxreg = 0;  // NVIDIA's -cl-nv-maxrregcount (0: the compiler's choice)
+  int wg = 0;      // 1: the forward's products by wgmma (Hopper, compute capability 9.0)
   int bq() const { return tq[0] * tq[1] * tq[2]; }
   int rows() const { return 16 * mw * nw; }  // what the box must hold
   int nt() const { return 32 * nw; }
@@ -39,6 +40,7 @@ MmaTile tile_of(const Config& c) {
   t.stages = c.get("STAGES", 2);
   t.mw = c.get("MW", 1);
   t.maxreg = c.get("MAXREG", 0);
+  t.wg = c.get("WG", 0);
   return t;
 }
 
@@ -52,6 +54,7 @@ Config config_of(const MmaTile& t) {
   c.set("STAGES", t.stages);
   if (t.mw != 1) c.set("MW", t.mw);
   if (t.maxreg) c.set("MAXREG", t.maxreg);
+  if (t.wg) c.set("WG", t.wg);
   return c;
 }
 
@@ -86,7 +89,8 @@ enum class MmaKernel { Forward, Dq, Dkdv };
 
 std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   const std::size_t sk = (hdp + 8) / 2, sv = (hdvp + 8) / 2;
-  const std::size_t stage = t.tk * (sk + sv);
+  // WG tiles keep K and V chunks as unpadded core matrices
+  const std::size_t stage = t.wg ? t.tk * (hdp + hdvp) / 2 : t.tk * (sk + sv);
   const std::size_t tile_rows = static_cast<std::size_t>(t.bq());
   switch (kernel) {
     case MmaKernel::Forward:
@@ -122,6 +126,15 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
   if (t.tk < 16 || t.tk % 16 != 0 || t.tk > 128) return k + "TK must be a multiple of 16 up to 128";
   if (t.stages < 1 || t.stages > 4) return k + "STAGES must be 1 to 4";
   if (t.maxreg != 0 && (t.maxreg < 64 || t.maxreg > 255)) return k + "MAXREG must be 0 or 64..255";
+  if (t.wg != 0) {
+    if (t.wg != 1) return "WG must be 0 or 1";
+    if (kernel != MmaKernel::Forward) return "WG is a forward parameter";
+    if (dev.nv_cc_major != 9 || dev.nv_cc_minor != 0) {
+      return "WG needs wgmma (compute capability 9.0); device has " +
+             std::to_string(dev.nv_cc_major) + "." + std::to_string(dev.nv_cc_minor);
+    }
+    if (t.nw % 4 != 0) return "WG needs NW a multiple of 4 (warpgroups)";
+  }
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) {
     return what + "too many work-items";
   }
@@ -146,8 +159,9 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c,
 struct ProbeKey {
   std::string device, driver;
   int dtype;
+  bool wg;  // the WG tiles' probe (wgmma)
   bool operator<(const ProbeKey& o) const {
-    return std::tie(device, driver, dtype) < std::tie(o.device, o.driver, o.dtype);
+    return std::tie(device, driver, dtype, wg) < std::tie(o.device, o.driver, o.dtype, o.wg);
   }
 };
 
@@ -163,19 +177,57 @@ float from_bits(std::uint16_t h, openna_dtype dt) {
   return dt == OPENNA_BF16 ? bf16_to_float(h) : f16_to_float(h);
 }
 
+Problem probe_problem(openna_dtype dt) {
+  openna_problem cp{};
+  cp.dtype = dt;
+  cp.rank = 1;
+  cp.batch = 1;
+  cp.spatial[0] = 1;
+  cp.heads = 1;
+  cp.head_dim = 16;
+  cp.kernel_size[0] = 1;
+  return normalize(&cp);
+}
+
+// The WG tiles' probe (na_mma_wg_probe): both wgmma forms of the forward on small integers.
+std::string run_wg_probe(Context& ctx, openna_dtype dt) {
+  cl::Kernel k = ctx.kernel(kProbeFile, compile_options(ctx.device(), probe_problem(dt), {{"WG", 1}}),
+                            "na_mma_wg_probe", std::string("na_mma_wg_probe_") + dtype_name(dt));
+  std::vector<int> A(64 * 16), B1(256), B2(256);
+  std::vector<std::uint16_t> a(A.size()), b1(256), b2(256);
+  for (int i = 0; i < 64 * 16; ++i) a[i] = to_bits(A[i] = (i * 7 + i / 16) % 7 - 3, dt);
+  for (int i = 0; i < 256; ++i) {
+    b1[i] = to_bits(B1[i] = (i * 5 + 1) % 7 - 3, dt);
+    b2[i] = to_bits(B2[i] = (i * 3 + i / 16) % 5 - 2, dt);
+  }
+  const auto buf = [&](std::vector<std::uint16_t>& v) {
+    return cl::Buffer(ctx.ocl_context(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, v.size() * 2,
+                      static_cast<void*>(v.data()));
+  };
+  cl::Buffer ba = buf(a), bb1 = buf(b1), bb2 = buf(b2), bd = ctx.alloc(2 * 64 * 16 * 4);
+  Geometry g;
+  g.global[0] = g.local[0] = 128;
+  ctx.launch(k, g, ba, bb1, bb2, bd);
+  std::vector<float> d(2 * 64 * 16);
+  ctx.queue().enqueueReadBuffer(bd, CL_TRUE, 0, d.size() * 4, d.data());
+  for (int which = 0; which < 2; ++which)
+    for (int m = 0; m < 64; ++m)
+      for (int n = 0; n < 16; ++n) {
+        int want = 0;  // B1 is stored [n][k] (K-major), B2 [k][n] (MN-major)
+        for (int x = 0; x < 16; ++x)
+          want += A[m * 16 + x] * (which ? B2[x * 16 + n] : B1[n * 16 + x]);
+        const float got = d[which * 1024 + m * 16 + n];
+        if (got != static_cast<float>(want)) {
+          return std::string("wgmma probe (B ") + (which ? "MN" : "K") + "-major): D[" +
+                 std::to_string(m) + "][" + std::to_string(n) + "] = " + std::to_string(got) +
+                 ", expected " + std::to_string(want);
+        }
+      }
+  return "";
+}
+
 std::string run_probe(Context& ctx, openna_dtype dt) {
-  const Problem dummy = [&] {
-    openna_problem cp{};
-    cp.dtype = dt;
-    cp.rank = 1;
-    cp.batch = 1;
-    cp.spatial[0] = 1;
-    cp.heads = 1;
-    cp.head_dim = 16;
-    cp.kernel_size[0] = 1;
-    return normalize(&cp);
-  }();
-  cl::Kernel k = ctx.kernel(kProbeFile, compile_options(ctx.device(), dummy, {}), "na_mma_probe",
+  cl::Kernel k = ctx.kernel(kProbeFile, compile_options(ctx.device(), probe_problem(dt), {}), "na_mma_probe",
                             std::string("na_mma_probe_") + dtype_name(dt));
   std::vector<std::uint16_t> a(256), bm(256);
   std::vector<int> A(256), Bm(256);
@@ -220,14 +272,14 @@ std::string run_probe(Context& ctx, openna_dtype dt) {
 
 }  // namespace
 
-std::string mma_probe(Context& ctx, openna_dtype dtype) {
-  const ProbeKey key{ctx.device().name, ctx.device().driver_version, static_cast<int>(dtype)};
+std::string mma_probe(Context& ctx, openna_dtype dtype, bool wg) {
+  const ProbeKey key{ctx.device().name, ctx.device().driver_version, static_cast<int>(dtype), wg};
   std::lock_guard<std::mutex> lock(g_probe_mutex);
   auto it = g_probe_results.find(key);
   if (it != g_probe_results.end()) return it->second;
   std::string result;
   try {
-    result = run_probe(ctx, dtype);
+    result = wg ? run_wg_probe(ctx, dtype) : run_probe(ctx, dtype);
   } catch (const Error& e) {
     result = std::string("probe failed: ") + e.what();
   } catch (const cl::Error& e) {
@@ -345,6 +397,23 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
             if (config_error(p, dev, pass, r).empty()) out.push_back(r);
           }
         }
+  // WG tiles (wgmma, compute capability 9.0): one or two warpgroups of one or two row blocks.
+  if (pass == Pass::Forward)
+    for (int nw : {4, 8})
+      for (int mw : {1, 2})
+        for (int tk : {32, 64, 128})
+          for (int stages : {1, 2}) {
+            if (nw * mw > 8) continue;
+            MmaTile t;
+            t.nw = nw;
+            t.mw = mw;
+            t.wg = 1;
+            query_box(p, t.rows(), t.tq);
+            t.tk = tk;
+            t.stages = stages;
+            const Config c = config_of(t);
+            if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+          }
   const Config def = default_config(p, dev, pass);
   if (pass == Pass::Backward) {
     // The dK/dV kernel's own tiles beside the default dQ tile: 64 or 128 keys (on the H100,
@@ -370,7 +439,8 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "MW", "TK", "STAGES", "MAXREG"};
+    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW",     "MW",
+                                  "TK",  "STAGES", "MAXREG", "WG"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
         std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
@@ -382,11 +452,12 @@ std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pa
 
 namespace {
 
-// "w4_k16_s1[_m2][_r168]": a kernel's warps, chunk rows, stages, row blocks and register cap.
+// "w4_k16_s1[_m2][_r168][_wg]": a kernel's warps, chunk rows, stages, row blocks, register cap
+// and wgmma.
 std::string tile_knobs(const MmaTile& t) {
   return "w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
          std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
-         (t.maxreg ? "_r" + std::to_string(t.maxreg) : "");
+         (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "");
 }
 
 }  // namespace
@@ -420,7 +491,9 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
   const int rows0 = std::max(1, t.rows() / t.nw / (t.tq[1] * t.tq[2]));
   const double skippable =
       static_cast<double>(t.tq[0] - std::min(rows0, t.tq[0])) / (p.axis[0].kernel + t.tq[0] - 1);
-  defs.push_back({"WSKIP", skippable >= 0.1 ? 1 : 0});
+  // wgmma is a warpgroup's instruction: its warps never skip a chunk alone.
+  defs.push_back({"WSKIP", skippable >= 0.1 && !t.wg ? 1 : 0});
+  if (t.wg) defs.push_back({"WG", 1});
   std::string opts = compile_options(dev, p, defs);
   if (t.maxreg) opts += " -cl-nv-maxrregcount=" + std::to_string(t.maxreg);
   return opts;
@@ -435,6 +508,13 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   const std::string probe = mma_probe(ctx, p.dtype);
   if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
   const MmaTile t = tile_of(c);
+  if (t.wg) {
+    const std::string wg_probe = mma_probe(ctx, p.dtype, true);
+    if (!wg_probe.empty()) {
+      throw Unsupported("mma configuration " + c.str() + ": WG tiles are disabled on " +
+                        ctx.device().name + ": " + wg_probe);
+    }
+  }
   const std::string label = name(p, c, Pass::Forward);
   cl::Kernel k =
       ctx.kernel(kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}}), "na_mma_fwd", label);

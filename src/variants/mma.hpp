@@ -25,8 +25,9 @@ class MmaVariant final : public Variant {
                 Events* events) const override;
 };
 
-// "" when the device passed (or passes now) the mma probe for this dtype, else why not. Cached
-// per device, driver and dtype for the life of the process. Needs a context on the device.
-std::string mma_probe(Context& ctx, openna_dtype dtype);
+// "" when the device passed (or passes now) the mma probe for this dtype, else why not; with
+// `wg`, the probe of the forward's WG tiles (wgmma, sm_90a). Cached per device, driver, dtype
+// and probe for the life of the process. Needs a context on the device.
+std::string mma_probe(Context& ctx, openna_dtype dtype, bool wg = false);
 
 }  // namespace openna
