@@ -23,8 +23,13 @@
 #define VAS_INT(x) NA_CAT(as_int, VW)(x)
 #define VAS_FLOAT(x) NA_CAT(as_float, VW)(x)
 #define VCONVERT_FLOAT(x) NA_CAT(convert_float, VW)(x)
-#define VANY(c) any(c)
+#define VANY(c) NA_CAT(na_any, VW)(c)
 #endif
+/* any() as a tree of ORs of halves (PoCL 3.1 extracts and tests every lane one by one). */
+NA_FN int na_any2(int2 c) { return (c.x | c.y) < 0; }
+NA_FN int na_any4(int4 c) { return na_any2(c.lo | c.hi); }
+NA_FN int na_any8(int8 c) { return na_any4(c.lo | c.hi); }
+NA_FN int na_any16(int16 c) { return na_any8(c.lo | c.hi); }
 
 #if VW == 1
 typedef float vec_t;
@@ -71,21 +76,22 @@ NA_FN float na_sum4(float4 x) { return (x.s0 + x.s1) + (x.s2 + x.s3); }
 
 /* 2^x for the lanes kernels, whose CPU compilers expand the library exp2 into far more work
  * (PoCL 3.1: two 8-wide halves through SLEEF, ~30% of the forward's time). Range reduction to
- * x = n + f with |f| <= 1/2, 2^f by its degree-6 Taylor polynomial (relative error < 2e-7),
- * 2^n through the exponent bits. Exact 0 below -126 and for -inf (masked scores), NaN stays NaN;
- * inputs are at most 127 (softmax arguments are <= 0). */
+ * x = n + f with |f| <= 1/2, 2^f by a degree-5 polynomial fitted for the least largest relative
+ * error with 1 as its constant term (< 1.7e-7 evaluated in f32; the degree-6 Taylor polynomial
+ * it replaced: 2.2e-7, one FMA more), 2^n through the exponent bits. Exact 0 below -126 and for
+ * -inf (masked scores), NaN stays NaN; inputs are at most 127 (the forward's softmax arguments
+ * are at most LANES_SLACK of na_lanes.h, 8; the backward's at most 0). */
 NA_FN vec_t na_exp2v(vec_t x) {
   const vec_t xc = select(x, (vec_t)(-127.0f), x < (vec_t)(-127.0f));
   /* Round to nearest by adding 1.5 * 2^23 (exact for |x| < 2^22 in IEEE arithmetic, which
      is what the kernels are compiled with): n sits in the low mantissa bits. */
   const vec_t t = xc + (vec_t)(12582912.0f);
   const vec_t f = xc - (t - (vec_t)(12582912.0f));
-  vec_t p = (vec_t)(1.5403530393381606e-4f);
-  p = fma(p, f, (vec_t)(1.3333558146428443e-3f));
-  p = fma(p, f, (vec_t)(9.6181291076284772e-3f));
-  p = fma(p, f, (vec_t)(5.5504108664821580e-2f));
-  p = fma(p, f, (vec_t)(2.4022650695910071e-1f));
-  p = fma(p, f, (vec_t)(6.9314718055994531e-1f));
+  vec_t p = (vec_t)(1.3264685403555632e-3f);
+  p = fma(p, f, (vec_t)(9.6714980900287628e-3f));
+  p = fma(p, f, (vec_t)(5.5507335811853409e-2f));
+  p = fma(p, f, (vec_t)(2.4022242426872253e-1f));
+  p = fma(p, f, (vec_t)(6.9314700365066528e-1f));
   p = fma(p, f, (vec_t)(1.0f));
   const vec_t scale2n = VAS_FLOAT((VAS_INT(t) - 0x4B400000 + 127) << 23);
   return select(p * scale2n, (vec_t)(0.0f), x < (vec_t)(-126.0f));

@@ -184,6 +184,44 @@ std::string FusedVariant::unsupported_reason(const Problem& p, const DeviceInfo&
   return "";
 }
 
+namespace {
+
+// Keys in the key box of a query tile in the middle of the grid (every axis's first dilation
+// group), the box most tiles visit.
+std::int64_t interior_key_box(const Problem& p, const int tq[3]) {
+  std::int64_t keys = 1;
+  for (int a = 0; a < p.rank; ++a) {
+    const Axis& ax = p.axis[a];
+    const int lg = na_group_len(ax.length, ax.dilation, 0);
+    const int first = std::max(0, (lg / 2 / tq[a]) * tq[a]);
+    const int last = std::min(first + tq[a] - 1, lg - 1);
+    keys *= na_win_end(last, lg, ax.kernel, ax.stride, ax.causal) -
+            na_win_start(first, lg, ax.kernel, ax.stride, ax.causal);
+  }
+  return keys;
+}
+
+// The lanes forward's keys per step: of 8, 10 and 12, the one that leaves the fewest unused
+// keys in the last step of an interior tile's box (ties: the smaller). Measured on CPU2 (PoCL
+// 3.1, small-cpu, one thread, fastest of 50 calls, two runs each): TK 8 0.489/0.490 ms, 10
+// 0.473/0.470 (its 10x10 box in 10 whole steps instead of 13 with 4 keys unused), 12
+// 0.480/0.508, 16 0.607/0.581 (more score vectors than registers). The backward keeps 8.
+int lanes_forward_tk(const Problem& p, const int tq[3]) {
+  const std::int64_t box = interior_key_box(p, tq);
+  int best = 8;
+  std::int64_t best_slots = (box + 7) / 8 * 8;
+  for (int tk : {10, 12}) {
+    const std::int64_t slots = (box + tk - 1) / tk * tk;
+    if (slots < best_slots) {
+      best = tk;
+      best_slots = slots;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
 Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass pass) const {
   const int hdvp = std::max(16, head_dim_bucket(p.head_dim_v));
   Tile t;
@@ -220,13 +258,14 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     }
   } else {
     // CPUs: the lanes form, a 16-query box in the lanes of one 16-wide vector (an AVX-512
-    // register; narrower units split it), 8 keys per step. The forward's rows form (FORM=2,
+    // register; narrower units split it), 8 keys per step (the forward: 8, 10 or 12, whichever
+    // fits its key boxes best, lanes_forward_tk). The forward's rows form (FORM=2,
     // denser: 0.63-0.68 against 0.55 on small-cpu) measured slower on both CPU problems of
     // docs/PERFORMANCE.md (2026-11-25, session 3: its K/V transpose pre-pass plus a main kernel
     // at about half the lanes form's FMA rate), so it is only a tuning candidate.
     t.form = kLanes;
     query_box(p, 16, t.tq);
-    t.tk = 8;
+    t.tk = pass == Pass::Forward ? lanes_forward_tk(p, t.tq) : 8;
     t.vw = 16;
     // Backward: the 5-product form (dQ partials through a scratch buffer) unless its scratch
     // is over the bound; the choice is in the configuration (DQ) and the variant's name.
