@@ -60,6 +60,14 @@
 #if MMA_DQ || NW % 4 != 0 || WSKIP
 #error "WG tiles: forward only, warps in groups of 4, no per-warp chunk skip"
 #endif
+/* Keys per S product: 32, or 16 where P V's products are 32 wide. On the H200 the forward gave
+   wrong results whenever its S and P V products had the same shape (m64n16, n32 or n64; cause
+   not found, docs/PERFORMANCE.md, session 5), and right ones on every problem tested otherwise. */
+#if HDVP == 32
+#define WG_SN 16
+#else
+#define WG_SN 32
+#endif
 #define WG_CAT_(a, b) a##b
 #define WG_CAT(a, b) WG_CAT_(a, b)
 #endif
@@ -345,7 +353,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         for (int j = 0; j < NKB; ++j) s[m][j][0] = s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;
 #if WG
       {
-        /* K as B (K-major: head dims along K); a k16 step is two cores further (256 bytes). */
+        /* K as B (K-major: head dims along K); a k16 step is two cores further (256 bytes).
+           The keys go in products of WG_SN; the next WG_SN keys start WG_SN / 8 row groups
+           (of KSEG cores each) further. */
         const ulong kdesc = na_wg_desc(SMEM_ADDR(ks), 128, KSEG * 128);
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, TK)(s[m]);
@@ -353,8 +363,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         for (int m = 0; m < MW; ++m)
 #pragma unroll
           for (int kk = 0; kk < HDP / 16; ++kk)
-            WG_CAT(WGMMA_RA_N, TK)(s[m], qa[m][kk][0], qa[m][kk][1], qa[m][kk][2], qa[m][kk][3],
-                                   kdesc + (ulong)(16 * kk), 0);
+#pragma unroll
+            for (int h = 0; h < TK / WG_SN; ++h)
+              WG_CAT(WGMMA_RA_N, WG_SN)((s[m] + h * (WG_SN / 8)), qa[m][kk][0], qa[m][kk][1],
+                                        qa[m][kk][2], qa[m][kk][3],
+                                        kdesc + (ulong)(16 * kk + h * (WG_SN / 8) * KSEG * 8), 0);
         WG_COMMIT();
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);

@@ -359,6 +359,13 @@ TEST(Sm90aRewrite, UncommentsMarkedLinesAndRaisesTheTarget) {
   EXPECT_NE(std::string::npos,
             openna::sm90a_rewrite(".version 9.0\n.target sm_90\n").find(".version 9.0\n.target sm_90a\n"));
   EXPECT_THROW(openna::sm90a_rewrite(".version 9.0\n.target sm_80\n"), openna::BuildError);
+  // A register cap goes between each kernel's parameters and its body.
+  const std::string entry =
+      ".version 9.0\n.target sm_90\n.entry k(\n\t.param .u32 k_param_0\n)\n.reqntid 128, 1, 1\n{\n"
+      "\tret;\n}\n";
+  EXPECT_NE(std::string::npos,
+            openna::sm90a_rewrite(entry, 168).find(".reqntid 128, 1, 1\n.maxnreg 168\n{\n"));
+  EXPECT_EQ(std::string::npos, openna::sm90a_rewrite(entry).find(".maxnreg"));
   EXPECT_THROW(openna::sm90a_rewrite(".version 9.0\n"), openna::BuildError);
 }
 

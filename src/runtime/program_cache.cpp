@@ -213,10 +213,10 @@ std::string disk_cache_path(const DeviceInfo& dev, const std::string& source,
   return dir + "/" + hex64(fnv1a64(cache_key(dev, source, options))) + ".bin";
 }
 
-std::string sm90a_rewrite(const std::string& ptx) {
+std::string sm90a_rewrite(const std::string& ptx, int maxnreg) {
   std::string out;
   out.reserve(ptx.size());
-  bool target_seen = false;
+  bool target_seen = false, in_entry_header = false;
   std::istringstream in(ptx);
   std::string line;
   while (std::getline(in, line)) {
@@ -235,6 +235,15 @@ std::string sm90a_rewrite(const std::string& ptx) {
       line = line.substr(0, first) + ".target sm_90a" +
              (end == std::string::npos ? "" : body.substr(end));
       target_seen = true;
+    } else if (body.compare(0, 7, ".entry ") == 0 || body.find(" .entry ") != std::string::npos) {
+      in_entry_header = true;
+    } else if (in_entry_header && body.compare(0, 8, ".maxnreg") == 0) {
+      in_entry_header = false;  // the kernel has its own cap
+    } else if (in_entry_header && body == "{") {
+      // A register cap of a program built from PTX must be in the PTX: the driver's option
+      // (-cl-nv-maxrregcount) applies to OpenCL C only.
+      if (maxnreg > 0) out += ".maxnreg " + std::to_string(maxnreg) + "\n";
+      in_entry_header = false;
     } else if (body.compare(0, 9, ".version ") == 0) {
       int major = 0, minor = 0;
       if (std::sscanf(body.c_str() + 9, "%d.%d", &major, &minor) != 2 || major < 8) {
@@ -300,7 +309,9 @@ cl::Program build_program(const cl::Context& context, const DeviceInfo& dev,
     }
     while (!ptx.empty() && ptx.back() == '\0') ptx.pop_back();
     if (ptx.find(kSm90aMarker) != std::string::npos) {
-      const std::string fixed = sm90a_rewrite(ptx);
+      const std::size_t cap = options.find("-cl-nv-maxrregcount=");
+      const int maxnreg = cap == std::string::npos ? 0 : std::atoi(options.c_str() + cap + 20);
+      const std::string fixed = sm90a_rewrite(ptx, maxnreg);
       cl::Program rebuilt;
       try {
         const unsigned char* text = reinterpret_cast<const unsigned char*>(fixed.c_str());

@@ -41,10 +41,12 @@ cl::Program build_program(const cl::Context& context, const DeviceInfo& dev,
 // sm_90: the kernels write each such instruction as a PTX comment line "// @sm_90a@ <instr>"
 // (cl_kernels/na_wgmma.h) and build_program, finding the marker in the compiled PTX, rebuilds the
 // program from sm90a_rewrite's PTX. sm90a_rewrite uncomments the marked lines and sets the
-// target to sm_90a (PTX ISA 8.0 at least); it throws BuildError when the PTX targets anything
-// but sm_90 (sm_90a code runs on compute capability 9.0 only).
+// target to sm_90a (PTX ISA 8.0 at least), and with maxnreg > 0 caps each kernel's registers
+// (.maxnreg: NVIDIA's -cl-nv-maxrregcount does not reach a program built from PTX); it throws
+// BuildError when the PTX targets anything but sm_90 (sm_90a code runs on compute capability 9.0
+// only).
 constexpr const char* kSm90aMarker = "@sm_90a@";
-std::string sm90a_rewrite(const std::string& ptx);
+std::string sm90a_rewrite(const std::string& ptx, int maxnreg = 0);
 
 // Creates a folder and its parents (like mkdir -p); false when one cannot be made.
 bool make_dirs(const std::string& path);

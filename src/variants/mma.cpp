@@ -105,6 +105,10 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   return 4 * (tile_rows * (sk + sv) + t.stages * stage) + 36 * t.stages * t.tk;
 }
 
+// Devices with wgmma (Hopper, compute capability 9.0): the WG tiles' host-side condition (the
+// probe must pass as well, MmaVariant::forward).
+bool wgmma_device(const DeviceInfo& dev) { return dev.nv_cc_major == 9 && dev.nv_cc_minor == 0; }
+
 // Why one kernel's tile cannot run (empty when it can). The dK/dV kernel's messages name its
 // own parameters (K prefix) and say so.
 std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t,
@@ -129,11 +133,13 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
   if (t.wg != 0) {
     if (t.wg != 1) return "WG must be 0 or 1";
     if (kernel != MmaKernel::Forward) return "WG is a forward parameter";
-    if (dev.nv_cc_major != 9 || dev.nv_cc_minor != 0) {
+    if (!wgmma_device(dev)) {
       return "WG needs wgmma (compute capability 9.0); device has " +
              std::to_string(dev.nv_cc_major) + "." + std::to_string(dev.nv_cc_minor);
     }
     if (t.nw % 4 != 0) return "WG needs NW a multiple of 4 (warpgroups)";
+    // The S product runs in pieces of 16 or 32 keys (na_mma_fwd.cl, WG_SN).
+    if (t.tk < 32) return "WG needs TK of at least 32";
   }
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) {
     return what + "too many work-items";
@@ -337,6 +343,23 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
       t.tk = 16;
       t.stages = 1;
     }
+  } else if (wgmma_device(dev) && hdp <= 64 && p.rank <= 2) {
+    // WG tiles (wgmma), from the H200 (driver 580.159.04, 2026-11-25 session 5; f16):
+    // long-1d-causal 1.189 -> 1.101 ms with two warpgroups of 64 rows, 64-key chunks and the
+    // register cap that fits two work-groups on an SM; vision-2d 0.213 -> 0.2055 and the
+    // dilated preset 0.1834 -> 0.1736 with one warpgroup, 32-key chunks, 3 stages.
+    t.wg = 1;
+    t.mw = 1;
+    if (p.rank == 1) {
+      t.nw = 8;
+      t.tk = 64;
+      t.stages = 2;
+      t.maxreg = 128;
+    } else {
+      t.nw = 4;
+      t.tk = 32;
+      t.stages = 3;
+    }
   } else if (p.rank == 1) {
     t.nw = 4;
     t.mw = hdp <= 64 ? 2 : 1;
@@ -354,8 +377,11 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   query_box(p, t.rows(), t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
   while (!tile_error(p, dev, config_of(t), pass).empty() &&
-         (t.stages > 1 || t.tk > 16 || t.nw > 1 || t.mw > 1)) {
-    if (t.mw > 1) {
+         (t.stages > 1 || t.tk > 16 || t.nw > 1 || t.mw > 1 || t.wg)) {
+    if (t.wg) {
+      t.wg = 0;  // the mma.sync tiles below fall back further
+      t.maxreg = 0;
+    } else if (t.mw > 1) {
       t.mw = 1;
       t.maxreg = 0;
       query_box(p, t.rows(), t.tq);
@@ -397,13 +423,14 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
             if (config_error(p, dev, pass, r).empty()) out.push_back(r);
           }
         }
-  // WG tiles (wgmma, compute capability 9.0): one or two warpgroups of one or two row blocks.
+  // WG tiles (wgmma, compute capability 9.0): one or two warpgroups of one or two row blocks,
+  // with and without the register cap that lets two work-groups of 8 warps share an SM.
   if (pass == Pass::Forward)
     for (int nw : {4, 8})
       for (int mw : {1, 2})
-        for (int tk : {32, 64, 128})
-          for (int stages : {1, 2}) {
-            if (nw * mw > 8) continue;
+        for (int tk : {32, 64})
+          for (int stages : {1, 2, 3}) {
+            if (nw * mw > 8 || (stages == 3 && tk > 32)) continue;
             MmaTile t;
             t.nw = nw;
             t.mw = mw;
@@ -411,8 +438,12 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
             query_box(p, t.rows(), t.tq);
             t.tk = tk;
             t.stages = stages;
-            const Config c = config_of(t);
-            if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+            for (int maxreg : {0, 128}) {
+              t.maxreg = maxreg;
+              const Config c = config_of(t);
+              if ((maxreg == 0 || nw * mw == 8) && config_error(p, dev, pass, c).empty())
+                out.push_back(c);
+            }
           }
   const Config def = default_config(p, dev, pass);
   if (pass == Pass::Backward) {
