@@ -343,23 +343,17 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
       t.tk = 16;
       t.stages = 1;
     }
-  } else if (wgmma_device(dev) && hdp <= 64 && p.rank <= 2) {
-    // WG tiles (wgmma), from the H200 (driver 580.159.04, 2026-11-25 session 5; f16):
-    // long-1d-causal 1.189 -> 1.101 ms with two warpgroups of 64 rows, 64-key chunks and the
-    // register cap that fits two work-groups on an SM; vision-2d 0.213 -> 0.2055 and the
-    // dilated preset 0.1834 -> 0.1736 with one warpgroup, 32-key chunks, 3 stages.
+  } else if (wgmma_device(dev) && hdp <= 64 && p.rank == 1) {
+    // WG tiles (wgmma), two warpgroups of 64 rows, 64-key chunks, the register cap that fits two
+    // work-groups on an SM (2026-11-26 session 5, f16, checked): long-1d-causal 1.189 -> 1.101
+    // ms on the H200 and 1.180 -> 1.102 on the H100. In rank 2 the WG tile won on the H200
+    // (vision-2d 0.213 -> 0.2055) but lost on the H100 (0.2107 -> 0.2212): there it is the
+    // H200's tuning entry only.
     t.wg = 1;
-    t.mw = 1;
-    if (p.rank == 1) {
-      t.nw = 8;
-      t.tk = 64;
-      t.stages = 2;
-      t.maxreg = 128;
-    } else {
-      t.nw = 4;
-      t.tk = 32;
-      t.stages = 3;
-    }
+    t.nw = 8;
+    t.tk = 64;
+    t.stages = 2;
+    t.maxreg = 128;
   } else if (p.rank == 1) {
     t.nw = 4;
     t.mw = hdp <= 64 ? 2 : 1;
