@@ -54,18 +54,53 @@
 #ifndef LANES_MASK_TABLES
 #define LANES_MASK_TABLES (MI0 <= 64 && MI1 <= 64 && MI2 <= 64)
 #endif
+/* The dQ kernel's mask tables, as the forward's (na_fused_fwd_lanes.cl): a query tile's key box
+   spans at most TQ + K + S keys per axis, plus a zero entry on axis 0. */
+#define MB0 (TQ0 + K0 + S0 + 1)
+#define MB1 (TQ1 + K1 + S1)
+#define MB2 (TQ2 + K2 + S2)
+#ifndef DQ_MASK_TABLES
+#define DQ_MASK_TABLES (MB0 <= 64 && MB1 <= 64 && MB2 <= 64)
+#endif
+/* Head-dim vectors per pass of the dK/dV kernel's dQ partials (DQP=1): two where they divide
+   the bucket, so each broadcast dS value feeds two FMAs. */
+#ifndef DQ_PB
+#define DQ_PB (HDP % (2 * VW) == 0 ? 2 : 1)
+#endif
+
+/* Walks the box of tile t (kst, kcnt) in row-major order by counting: box coordinates
+   (c0, c1, c2) and the row index of the token there (per rows per token: HKV or H), with no
+   token arithmetic per row (as the forward walks its keys). ROW_WALK_INIT declares the strides
+   (it needs L1 and L2 in scope), ROW_WALK_NEXT moves coordinates and row to the next member. */
+#define ROW_WALK_INIT(t, per)                                                                \
+  const int st2_ = DIL2 * (per), st1_ = DIL1 * L2 * (per), st0_ = DIL0 * L1 * L2 * (per); \
+  const int wrap2_ = st1_ - ((t).kcnt[2] - 1) * st2_, wrap1_ = st0_ - (t).kcnt[1] * st1_
+#define ROW_WALK_NEXT(t, c0, c1, c2, row) \
+  do {                                    \
+    if (++(c2) == (t).kcnt[2]) {          \
+      (c2) = 0;                           \
+      (row) += wrap2_;                    \
+      if (++(c1) == (t).kcnt[1]) {        \
+        (c1) = 0;                         \
+        (row) += wrap1_;                  \
+        ++(c0);                           \
+      }                                   \
+    } else {                              \
+      (row) += st2_;                      \
+    }                                     \
+  } while (0)
 
 
 
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lanes(
-    __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
+/* One query tile of the dQ kernel (below). Always inlined, so the kernel's call with constant
+   head dims compiles its own copy with loops of fixed length. */
+NA_FN __attribute__((always_inline)) void na_bwd_dq_lanes_tile(
+    int wg, __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
-    __global stor_t* d_q, int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv,
-    float scale, int nt0, int nt1, int nt2) {
+    __global stor_t* d_q, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale,
+    int nt0, int nt1, int nt2) {
   const int N = L0 * L1 * L2;
-  (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
   const int tiles = nt0 * nt1 * nt2;
-  const int wg = get_group_id(0);
   const int h = (wg / tiles) % H;
   const int b = wg / (tiles * H);
   const int hk = h / (H / HKV);
@@ -110,11 +145,23 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
     lse2[n] = VLOAD(&lse_s[n * VW]);
     dd[n] = VLOAD(&d_s[n * VW]);
   }
+#if DQ_MASK_TABLES
+  /* Per axis a table of lane masks over the key box coordinate (na_lanes.h). */
+  ivec_t mt0[NV][MB0], mt1[NV][MB1], mt2[NV][MB2];
+#define LANE_IN(a) (((ivec_t)(y) >= lo[n][a]) & ((ivec_t)(y) < hi[n][a]))
+  LANES_MASK_TABLE(mt0, MB0, t.kcnt[0], LANE_IN(0));
+  if (RANK >= 2) LANES_MASK_TABLE(mt1, MB1, t.kcnt[1], LANE_IN(1));
+  if (RANK >= 3) LANES_MASK_TABLE(mt2, MB2, t.kcnt[2], LANE_IN(2));
+#undef LANE_IN
+#endif
 
   vec_t acc[HDP * NV];
   for (int i = 0; i < HDP * NV; ++i) acc[i] = (vec_t)(0.0f);
 
   int c0 = 0, c1 = 0, c2 = 0;
+  const int row0 = (b * N + NA_TOKEN(0, 0, 0, t.kst, t.grp, L1, L2)) * HKV + hk;
+  ROW_WALK_INIT(t, HKV);
+  int krow = row0;
   for (int k0 = 0; k0 < kbox; k0 += TK) {
     __global const stor_t* kp[TK];
     __global const stor_t* vp[TK];
@@ -122,14 +169,17 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
 #pragma unroll
     for (int j = 0; j < TK; ++j) {
       const int live = k0 + j < kbox;
-      const int tok = live ? NA_TOKEN(c0, c1, c2, t.kst, t.grp, L1, L2)
-                           : NA_TOKEN(0, 0, 0, t.kst, t.grp, L1, L2);
-      kp[j] = k + ((b * N + tok) * HKV + hk) * hd;
-      vp[j] = v + ((b * N + tok) * HKV + hk) * hdv;
+      const int r = live ? krow : row0;
+      kp[j] = k + r * hd;
+      vp[j] = v + r * hdv;
+#if DQ_MASK_TABLES
+      y0[j] = live ? c0 : MB0 - 1;
+#else
       y0[j] = live ? c0 : FAR;
+#endif
       y1[j] = c1;
       y2[j] = c2;
-      NEXT_COORDS(c0, c1, c2, t.kcnt[1], t.kcnt[2]);
+      ROW_WALK_NEXT(t, c0, c1, c2, krow);
     }
     vec_t s[TK][NV], dp[TK][NV];
 #pragma unroll
@@ -143,8 +193,12 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
     for (int j = 0; j < TK; ++j)
 #pragma unroll
       for (int n = 0; n < NV; ++n) {
+#if DQ_MASK_TABLES
+        const ivec_t in = LANES_MASK_AT(n, y0[j], y1[j], y2[j]);
+#else
         const ivec_t in = NA_IN_BOX(y0[j], y1[j], y2[j], lo[n][0], hi[n][0],
                                    lo[n][1], hi[n][1], lo[n][2], hi[n][2]);
+#endif
         const vec_t p = select((vec_t)(0.0f), na_exp2v(s[j][n] - lse2[n]), in);
         s[j][n] = p * (dp[j][n] - dd[n]);
       }
@@ -155,6 +209,22 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
 
   /* Lanes back to rows: contiguous stores per query row. */
   na_lanes_to_rows(d_q, (__private const float*)acc, qoff, qin, hd, scale);
+}
+
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lanes(
+    __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
+    __global const stor_t* d_out, __global const float* lse, __global const float* delta,
+    __global stor_t* d_q, int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv,
+    float scale, int nt0, int nt1, int nt2) {
+  (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
+  const int wg = get_group_id(0);
+  /* Head dims equal to their buckets (the common case): constant loop lengths. */
+  if (hd == HDP && hdv == HDVP)
+    na_bwd_dq_lanes_tile(wg, q, k, v, d_out, lse, delta, d_q, L0, L1, L2, H, HKV, HDP, HDVP,
+                         scale, nt0, nt1, nt2);
+  else
+    na_bwd_dq_lanes_tile(wg, q, k, v, d_out, lse, delta, d_q, L0, L1, L2, H, HKV, hd, hdv,
+                         scale, nt0, nt1, nt2);
 }
 
 /* Key tiles: the same boxes as query tiles (TQ0 x TQ1 x TQ2 inside one dilation group), with
@@ -172,19 +242,14 @@ NA_FN na_tile na_key_tile_of(int tile, int L0, int L1, int L2, int nt0, int nt1,
   return t;
 }
 
-__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_lanes(
-    __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
+/* One key tile of the dK/dV kernel (below); always inlined like na_bwd_dq_lanes_tile. */
+NA_FN __attribute__((always_inline)) void na_bwd_dkdv_lanes_tile(
+    int wg, __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
-    __global stor_t* d_k, __global stor_t* d_v,
-#if DQP
-    __global float* dq_part, int QB, /* dQ partials: QB rows of HDP floats per slot */
-#endif
-    int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale, int nt0,
-    int nt1, int nt2) {
+    __global stor_t* d_k, __global stor_t* d_v, __global float* dq_part, int QB, int L0,
+    int L1, int L2, int H, int HKV, int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
   const int N = L0 * L1 * L2;
-  (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
   const int tiles = nt0 * nt1 * nt2;
-  const int wg = get_group_id(0);
   const int hk = (wg / tiles) % HKV;
   const int b = wg / (tiles * HKV);
   const int G = H / HKV;
@@ -220,9 +285,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
 #if DQP
   /* The tile's k rows as they are (row form, zero past hd and past the tile) for dS K. */
   float kr[BQ * HDP];
-  for (int row = 0; row < BQ; ++row)
-    for (int d = 0; d < HDP; ++d)
+  for (int row = 0; row < BQ; ++row) {
+    int d = 0;
+#if VW == 16
+    if (kin[row]) /* whole blocks of 16 as vectors */
+      for (; d + 16 <= hd; d += 16) vstore16(LOADF16(k, koff[row] + d), 0, &kr[row * HDP + d]);
+#endif
+    for (; d < HDP; ++d)
       kr[row * HDP + d] = kin[row] && d < hd ? LOADF(k, koff[row] + d) : 0.0f;
+  }
 #endif
 
 #if LANES_MASK_TABLES
@@ -247,12 +318,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
   for (int i = 0; i < HDP * NV; ++i) dk[i] = (vec_t)(0.0f);
   for (int i = 0; i < HDVP * NV; ++i) dv[i] = (vec_t)(0.0f);
 
+  ROW_WALK_INIT(t, H);
   for (int h = hk * G; h < (hk + 1) * G; ++h) {
 #if DQP
     /* This (batch, head, key tile)'s slot: row i of the box (row-major) at row i. */
     __global float* part = dq_part + ((b * H + h) * tiles + wg % tiles) * QB * HDP;
 #endif
     int c0 = 0, c1 = 0, c2 = 0;
+    const int row0 = (b * N + NA_TOKEN(0, 0, 0, t.kst, t.grp, L1, L2)) * H + h;
+    int qrow_next = row0;
     for (int i0 = 0; i0 < qbox; i0 += TK) {
       /* The step's queries: rows, windows (group coordinates), lse (log2 units) and D. */
       __global const stor_t* qp[TK];
@@ -266,9 +340,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
       for (int j = 0; j < TK; ++j) {
         const int live = i0 + j < qbox;
         const int cc[3] = {c0, c1, c2};
-        const int tok = live ? NA_TOKEN(c0, c1, c2, t.kst, t.grp, L1, L2)
-                             : NA_TOKEN(0, 0, 0, t.kst, t.grp, L1, L2);
-        const int qrow = (b * N + tok) * H + h;
+        const int qrow = live ? qrow_next : row0;
         qp[j] = q + qrow * hd;
         op[j] = d_out + qrow * hdv;
         lse2[j] = lse[qrow] * LOG2E;
@@ -285,7 +357,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
             wlo[j][a] = live ? na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) : FAR;
             whi[j][a] = live ? na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a)) : FAR;
           }
-        NEXT_COORDS(c0, c1, c2, t.kcnt[1], t.kcnt[2]);
+        ROW_WALK_NEXT(t, c0, c1, c2, qrow_next);
       }
       vec_t s[TK][NV], dp[TK][NV];
 #pragma unroll
@@ -295,24 +367,26 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
       LANES_DOT(s, qp, ks, hd);
       LANES_DOT(dp, op, vs, hdv);
       /* P (kept in dp's place) and dS (in s's place), zero where the key is outside the
-         query's window. */
-#pragma unroll
-      for (int j = 0; j < TK; ++j)
-#pragma unroll
-        for (int n = 0; n < NV; ++n) {
+         query's window (IN: the lane mask of step row j and lane vector n). The choice of
+         mask is made once per step, outside the loop. */
+#define BWD_P_DS(IN)                                                                       \
+  _Pragma("unroll") for (int j = 0; j < TK; ++j)                                           \
+  _Pragma("unroll") for (int n = 0; n < NV; ++n) {                                         \
+    const ivec_t in = (IN);                                                                \
+    const vec_t p = select((vec_t)(0.0f), na_exp2v(s[j][n] - (vec_t)(lse2[j])), in);       \
+    s[j][n] = p * (dp[j][n] - (vec_t)(dd[j]));                                             \
+    dp[j][n] = p;                                                                          \
+  }
 #if LANES_MASK_TABLES
-          const ivec_t in =
-              tab ? LANES_MASK_AT(n, yc[j][0], yc[j][1], yc[j][2])
-                  : NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0], wlo[j][1],
-                              whi[j][1], wlo[j][2], whi[j][2]);
-#else
-          const ivec_t in = NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0],
-                                     wlo[j][1], whi[j][1], wlo[j][2], whi[j][2]);
+      if (tab) {
+        BWD_P_DS(LANES_MASK_AT(n, yc[j][0], yc[j][1], yc[j][2]));
+      } else
 #endif
-          const vec_t p = select((vec_t)(0.0f), na_exp2v(s[j][n] - (vec_t)(lse2[j])), in);
-          s[j][n] = p * (dp[j][n] - (vec_t)(dd[j]));
-          dp[j][n] = p;
-        }
+      {
+        BWD_P_DS(NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0], wlo[j][1],
+                           whi[j][1], wlo[j][2], whi[j][2]));
+      }
+#undef BWD_P_DS
       LANES_ACCUMULATE(dv, op, dp, hdv);
       LANES_ACCUMULATE(dk, qp, s, hd);
 #if DQP
@@ -323,18 +397,28 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
       for (int j = 0; j < TK; ++j)
 #pragma unroll
         for (int n = 0; n < NV; ++n) VSTORE(s[j][n], &dss[j * BQ + n * VW]);
-      for (int d0 = 0; d0 < hd; d0 += VW) {
-        vec_t a[TK];
+      for (int d0 = 0; d0 < hd; d0 += DQ_PB * VW) {
+        vec_t a[TK][DQ_PB];
 #pragma unroll
-        for (int j = 0; j < TK; ++j) a[j] = (vec_t)(0.0f);
+        for (int j = 0; j < TK; ++j)
+#pragma unroll
+          for (int p = 0; p < DQ_PB; ++p) a[j][p] = (vec_t)(0.0f);
         for (int l = 0; l < BQ; ++l) {
-          const vec_t kv = VLOAD(&kr[l * HDP + d0]);
+          vec_t kv[DQ_PB];
 #pragma unroll
-          for (int j = 0; j < TK; ++j) a[j] = fma((vec_t)(dss[j * BQ + l]), kv, a[j]);
+          for (int p = 0; p < DQ_PB; ++p) kv[p] = VLOAD(&kr[l * HDP + d0 + p * VW]);
+#pragma unroll
+          for (int j = 0; j < TK; ++j) {
+            const vec_t sj = (vec_t)(dss[j * BQ + l]);
+#pragma unroll
+            for (int p = 0; p < DQ_PB; ++p) a[j][p] = fma(sj, kv[p], a[j][p]);
+          }
         }
 #pragma unroll
         for (int j = 0; j < TK; ++j)
-          if (i0 + j < qbox) VSTORE(a[j], &part[(i0 + j) * HDP + d0]);
+          if (i0 + j < qbox)
+#pragma unroll
+            for (int p = 0; p < DQ_PB; ++p) VSTORE(a[j][p], &part[(i0 + j) * HDP + d0 + p * VW]);
       }
 #endif
     }
@@ -345,15 +429,42 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
   na_lanes_to_rows(d_v, (__private const float*)dv, voff, kin, hdv, 1.0f);
 }
 
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_lanes(
+    __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
+    __global const stor_t* d_out, __global const float* lse, __global const float* delta,
+    __global stor_t* d_k, __global stor_t* d_v,
+#if DQP
+    __global float* dq_part, int QB, /* dQ partials: QB rows of HDP floats per slot */
+#endif
+    int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale, int nt0,
+    int nt1, int nt2) {
+  (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
+#if !DQP
+  __global float* dq_part = 0;
+  const int QB = 0;
+#endif
+  const int wg = get_group_id(0);
+  /* Head dims equal to their buckets (the common case): constant loop lengths. */
+  if (hd == HDP && hdv == HDVP)
+    na_bwd_dkdv_lanes_tile(wg, q, k, v, d_out, lse, delta, d_k, d_v, dq_part, QB, L0, L1, L2,
+                           H, HKV, HDP, HDVP, scale, nt0, nt1, nt2);
+  else
+    na_bwd_dkdv_lanes_tile(wg, q, k, v, d_out, lse, delta, d_k, d_v, dq_part, QB, L0, L1, L2,
+                           H, HKV, hd, hdv, scale, nt0, nt1, nt2);
+}
+
 /* DQP=1's second pass: d_q[row] = scale * (sum of the partials of the key tiles that the
    query's window touches, in row-major tile order), one work-item per (batch, query, head). */
 __kernel void na_fused_bwd_dq_reduce_lanes(__global const float* dq_part, __global stor_t* d_q,
                                            int B, int L0, int L1, int L2, int H, int hd,
                                            float scale, int nt0, int nt1, int nt2, int QB) {
   const int N = L0 * L1 * L2;
-  const int row = get_global_id(0); /* (b * N + token) * H + h */
-  if (row >= B * N * H) return;
-  const int h = row % H, tok = (row / H) % N, b = row / (H * N);
+  /* Work-items in (batch, head, token) order, so that neighbouring ones read neighbouring
+     rows of the same slots (the scratch is laid out by (batch, head, key tile)). */
+  const int id = get_global_id(0);
+  if (id >= B * N * H) return;
+  const int tok = id % N, h = (id / N) % H, b = id / (N * H);
+  const int row = (b * N + tok) * H + h;
   const int pos[3] = {tok / (L1 * L2), (tok / L2) % L1, tok % L2};
   const int Lx[3] = {L0, L1, L2}, ntx[3] = {nt0, nt1, nt2}, tq[3] = {TQ0, TQ1, TQ2};
   /* Per axis: the key tiles the query's window touches (within-group indices w0..w1, at
@@ -381,7 +492,10 @@ __kernel void na_fused_bwd_dq_reduce_lanes(__global const float* dq_part, __glob
   }
   const int tiles = nt0 * nt1 * nt2;
   __global const float* base = dq_part + (b * H + h) * tiles * QB * HDP;
+  /* The sums stay in registers (no pointer to them is taken): whole rows of 16 are stored
+     from them, only the rest goes through a private copy. */
   vec_t acc[HDP / VW];
+#pragma unroll
   for (int i = 0; i < HDP / VW; ++i) acc[i] = (vec_t)(0.0f);
   for (int i0 = 0; i0 < nw[0]; ++i0)
     for (int i1 = 0; i1 < nw[1]; ++i1)
@@ -390,9 +504,21 @@ __kernel void na_fused_bwd_dq_reduce_lanes(__global const float* dq_part, __glob
                          tbase[2] + w0[2] + i2;
         const int flat = (off[0][i0] * cnt[1][i1] + off[1][i1]) * cnt[2][i2] + off[2][i2];
         __global const float* src = base + (tile * QB + flat) * HDP;
+#pragma unroll
         for (int i = 0; i < HDP / VW; ++i)
           if (i * VW < hd) acc[i] += VLOAD(&src[i * VW]);
       }
-  __private const float* dq = (__private const float*)acc;
-  for (int d = 0; d < hd; ++d) STOREF(d_q, row * hd + d, dq[d] * scale);
+  int d0 = 0;
+#if VW == 16
+#pragma unroll
+  for (int i = 0; i < HDP / VW; ++i)
+    if ((i + 1) * VW <= hd) {
+      STOREF16(acc[i] * scale, d_q, row * hd + i * VW);
+      d0 = (i + 1) * VW;
+    }
+#endif
+  float dq[HDP];
+#pragma unroll
+  for (int i = 0; i < HDP / VW; ++i) VSTORE(acc[i], &dq[i * VW]);
+  for (int d = d0; d < hd; ++d) STOREF(d_q, row * hd + d, dq[d] * scale);
 }

@@ -43,9 +43,10 @@
   }
 
 /* out[d][n] += sum_j row_j[d] * coef[j][n] for d < dim (out in private memory, NV vectors per d):
-   the rows weighted by per-lane coefficients. */
+   the rows weighted by per-lane coefficients (the backward's). Unrolled where dim is a
+   constant, so that several dimensions' TK-long FMA chains interleave. */
 #define LANES_ACCUMULATE(out, rows, coef, dim)                              \
-  for (int d_ = 0; d_ < (dim); ++d_) {                                      \
+  _Pragma("unroll") for (int d_ = 0; d_ < (dim); ++d_) {                    \
     float r_[TK];                                                           \
     _Pragma("unroll") for (int j_ = 0; j_ < TK; ++j_)                       \
         r_[j_] = LOADF((rows)[j_], d_);                                     \
@@ -237,17 +238,5 @@ NA_FN void na_lanes_to_rows(__global stor_t* dst, const __private float* lanes,
     if (in[row])
       for (int d = d0; d < dim; ++d) STOREF(dst, off[row] + d, lanes[d * BQ + row] * mult);
 }
-
-/* The next box coordinates in row-major order (extents n1, n2 of axes 1 and 2). */
-#define NEXT_COORDS(c0, c1, c2, n1, n2) \
-  do {                                  \
-    if (++(c2) == (n2)) {               \
-      (c2) = 0;                         \
-      if (++(c1) == (n1)) {             \
-        (c1) = 0;                       \
-        ++(c0);                         \
-      }                                 \
-    }                                   \
-  } while (0)
 
 #endif /* NA_LANES_H */
