@@ -218,13 +218,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
     float scale, int nt0, int nt1, int nt2) {
   (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
   const int wg = get_group_id(0);
-  /* Head dims equal to their buckets (the common case): constant loop lengths. */
-  if (hd == HDP && hdv == HDVP)
-    na_bwd_dq_lanes_tile(wg, q, k, v, d_out, lse, delta, d_q, L0, L1, L2, H, HKV, HDP, HDVP,
-                         scale, nt0, nt1, nt2);
-  else
-    na_bwd_dq_lanes_tile(wg, q, k, v, d_out, lse, delta, d_q, L0, L1, L2, H, HKV, hd, hdv,
-                         scale, nt0, nt1, nt2);
+  /* Head dims equal to their buckets (the common case, HDX): constant loop lengths. */
+  na_bwd_dq_lanes_tile(wg, q, k, v, d_out, lse, delta, d_q, L0, L1, L2, H, HKV, LANES_HD,
+                       LANES_HDV, scale, nt0, nt1, nt2);
 }
 
 /* Key tiles: the same boxes as query tiles (TQ0 x TQ1 x TQ2 inside one dilation group), with
@@ -444,13 +440,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
   const int QB = 0;
 #endif
   const int wg = get_group_id(0);
-  /* Head dims equal to their buckets (the common case): constant loop lengths. */
-  if (hd == HDP && hdv == HDVP)
-    na_bwd_dkdv_lanes_tile(wg, q, k, v, d_out, lse, delta, d_k, d_v, dq_part, QB, L0, L1, L2,
-                           H, HKV, HDP, HDVP, scale, nt0, nt1, nt2);
-  else
-    na_bwd_dkdv_lanes_tile(wg, q, k, v, d_out, lse, delta, d_k, d_v, dq_part, QB, L0, L1, L2,
-                           H, HKV, hd, hdv, scale, nt0, nt1, nt2);
+  /* Head dims equal to their buckets (the common case, HDX): constant loop lengths. */
+  na_bwd_dkdv_lanes_tile(wg, q, k, v, d_out, lse, delta, d_k, d_v, dq_part, QB, L0, L1, L2, H,
+                         HKV, LANES_HD, LANES_HDV, scale, nt0, nt1, nt2);
 }
 
 /* DQP=1's second pass: d_q[row] = scale * (sum of the partials of the key tiles that the

@@ -213,13 +213,9 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
   const int total = B * H * nt0 * nt1 * nt2;
   for (int c = atomic_inc(next) * LANES_CHUNK; c < total; c = atomic_inc(next) * LANES_CHUNK)
     for (int wg = c; wg < NA_MIN(c + LANES_CHUNK, total); ++wg)
-      /* Head dims equal to their buckets (the common case) run a copy of the tile with
-         loops of constant length, which the P.V loop's unrolling needs (small-cpu, one PoCL
-         thread, fastest of 50 calls: 0.551 -> 0.538 ms before that unrolling). */
-      if (hd == HDP && hdv == HDVP)
-        na_fwd_lanes_tile(wg, q, k, v, out, lse, L0, L1, L2, H, HKV, HDP, HDVP, scale, nt0,
-                          nt1, nt2);
-      else
-        na_fwd_lanes_tile(wg, q, k, v, out, lse, L0, L1, L2, H, HKV, hd, hdv, scale, nt0,
-                          nt1, nt2);
+      /* Head dims equal to their buckets (the common case, HDX) run the tile with loops of
+         constant length, which the P.V loop's unrolling needs (small-cpu, one PoCL thread,
+         fastest of 50 calls: 0.551 -> 0.538 ms before that unrolling). */
+      na_fwd_lanes_tile(wg, q, k, v, out, lse, L0, L1, L2, H, HKV, LANES_HD, LANES_HDV, scale,
+                        nt0, nt1, nt2);
 }

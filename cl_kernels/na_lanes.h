@@ -88,6 +88,20 @@
    window so far keep m = -inf and use 0 as the reference, so exp2 gives 0. A NaN score never
    moves the reference (the comparison is false) and turns its probability, the sum and so the
    lane's results into NaN. */
+/* HDX = 1 (set by the host) when the problem's head dims equal their buckets HDP and HDVP: the
+   kernels then call their tile with those constants (loops of constant length, which the
+   unrolled loops need) and compile no other copy; else with the run-time hd and hdv. */
+#ifndef HDX
+#define HDX 0
+#endif
+#if HDX
+#define LANES_HD HDP
+#define LANES_HDV HDVP
+#else
+#define LANES_HD hd
+#define LANES_HDV hdv
+#endif
+
 #ifndef LANES_SLACK
 #define LANES_SLACK 8.0f /* log2 units a step's maximum may pass the reference before it moves */
 #endif

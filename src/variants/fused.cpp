@@ -403,6 +403,11 @@ std::string fused_options(const DeviceInfo& dev, const Problem& p, const Tile& t
     defs.emplace_back("TC", t.tc);
   }
   if (t.dq >= 0) defs.emplace_back("DQP", t.dq);
+  // The lanes kernels compile one copy of their tile: with constant head dims where the
+  // problem's equal their buckets (na_lanes.h).
+  if (t.form == kLanes) {
+    defs.emplace_back("HDX", p.head_dim == hdp && p.head_dim_v == hdvp ? 1 : 0);
+  }
   return compile_options(dev, p, defs);
 }
 
