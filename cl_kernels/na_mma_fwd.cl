@@ -512,7 +512,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
             pa[m][kk][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
             pa[m][kk][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
           }
-#ifndef WG_VLBO
+#ifndef WG_VLBO /* V's descriptor offsets: LBO along K (keys), SBO along N (value dims) */
 #define WG_VLBO (VSEG * 128)
 #define WG_VSBO 128
 #endif
