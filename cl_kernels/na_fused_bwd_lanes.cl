@@ -54,11 +54,7 @@
 #ifndef LANES_MASK_TABLES
 #define LANES_MASK_TABLES (MI0 <= 64 && MI1 <= 64 && MI2 <= 64)
 #endif
-/* The dQ kernel's mask tables, as the forward's (na_fused_fwd_lanes.cl): a query tile's key box
-   spans at most TQ + K + S keys per axis, plus a zero entry on axis 0. */
-#define MB0 (TQ0 + K0 + S0 + 1)
-#define MB1 (TQ1 + K1 + S1)
-#define MB2 (TQ2 + K2 + S2)
+/* The dQ kernel's mask tables, as the forward's (sizes MB0..MB2, na_lanes.h). */
 #ifndef DQ_MASK_TABLES
 #define DQ_MASK_TABLES (MB0 <= 64 && MB1 <= 64 && MB2 <= 64)
 #endif
@@ -68,27 +64,6 @@
 #define DQ_PB (HDP % (2 * VW) == 0 ? 2 : 1)
 #endif
 
-/* Walks the box of tile t (kst, kcnt) in row-major order by counting: box coordinates
-   (c0, c1, c2) and the row index of the token there (per rows per token: HKV or H), with no
-   token arithmetic per row (as the forward walks its keys). ROW_WALK_INIT declares the strides
-   (it needs L1 and L2 in scope), ROW_WALK_NEXT moves coordinates and row to the next member. */
-#define ROW_WALK_INIT(t, per)                                                                \
-  const int st2_ = DIL2 * (per), st1_ = DIL1 * L2 * (per), st0_ = DIL0 * L1 * L2 * (per); \
-  const int wrap2_ = st1_ - ((t).kcnt[2] - 1) * st2_, wrap1_ = st0_ - (t).kcnt[1] * st1_
-#define ROW_WALK_NEXT(t, c0, c1, c2, row) \
-  do {                                    \
-    if (++(c2) == (t).kcnt[2]) {          \
-      (c2) = 0;                           \
-      (row) += wrap2_;                    \
-      if (++(c1) == (t).kcnt[1]) {        \
-        (c1) = 0;                         \
-        (row) += wrap1_;                  \
-        ++(c0);                           \
-      }                                   \
-    } else {                              \
-      (row) += st2_;                      \
-    }                                     \
-  } while (0)
 
 
 
@@ -147,12 +122,7 @@ NA_FN __attribute__((always_inline)) void na_bwd_dq_lanes_tile(
   }
 #if DQ_MASK_TABLES
   /* Per axis a table of lane masks over the key box coordinate (na_lanes.h). */
-  ivec_t mt0[NV][MB0], mt1[NV][MB1], mt2[NV][MB2];
-#define LANE_IN(a) (((ivec_t)(y) >= lo[n][a]) & ((ivec_t)(y) < hi[n][a]))
-  LANES_MASK_TABLE(mt0, MB0, t.kcnt[0], LANE_IN(0));
-  if (RANK >= 2) LANES_MASK_TABLE(mt1, MB1, t.kcnt[1], LANE_IN(1));
-  if (RANK >= 3) LANES_MASK_TABLE(mt2, MB2, t.kcnt[2], LANE_IN(2));
-#undef LANE_IN
+  LANES_QUERY_MASK_TABLES(t);
 #endif
 
   vec_t acc[HDP * NV];

@@ -34,11 +34,7 @@
 
 #include "na_lanes.h" /* needs BQ, NV, VW, TK */
 
-/* Mask tables (below) where every axis's key box is short: it spans at most TQ + K + S keys
-   (the tile's windows), plus a zero entry on axis 0. */
-#define MB0 (TQ0 + K0 + S0 + 1)
-#define MB1 (TQ1 + K1 + S1)
-#define MB2 (TQ2 + K2 + S2)
+/* Mask tables (below) where every axis's key box is short (sizes MB0..MB2, na_lanes.h). */
 #ifndef LANES_MASK_TABLES
 #define LANES_MASK_TABLES (MB0 <= 64 && MB1 <= 64 && MB2 <= 64)
 #endif
@@ -97,23 +93,16 @@ NA_FN __attribute__((always_inline)) void na_fwd_lanes_tile(
      range on every axis. Per axis a table of lane masks, one vector per box coordinate (and a
      zero entry past the box for the keys past its end), so a key's mask is one or two ANDs of
      loaded vectors instead of two compares per axis. */
-  ivec_t mt0[NV][MB0], mt1[NV][MB1], mt2[NV][MB2];
-#define LANE_IN(a) (((ivec_t)(y) >= lo[n][a]) & ((ivec_t)(y) < hi[n][a]))
-  LANES_MASK_TABLE(mt0, MB0, t.kcnt[0], LANE_IN(0));
-  if (RANK >= 2) LANES_MASK_TABLE(mt1, MB1, t.kcnt[1], LANE_IN(1));
-  if (RANK >= 3) LANES_MASK_TABLE(mt2, MB2, t.kcnt[2], LANE_IN(2));
-#undef LANE_IN
+  LANES_QUERY_MASK_TABLES(t);
 #endif
 
   vec_t acc[HDVP * NV], m[NV], l[NV];
   LANES_FWD_INIT(acc, m, l);
 
-  /* Box coordinates of the next key and its K/V row, both advanced by counting (no divisions
-     or token arithmetic in the loop): a step along axis a moves DIL_a tokens of that axis. */
+  /* Box coordinates of the next key and its K/V row, both advanced by counting (ROW_WALK). */
   int c0 = 0, c1 = 0, c2 = 0;
   const int row0 = (b * N + NA_TOKEN(0, 0, 0, t.kst, t.grp, L1, L2)) * HKV + hk;
-  const int st2 = DIL2 * HKV, st1 = DIL1 * L2 * HKV, st0 = DIL0 * L1 * L2 * HKV;
-  const int wrap2 = st1 - (t.kcnt[2] - 1) * st2, wrap1 = st0 - t.kcnt[1] * st1;
+  ROW_WALK_INIT(t, HKV);
   int krow = row0;
   for (int k0 = 0; k0 < kbox; k0 += TK) {
     /* The step's keys: their k and v rows, and box coordinates. Keys past the box read the
@@ -135,17 +124,7 @@ NA_FN __attribute__((always_inline)) void na_fwd_lanes_tile(
 #endif
       y1[j] = c1;
       y2[j] = c2;
-      if (++c2 == t.kcnt[2]) {
-        c2 = 0;
-        krow += wrap2;
-        if (++c1 == t.kcnt[1]) {
-          c1 = 0;
-          krow += wrap1;
-          ++c0;
-        }
-      } else {
-        krow += st2;
-      }
+      ROW_WALK_NEXT(t, c0, c1, c2, krow);
     }
     /* Scores: s[j][n] = sum_d k[j][d] * q[lanes][d]. */
     vec_t s[TK][NV];

@@ -119,6 +119,36 @@
     (m)[n] = m_new_;                                                                \
   } while (0)
 
+/* A query tile's key box spans at most TQ + K + S keys per axis (the tile's windows): the
+   sizes of its mask tables (below), axis 0's with one more, zero, entry for keys past the box.
+   Used by the forward and the backward's dQ kernel. */
+#define MB0 (TQ0 + K0 + S0 + 1)
+#define MB1 (TQ1 + K1 + S1)
+#define MB2 (TQ2 + K2 + S2)
+
+/* Walks the box of tile t (kst, kcnt) in row-major order by counting: box coordinates
+   (c0, c1, c2) and the row index of the token there (per rows per token: HKV or H), with no
+   divisions or token arithmetic per member (a step along axis a moves DIL_a tokens of that
+   axis). ROW_WALK_INIT declares the strides (it needs L1 and L2 in scope), ROW_WALK_NEXT moves
+   coordinates and row to the next member. */
+#define ROW_WALK_INIT(t, per)                                                                \
+  const int st2_ = DIL2 * (per), st1_ = DIL1 * L2 * (per), st0_ = DIL0 * L1 * L2 * (per); \
+  const int wrap2_ = st1_ - ((t).kcnt[2] - 1) * st2_, wrap1_ = st0_ - (t).kcnt[1] * st1_
+#define ROW_WALK_NEXT(t, c0, c1, c2, row) \
+  do {                                    \
+    if (++(c2) == (t).kcnt[2]) {          \
+      (c2) = 0;                           \
+      (row) += wrap2_;                    \
+      if (++(c1) == (t).kcnt[1]) {        \
+        (c1) = 0;                         \
+        (row) += wrap1_;                  \
+        ++(c0);                           \
+      }                                   \
+    } else {                              \
+      (row) += st2_;                      \
+    }                                     \
+  } while (0)
+
 /* The lanes kernels' separable window test: a lane's window holds a coordinate (y0, y1, y2)
    iff it holds y_a on every axis, so each kernel keeps per axis a table of lane masks over the
    box coordinate, mt0, mt1, mt2 (ivec_t [NV][size]), and a mask is one or two ANDs of loaded
@@ -137,6 +167,15 @@
 
 /* The forward's start: accumulators (acc[dv * NV + n]) 0, and every lane's running maximum
    m[n] -inf and sum l[n] 0, as LANES_SOFTMAX_UPDATE and LANES_FWD_STORE expect them. */
+/* Declares and fills a query tile's tables mt0, mt1, mt2 (sizes MB0..MB2) from its lanes'
+   window bounds lo[n][a], hi[n][a] (box coordinates), for the tile t. */
+#define LANES_LANE_IN(a) (((ivec_t)(y) >= lo[n][a]) & ((ivec_t)(y) < hi[n][a]))
+#define LANES_QUERY_MASK_TABLES(t)                                         \
+  ivec_t mt0[NV][MB0], mt1[NV][MB1], mt2[NV][MB2];                         \
+  LANES_MASK_TABLE(mt0, MB0, (t).kcnt[0], LANES_LANE_IN(0));               \
+  if (RANK >= 2) LANES_MASK_TABLE(mt1, MB1, (t).kcnt[1], LANES_LANE_IN(1)); \
+  if (RANK >= 3) LANES_MASK_TABLE(mt2, MB2, (t).kcnt[2], LANES_LANE_IN(2))
+
 #define LANES_FWD_INIT(acc, m, l)                                                   \
   do {                                                                              \
     for (int i_ = 0; i_ < HDVP * NV; ++i_) (acc)[i_] = (vec_t)(0.0f);               \
