@@ -56,7 +56,31 @@
 #define NQB (TQC / 8)  /* n8 query blocks per chunk */
 #define NKD (HDP / 8)  /* n8 head-dim blocks of dK */
 #define NVD (HDVP / 8) /* n8 value-dim blocks of dV */
+#ifndef WG
+#define WG 0 /* 1: the four products by Hopper's wgmma (sm_90a, na_wgmma.h): the 4 warps of a
+                warpgroup multiply their 64 key rows together, Q and dO chunks as core
+                matrices (B operands of every product: K-major for S and dP, MN-major for dV
+                and dK) */
+#endif
+#if WG
+#define WG_CHUNK TQC /* S^T and dP^T run in pieces of WG_SN queries (na_wgmma.h) */
+#include "na_wgmma.h"
+#if NW % 4 != 0 || WSKIP
+#error "WG tiles: warps in groups of 4, no per-warp chunk skip"
+#endif
+/* The 16-byte segment sg of chunk row r in core (r / 8, sg), 8 rows x 16 bytes each */
+#define Q_WORDS (TQC * HDP / 2)
+#define QC_AT(r, sg) ((((r) >> 3) * KSEG + (sg)) * 32 + ((r) & 7) * 4)
+#define OC_AT(r, sg) ((((r) >> 3) * VSEG + (sg)) * 32 + ((r) & 7) * 4)
+#define CHUNK_WORDS (TQC * (HDP + HDVP) / 2)
+#define CS_ALIGN 128
+#else
+#define Q_WORDS (TQC * SK)
+#define QC_AT(r, sg) ((r) * SK + (sg) * 4)
+#define OC_AT(r, sg) ((r) * SV + (sg) * 4)
 #define CHUNK_WORDS (TQC * (SK + SV))
+#define CS_ALIGN 16
+#endif
 
 #if TQ0 * TQ1 * TQ2 != BK || TQC % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || MW < 1 || \
     MW > 2 || STAGES < 1 || STAGES > 4
@@ -70,7 +94,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
   __local uint ks[BK * SK] __attribute__((aligned(16)));
   __local uint vs[BK * SV] __attribute__((aligned(16)));
-  __local uint cs[STAGES * CHUNK_WORDS] __attribute__((aligned(16))); /* Q rows, then dO rows */
+  __local uint cs[STAGES * CHUNK_WORDS] __attribute__((aligned(CS_ALIGN))); /* Q, then dO rows */
   __local float q_lse2[STAGES][TQC], q_d[STAGES][TQC];
   __local int q_lo[STAGES][3][TQC], q_hi[STAGES][3][TQC];
   __local int q_in[STAGES][TQC]; /* the query's window holds the whole key tile */
@@ -165,7 +189,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #define LOAD_QCHUNK(ci, st)                                                                    \
   do {                                                                                         \
     __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
-    __local uint* os_ = qs_ + TQC * SK;                                                        \
+    __local uint* os_ = qs_ + Q_WORDS;                                                               \
     int qrow_[QSLOTS];                                                                         \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
       const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
@@ -174,7 +198,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
                           H + h;                                                               \
       qrow_[j] = live ? row : -1;                                                              \
       if (idx < TQC * KSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&qs_[qq * SK + seg * 4]), q + (live ? row : 0) * hd + seg * 8,    \
+        CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (live ? row : 0) * hd + seg * 8,       \
                     (live && seg * 8 < hd) ? 16 : 0);                                          \
     }                                                                                          \
     _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
@@ -183,7 +207,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
                           H + h;                                                               \
       if (idx < TQC * VSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&os_[qq * SV + seg * 4]),                                        \
+        CP_ASYNC_16(SMEM_ADDR(&os_[OC_AT(qq, seg)]),                                           \
                     d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
       ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
@@ -211,14 +235,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #define LOAD_QCHUNK(ci, st)                                                                    \
   do {                                                                                         \
     __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
-    __local uint* os_ = qs_ + TQC * SK;                                                        \
+    __local uint* os_ = qs_ + Q_WORDS;                                                               \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
       const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
       const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                             \
       const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * \
                           H + h;                                                               \
       if (idx < TQC * KSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&qs_[qq * SK + seg * 4]), q + (live ? row : 0) * hd + seg * 8,    \
+        CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (live ? row : 0) * hd + seg * 8,       \
                     (live && seg * 8 < hd) ? 16 : 0);                                          \
       if (seg == 0 && idx < TQC * KSEG) {                                                      \
         q_lse2[st][qq] = live ? lse[row] * LOG2E : 0.0f;                                       \
@@ -242,7 +266,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
                           H + h;                                                               \
       if (idx < TQC * VSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&os_[qq * SV + seg * 4]),                                        \
+        CP_ASYNC_16(SMEM_ADDR(&os_[OC_AT(qq, seg)]),                                           \
                     d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
       ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
@@ -272,9 +296,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       if (c + STAGES - 1 < nchunks) LOAD_QCHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
       CP_ASYNC_COMMIT();
       CP_ASYNC_WAIT(STAGES - 1);
+#if WG
+      WG_PROXY_FENCE();
+#endif
       barrier(CLK_LOCAL_MEM_FENCE);
       __local const uint* qs = cs + st * CHUNK_WORDS;
-      __local const uint* os = qs + TQC * SK;
+      __local const uint* os = qs + Q_WORDS;
 #if KV_REGS
       if (h == hk * G && c == 0) {
 #pragma unroll
@@ -320,6 +347,58 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
             s[m][j][0] = s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;
             dp[m][j][0] = dp[m][j][1] = dp[m][j][2] = dp[m][j][3] = 0.0f;
           }
+#if WG
+        {
+          /* Q and dO chunks as B (K-major: head dims along K), in pieces of WG_SN queries: a
+             k16 step is two cores further, the next WG_SN queries WG_SN / 8 row groups. */
+          const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), 128, KSEG * 128);
+          const ulong odesc = na_wg_desc(SMEM_ADDR(os), 128, VSEG * 128);
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+            WG_CAT(WGMMA_FENCE_N, TQC)(s[m]);
+            WG_CAT(WGMMA_FENCE_N, TQC)(dp[m]);
+          }
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+#pragma unroll
+            for (int kk = 0; kk < HDP / 16; ++kk) {
+              uint a[4];
+#if KV_REGS
+              a[0] = ka[m][kk][0], a[1] = ka[m][kk][1], a[2] = ka[m][kk][2], a[3] = ka[m][kk][3];
+#else
+              LDMATRIX_X4(a[0], a[1], a[2], a[3],
+                          SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));
+#endif
+#pragma unroll
+              for (int h = 0; h < TQC / WG_SN; ++h)
+                WG_CAT(WGMMA_RA_N, WG_SN)((s[m] + h * (WG_SN / 8)), a[0], a[1], a[2], a[3],
+                                          qdesc + (ulong)(16 * kk + h * (WG_SN / 8) * KSEG * 8),
+                                          0);
+            }
+#pragma unroll
+            for (int kk = 0; kk < HDVP / 16; ++kk) {
+              uint a[4];
+#if KV_REGS
+              a[0] = va[m][kk][0], a[1] = va[m][kk][1], a[2] = va[m][kk][2], a[3] = va[m][kk][3];
+#else
+              LDMATRIX_X4(a[0], a[1], a[2], a[3],
+                          SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));
+#endif
+#pragma unroll
+              for (int h = 0; h < TQC / WG_SN; ++h)
+                WG_CAT(WGMMA_RA_N, WG_SN)((dp[m] + h * (WG_SN / 8)), a[0], a[1], a[2], a[3],
+                                          odesc + (ulong)(16 * kk + h * (WG_SN / 8) * VSEG * 8),
+                                          0);
+            }
+          }
+          WG_COMMIT();
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+            WG_CAT(WGMMA_WAIT_N, TQC)(s[m]);
+            WG_CAT(WGMMA_WAIT_N, TQC)(dp[m]);
+          }
+        }
+#else
 #pragma unroll
         for (int kk = 0; kk < HDP / 16; ++kk) {
           uint a[MW][4];
@@ -369,6 +448,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           }
         }
 
+#endif
+
         /* P^T and dS^T, masked to each query's window unless every query sees the tile. */
 #pragma unroll
         for (int j = 0; j < NQB; ++j)
@@ -390,6 +471,48 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           }
 
         /* dV += P^T dO and dK += dS^T Q (B = dO, Q rows by ldmatrix.trans). */
+#if WG
+        {
+          /* P^T and dS^T as A from the accumulators; dO and Q chunks as B stored MN-major
+             (dims contiguous, queries along K: tb = 1): a k16 step is two groups of 8 queries. */
+          uint pa[MW][TQC / 16][4], da[MW][TQC / 16][4];
+#pragma unroll
+          for (int m = 0; m < MW; ++m)
+#pragma unroll
+            for (int kk = 0; kk < TQC / 16; ++kk) {
+              pa[m][kk][0] = na_pack2(s[m][2 * kk][0], s[m][2 * kk][1]);
+              pa[m][kk][1] = na_pack2(s[m][2 * kk][2], s[m][2 * kk][3]);
+              pa[m][kk][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
+              pa[m][kk][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
+              da[m][kk][0] = na_pack2(dp[m][2 * kk][0], dp[m][2 * kk][1]);
+              da[m][kk][1] = na_pack2(dp[m][2 * kk][2], dp[m][2 * kk][3]);
+              da[m][kk][2] = na_pack2(dp[m][2 * kk + 1][0], dp[m][2 * kk + 1][1]);
+              da[m][kk][3] = na_pack2(dp[m][2 * kk + 1][2], dp[m][2 * kk + 1][3]);
+            }
+          const ulong odesc = na_wg_desc(SMEM_ADDR(os), VSEG * 128, 128);
+          const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), KSEG * 128, 128);
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+            WG_CAT(WGMMA_FENCE_N, HDVP)(dv[m]);
+            WG_CAT(WGMMA_FENCE_N, HDP)(dk[m]);
+          }
+#pragma unroll
+          for (int m = 0; m < MW; ++m)
+#pragma unroll
+            for (int kk = 0; kk < TQC / 16; ++kk) {
+              WG_CAT(WGMMA_RA_N, HDVP)(dv[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2],
+                                       pa[m][kk][3], odesc + (ulong)(kk * VSEG * 16), 1);
+              WG_CAT(WGMMA_RA_N, HDP)(dk[m], da[m][kk][0], da[m][kk][1], da[m][kk][2],
+                                      da[m][kk][3], qdesc + (ulong)(kk * KSEG * 16), 1);
+            }
+          WG_COMMIT();
+#pragma unroll
+          for (int m = 0; m < MW; ++m) {
+            WG_CAT(WGMMA_WAIT_N, HDVP)(dv[m]);
+            WG_CAT(WGMMA_WAIT_N, HDP)(dk[m]);
+          }
+        }
+#else
 #pragma unroll
         for (int kk = 0; kk < TQC / 16; ++kk) {
           uint pa[MW][4], da[MW][4];
@@ -426,6 +549,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
             }
           }
         }
+#endif
       }
       barrier(CLK_LOCAL_MEM_FENCE);
     }

@@ -56,20 +56,11 @@
                 warpgroup multiply their 64 rows together, K and V chunks as core matrices */
 #endif
 #if WG
+#define WG_CHUNK TK /* S (and dP) run in pieces of WG_SN keys (na_wgmma.h) */
 #include "na_wgmma.h"
-#if MMA_DQ || NW % 4 != 0 || WSKIP
-#error "WG tiles: forward only, warps in groups of 4, no per-warp chunk skip"
+#if NW % 4 != 0 || WSKIP
+#error "WG tiles: warps in groups of 4, no per-warp chunk skip"
 #endif
-/* Keys per S product: 32, or 16 where P V's products are 32 wide. On the H200 the forward gave
-   wrong results whenever its S and P V products had the same shape (m64n16, n32 or n64; cause
-   not found, docs/PERFORMANCE.md, session 5), and right ones on every problem tested otherwise. */
-#if HDVP == 32
-#define WG_SN 16
-#else
-#define WG_SN 32
-#endif
-#define WG_CAT_(a, b) a##b
-#define WG_CAT(a, b) WG_CAT_(a, b)
 #endif
 
 #define NT (32 * NW)
@@ -397,6 +388,26 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #pragma unroll
         for (int j = 0; j < NKB; ++j)
           dp[m][j][0] = dp[m][j][1] = dp[m][j][2] = dp[m][j][3] = 0.0f;
+#if WG
+      {
+        /* V as B (K-major: value dims along K), in pieces of WG_SN keys, as K in S. */
+        const ulong vdesc = na_wg_desc(SMEM_ADDR(vs), 128, VSEG * 128);
+#pragma unroll
+        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, TK)(dp[m]);
+#pragma unroll
+        for (int m = 0; m < MW; ++m)
+#pragma unroll
+          for (int kk = 0; kk < HDVP / 16; ++kk)
+#pragma unroll
+            for (int h = 0; h < TK / WG_SN; ++h)
+              WG_CAT(WGMMA_RA_N, WG_SN)((dp[m] + h * (WG_SN / 8)), oa[m][kk][0], oa[m][kk][1],
+                                        oa[m][kk][2], oa[m][kk][3],
+                                        vdesc + (ulong)(16 * kk + h * (WG_SN / 8) * VSEG * 8), 0);
+        WG_COMMIT();
+#pragma unroll
+        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(dp[m]);
+      }
+#else
 #pragma unroll
       for (int kk = 0; kk < HDVP / 16; ++kk)
 #pragma unroll
@@ -411,7 +422,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                       oa[m][kk][3], b2, b3);
           }
         }
-#endif
+#endif /* WG */
+#endif /* MMA_DQ */
 
       /* Scale into log2 units; mask each row to its window unless the chunk is inside all. */
 #pragma unroll
@@ -453,6 +465,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
           }
 #define PV_SRC ks
 #define PV_STRIDE SK
+#define PV_SEG KSEG
+#define PV_N HDP
 #else
       /* Online softmax for rows g (i = 0) and g + 8 (i = 1) of each block. */
       float alpha[MW][2];
@@ -494,14 +508,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       }
 #define PV_SRC vs
 #define PV_STRIDE SV
+#define PV_SEG VSEG
+#define PV_N HDVP
 #endif
 
       /* O += P V (forward) or dQ += dS K (MMA_DQ): P / dS from the S accumulators as A
          fragments, V / K rows by ldmatrix.trans, each fragment used by the MW row blocks. */
 #if WG
       {
-        /* V as B stored MN-major (value dims contiguous, keys along K: tb = 1); a k16 step is
-           two groups of 8 keys further. */
+        /* V (dQ: K) as B stored MN-major (dims contiguous, keys along K: tb = 1); a k16 step
+           is two groups of 8 keys further. */
         uint pa[MW][TK / 16][4];
 #pragma unroll
         for (int m = 0; m < MW; ++m)
@@ -512,22 +528,22 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
             pa[m][kk][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
             pa[m][kk][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
           }
-#ifndef WG_VLBO /* V's descriptor offsets: LBO along K (keys), SBO along N (value dims) */
-#define WG_VLBO (VSEG * 128)
+#ifndef WG_VLBO /* V's (dQ: K's) descriptor offsets: LBO along K (keys), SBO along N (dims) */
+#define WG_VLBO (PV_SEG * 128)
 #define WG_VSBO 128
 #endif
-        const ulong vdesc = na_wg_desc(SMEM_ADDR(vs), WG_VLBO, WG_VSBO);
+        const ulong vdesc = na_wg_desc(SMEM_ADDR(PV_SRC), WG_VLBO, WG_VSBO);
 #pragma unroll
-        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, HDVP)(o[m]);
+        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, PV_N)(o[m]);
 #pragma unroll
         for (int m = 0; m < MW; ++m)
 #pragma unroll
           for (int kk = 0; kk < TK / 16; ++kk)
-            WG_CAT(WGMMA_RA_N, HDVP)(o[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3],
-                                     vdesc + (ulong)(kk * VSEG * 16), 1);
+            WG_CAT(WGMMA_RA_N, PV_N)(o[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3],
+                                     vdesc + (ulong)(kk * PV_SEG * 16), 1);
         WG_COMMIT();
 #pragma unroll
-        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
+        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, PV_N)(o[m]);
       }
 #else
 #pragma unroll
@@ -555,6 +571,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif
 #undef PV_SRC
 #undef PV_STRIDE
+#undef PV_SEG
+#undef PV_N
     }
     barrier(CLK_LOCAL_MEM_FENCE);
   }

@@ -161,9 +161,10 @@ TEST(MmaConfigs, CandidatesAreCorrect) {
   }
 }
 
-// The WG tiles (both forward products by wgmma): on a device of compute capability 9.0 their
-// probe must pass, and each random problem (every option) runs one of the WG candidates against
-// the reference; elsewhere the test skips with the reason.
+// The WG tiles (the products by wgmma): on a device of compute capability 9.0 their probe must
+// pass, and each random problem (every option) runs one of the forward's WG candidates and one of
+// the backward's (WG dQ kernels and WG dK/dV kernels in turn) against the reference; elsewhere
+// the test skips with the reason.
 TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
   const DeviceInfo& d = test_context().device();
   if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
@@ -172,7 +173,7 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
   ASSERT_EQ("", mma_probe(test_context(), OPENNA_F16, true));
   ASSERT_EQ("", mma_probe(test_context(), OPENNA_BF16, true));
   const std::vector<NaCase> cases = mma_random(TIER(4242, 4243), TIER(24, 80));
-  int ran = 0;
+  int ran = 0, ran_bwd = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const NaCase& c = cases[i];
     if (!unsupported(c, "mma", Pass::Forward).empty()) continue;
@@ -185,8 +186,20 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
     SCOPED_TRACE(c.name() + " " + cfg.str());
     check_forward(c, "mma", &cfg);
     ++ran;
+    if (!unsupported(c, "mma", Pass::Backward).empty()) continue;
+    const char* key = i % 2 ? "KWG" : "WG";
+    std::vector<Config> bwg;
+    for (const Config& b :
+         find_variant("mma")->candidates(normalize(&c.problem), d, Pass::Backward))
+      if (b.get(key, 0) == 1) bwg.push_back(b);
+    ASSERT_FALSE(bwg.empty()) << c.name() << " " << key;
+    const Config& bcfg = bwg[(i / 2) % bwg.size()];
+    SCOPED_TRACE("backward " + bcfg.str());
+    check_backward(c, "mma", &bcfg);
+    ++ran_bwd;
   }
   EXPECT_GT(ran, 0);
+  EXPECT_GT(ran_bwd, 0);
 }
 
 // The configuration logic needs no GPU: a synthetic H100 description (48 KB of local memory,
@@ -279,12 +292,21 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   // 4 stages of 128-key chunks at head dim 64: 4 * 128 * 2 * 72 * 2 bytes is over 48 KB.
   EXPECT_NE(std::string::npos,
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4").find("local memory"));
-  // WG tiles: forward only, compute capability 9.0, whole warpgroups.
+  // WG tiles: compute capability 9.0, whole warpgroups (in both kernels of the backward).
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1"));
-  EXPECT_NE(std::string::npos,
-            err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1", Pass::Backward).find("WG"));
+  EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=16,STAGES=2,WG=1"));
+  EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=64,STAGES=1,WG=1", Pass::Backward));
+  EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=32,KWG=1", Pass::Backward));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=2,MW=2,TK=64,STAGES=2,WG=1").find("NW"));
-  EXPECT_NE(std::string::npos, err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=16,STAGES=2,WG=1").find("TK"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KNW=2,KMW=2,KWG=1", Pass::Backward)
+                .find("KNW"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KWG=1").find("backward parameters"));
+  EXPECT_NE(std::string::npos,
+            mma->config_error(p, synthetic_h100(8), Pass::Backward,
+                              Config::parse("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KWG=1"))
+                .find("KWG needs wgmma"));
   EXPECT_NE(std::string::npos,
             mma->config_error(p, synthetic_h100(8), Pass::Forward,
                               Config::parse("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1"))

@@ -53,12 +53,14 @@ for step in "$@"; do
       done ;;
     configs)
       # One bench row per line of $CONFIG_LIST: "preset dtype pass config" (the config as
-      # --config takes it; "-" for the dispatcher's choice), each with its kernels' times.
+      # --config takes it; "-" for the dispatcher's choice), each with its kernels' times;
+      # CHECK=1 checks each against the host reference too (bench --check).
       while read -r p dt pass cfg; do
         [ -z "$p" ] || [ "${p#\#}" != "$p" ] && continue
         $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt --variant mma \
           --pass $pass ${cfg:+$( [ "$cfg" != - ] && echo --config $cfg)} --no-baselines \
-          --no-probe --repeat ${REPEAT:-20} -q 2>&1 | grep -E "na_(fwd|bwd)|kernels|rror" | \
+          --no-probe --repeat ${REPEAT:-20} ${CHECK:+--check} -q 2>&1 | \
+          grep -E "na_(fwd|bwd)|kernels|rror|check|FAIL|ok \(" | \
           cut -c1-250
       done < "$CONFIG_LIST" | tee -a "$OUT/configs.log" ;;
     tune)

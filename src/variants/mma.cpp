@@ -24,7 +24,7 @@ struct MmaTile {
   int nw = 4, tk = 32, stages = 2;
   int mw = 1;      // 16-row blocks per warp (1 or 2)
   int maxreg = 0;  // NVIDIA's -cl-nv-maxrregcount (0: the compiler's choice)
-  int wg = 0;      // 1: the forward's products by wgmma (Hopper, compute capability 9.0)
+  int wg = 0;      // 1: the kernel's products by wgmma (Hopper, compute capability 9.0)
   int bq() const { return tq[0] * tq[1] * tq[2]; }
   int rows() const { return 16 * mw * nw; }  // what the box must hold
   int nt() const { return 32 * nw; }
@@ -60,10 +60,10 @@ Config config_of(const MmaTile& t) {
 
 // The backward's dK/dV kernel may run a tile of its own (the best shapes of the two kernels
 // differ: the dK/dV kernel keeps its key tile resident and streams query chunks): KNW, KMW,
-// KTK (query rows per chunk), KSTAGES and KMAXREG, each the dQ kernel's NW, MW, TK, STAGES and
-// MAXREG where absent. Its key box is the dQ kernel's query box when both hold as many rows,
-// else query_box's shape for 16 KMW KNW keys.
-constexpr const char* kDkdvKeys[] = {"KNW", "KMW", "KTK", "KSTAGES", "KMAXREG"};
+// KTK (query rows per chunk), KSTAGES, KMAXREG and KWG, each the dQ kernel's NW, MW, TK, STAGES,
+// MAXREG and WG where absent. Its key box is the dQ kernel's query box when both hold as many
+// rows, else query_box's shape for 16 KMW KNW keys.
+constexpr const char* kDkdvKeys[] = {"KNW", "KMW", "KTK", "KSTAGES", "KMAXREG", "KWG"};
 
 MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   const MmaTile q = tile_of(c);
@@ -73,6 +73,7 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.tk = c.get("KTK", q.tk);
   k.stages = c.get("KSTAGES", q.stages);
   k.maxreg = c.get("KMAXREG", q.maxreg);
+  k.wg = c.get("KWG", q.wg);
   if (k.rows() != q.rows()) query_box(p, k.rows(), k.tq);
   return k;
 }
@@ -102,7 +103,9 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
     case MmaKernel::Dkdv:
       break;
   }
-  return 4 * (tile_rows * (sk + sv) + t.stages * stage) + 36 * t.stages * t.tk;
+  // WG tiles align the chunk buffers to 128 bytes (wgmma's descriptors)
+  return 4 * (tile_rows * (sk + sv) + t.stages * stage) + 36 * t.stages * t.tk +
+         (t.wg ? 128 : 0);
 }
 
 // Devices with wgmma (Hopper, compute capability 9.0): the WG tiles' host-side condition (the
@@ -131,15 +134,12 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
   if (t.stages < 1 || t.stages > 4) return k + "STAGES must be 1 to 4";
   if (t.maxreg != 0 && (t.maxreg < 64 || t.maxreg > 255)) return k + "MAXREG must be 0 or 64..255";
   if (t.wg != 0) {
-    if (t.wg != 1) return "WG must be 0 or 1";
-    if (kernel != MmaKernel::Forward) return "WG is a forward parameter";
+    if (t.wg != 1) return k + "WG must be 0 or 1";
     if (!wgmma_device(dev)) {
-      return "WG needs wgmma (compute capability 9.0); device has " +
+      return k + "WG needs wgmma (compute capability 9.0); device has " +
              std::to_string(dev.nv_cc_major) + "." + std::to_string(dev.nv_cc_minor);
     }
-    if (t.nw % 4 != 0) return "WG needs NW a multiple of 4 (warpgroups)";
-    // The S product runs in pieces of 16 or 32 keys (na_mma_fwd.cl, WG_SN).
-    if (t.tk < 32) return "WG needs TK of at least 32";
+    if (t.nw % 4 != 0) return k + "WG needs " + k + "NW a multiple of 4 (warpgroups)";
   }
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) {
     return what + "too many work-items";
@@ -154,7 +154,9 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
 
 std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c, Pass pass) {
   if (pass == Pass::Forward) {
-    if (has_dkdv_keys(c)) return "KNW, KMW, KTK, KSTAGES and KMAXREG are backward parameters";
+    if (has_dkdv_keys(c)) {
+      return "KNW, KMW, KTK, KSTAGES, KMAXREG and KWG are backward parameters";
+    }
     return kernel_tile_error(p, dev, tile_of(c), MmaKernel::Forward);
   }
   const std::string q = kernel_tile_error(p, dev, tile_of(c), MmaKernel::Dq);
@@ -418,44 +420,46 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
           }
         }
   // WG tiles (wgmma, compute capability 9.0): one or two warpgroups of one or two row blocks,
-  // with and without the register cap that lets two work-groups of 8 warps share an SM.
-  if (pass == Pass::Forward)
-    for (int nw : {4, 8})
-      for (int mw : {1, 2})
-        for (int tk : {32, 64})
-          for (int stages : {1, 2, 3}) {
-            if (nw * mw > 8 || (stages == 3 && tk > 32)) continue;
-            MmaTile t;
-            t.nw = nw;
-            t.mw = mw;
-            t.wg = 1;
-            query_box(p, t.rows(), t.tq);
-            t.tk = tk;
-            t.stages = stages;
-            for (int maxreg : {0, 128}) {
-              t.maxreg = maxreg;
-              const Config c = config_of(t);
-              if ((maxreg == 0 || nw * mw == 8) && config_error(p, dev, pass, c).empty())
-                out.push_back(c);
-            }
+  // with and without the register cap that lets two work-groups of 8 warps share an SM (in the
+  // backward, the dQ kernel's; the dK/dV kernel's below).
+  for (int nw : {4, 8})
+    for (int mw : {1, 2})
+      for (int tk : {32, 64})
+        for (int stages : {1, 2, 3}) {
+          if (nw * mw > 8 || (stages == 3 && tk > 32)) continue;
+          MmaTile t;
+          t.nw = nw;
+          t.mw = mw;
+          t.wg = 1;
+          query_box(p, t.rows(), t.tq);
+          t.tk = tk;
+          t.stages = stages;
+          for (int maxreg : {0, 128}) {
+            t.maxreg = maxreg;
+            const Config c = config_of(t);
+            if ((maxreg == 0 || nw * mw == 8) && config_error(p, dev, pass, c).empty())
+              out.push_back(c);
           }
+        }
   const Config def = default_config(p, dev, pass);
   if (pass == Pass::Backward) {
     // The dK/dV kernel's own tiles beside the default dQ tile: 64 or 128 keys (on the H100,
     // 32-key tiles and 64-row chunks were slower on every preset; docs/PERFORMANCE.md,
-    // 2026-11-25 session 3), 16 or 32 query rows per chunk, 1 to 4 stages.
-    for (int knw : {2, 4, 8})
-      for (int kmw : {1, 2})
-        for (int ktk : {16, 32})
-          for (int kst : {1, 2, 3, 4}) {
-            if (knw * kmw < 4 || knw * kmw > 8) continue;
-            Config c = def;
-            c.set("KNW", knw);
-            c.set("KMW", kmw);
-            c.set("KTK", ktk);
-            c.set("KSTAGES", kst);
-            if (config_error(p, dev, pass, c).empty()) out.push_back(c);
-          }
+    // 2026-11-25 session 3), 16 or 32 query rows per chunk, 1 to 4 stages; mma.sync or WG.
+    for (int kwg : {0, 1})
+      for (int knw : {2, 4, 8})
+        for (int kmw : {1, 2})
+          for (int ktk : {16, 32})
+            for (int kst : {1, 2, 3, 4}) {
+              if (knw * kmw < 4 || knw * kmw > 8) continue;
+              Config c = def;
+              c.set("KNW", knw);
+              c.set("KMW", kmw);
+              c.set("KTK", ktk);
+              c.set("KSTAGES", kst);
+              if (kwg) c.set("KWG", 1);
+              if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+            }
   }
   if (std::find(out.begin(), out.end(), def) == out.end()) out.insert(out.begin(), def);
   return out;
@@ -524,6 +528,15 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
   return opts;
 }
 
+// A configuration with WG tiles runs only where the wgmma probe passed.
+void require_wg_probe(Context& ctx, const Problem& p, const Config& c) {
+  const std::string why = mma_probe(ctx, p.dtype, true);
+  if (!why.empty()) {
+    throw Unsupported("mma configuration " + c.str() + ": WG tiles are disabled on " +
+                      ctx.device().name + ": " + why);
+  }
+}
+
 }  // namespace
 
 void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
@@ -533,13 +546,7 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   const std::string probe = mma_probe(ctx, p.dtype);
   if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
   const MmaTile t = tile_of(c);
-  if (t.wg) {
-    const std::string wg_probe = mma_probe(ctx, p.dtype, true);
-    if (!wg_probe.empty()) {
-      throw Unsupported("mma configuration " + c.str() + ": WG tiles are disabled on " +
-                        ctx.device().name + ": " + wg_probe);
-    }
-  }
+  if (t.wg) require_wg_probe(ctx, p, c);
   const std::string label = name(p, c, Pass::Forward);
   cl::Kernel k =
       ctx.kernel(kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}}), "na_mma_fwd", label);
@@ -560,11 +567,12 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   const std::string probe = mma_probe(ctx, p.dtype);
   if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
   const MmaTile t = tile_of(c);
+  const MmaTile kt = dkdv_tile_of(c, p);
+  if (t.wg || kt.wg) require_wg_probe(ctx, p, c);
   const std::string label = name(p, c, Pass::Backward);
   cl::Kernel k_dq =
       ctx.kernel(kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"MMA_DQ", 1}}),
                  "na_mma_bwd_dq", label);
-  const MmaTile kt = dkdv_tile_of(c, p);
   // META_LATE (na_mma_bwd.cl): on the H100 it made flux-2d's dK/dV kernel 6% faster and
   // long-1d-causal's, under its 168-register cap, 4% slower (docs/PERFORMANCE.md, 2026-11-25
   // session 3): only without a cap.
