@@ -358,8 +358,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
             WG_CAT(WGMMA_FENCE_N, TQC)(s[m]);
             WG_CAT(WGMMA_FENCE_N, TQC)(dp[m]);
           }
+          /* S^T and dP^T in two groups: P^T is computed while dP^T runs (below). */
 #pragma unroll
-          for (int m = 0; m < MW; ++m) {
+          for (int m = 0; m < MW; ++m)
 #pragma unroll
             for (int kk = 0; kk < HDP / 16; ++kk) {
               uint a[4];
@@ -375,6 +376,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
                                           qdesc + (ulong)(16 * kk + h * (WG_SN / 8) * KSEG * 8),
                                           0);
             }
+          WG_COMMIT();
+#pragma unroll
+          for (int m = 0; m < MW; ++m)
 #pragma unroll
             for (int kk = 0; kk < HDVP / 16; ++kk) {
               uint a[4];
@@ -390,13 +394,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
                                           odesc + (ulong)(16 * kk + h * (WG_SN / 8) * VSEG * 8),
                                           0);
             }
-          }
           WG_COMMIT();
 #pragma unroll
-          for (int m = 0; m < MW; ++m) {
-            WG_CAT(WGMMA_WAIT_N, TQC)(s[m]);
-            WG_CAT(WGMMA_WAIT_N, TQC)(dp[m]);
-          }
+          for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT1_N, TQC)(s[m]);
         }
 #else
 #pragma unroll
@@ -451,6 +451,34 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #endif
 
         /* P^T and dS^T, masked to each query's window unless every query sees the tile. */
+#if WG
+#pragma unroll
+        for (int j = 0; j < NQB; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const int i = e >> 1, col = j * 8 + 2 * tq + (e & 1);
+            const float lse2 = q_lse2[st][col];
+            const int l0 = q_lo[st][0][col], h0 = q_hi[st][0][col];
+            const int l1 = RANK >= 2 ? q_lo[st][1][col] : 0, h1 = RANK >= 2 ? q_hi[st][1][col] : 0;
+            const int l2 = RANK >= 3 ? q_lo[st][2][col] : 0, h2 = RANK >= 3 ? q_hi[st][2][col] : 0;
+#pragma unroll
+            for (int m = 0; m < MW; ++m) {
+              const int in = full || NA_IN_BOX(ky[m][i][0], ky[m][i][1], ky[m][i][2], l0, h0, l1,
+                                                h1, l2, h2);
+              s[m][j][e] = in ? na_exp2(s[m][j][e] * sscale - lse2) : 0.0f; /* P^T */
+            }
+          }
+#pragma unroll
+        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TQC)(dp[m]);
+#pragma unroll
+        for (int j = 0; j < NQB; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+            const float dd = q_d[st][j * 8 + 2 * tq + (e & 1)];
+#pragma unroll
+            for (int m = 0; m < MW; ++m) dp[m][j][e] = s[m][j][e] * (dp[m][j][e] - dd); /* dS^T */
+          }
+#else
 #pragma unroll
         for (int j = 0; j < NQB; ++j)
 #pragma unroll
@@ -469,6 +497,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
               s[m][j][e] = p;                       /* P^T */
             }
           }
+#endif
 
         /* dV += P^T dO and dK += dS^T Q (B = dO, Q rows by ldmatrix.trans). */
 #if WG

@@ -360,8 +360,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                                         qa[m][kk][2], qa[m][kk][3],
                                         kdesc + (ulong)(16 * kk + h * (WG_SN / 8) * KSEG * 8), 0);
         WG_COMMIT();
+#if !MMA_DQ /* the dQ kernel waits after issuing dP too (below) */
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
+#endif
       }
 #else
 #pragma unroll
@@ -404,8 +406,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                                         oa[m][kk][2], oa[m][kk][3],
                                         vdesc + (ulong)(16 * kk + h * (WG_SN / 8) * VSEG * 8), 0);
         WG_COMMIT();
+        /* S is ready; dP runs on while S is scaled, masked and exponentiated (below). */
 #pragma unroll
-        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(dp[m]);
+        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT1_N, TK)(s[m]);
       }
 #else
 #pragma unroll
@@ -454,6 +457,22 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if MMA_DQ
       /* dS = P (dP - D) with P = exp2(S - lse) (0 where masked), then dQ += dS K: dS from the
          accumulators as A fragments, K by ldmatrix.trans (B[k = key][n = head dim]). */
+#if WG
+#pragma unroll
+      for (int m = 0; m < MW; ++m)
+#pragma unroll
+        for (int j = 0; j < NKB; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[m][j][e] = na_exp2(s[m][j][e] - lse2[m][e >> 1]);
+#pragma unroll
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(dp[m]);
+#pragma unroll
+      for (int m = 0; m < MW; ++m)
+#pragma unroll
+        for (int j = 0; j < NKB; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[m][j][e] *= dp[m][j][e] - dd[m][e >> 1];
+#else
 #pragma unroll
       for (int m = 0; m < MW; ++m)
 #pragma unroll
@@ -463,6 +482,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
             const int i = e >> 1;
             s[m][j][e] = na_exp2(s[m][j][e] - lse2[m][i]) * (dp[m][j][e] - dd[m][i]);
           }
+#endif
 #define PV_SRC ks
 #define PV_STRIDE SK
 #define PV_SEG KSEG
