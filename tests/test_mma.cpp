@@ -259,21 +259,34 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
     }
 }
 
-// The forward's default is a WG tile (wgmma) at head dims up to 64 in rank 1 on compute
-// capability 9.0 only; elsewhere (other ranks, head dim 128, the backward, older devices) the
-// mma.sync tiles.
+// On compute capability 9.0 the forward's default is a WG tile (wgmma) at head dims up to 64 in
+// rank 1 only, and the backward's dQ kernel is a WG tile on every preset while its dK/dV kernel
+// stays on its mma.sync tile; compute capability 8.0 gets no WG tile.
 TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   const Variant* mma = find_variant("mma");
   const Problem long1d = preset_like(1, {4096}, {2048}, 1, 64, OPENNA_F16);
   const Problem vision = preset_like(2, {128, 128}, {13, 13}, 0, 64, OPENNA_BF16);
   const Problem flux = preset_like(2, {64, 64}, {17, 17}, 0, 128, OPENNA_F16);
+  const Problem video = preset_like(3, {16, 32, 32}, {8, 16, 16}, 0, 128, OPENNA_F16);
   EXPECT_EQ(1, mma->default_config(long1d, synthetic_h100(9), Pass::Forward).get("WG", 0));
   EXPECT_EQ(0, mma->default_config(long1d, synthetic_h100(8), Pass::Forward).get("WG", 0));
-  EXPECT_EQ(0, mma->default_config(long1d, synthetic_h100(9), Pass::Backward).get("WG", 0));
   EXPECT_EQ(0, mma->default_config(vision, synthetic_h100(9), Pass::Forward).get("WG", 0));
   EXPECT_EQ(0, mma->default_config(flux, synthetic_h100(9), Pass::Forward).get("WG", 0));
   EXPECT_EQ("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1",
             mma->default_config(long1d, synthetic_h100(9), Pass::Forward).str());
+  for (const Problem& p : {long1d, vision, flux, video}) {
+    const Config c = mma->default_config(p, synthetic_h100(9), Pass::Backward);
+    SCOPED_TRACE(c.str());
+    EXPECT_EQ(1, c.get("WG", 0));
+    EXPECT_EQ(0, c.get("KWG", 0));
+    EXPECT_EQ("", mma->config_error(p, synthetic_h100(9), Pass::Backward, c));
+    EXPECT_EQ(0, mma->default_config(p, synthetic_h100(8), Pass::Backward).get("WG", 0));
+  }
+  // The dK/dV kernel keeps the tile it had: for long-1d-causal 4 warps of two blocks, 32-row
+  // chunks, 1 stage under 168 registers.
+  EXPECT_EQ("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KNW=4,KMW=2,KTK=32,"
+            "KSTAGES=1,KMAXREG=168",
+            mma->default_config(long1d, synthetic_h100(9), Pass::Backward).str());
 }
 
 TEST(MmaHostConfig, RejectsBadConfigurations) {

@@ -60,9 +60,10 @@ Config config_of(const MmaTile& t) {
 
 // The backward's dK/dV kernel may run a tile of its own (the best shapes of the two kernels
 // differ: the dK/dV kernel keeps its key tile resident and streams query chunks): KNW, KMW,
-// KTK (query rows per chunk), KSTAGES, KMAXREG and KWG, each the dQ kernel's NW, MW, TK, STAGES,
-// MAXREG and WG where absent. Its key box is the dQ kernel's query box when both hold as many
-// rows, else query_box's shape for 16 KMW KNW keys.
+// KTK (query rows per chunk), KSTAGES and KMAXREG, each the dQ kernel's NW, MW, TK, STAGES and
+// MAXREG where absent, and KWG (0 where absent: the WG dK/dV kernel lost to the mma.sync one on
+// every preset, docs/PERFORMANCE.md, 2026-11-26 session 6). Its key box is the dQ kernel's query
+// box when both hold as many rows, else query_box's shape for 16 KMW KNW keys.
 constexpr const char* kDkdvKeys[] = {"KNW", "KMW", "KTK", "KSTAGES", "KMAXREG", "KWG"};
 
 MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
@@ -73,7 +74,7 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.tk = c.get("KTK", q.tk);
   k.stages = c.get("KSTAGES", q.stages);
   k.maxreg = c.get("KMAXREG", q.maxreg);
-  k.wg = c.get("KWG", q.wg);
+  k.wg = c.get("KWG", 0);
   if (k.rows() != q.rows()) query_box(p, k.rows(), k.tq);
   return k;
 }
@@ -318,6 +319,11 @@ std::string MmaVariant::unsupported_reason(const Problem& p, const DeviceInfo& d
   return "";
 }
 
+namespace {
+void fall_back(const Problem& p, const DeviceInfo& dev, Pass pass, MmaTile& t);
+Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv);
+}  // namespace
+
 Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass pass) const {
   // From `openna-bench tune` on an H100 (driver 580.159.04, 2026-11-25, f16, after the per-warp
   // chunk skip and MW; docs/PERFORMANCE.md):
@@ -331,6 +337,8 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   //     1 stage, at most 168 registers; rank 2-3: 2 warps, 16-row chunks, 2 stages
   //   backward, hd 128: 4 warps, 16-row chunks, 1 stage (the dK/dV kernel keeps the K and V
   //     tile resident: 48 KB of shared memory leaves no room for more)
+  //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default), the dK/dV
+  //     kernel as above
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
   if (pass == Pass::Backward) {
@@ -372,6 +380,18 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   }
   query_box(p, t.rows(), t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
+  fall_back(p, dev, pass, t);
+  if (pass == Pass::Backward && wgmma_device(dev)) {
+    const Config wg = wg_dq_default(p, dev, t);
+    if (!wg.params.empty()) return wg;
+  }
+  return config_of(t);
+}
+
+namespace {
+
+// Shrinks a default tile until it fits the device (tile_error), in a fixed order.
+void fall_back(const Problem& p, const DeviceInfo& dev, Pass pass, MmaTile& t) {
   while (!tile_error(p, dev, config_of(t), pass).empty() &&
          (t.stages > 1 || t.tk > 16 || t.nw > 1 || t.mw > 1 || t.wg)) {
     if (t.wg) {
@@ -390,8 +410,40 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
       query_box(p, t.rows(), t.tq);
     }
   }
-  return config_of(t);
 }
+
+// The backward's default on devices with wgmma: the dQ kernel as WG tiles, the dK/dV kernel as
+// the mma.sync tile `kv` (given by its own keys); empty where the WG tile does not fit. From
+// the H200 (driver 580.159.04, 2026-11-26 session 6, f16; docs/PERFORMANCE.md): the dQ kernel
+// 1.504 -> 1.221 ms on long-1d-causal (two warpgroups, 32-key chunks, 3 stages, 128 registers),
+// 0.2786 -> 0.2313 on vision-2d and 0.2427 -> 0.197 on the dilated preset (one warpgroup,
+// 32-key chunks, 3 stages), 0.2631 -> 0.2251 on flux-2d and 5.175 -> 4.331 on video-3d (one
+// warpgroup, 32-key chunks, 2 stages at head dim 128).
+Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv) {
+  const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
+  MmaTile q;
+  q.wg = 1;
+  q.tk = 32;
+  if (hdp <= 64 && p.rank == 1) {
+    q.nw = 8;
+    q.stages = 3;
+    q.maxreg = 128;
+  } else {
+    q.nw = 4;
+    q.stages = hdp <= 64 ? 3 : 2;
+  }
+  query_box(p, q.rows(), q.tq);
+  Config c = config_of(q);
+  c.set("KNW", kv.nw);
+  c.set("KMW", kv.mw);
+  c.set("KTK", kv.tk);
+  c.set("KSTAGES", kv.stages);
+  if (kv.maxreg != q.maxreg) c.set("KMAXREG", kv.maxreg);
+  if (!tile_error(p, dev, c, Pass::Backward).empty()) return Config{};
+  return c;
+}
+
+}  // namespace
 
 std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& dev,
                                            Pass pass) const {
