@@ -49,6 +49,9 @@
 #define BK (WR * NW)
 /* K and V fragments of the warp's rows stay in registers when they are small. */
 #define KV_REGS ((HDP + HDVP) * MW <= 128)
+/* WG tiles with the fragments in registers stage the key tile through the chunk buffers' memory
+   (it is read once, before the first chunk), which leaves room for 128-key tiles. */
+#define KV_ALIAS (WG && KV_REGS)
 #define SK ((HDP + 8) / 2)  /* row strides in 32-bit words (+16 bytes: conflict-free) */
 #define SV ((HDVP + 8) / 2)
 #define KSEG (HDP / 8) /* 16-byte segments per row */
@@ -92,9 +95,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __global const ushort* d_out, __global const float* lse, __global const float* delta,
     __global ushort* d_k, __global ushort* d_v, int B, int L0, int L1, int L2, int H, int HKV,
     int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+#if KV_ALIAS
+#define KV_WORDS (BK * (SK + SV))
+  __local uint smem_[KV_WORDS > STAGES * CHUNK_WORDS ? KV_WORDS : STAGES * CHUNK_WORDS]
+      __attribute__((aligned(CS_ALIGN)));
+#define ks smem_
+#define vs (smem_ + BK * SK)
+#define cs smem_
+#else
   __local uint ks[BK * SK] __attribute__((aligned(16)));
   __local uint vs[BK * SV] __attribute__((aligned(16)));
   __local uint cs[STAGES * CHUNK_WORDS] __attribute__((aligned(CS_ALIGN))); /* Q, then dO rows */
+#endif
   __local float q_lse2[STAGES][TQC], q_d[STAGES][TQC];
   __local int q_lo[STAGES][3][TQC], q_hi[STAGES][3][TQC];
   __local int q_in[STAGES][TQC]; /* the query's window holds the whole key tile */
@@ -167,6 +179,21 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   const int trow = ((lane >> 3) & 1) * 8 + (lane & 7), tcol = (lane >> 4) * 4;
 #if KV_REGS
   uint ka[MW][HDP / 16][4], va[MW][HDVP / 16][4]; /* taken once the tile has landed */
+#define LOAD_KV_FRAGMENTS()                                                                  \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                           \
+    _Pragma("unroll") for (int kk = 0; kk < HDP / 16; ++kk)                                  \
+        LDMATRIX_X4(ka[m][kk][0], ka[m][kk][1], ka[m][kk][2], ka[m][kk][3],                  \
+                    SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));                   \
+    _Pragma("unroll") for (int kk = 0; kk < HDVP / 16; ++kk)                                 \
+        LDMATRIX_X4(va[m][kk][0], va[m][kk][1], va[m][kk][2], va[m][kk][3],                  \
+                    SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));                   \
+  }
+#endif
+#if KV_ALIAS /* the fragments now, then the memory goes to the chunks */
+  CP_ASYNC_WAIT(0);
+  barrier(CLK_LOCAL_MEM_FENCE);
+  LOAD_KV_FRAGMENTS();
+  barrier(CLK_LOCAL_MEM_FENCE);
 #endif
 
 #define QSLOTS ((TQC * KSEG + NT - 1) / NT)
@@ -302,20 +329,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       barrier(CLK_LOCAL_MEM_FENCE);
       __local const uint* qs = cs + st * CHUNK_WORDS;
       __local const uint* os = qs + Q_WORDS;
-#if KV_REGS
-      if (h == hk * G && c == 0) {
-#pragma unroll
-        for (int m = 0; m < MW; ++m) {
-#pragma unroll
-          for (int kk = 0; kk < HDP / 16; ++kk)
-            LDMATRIX_X4(ka[m][kk][0], ka[m][kk][1], ka[m][kk][2], ka[m][kk][3],
-                        SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));
-#pragma unroll
-          for (int kk = 0; kk < HDVP / 16; ++kk)
-            LDMATRIX_X4(va[m][kk][0], va[m][kk][1], va[m][kk][2], va[m][kk][3],
-                        SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));
-        }
-      }
+#if KV_REGS && !KV_ALIAS
+      if (h == hk * G && c == 0) LOAD_KV_FRAGMENTS();
 #endif
 
       /* Whether every query of the chunk sees the whole tile (no mask), and whether any sees a
