@@ -59,6 +59,13 @@
 #define NQB (TQC / 8)  /* n8 query blocks per chunk */
 #define NKD (HDP / 8)  /* n8 head-dim blocks of dK */
 #define NVD (HDVP / 8) /* n8 value-dim blocks of dV */
+#ifndef PART
+#define PART 0 /* 0: dK and dV; 1: dV only (S^T, dV += P^T dO); 2: dK only (S^T, dP^T, dK += dS^T Q).
+                  The host launches 1 and 2 as two kernels (KSPLIT): each needs fewer registers
+                  than both together, for one more product in all. WG tiles only. */
+#endif
+#define DO_DV (PART != 2)
+#define DO_DK (PART != 1)
 #ifndef WG
 #define WG 0 /* 1: the four products by Hopper's wgmma (sm_90a, na_wgmma.h): the 4 warps of a
                 warpgroup multiply their 64 key rows together, Q and dO chunks as core
@@ -71,6 +78,10 @@
 #if NW % 4 != 0 || WSKIP
 #error "WG tiles: warps in groups of 4, no per-warp chunk skip"
 #endif
+#elif PART != 0
+#error "a dK or dV kernel alone (PART) needs WG tiles"
+#endif
+#if WG
 /* The 16-byte segment sg of chunk row r in core (r / 8, sg), 8 rows x 16 bytes each */
 #define Q_WORDS (TQC * HDP / 2)
 #define QC_AT(r, sg) ((((r) >> 3) * KSEG + (sg)) * 32 + ((r) & 7) * 4)
@@ -184,7 +195,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     _Pragma("unroll") for (int kk = 0; kk < HDP / 16; ++kk)                                  \
         LDMATRIX_X4(ka[m][kk][0], ka[m][kk][1], ka[m][kk][2], ka[m][kk][3],                  \
                     SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));                   \
-    _Pragma("unroll") for (int kk = 0; kk < HDVP / 16; ++kk)                                 \
+    _Pragma("unroll") for (int kk = 0; kk < (DO_DK ? HDVP / 16 : 0); ++kk)                   \
         LDMATRIX_X4(va[m][kk][0], va[m][kk][1], va[m][kk][2], va[m][kk][3],                  \
                     SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));                   \
   }
@@ -371,7 +382,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #pragma unroll
           for (int m = 0; m < MW; ++m) {
             WG_CAT(WGMMA_FENCE_N, TQC)(s[m]);
+#if DO_DK
             WG_CAT(WGMMA_FENCE_N, TQC)(dp[m]);
+#endif
           }
           /* S^T and dP^T in two groups: P^T is computed while dP^T runs (below). */
 #pragma unroll
@@ -392,6 +405,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
                                           0);
             }
           WG_COMMIT();
+#if DO_DK
 #pragma unroll
           for (int m = 0; m < MW; ++m)
 #pragma unroll
@@ -412,6 +426,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           WG_COMMIT();
 #pragma unroll
           for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT1_N, TQC)(s[m]);
+#else
+#pragma unroll
+          for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TQC)(s[m]);
+#endif
         }
 #else
 #pragma unroll
@@ -483,6 +501,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
               s[m][j][e] = in ? na_exp2(s[m][j][e] * sscale - lse2) : 0.0f; /* P^T */
             }
           }
+#if DO_DK
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TQC)(dp[m]);
 #pragma unroll
@@ -493,6 +512,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #pragma unroll
             for (int m = 0; m < MW; ++m) dp[m][j][e] = s[m][j][e] * (dp[m][j][e] - dd); /* dS^T */
           }
+#endif
 #else
 #pragma unroll
         for (int j = 0; j < NQB; ++j)
@@ -537,23 +557,35 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), KSEG * 128, 128);
 #pragma unroll
           for (int m = 0; m < MW; ++m) {
+#if DO_DV
             WG_CAT(WGMMA_FENCE_N, HDVP)(dv[m]);
+#endif
+#if DO_DK
             WG_CAT(WGMMA_FENCE_N, HDP)(dk[m]);
+#endif
           }
 #pragma unroll
           for (int m = 0; m < MW; ++m)
 #pragma unroll
             for (int kk = 0; kk < TQC / 16; ++kk) {
+#if DO_DV
               WG_CAT(WGMMA_RA_N, HDVP)(dv[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2],
                                        pa[m][kk][3], odesc + (ulong)(kk * VSEG * 16), 1);
+#endif
+#if DO_DK
               WG_CAT(WGMMA_RA_N, HDP)(dk[m], da[m][kk][0], da[m][kk][1], da[m][kk][2],
                                       da[m][kk][3], qdesc + (ulong)(kk * KSEG * 16), 1);
+#endif
             }
           WG_COMMIT();
 #pragma unroll
           for (int m = 0; m < MW; ++m) {
+#if DO_DV
             WG_CAT(WGMMA_WAIT_N, HDVP)(dv[m]);
+#endif
+#if DO_DK
             WG_CAT(WGMMA_WAIT_N, HDP)(dk[m]);
+#endif
           }
         }
 #else
@@ -609,13 +641,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       __global uint* krow_out = (__global uint*)(d_k + row * hd);
       __global uint* vrow_out = (__global uint*)(d_v + row * hdv);
 #pragma unroll
-      for (int n = 0; n < NKD; ++n) {
+      for (int n = 0; n < (DO_DK ? NKD : 0); ++n) {
         const int d = n * 8 + 2 * tq;
         if (d < hd)
           krow_out[d / 2] = na_pack2(dk[m][n][2 * i] * scale, dk[m][n][2 * i + 1] * scale);
       }
 #pragma unroll
-      for (int n = 0; n < NVD; ++n) {
+      for (int n = 0; n < (DO_DV ? NVD : 0); ++n) {
         const int d = n * 8 + 2 * tq;
         if (d < hdv) vrow_out[d / 2] = na_pack2(dv[m][n][2 * i], dv[m][n][2 * i + 1]);
       }

@@ -163,8 +163,8 @@ TEST(MmaConfigs, CandidatesAreCorrect) {
 
 // The WG tiles (the products by wgmma): on a device of compute capability 9.0 their probe must
 // pass, and each random problem (every option) runs one of the forward's WG candidates and one of
-// the backward's (WG dQ kernels and WG dK/dV kernels in turn) against the reference; elsewhere
-// the test skips with the reason.
+// the backward's (WG dQ kernels, WG dK/dV kernels and split dV/dK kernels in turn) against the
+// reference; elsewhere the test skips with the reason.
 TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
   const DeviceInfo& d = test_context().device();
   if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
@@ -187,13 +187,13 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
     check_forward(c, "mma", &cfg);
     ++ran;
     if (!unsupported(c, "mma", Pass::Backward).empty()) continue;
-    const char* key = i % 2 ? "KWG" : "WG";
+    const char* key = i % 3 == 0 ? "WG" : i % 3 == 1 ? "KWG" : "KSPLIT";
     std::vector<Config> bwg;
     for (const Config& b :
          find_variant("mma")->candidates(normalize(&c.problem), d, Pass::Backward))
       if (b.get(key, 0) == 1) bwg.push_back(b);
     ASSERT_FALSE(bwg.empty()) << c.name() << " " << key;
-    const Config& bcfg = bwg[(i / 2) % bwg.size()];
+    const Config& bcfg = bwg[(i / 3) % bwg.size()];
     SCOPED_TRACE("backward " + bcfg.str());
     check_backward(c, "mma", &bcfg);
     ++ran_bwd;
@@ -316,6 +316,10 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
                 .find("KNW"));
   EXPECT_NE(std::string::npos,
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KWG=1").find("backward parameters"));
+  EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=32,KWG=1,KSPLIT=1",
+                    Pass::Backward));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KSPLIT=1", Pass::Backward).find("KWG"));
   EXPECT_NE(std::string::npos,
             mma->config_error(p, synthetic_h100(8), Pass::Backward,
                               Config::parse("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KWG=1"))

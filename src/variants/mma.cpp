@@ -25,6 +25,7 @@ struct MmaTile {
   int mw = 1;      // 16-row blocks per warp (1 or 2)
   int maxreg = 0;  // NVIDIA's -cl-nv-maxrregcount (0: the compiler's choice)
   int wg = 0;      // 1: the kernel's products by wgmma (Hopper, compute capability 9.0)
+  int split = 0;   // dK/dV kernel only: 1 = a dV kernel and a dK kernel (WG tiles)
   int bq() const { return tq[0] * tq[1] * tq[2]; }
   int rows() const { return 16 * mw * nw; }  // what the box must hold
   int nt() const { return 32 * nw; }
@@ -64,7 +65,10 @@ Config config_of(const MmaTile& t) {
 // MAXREG where absent, and KWG (0 where absent: the WG dK/dV kernel lost to the mma.sync one on
 // every preset, docs/PERFORMANCE.md, 2026-11-26 session 6). Its key box is the dQ kernel's query
 // box when both hold as many rows, else query_box's shape for 16 KMW KNW keys.
-constexpr const char* kDkdvKeys[] = {"KNW", "KMW", "KTK", "KSTAGES", "KMAXREG", "KWG"};
+// KSPLIT=1 (WG tiles only) runs the dK/dV work as two kernels over the same key tiles, one for
+// dV (S^T and P^T dO) and one for dK (S^T, dP^T and dS^T Q): five products instead of four, each
+// kernel with fewer registers live.
+constexpr const char* kDkdvKeys[] = {"KNW", "KMW", "KTK", "KSTAGES", "KMAXREG", "KWG", "KSPLIT"};
 
 MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   const MmaTile q = tile_of(c);
@@ -75,6 +79,7 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.stages = c.get("KSTAGES", q.stages);
   k.maxreg = c.get("KMAXREG", q.maxreg);
   k.wg = c.get("KWG", 0);
+  k.split = c.get("KSPLIT", 0);
   if (k.rows() != q.rows()) query_box(p, k.rows(), k.tq);
   return k;
 }
@@ -144,6 +149,10 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
              std::to_string(dev.nv_cc_major) + "." + std::to_string(dev.nv_cc_minor);
     }
     if (t.nw % 4 != 0) return k + "WG needs " + k + "NW a multiple of 4 (warpgroups)";
+  }
+  if (t.split != 0) {
+    if (t.split != 1) return "KSPLIT must be 0 or 1";
+    if (!t.wg) return "KSPLIT needs KWG=1 (the dV and dK kernels are WG tiles)";
   }
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) {
     return what + "too many work-items";
@@ -514,6 +523,10 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
               c.set("KSTAGES", kst);
               if (kwg) c.set("KWG", 1);
               if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+              if (kwg) {
+                c.set("KSPLIT", 1);
+                if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+              }
             }
   }
   if (std::find(out.begin(), out.end(), def) == out.end()) out.insert(out.begin(), def);
@@ -541,7 +554,8 @@ namespace {
 std::string tile_knobs(const MmaTile& t) {
   return "w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
          std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
-         (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "");
+         (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "") +
+         (t.split ? "_split" : "");
 }
 
 }  // namespace
@@ -631,10 +645,23 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   // META_LATE (na_mma_bwd.cl): on the H100 it made flux-2d's dK/dV kernel 6% faster and
   // long-1d-causal's, under its 168-register cap, 4% slower (docs/PERFORMANCE.md, 2026-11-25
   // session 3): only without a cap.
-  cl::Kernel k_dkdv = ctx.kernel(
-      kBwdFile,
-      mma_options(ctx.device(), p, kt, {{"TQC", kt.tk}, {"META_LATE", kt.maxreg == 0 ? 1 : 0}}),
-      "na_mma_bwd_dkdv", label);
+  // KSPLIT: the program twice, PART 1 (dV) and PART 2 (dK); else PART 0 (both).
+  const auto dkdv_kernel = [&](int part) {
+    return ctx.kernel(kBwdFile,
+                      mma_options(ctx.device(), p, kt,
+                                  {{"TQC", kt.tk},
+                                   {"META_LATE", kt.maxreg == 0 ? 1 : 0},
+                                   {"PART", part}}),
+                      "na_mma_bwd_dkdv", label);
+  };
+  cl::Kernel k_dkdv = dkdv_kernel(kt.split ? 1 : 0);
+  if (kt.split) {
+    cl::Kernel k_dk = dkdv_kernel(2);
+    const TiledKernel second{&k_dk, kt.tq, kt.nt()};
+    launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, kt.tq, kt.nt()}, a, label,
+                          events, &second);
+    return;
+  }
   launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, kt.tq, kt.nt()}, a, label, events);
 }
 

@@ -155,9 +155,11 @@ DeltaPass launch_delta(Context& ctx, const Problem& p, cl_mem out, cl_mem d_out,
 }
 
 void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, TiledKernel dkdv,
-                           const BwdArgs& a, const std::string& label, Events* events) {
+                           const BwdArgs& a, const std::string& label, Events* events,
+                           const TiledKernel* dkdv2) {
   check_fits(*dq.kernel, ctx.device(), dq.work_items, label);
   check_fits(*dkdv.kernel, ctx.device(), dkdv.work_items, label);
+  if (dkdv2) check_fits(*dkdv2->kernel, ctx.device(), dkdv2->work_items, label);
   int nq[3], nk[3];
   const Geometry gq = tiled_geometry(p, dq.tq, dq.work_items, p.heads, nq);
   const Geometry gk = tiled_geometry(p, dkdv.tq, dkdv.work_items, p.heads_kv, nk);
@@ -168,10 +170,13 @@ void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, Tiled
   ev.push_back(ctx.launch(*dq.kernel, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
                           MemArg{a.lse}, d.delta, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
                           p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nq[0], nq[1], nq[2]));
-  ev.push_back(ctx.launch(*dkdv.kernel, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
-                          MemArg{a.lse}, d.delta, MemArg{a.d_k}, MemArg{a.d_v}, p.batch, L0, L1, L2,
-                          p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nk[0], nk[1],
-                          nk[2]));
+  for (const TiledKernel* kv : {static_cast<const TiledKernel*>(&dkdv), dkdv2}) {
+    if (!kv) continue;
+    ev.push_back(ctx.launch(*kv->kernel, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v},
+                            MemArg{a.d_out}, MemArg{a.lse}, d.delta, MemArg{a.d_k}, MemArg{a.d_v},
+                            p.batch, L0, L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
+                            p.scale, nk[0], nk[1], nk[2]));
+  }
   if (events) events->insert(events->end(), ev.begin(), ev.end());
 }
 

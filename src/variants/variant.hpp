@@ -116,8 +116,11 @@ struct TiledKernel {
 // work-groups, runs the D pass, then `dq` over query tiles (per query head) and `dkdv` over
 // key tiles (per kv head), each with its own box. Both kernels take (q, k, v, d_out, lse,
 // delta, outputs..., B, L0, L1, L2, H, HKV, hd, hdv, scale, nt0, nt1, nt2).
+// `dkdv2`, when given, is a second kernel over the same key tiles (the mma variant's dV and dK
+// kernels of KSPLIT), launched after `dkdv` with the same arguments.
 void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, TiledKernel dkdv,
-                           const BwdArgs& a, const std::string& label, Events* events);
+                           const BwdArgs& a, const std::string& label, Events* events,
+                           const TiledKernel* dkdv2 = nullptr);
 
 inline std::size_t round_up(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
 
