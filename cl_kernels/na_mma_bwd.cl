@@ -118,7 +118,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   __local uint vs[BK * SV] __attribute__((aligned(16)));
   __local uint cs[STAGES * CHUNK_WORDS] __attribute__((aligned(CS_ALIGN))); /* Q, then dO rows */
 #endif
-  __local float q_lse2[STAGES][TQC], q_d[STAGES][TQC];
+  __local float q_lse[STAGES][TQC], q_d[STAGES][TQC]; /* by cp.async with the chunk's rows */
   __local int q_lo[STAGES][3][TQC], q_hi[STAGES][3][TQC];
   __local int q_in[STAGES][TQC]; /* the query's window holds the whole key tile */
 
@@ -213,13 +213,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 
 /* Issues the copies of query chunk `ci` of head `h` into stage `st` (and its rows' lse, D and
    windows), then advances the slot coordinates to the next chunk, in one of two orders:
-   META_LATE 1: every cp.async of the chunk (Q, then dO rows) is issued before the lse and D
-     loads, whose results the stores to shared memory wait for, so the loads' latency overlaps
-     the copies instead of delaying the dO copies; the slots' rows wait in registers.
+   META_LATE 1: every 16-byte copy of the chunk (Q, then dO rows) is issued before the lse and D
+     copies; the slots' rows wait in registers.
    META_LATE 0: each slot's lse and D right after its Q copy.
    On the H100, 1 made flux-2d's dK/dV kernel 6% faster; long-1d-causal, under its 168-register
    cap, ran 4% slower with 1 and 14% slower with a shared rewrite of both orders, so each order
-   is kept as the text that was measured (the host picks 0 under a register cap). */
+   is kept as the text that was measured (the host picks 0 under a register cap). That was when
+   lse and D were plain loads, whose results the stores to shared memory waited for: a stall of
+   a global load's latency per chunk. As 4-byte cp.async copies (2026-11-26, session 6) they made
+   the dK/dV kernel 9-12% faster on every preset (H100: long-1d-causal 2.827 -> 2.533 ms,
+   vision-2d 0.558 -> 0.490, flux-2d 0.594 -> 0.543, video-3d 11.19 -> 10.25). */
 #ifndef META_LATE
 #define META_LATE 1
 #endif
@@ -253,8 +256,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
       if (seg == 0 && idx < TQC * KSEG) {                                                      \
         const int live = qrow_[j] >= 0;                                                        \
-        q_lse2[st][qq] = live ? lse[qrow_[j]] * LOG2E : 0.0f;                                  \
-        q_d[st][qq] = live ? delta[qrow_[j]] : 0.0f;                                           \
+        CP_ASYNC_4(SMEM_ADDR(&q_lse[st][qq]), lse + (live ? qrow_[j] : 0), live ? 4 : 0);      \
+        CP_ASYNC_4(SMEM_ADDR(&q_d[st][qq]), delta + (live ? qrow_[j] : 0), live ? 4 : 0);      \
         int whole = live;                                                                      \
         _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                        \
           const int qi = t.kst[a] + qc[j][a];                                                  \
@@ -283,8 +286,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (live ? row : 0) * hd + seg * 8,       \
                     (live && seg * 8 < hd) ? 16 : 0);                                          \
       if (seg == 0 && idx < TQC * KSEG) {                                                      \
-        q_lse2[st][qq] = live ? lse[row] * LOG2E : 0.0f;                                       \
-        q_d[st][qq] = live ? delta[row] : 0.0f;                                                \
+        CP_ASYNC_4(SMEM_ADDR(&q_lse[st][qq]), lse + (live ? row : 0), live ? 4 : 0);           \
+        CP_ASYNC_4(SMEM_ADDR(&q_d[st][qq]), delta + (live ? row : 0), live ? 4 : 0);           \
         int whole = live;                                                                      \
         _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                        \
           const int qi = t.kst[a] + qc[j][a];                                                  \
@@ -490,7 +493,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int i = e >> 1, col = j * 8 + 2 * tq + (e & 1);
-            const float lse2 = q_lse2[st][col];
+            const float lse2 = q_lse[st][col] * LOG2E;
             const int l0 = q_lo[st][0][col], h0 = q_hi[st][0][col];
             const int l1 = RANK >= 2 ? q_lo[st][1][col] : 0, h1 = RANK >= 2 ? q_hi[st][1][col] : 0;
             const int l2 = RANK >= 3 ? q_lo[st][2][col] : 0, h2 = RANK >= 3 ? q_hi[st][2][col] : 0;
@@ -519,7 +522,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int i = e >> 1, col = j * 8 + 2 * tq + (e & 1);
-            const float lse2 = q_lse2[st][col], dd = q_d[st][col];
+            const float lse2 = q_lse[st][col] * LOG2E, dd = q_d[st][col];
             const int l0 = q_lo[st][0][col], h0 = q_hi[st][0][col];
             const int l1 = RANK >= 2 ? q_lo[st][1][col] : 0, h1 = RANK >= 2 ? q_hi[st][1][col] : 0;
             const int l2 = RANK >= 3 ? q_lo[st][2][col] : 0, h2 = RANK >= 3 ? q_hi[st][2][col] : 0;

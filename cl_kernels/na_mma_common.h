@@ -50,6 +50,11 @@
   NA_ASM("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst_shared),             \
          "l"((ulong)(size_t)(src_global)), "r"(src_bytes)                               \
          : "memory")
+/* 4 bytes (one float), through L1; zero-filled where src_bytes is 0. */
+#define CP_ASYNC_4(dst_shared, src_global, src_bytes)                                   \
+  NA_ASM("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(dst_shared),              \
+         "l"((ulong)(size_t)(src_global)), "r"(src_bytes)                               \
+         : "memory")
 #define CP_ASYNC_COMMIT() NA_ASM("cp.async.commit_group;" ::: "memory")
 #define CP_ASYNC_WAIT(n) NA_ASM("cp.async.wait_group %0;" ::"n"(n) : "memory")
 

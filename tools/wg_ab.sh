@@ -1,9 +1,10 @@
 #!/bin/bash
-# A/B of mma forward kernel files on the GPU machine (after tools/gpu_session.sh build):
+# A/B of mma kernel files on the GPU machine (after tools/gpu_session.sh build):
 #   tools/wg_ab.sh NAME=DIR... -- CONFIG_LIST
 # Each DIR holds a copy of cl_kernels with one file changed; each config line of CONFIG_LIST
 # (as for gpu_session.sh configs) runs once per DIR, alternating; the PTX of each (DIR, config)
-# goes through ptxas (sm_90a) for registers, spills and warnings.
+# goes through ptxas (sm_90a) for registers, spills and warnings (forward programs only); a
+# backward's line shows its kernels' medians in brackets.
 set -uo pipefail
 B=build-gpu
 OUT=${OUT:-/tmp/out}
@@ -20,7 +21,9 @@ while read -r p dt pass cfg; do
     line=$(OPENNA_KERNEL_DIR=$dir OPENNA_DUMP_BINARIES=/tmp/ptx_ab \
       $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt --variant mma --pass $pass \
       ${cfg:+$( [ "$cfg" != - ] && echo --config $cfg)} --no-baselines --no-probe \
-      --repeat ${REPEAT:-20} -q 2>&1 | grep -E "na_(fwd|bwd)|rror" | awk '{print $7, $10}')
+      --repeat ${REPEAT:-20} -q 2>&1 | grep -E "na_(fwd|bwd)|kernels|rror" |
+      awk '/kernels/ {print "[" $7, $8, $9, $10, $11, $12, $13 "]"; next} {print $7, $10}' |
+      tr '\n' ' ')
     f=$(ls /tmp/ptx_ab/na_fwd* 2>/dev/null | head -1)
     regs=""
     if [ -n "$f" ]; then

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <sstream>
 #include <sys/stat.h>
@@ -143,7 +144,10 @@ void developer_diagnostics(const cl::Program& program, const DeviceInfo& dev,
   if (dump != nullptr && *dump != '\0') {
     try {
       const std::string binary = program_binary(program, dev.device);
-      std::ofstream out(std::string(dump) + "/" + label + ".bin", std::ios::binary);
+      // one label may name several programs (a backward's kernels): the options tell them apart
+      char tag[16];
+      std::snprintf(tag, sizeof tag, "%08zx", std::hash<std::string>{}(options) & 0xffffffffu);
+      std::ofstream out(std::string(dump) + "/" + label + "." + tag + ".bin", std::ios::binary);
       out.write(binary.data(), static_cast<std::streamsize>(binary.size()));
     } catch (const cl::Error&) {
     }
