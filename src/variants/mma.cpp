@@ -425,7 +425,8 @@ void fall_back(const Problem& p, const DeviceInfo& dev, Pass pass, MmaTile& t) {
 }
 
 // The backward's default on devices with wgmma: the dQ kernel as WG tiles, the dK/dV kernel as
-// the mma.sync tile `kv` (given by its own keys); empty where the WG tile does not fit. From
+// the mma.sync tile `kv` without a register cap (given by its own keys); empty where the WG tile
+// does not fit. From
 // the H200 (driver 580.159.04, 2026-11-26 session 6, f16; docs/PERFORMANCE.md): the dQ kernel
 // 1.504 -> 1.221 ms on long-1d-causal (two warpgroups, 32-key chunks, 3 stages, 128 registers),
 // 0.2786 -> 0.2313 on vision-2d and 0.2427 -> 0.197 on the dilated preset (one warpgroup,
@@ -450,7 +451,9 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
   c.set("KMW", kv.mw);
   c.set("KTK", kv.tk);
   c.set("KSTAGES", kv.stages);
-  if (kv.maxreg != q.maxreg) c.set("KMAXREG", kv.maxreg);
+  // Without a register cap: the rank-1 tile's 168 (best when its dK/dV kernel loaded lse and D
+  // synchronously) became 2.51 against 2.42 ms uncapped on long-1d-causal (H100, session 6).
+  if (q.maxreg != 0) c.set("KMAXREG", 0);
   if (!tile_error(p, dev, c, Pass::Backward).empty()) return Config{};
   return c;
 }
