@@ -49,9 +49,9 @@
 #define BK (WR * NW)
 /* K and V fragments of the warp's rows stay in registers when they are small. */
 #define KV_REGS ((HDP + HDVP) * MW <= 128)
-/* WG tiles with the fragments in registers stage the key tile through the chunk buffers' memory
-   (it is read once, before the first chunk), which leaves room for 128-key tiles. */
-#define KV_ALIAS (WG && KV_REGS)
+/* With the fragments in registers the key tile is staged through the chunk buffers' memory (it
+   is read once, before the first chunk), which leaves room for 128-key tiles with 2-3 stages. */
+#define KV_ALIAS KV_REGS
 #define SK ((HDP + 8) / 2)  /* row strides in 32-bit words (+16 bytes: conflict-free) */
 #define SV ((HDVP + 8) / 2)
 #define KSEG (HDP / 8) /* 16-byte segments per row */

@@ -111,9 +111,9 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   }
   const std::size_t meta = 36 * t.stages * t.tk;
   // WG tiles align the chunk buffers to 128 bytes (wgmma's descriptors); with the K and V
-  // fragments in registers they stage the key tile through the chunk buffers (KV_ALIAS).
-  if (t.wg && (hdp + hdvp) * t.mw <= 128)
-    return 4 * std::max(tile_rows * (sk + sv), t.stages * stage) + meta + 128;
+  // fragments in registers the key tile is staged through the chunk buffers (KV_ALIAS).
+  if ((hdp + hdvp) * t.mw <= 128)
+    return 4 * std::max(tile_rows * (sk + sv), t.stages * stage) + meta + (t.wg ? 128 : 0);
   return 4 * (tile_rows * (sk + sv) + t.stages * stage) + meta + (t.wg ? 128 : 0);
 }
 
