@@ -82,10 +82,6 @@
 #error "a dK or dV kernel alone (PART) needs WG tiles"
 #endif
 #if WG
-/* With 3 or more stages each chunk's dV and dK products run on into the next chunk and are
-   waited for there, together with its S^T; chunks are then prefetched STAGES - 2 ahead (PD), so
-   that no chunk buffer is refilled while those products may still read it. */
-#define WG_DEFER (STAGES >= 3)
 /* The 16-byte segment sg of chunk row r in core (r / 8, sg), 8 rows x 16 bytes each */
 #define Q_WORDS (TQC * HDP / 2)
 #define QC_AT(r, sg) ((((r) >> 3) * KSEG + (sg)) * 32 + ((r) & 7) * 4)
@@ -98,9 +94,7 @@
 #define OC_AT(r, sg) ((r) * SV + (sg) * 4)
 #define CHUNK_WORDS (TQC * (SK + SV))
 #define CS_ALIGN 16
-#define WG_DEFER 0
 #endif
-#define PD (WG_DEFER ? STAGES - 2 : STAGES - 1) /* chunks in flight ahead of the one in use */
 
 #if TQ0 * TQ1 * TQ2 != BK || TQC % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || MW < 1 || \
     MW > 2 || STAGES < 1 || STAGES > 4
@@ -331,18 +325,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int f = (lid + j * NT) / VSEG;
       BOX_COORDS(f, oc[j], t.kcnt[1], t.kcnt[2]);
     }
-    /* Chunks 0 .. PD - 1 in flight first; chunk c + PD is issued in pass c. */
+    /* Chunks 0 .. STAGES - 2 in flight first; chunk c + STAGES - 1 is issued in pass c. */
 #pragma unroll
-    for (int c = 0; c < PD; ++c) {
+    for (int c = 0; c < STAGES - 1; ++c) {
       if (c < nchunks) LOAD_QCHUNK(c, c);
       CP_ASYNC_COMMIT();
     }
 
     for (int c = 0; c < nchunks; ++c) {
       const int st = c % STAGES;
-      if (c + PD < nchunks) LOAD_QCHUNK(c + PD, (c + PD) % STAGES);
+      if (c + STAGES - 1 < nchunks) LOAD_QCHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
       CP_ASYNC_COMMIT();
-      CP_ASYNC_WAIT(PD);
+      CP_ASYNC_WAIT(STAGES - 1);
 #if WG
       WG_PROXY_FENCE();
 #endif
@@ -587,7 +581,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #endif
             }
           WG_COMMIT();
-#if !WG_DEFER
 #pragma unroll
           for (int m = 0; m < MW; ++m) {
 #if DO_DV
@@ -597,7 +590,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
             WG_CAT(WGMMA_WAIT_N, HDP)(dk[m]);
 #endif
           }
-#endif
         }
 #else
 #pragma unroll
@@ -640,18 +632,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       }
       barrier(CLK_LOCAL_MEM_FENCE);
     }
-#if WG_DEFER /* the last chunk's dV and dK, before the next head's chunks refill the buffers */
-#pragma unroll
-    for (int m = 0; m < MW; ++m) {
-#if DO_DV
-      WG_CAT(WGMMA_WAIT_N, HDVP)(dv[m]);
-#endif
-#if DO_DK
-      WG_CAT(WGMMA_WAIT_N, HDP)(dk[m]);
-#endif
-    }
-    barrier(CLK_LOCAL_MEM_FENCE);
-#endif
   }
 
   /* dK = scale * sum dS^T Q (dS is with respect to the scaled scores), dV; f16/bf16 pairs. */

@@ -62,11 +62,6 @@
 #error "WG tiles: warps in groups of 4, no per-warp chunk skip"
 #endif
 #endif
-/* The dQ kernel's WG tiles with 3 or more stages leave each chunk's dQ product running into the
-   next chunk, waited for there together with its S; chunks are then prefetched STAGES - 2 ahead
-   (PD) so that no buffer is refilled while that product may still read it. */
-#define DQ_DEFER (WG && MMA_DQ && STAGES >= 3)
-#define PD (DQ_DEFER ? STAGES - 2 : STAGES - 1) /* chunks in flight ahead of the one in use */
 
 #define NT (32 * NW)
 #define WR (16 * MW) /* query rows per warp */
@@ -301,18 +296,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   const int krow = (lane >> 4) * 8 + (lane & 7), kcol = ((lane >> 3) & 1) * 4;
   const int trow = ((lane >> 3) & 1) * 8 + (lane & 7), tcol = (lane >> 4) * 4;
 
-  /* Chunks 0 .. PD - 1 in flight before the loop; chunk c + PD issued in pass c. */
+  /* Chunks 0 .. STAGES - 2 in flight before the loop; chunk c + STAGES - 1 issued in pass c. */
 #pragma unroll
-  for (int c = 0; c < PD; ++c) {
+  for (int c = 0; c < STAGES - 1; ++c) {
     if (c < nchunks) LOAD_CHUNK(c, c);
     CP_ASYNC_COMMIT();
   }
 
   for (int c = 0; c < nchunks; ++c) {
     const int st = c % STAGES;
-    if (c + PD < nchunks) LOAD_CHUNK(c + PD, (c + PD) % STAGES);
+    if (c + STAGES - 1 < nchunks) LOAD_CHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
     CP_ASYNC_COMMIT();
-    CP_ASYNC_WAIT(PD);
+    CP_ASYNC_WAIT(STAGES - 1);
 #if WG
     WG_PROXY_FENCE();
 #endif
@@ -567,10 +562,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
             WG_CAT(WGMMA_RA_N, PV_N)(o[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3],
                                      vdesc + (ulong)(kk * PV_SEG * 16), 1);
         WG_COMMIT();
-#if !DQ_DEFER
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, PV_N)(o[m]);
-#endif
       }
 #else
 #pragma unroll
@@ -603,10 +596,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     }
     barrier(CLK_LOCAL_MEM_FENCE);
   }
-#if DQ_DEFER /* the last chunk's product */
-#pragma unroll
-  for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDP)(o[m]);
-#endif
 
 #if MMA_DQ
   /* dQ = scale * sum dS K (dS is with respect to the scaled scores), as f16/bf16 pairs. */
