@@ -299,7 +299,7 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2"));
   EXPECT_NE(std::string::npos, err("TQ0=192,TQ1=1,TQ2=1,NW=4,MW=3,TK=64,STAGES=2").find("MW"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2").find("16 * MW"));
-  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=5").find("STAGES"));
+  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=7").find("STAGES"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=24,STAGES=1").find("TK"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,FOO=1").find("FOO"));
   // 4 stages of 128-key chunks at head dim 64: 4 * 128 * 2 * 72 * 2 bytes is over 48 KB.
@@ -353,7 +353,7 @@ TEST(MmaHostConfig, DkdvTileOfItsOwn) {
   EXPECT_NE(std::string::npos, err(",KTK=24").find("KTK"));
   EXPECT_NE(std::string::npos, err(",KNW=9").find("KNW"));
   EXPECT_NE(std::string::npos, err(",KMW=3").find("KMW"));
-  EXPECT_NE(std::string::npos, err(",KSTAGES=5").find("KSTAGES"));
+  EXPECT_NE(std::string::npos, err(",KSTAGES=7").find("KSTAGES"));
   // 64 resident keys at head dim 128 (35 KB) leave no room for a second 16-row chunk stage.
   const std::string full = err(",KSTAGES=2");
   EXPECT_NE(std::string::npos, full.find("dK/dV kernel")) << full;

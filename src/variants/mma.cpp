@@ -140,7 +140,7 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
               : "the query box must hold 16 * MW * NW queries";
   }
   if (t.tk < 16 || t.tk % 16 != 0 || t.tk > 128) return k + "TK must be a multiple of 16 up to 128";
-  if (t.stages < 1 || t.stages > 4) return k + "STAGES must be 1 to 4";
+  if (t.stages < 1 || t.stages > 6) return k + "STAGES must be 1 to 6";
   if (t.maxreg != 0 && (t.maxreg < 64 || t.maxreg > 255)) return k + "MAXREG must be 0 or 64..255";
   if (t.wg != 0) {
     if (t.wg != 1) return k + "WG must be 0 or 1";
