@@ -88,6 +88,23 @@
 #define OC_AT(r, sg) ((((r) >> 3) * VSEG + (sg)) * 32 + ((r) & 7) * 4)
 #define CHUNK_WORDS (TQC * (HDP + HDVP) / 2)
 #define CS_ALIGN 128
+/* acc[m] += (K or V rows of the warp's block m) x (a chunk, K-major through desc), for every k16
+   step of the head dims hd; the A fragments from registers (fr) or shared memory (tile). */
+#if KV_REGS
+#define WG_A(a, fr, tile, stride, m, kk) \
+  (a[0] = fr[m][kk][0], a[1] = fr[m][kk][1], a[2] = fr[m][kk][2], a[3] = fr[m][kk][3])
+#else
+#define WG_A(a, fr, tile, stride, m, kk)  \
+  LDMATRIX_X4(a[0], a[1], a[2], a[3],     \
+              SMEM_ADDR(&tile[(arow + 16 * (m)) * (stride) + (kk) * 8 + acol]))
+#endif
+#define WG_KEY_PRODUCT(acc, fr, tile, stride, hd, desc, seg)             \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m)                         \
+      _Pragma("unroll") for (int kk = 0; kk < (hd) / 16; ++kk) {         \
+    uint a[4];                                                           \
+    WG_A(a, fr, tile, stride, m, kk);                                    \
+    WG_KMAJOR_PIECES(acc[m], a[0], a[1], a[2], a[3], desc, kk, seg);     \
+  }
 #else
 #define Q_WORDS (TQC * SK)
 #define QC_AT(r, sg) ((r) * SK + (sg) * 4)
@@ -390,42 +407,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #endif
           }
           /* S^T and dP^T in two groups: P^T is computed while dP^T runs (below). */
-#pragma unroll
-          for (int m = 0; m < MW; ++m)
-#pragma unroll
-            for (int kk = 0; kk < HDP / 16; ++kk) {
-              uint a[4];
-#if KV_REGS
-              a[0] = ka[m][kk][0], a[1] = ka[m][kk][1], a[2] = ka[m][kk][2], a[3] = ka[m][kk][3];
-#else
-              LDMATRIX_X4(a[0], a[1], a[2], a[3],
-                          SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));
-#endif
-#pragma unroll
-              for (int h = 0; h < TQC / WG_SN; ++h)
-                WG_CAT(WGMMA_RA_N, WG_SN)((s[m] + h * (WG_SN / 8)), a[0], a[1], a[2], a[3],
-                                          qdesc + (ulong)(16 * kk + h * (WG_SN / 8) * KSEG * 8),
-                                          0);
-            }
+          WG_KEY_PRODUCT(s, ka, ks, SK, HDP, qdesc, KSEG);
           WG_COMMIT();
 #if DO_DK
-#pragma unroll
-          for (int m = 0; m < MW; ++m)
-#pragma unroll
-            for (int kk = 0; kk < HDVP / 16; ++kk) {
-              uint a[4];
-#if KV_REGS
-              a[0] = va[m][kk][0], a[1] = va[m][kk][1], a[2] = va[m][kk][2], a[3] = va[m][kk][3];
-#else
-              LDMATRIX_X4(a[0], a[1], a[2], a[3],
-                          SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));
-#endif
-#pragma unroll
-              for (int h = 0; h < TQC / WG_SN; ++h)
-                WG_CAT(WGMMA_RA_N, WG_SN)((dp[m] + h * (WG_SN / 8)), a[0], a[1], a[2], a[3],
-                                          odesc + (ulong)(16 * kk + h * (WG_SN / 8) * VSEG * 8),
-                                          0);
-            }
+          WG_KEY_PRODUCT(dp, va, vs, SV, HDVP, odesc, VSEG);
           WG_COMMIT();
 #pragma unroll
           for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT1_N, TQC)(s[m]);

@@ -354,11 +354,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         for (int m = 0; m < MW; ++m)
 #pragma unroll
           for (int kk = 0; kk < HDP / 16; ++kk)
-#pragma unroll
-            for (int h = 0; h < TK / WG_SN; ++h)
-              WG_CAT(WGMMA_RA_N, WG_SN)((s[m] + h * (WG_SN / 8)), qa[m][kk][0], qa[m][kk][1],
-                                        qa[m][kk][2], qa[m][kk][3],
-                                        kdesc + (ulong)(16 * kk + h * (WG_SN / 8) * KSEG * 8), 0);
+            WG_KMAJOR_PIECES(s[m], qa[m][kk][0], qa[m][kk][1], qa[m][kk][2], qa[m][kk][3], kdesc,
+                             kk, KSEG);
         WG_COMMIT();
 #if !MMA_DQ /* the dQ kernel waits after issuing dP too (below) */
 #pragma unroll
@@ -400,11 +397,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         for (int m = 0; m < MW; ++m)
 #pragma unroll
           for (int kk = 0; kk < HDVP / 16; ++kk)
-#pragma unroll
-            for (int h = 0; h < TK / WG_SN; ++h)
-              WG_CAT(WGMMA_RA_N, WG_SN)((dp[m] + h * (WG_SN / 8)), oa[m][kk][0], oa[m][kk][1],
-                                        oa[m][kk][2], oa[m][kk][3],
-                                        vdesc + (ulong)(16 * kk + h * (WG_SN / 8) * VSEG * 8), 0);
+            WG_KMAJOR_PIECES(dp[m], oa[m][kk][0], oa[m][kk][1], oa[m][kk][2], oa[m][kk][3], vdesc,
+                             kk, VSEG);
         WG_COMMIT();
         /* S is ready; dP runs on while S is scaled, masked and exponentiated (below). */
 #pragma unroll

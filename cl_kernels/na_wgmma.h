@@ -38,6 +38,11 @@
 #define WG_CAT_(a, b) a##b
 #define WG_CAT(a, b) WG_CAT_(a, b)
 
+/* acc[0 .. WG_CHUNK / 8) += A (a0..a3) times a k16 step `kk` of WG_CHUNK columns of a K-major
+   chunk (core matrices, `seg` 16-byte segments per row) through `desc`, in pieces of WG_SN
+   columns: a k16 step is two cores further, the next piece WG_SN / 8 row groups. */
+#define WG_KMAJOR_PIECES(acc, a0, a1, a2, a3, desc, kk, seg)                                    _Pragma("unroll") for (int h_ = 0; h_ < WG_CHUNK / WG_SN; ++h_)                                   WG_CAT(WGMMA_RA_N, WG_SN)(((acc) + h_ * (WG_SN / 8)), a0, a1, a2, a3,                                                   (desc) + (ulong)(16 * (kk) + h_ * (WG_SN / 8) * (seg) * 8), 0)
+
 /* A shared-memory matrix descriptor without swizzle: the operand is made of 8 x 16-byte core
    matrices (128 contiguous bytes each); lbo = bytes between cores along K, sbo = bytes between
    cores along M or N; addr is 16-byte aligned. */
