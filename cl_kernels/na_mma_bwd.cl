@@ -98,6 +98,12 @@
   LDMATRIX_X4(a[0], a[1], a[2], a[3],     \
               SMEM_ADDR(&tile[(arow + 16 * (m)) * (stride) + (kk) * 8 + acol]))
 #endif
+/* WGMMA_FENCE or WGMMA_WAIT on the dV and dK accumulators this kernel keeps. */
+#define WG_DVDK(op)                                                   \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) {                    \
+    if (DO_DV) WG_CAT(WG_CAT(WGMMA_, op), WG_CAT(_N, HDVP))(dv[m]);   \
+    if (DO_DK) WG_CAT(WG_CAT(WGMMA_, op), WG_CAT(_N, HDP))(dk[m]);    \
+  }
 #define WG_KEY_PRODUCT(acc, fr, tile, stride, hd, desc, seg)             \
   _Pragma("unroll") for (int m = 0; m < MW; ++m)                         \
       _Pragma("unroll") for (int kk = 0; kk < (hd) / 16; ++kk) {         \
@@ -543,15 +549,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
             }
           const ulong odesc = na_wg_desc(SMEM_ADDR(os), VSEG * 128, 128);
           const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), KSEG * 128, 128);
-#pragma unroll
-          for (int m = 0; m < MW; ++m) {
-#if DO_DV
-            WG_CAT(WGMMA_FENCE_N, HDVP)(dv[m]);
-#endif
-#if DO_DK
-            WG_CAT(WGMMA_FENCE_N, HDP)(dk[m]);
-#endif
-          }
+          WG_DVDK(FENCE);
 #pragma unroll
           for (int m = 0; m < MW; ++m)
 #pragma unroll
@@ -566,15 +564,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #endif
             }
           WG_COMMIT();
-#pragma unroll
-          for (int m = 0; m < MW; ++m) {
-#if DO_DV
-            WG_CAT(WGMMA_WAIT_N, HDVP)(dv[m]);
-#endif
-#if DO_DK
-            WG_CAT(WGMMA_WAIT_N, HDP)(dk[m]);
-#endif
-          }
+          WG_DVDK(WAIT);
         }
 #else
 #pragma unroll
