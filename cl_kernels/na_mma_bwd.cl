@@ -478,11 +478,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #endif
 
         /* P^T and dS^T, masked to each query's window unless every query sees the tile.
-           QUERY_COLUMN: the query (column) of accumulator element (j, e), its lse in log2 units
-           (and the floats declared by the further arguments) and its window. */
-#define QUERY_COLUMN(j, e, ...)                                                             \
-  const int i = (e) >> 1, col = (j) * 8 + 2 * tq + ((e) & 1);                               \
-  const float lse2 = q_lse[st][col] * LOG2E __VA_ARGS__;                                    \
+           QUERY_WINDOW: the window of the query in column col (OpenCL C has no variadic
+           macros, so the rest of the column's setup stays at each use). */
+#define QUERY_WINDOW(col)                                                                   \
   const int l0 = q_lo[st][0][col], h0 = q_hi[st][0][col];                                   \
   const int l1 = RANK >= 2 ? q_lo[st][1][col] : 0, h1 = RANK >= 2 ? q_hi[st][1][col] : 0;   \
   const int l2 = RANK >= 3 ? q_lo[st][2][col] : 0, h2 = RANK >= 3 ? q_hi[st][2][col] : 0
@@ -491,7 +489,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         for (int j = 0; j < NQB; ++j)
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            QUERY_COLUMN(j, e);
+            const int i = e >> 1, col = j * 8 + 2 * tq + (e & 1);
+            const float lse2 = q_lse[st][col] * LOG2E;
+            QUERY_WINDOW(col);
 #pragma unroll
             for (int m = 0; m < MW; ++m) {
               const int in = full || NA_IN_BOX(ky[m][i][0], ky[m][i][1], ky[m][i][2], l0, h0, l1,
@@ -516,7 +516,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         for (int j = 0; j < NQB; ++j)
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
-            QUERY_COLUMN(j, e, , dd = q_d[st][col]);
+            const int i = e >> 1, col = j * 8 + 2 * tq + (e & 1);
+            const float lse2 = q_lse[st][col] * LOG2E, dd = q_d[st][col];
+            QUERY_WINDOW(col);
 #pragma unroll
             for (int m = 0; m < MW; ++m) {
               const int in = full || NA_IN_BOX(ky[m][i][0], ky[m][i][1], ky[m][i][2], l0, h0, l1,
