@@ -185,12 +185,13 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dq_lan
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
     __global stor_t* d_q, int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv,
-    float scale, int nt0, int nt1, int nt2) {
-  (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
-  const int wg = get_group_id(0);
-  /* Head dims equal to their buckets (the common case, HDX): constant loop lengths. */
-  na_bwd_dq_lanes_tile(wg, q, k, v, d_out, lse, delta, d_q, L0, L1, L2, H, HKV, LANES_HD,
-                       LANES_HDV, scale, nt0, nt1, nt2);
+    float scale, int nt0, int nt1, int nt2, __global int* next) {
+  /* Tiles from a counter (LANES_FOR_EACH_TILE, na_lanes.h); head dims equal to their buckets
+     (the common case, HDX): constant loop lengths. */
+  const int total = B * H * nt0 * nt1 * nt2;
+  LANES_FOR_EACH_TILE(wg, total, next,
+                      na_bwd_dq_lanes_tile(wg, q, k, v, d_out, lse, delta, d_q, L0, L1, L2, H,
+                                           HKV, LANES_HD, LANES_HDV, scale, nt0, nt1, nt2));
 }
 
 /* Key tiles: the same boxes as query tiles (TQ0 x TQ1 x TQ2 inside one dilation group), with
@@ -403,16 +404,18 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
     __global float* dq_part, int QB, /* dQ partials: QB rows of HDP floats per slot */
 #endif
     int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale, int nt0,
-    int nt1, int nt2) {
-  (void)B; /* the tiled backward kernels share one argument list (variant.hpp) */
+    int nt1, int nt2, __global int* next) {
 #if !DQP
   __global float* dq_part = 0;
   const int QB = 0;
 #endif
-  const int wg = get_group_id(0);
-  /* Head dims equal to their buckets (the common case, HDX): constant loop lengths. */
-  na_bwd_dkdv_lanes_tile(wg, q, k, v, d_out, lse, delta, d_k, d_v, dq_part, QB, L0, L1, L2, H,
-                         HKV, LANES_HD, LANES_HDV, scale, nt0, nt1, nt2);
+  /* Key tiles from a counter (LANES_FOR_EACH_TILE, na_lanes.h); head dims equal to their
+     buckets (the common case, HDX): constant loop lengths. */
+  const int total = B * HKV * nt0 * nt1 * nt2;
+  LANES_FOR_EACH_TILE(wg, total, next,
+                      na_bwd_dkdv_lanes_tile(wg, q, k, v, d_out, lse, delta, d_k, d_v, dq_part,
+                                             QB, L0, L1, L2, H, HKV, LANES_HD, LANES_HDV, scale,
+                                             nt0, nt1, nt2));
 }
 
 /* DQP=1's second pass: d_q[row] = scale * (sum of the partials of the key tiles that the

@@ -176,25 +176,16 @@ NA_FN __attribute__((always_inline)) void na_fwd_lanes_tile(
   LANES_FWD_STORE(acc, m, l, out, lse, ooff, qin, qrows, hdv);
 }
 
-#ifndef LANES_CHUNK
-#define LANES_CHUNK 8 /* neighbouring tiles per counter step (they share most key rows) */
-#endif
-
-/* The launch runs a few work-groups per compute unit (the host sizes it), each taking tiles
-   from a shared counter until none is left: on CPU drivers that hand out work-groups in large
-   chunks (PoCL: 64 at a time), a thread that starts late no longer leaves its chunk to finish
-   after the others. next[0] starts at 0 (a fresh buffer per call). Which work-group runs a
-   tile does not change what it computes, so results stay bit-identical. */
+/* Tiles from a counter (LANES_FOR_EACH_TILE, na_lanes.h). */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_fwd_lanes(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global stor_t* out, __global float* lse, int B, int L0, int L1, int L2, int H, int HKV,
     int hd, int hdv, float scale, int nt0, int nt1, int nt2, __global int* next) {
   const int total = B * H * nt0 * nt1 * nt2;
-  for (int c = atomic_inc(next) * LANES_CHUNK; c < total; c = atomic_inc(next) * LANES_CHUNK)
-    for (int wg = c; wg < NA_MIN(c + LANES_CHUNK, total); ++wg)
-      /* Head dims equal to their buckets (the common case, HDX) run the tile with loops of
-         constant length, which the P.V loop's unrolling needs (small-cpu, one PoCL thread,
-         fastest of 50 calls: 0.551 -> 0.538 ms before that unrolling). */
-      na_fwd_lanes_tile(wg, q, k, v, out, lse, L0, L1, L2, H, HKV, LANES_HD, LANES_HDV, scale,
-                        nt0, nt1, nt2);
+  /* Head dims equal to their buckets (the common case, HDX) run the tile with loops of
+     constant length, which the P.V loop's unrolling needs (small-cpu, one PoCL thread,
+     fastest of 50 calls: 0.551 -> 0.538 ms before that unrolling). */
+  LANES_FOR_EACH_TILE(wg, total, next,
+                      na_fwd_lanes_tile(wg, q, k, v, out, lse, L0, L1, L2, H, HKV, LANES_HD,
+                                        LANES_HDV, scale, nt0, nt1, nt2));
 }

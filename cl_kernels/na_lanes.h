@@ -292,4 +292,21 @@ NA_FN void na_lanes_to_rows(__global stor_t* dst, const __private float* lanes,
       for (int d = d0; d < dim; ++d) STOREF(dst, off[row] + d, lanes[d * BQ + row] * mult);
 }
 
+#ifndef LANES_CHUNK
+#define LANES_CHUNK 8 /* neighbouring tiles per counter step (they share most key rows) */
+#endif
+
+/* The lanes kernels run a few work-groups per compute unit (the host sizes the launch), each
+   taking tiles from a shared counter until none is left: on CPU drivers that hand out
+   work-groups in large chunks (PoCL: 64 at a time), a thread that starts late no longer leaves
+   its chunk to finish after the others. next[0] starts at 0 (a fresh buffer per call). Which
+   work-group runs a tile does not change what it computes, so results stay bit-identical.
+   Runs `body` with `wg` set to each tile of [0, total). */
+#define LANES_FOR_EACH_TILE(wg, total, next, body)                               \
+  for (int c_ = atomic_inc(next) * LANES_CHUNK; c_ < (total);                      \
+       c_ = atomic_inc(next) * LANES_CHUNK)                                        \
+    for (int wg = c_; wg < NA_MIN(c_ + LANES_CHUNK, (total)); ++wg) {             \
+      body;                                                                        \
+    }
+
 #endif /* NA_LANES_H */

@@ -18,6 +18,9 @@ constexpr const char* kFwdLanesFile = "na_fused_fwd_lanes.cl";
 constexpr const char* kBwdLanesFile = "na_fused_bwd_lanes.cl";
 // Work-groups per compute unit of a lanes-form launch that takes its tiles from a counter.
 constexpr std::size_t kLanesGroupsPerUnit = 4;
+std::size_t lanes_counter_groups(Context& ctx) {
+  return kLanesGroupsPerUnit * std::max(1u, ctx.device().compute_units);
+}
 constexpr const char* kBwdFile = "na_fused_bwd.cl";
 
 // FORM=0: the work-group form (na_fused_fwd.cl, GPUs); FORM=1: the lanes form
@@ -448,10 +451,11 @@ void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const B
   const DeltaPass d = launch_delta(ctx, p, a.out, a.d_out, label);
   const cl::Buffer& delta = d.delta;
   ev.push_back(d.event);
-  ev.push_back(ctx.launch(k_dkdv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
-                          MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, part, qb, p.batch,
-                          L0, L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale,
-                          nt[0], nt[1], nt[2]));
+  const TiledKernel tk{&k_dkdv, t.tq, 1, lanes_counter_groups(ctx)};
+  ev.push_back(launch_tiles(ctx, tk, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                            MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, part, qb,
+                            p.batch, L0, L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
+                            p.scale, nt[0], nt[1], nt[2]));
   ev.push_back(ctx.launch(k_red, g1, part, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
                           p.head_dim, p.scale, nt[0], nt[1], nt[2], qb));
   if (events) events->insert(events->end(), ev.begin(), ev.end());
@@ -487,11 +491,10 @@ void FusedVariant::forward(Context& ctx, const Problem& p, const Config& c, cons
     launch();
     return;
   }
-  // The lanes form takes its tiles from a counter (na_fused_fwd_lanes.cl): a few work-groups
-  // per compute unit, a fresh zeroed counter per call (no command to reset it, and no sharing
-  // between calls that an out-of-order queue could run at once).
-  const std::size_t units = std::max(1u, ctx.device().compute_units);
-  g.global[0] = std::min(g.global[0], kLanesGroupsPerUnit * units);
+  // The lanes form takes its tiles from a counter (LANES_FOR_EACH_TILE, na_lanes.h): a few
+  // work-groups per compute unit, a fresh zeroed counter per call (no command to reset it, and
+  // no sharing between calls that an out-of-order queue could run at once).
+  g.global[0] = std::min(g.global[0], lanes_counter_groups(ctx));
   cl_int zero = 0;
   launch(cl::Buffer(ctx.ocl_context(), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof zero,
                     &zero));
@@ -513,7 +516,10 @@ void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, con
                                lanes ? "na_fused_bwd_dq_lanes" : "na_fused_bwd_dq", label);
   cl::Kernel k_dkdv = ctx.kernel(lanes ? kBwdLanesFile : kBwdFile, opts,
                                  lanes ? "na_fused_bwd_dkdv_lanes" : "na_fused_bwd_dkdv", label);
-  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, t.tq, t.nt()}, a, label, events);
+  // The lanes kernels take their tiles from a counter, as the forward does.
+  const std::size_t groups = lanes ? lanes_counter_groups(ctx) : 0;
+  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt(), groups}, {&k_dkdv, t.tq, t.nt(), groups}, a,
+                        label, events);
 }
 
 }  // namespace openna

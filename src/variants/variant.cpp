@@ -167,15 +167,15 @@ void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, Tiled
   Events ev;
   const DeltaPass d = launch_delta(ctx, p, a.out, a.d_out, label);
   ev.push_back(d.event);
-  ev.push_back(ctx.launch(*dq.kernel, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
-                          MemArg{a.lse}, d.delta, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
-                          p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nq[0], nq[1], nq[2]));
+  ev.push_back(launch_tiles(ctx, dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                           MemArg{a.lse}, d.delta, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
+                           p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nq[0], nq[1], nq[2]));
   for (const TiledKernel* kv : {static_cast<const TiledKernel*>(&dkdv), dkdv2}) {
     if (!kv) continue;
-    ev.push_back(ctx.launch(*kv->kernel, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v},
-                            MemArg{a.d_out}, MemArg{a.lse}, d.delta, MemArg{a.d_k}, MemArg{a.d_v},
-                            p.batch, L0, L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
-                            p.scale, nk[0], nk[1], nk[2]));
+    ev.push_back(launch_tiles(ctx, *kv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v},
+                              MemArg{a.d_out}, MemArg{a.lse}, d.delta, MemArg{a.d_k},
+                              MemArg{a.d_v}, p.batch, L0, L1, L2, p.heads, p.heads_kv,
+                              p.head_dim, p.head_dim_v, p.scale, nk[0], nk[1], nk[2]));
   }
   if (events) events->insert(events->end(), ev.begin(), ev.end());
 }

@@ -3,6 +3,7 @@
 // that turns a problem into compile options.
 #pragma once
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -110,7 +111,22 @@ struct TiledKernel {
   cl::Kernel* kernel;
   const int* tq;
   int work_items;
+  // Nonzero: the kernel takes its tiles from a counter (a trailing `__global int*` argument,
+  // LANES_FOR_EACH_TILE in na_lanes.h); the launch is capped at this many work-groups and gets
+  // a fresh zeroed counter.
+  std::size_t counter_groups = 0;
 };
+
+// Launches a tiled kernel over `g` with `args`, adding the counter that `tk` asks for.
+template <typename... Args>
+cl::Event launch_tiles(Context& ctx, const TiledKernel& tk, Geometry g, const Args&... args) {
+  if (tk.counter_groups == 0) return ctx.launch(*tk.kernel, g, args...);
+  g.global[0] = std::min(g.global[0], tk.counter_groups * g.local[0]);
+  cl_int zero = 0;
+  return ctx.launch(*tk.kernel, g, args...,
+                    cl::Buffer(ctx.ocl_context(), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR,
+                               sizeof zero, &zero));
+}
 
 // The backward's common tail for the tiled variants: checks that both kernels fit their
 // work-groups, runs the D pass, then `dq` over query tiles (per query head) and `dkdv` over
