@@ -419,17 +419,15 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
 }
 
 /* DQP=1's second pass: d_q[row] = scale * (sum of the partials of the key tiles that the
-   query's window touches, in row-major tile order), one work-item per (batch, query, head). */
+   query's window touches, in row-major tile order), one work-item per (batch, query): the
+   windows, tiles and offsets depend on neither head, so they are found once for all heads. */
 __kernel void na_fused_bwd_dq_reduce_lanes(__global const float* dq_part, __global stor_t* d_q,
                                            int B, int L0, int L1, int L2, int H, int hd,
                                            float scale, int nt0, int nt1, int nt2, int QB) {
   const int N = L0 * L1 * L2;
-  /* Work-items in (batch, head, token) order, so that neighbouring ones read neighbouring
-     rows of the same slots (the scratch is laid out by (batch, head, key tile)). */
   const int id = get_global_id(0);
-  if (id >= B * N * H) return;
-  const int tok = id % N, h = (id / N) % H, b = id / (N * H);
-  const int row = (b * N + tok) * H + h;
+  if (id >= B * N) return;
+  const int tok = id % N, b = id / N;
   const int pos[3] = {tok / (L1 * L2), (tok / L2) % L1, tok % L2};
   const int Lx[3] = {L0, L1, L2}, ntx[3] = {nt0, nt1, nt2}, tq[3] = {TQ0, TQ1, TQ2};
   /* Per axis: the key tiles the query's window touches (within-group indices w0..w1, at
@@ -456,34 +454,37 @@ __kernel void na_fused_bwd_dq_reduce_lanes(__global const float* dq_part, __glob
     }
   }
   const int tiles = nt0 * nt1 * nt2;
-  __global const float* base = dq_part + (b * H + h) * tiles * QB * HDP;
-  /* The sums stay in registers (no pointer to them is taken): whole rows of 16 are stored
-     from them, only the rest goes through a private copy. */
-  vec_t acc[HDP / VW];
+  for (int h = 0; h < H; ++h) {
+    const int row = (b * N + tok) * H + h;
+    __global const float* base = dq_part + (b * H + h) * tiles * QB * HDP;
+    /* The sums stay in registers (no pointer to them is taken): whole rows of 16 are stored
+       from them, only the rest goes through a private copy. */
+    vec_t acc[HDP / VW];
 #pragma unroll
-  for (int i = 0; i < HDP / VW; ++i) acc[i] = (vec_t)(0.0f);
-  for (int i0 = 0; i0 < nw[0]; ++i0)
-    for (int i1 = 0; i1 < nw[1]; ++i1)
-      for (int i2 = 0; i2 < nw[2]; ++i2) {
-        const int tile = ((tbase[0] + w0[0] + i0) * nt1 + tbase[1] + w0[1] + i1) * nt2 +
-                         tbase[2] + w0[2] + i2;
-        const int flat = (off[0][i0] * cnt[1][i1] + off[1][i1]) * cnt[2][i2] + off[2][i2];
-        __global const float* src = base + (tile * QB + flat) * HDP;
+    for (int i = 0; i < HDP / VW; ++i) acc[i] = (vec_t)(0.0f);
+    for (int i0 = 0; i0 < nw[0]; ++i0)
+      for (int i1 = 0; i1 < nw[1]; ++i1)
+        for (int i2 = 0; i2 < nw[2]; ++i2) {
+          const int tile = ((tbase[0] + w0[0] + i0) * nt1 + tbase[1] + w0[1] + i1) * nt2 +
+                           tbase[2] + w0[2] + i2;
+          const int flat = (off[0][i0] * cnt[1][i1] + off[1][i1]) * cnt[2][i2] + off[2][i2];
+          __global const float* src = base + (tile * QB + flat) * HDP;
 #pragma unroll
-        for (int i = 0; i < HDP / VW; ++i)
-          if (i * VW < hd) acc[i] += VLOAD(&src[i * VW]);
-      }
-  int d0 = 0;
+          for (int i = 0; i < HDP / VW; ++i)
+            if (i * VW < hd) acc[i] += VLOAD(&src[i * VW]);
+        }
+    int d0 = 0;
 #if VW == 16
 #pragma unroll
-  for (int i = 0; i < HDP / VW; ++i)
-    if ((i + 1) * VW <= hd) {
-      STOREF16(acc[i] * scale, d_q, row * hd + i * VW);
-      d0 = (i + 1) * VW;
-    }
+    for (int i = 0; i < HDP / VW; ++i)
+      if ((i + 1) * VW <= hd) {
+        STOREF16(acc[i] * scale, d_q, row * hd + i * VW);
+        d0 = (i + 1) * VW;
+      }
 #endif
-  float dq[HDP];
+    float dq[HDP];
 #pragma unroll
-  for (int i = 0; i < HDP / VW; ++i) VSTORE(acc[i], &dq[i * VW]);
-  for (int d = d0; d < hd; ++d) STOREF(d_q, row * hd + d, dq[d] * scale);
+    for (int i = 0; i < HDP / VW; ++i) VSTORE(acc[i], &dq[i * VW]);
+    for (int d = d0; d < hd; ++d) STOREF(d_q, row * hd + d, dq[d] * scale);
+  }
 }

@@ -439,7 +439,7 @@ void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const B
   cl::Kernel k_dkdv = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dkdv_lanes", label);
   cl::Kernel k_red = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dq_reduce_lanes", label);
   check_fits(k_dkdv, ctx.device(), 1, label);
-  const int rows = static_cast<int>(p.lse_elems());
+  const int rows = p.batch * p.tokens();  // the reduce: one work-item per (batch, query)
   Geometry g1;
   g1.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
   g1.global[0] = round_up(static_cast<std::size_t>(rows), g1.local[0]);
