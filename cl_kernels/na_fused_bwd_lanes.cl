@@ -136,21 +136,7 @@ NA_FN __attribute__((always_inline)) void na_bwd_dq_lanes_tile(
     __global const stor_t* kp[TK];
     __global const stor_t* vp[TK];
     int y0[TK], y1[TK], y2[TK];
-#pragma unroll
-    for (int j = 0; j < TK; ++j) {
-      const int live = k0 + j < kbox;
-      const int r = live ? krow : row0;
-      kp[j] = k + r * hd;
-      vp[j] = v + r * hdv;
-#if DQ_MASK_TABLES
-      y0[j] = live ? c0 : MB0 - 1;
-#else
-      y0[j] = live ? c0 : FAR;
-#endif
-      y1[j] = c1;
-      y2[j] = c2;
-      ROW_WALK_NEXT(t, c0, c1, c2, krow);
-    }
+    LANES_STEP_KEYS(kp, vp, y0, y1, y2, DQ_MASK_TABLES);
     vec_t s[TK][NV], dp[TK][NV];
 #pragma unroll
     for (int j = 0; j < TK; ++j)

@@ -105,27 +105,11 @@ NA_FN __attribute__((always_inline)) void na_fwd_lanes_tile(
   ROW_WALK_INIT(t, HKV);
   int krow = row0;
   for (int k0 = 0; k0 < kbox; k0 += TK) {
-    /* The step's keys: their k and v rows, and box coordinates. Keys past the box read the
-       first key (finite values) and are masked by their coordinate (FAR, or the tables' zero
-       entry). */
+    /* The step's keys: their k and v rows, and box coordinates (LANES_STEP_KEYS). */
     __global const stor_t* kp[TK];
     __global const stor_t* vp[TK];
     int y0[TK], y1[TK], y2[TK];
-#pragma unroll
-    for (int j = 0; j < TK; ++j) {
-      const int live = k0 + j < kbox;
-      const int r = live ? krow : row0;
-      kp[j] = k + r * hd;
-      vp[j] = v + r * hdv;
-#if LANES_MASK_TABLES
-      y0[j] = live ? c0 : MB0 - 1;
-#else
-      y0[j] = live ? c0 : FAR;
-#endif
-      y1[j] = c1;
-      y2[j] = c2;
-      ROW_WALK_NEXT(t, c0, c1, c2, krow);
-    }
+    LANES_STEP_KEYS(kp, vp, y0, y1, y2, LANES_MASK_TABLES);
     /* Scores: s[j][n] = sum_d k[j][d] * q[lanes][d]. */
     vec_t s[TK][NV];
 #pragma unroll

@@ -292,6 +292,22 @@ NA_FN void na_lanes_to_rows(__global stor_t* dst, const __private float* lanes,
       for (int d = d0; d < dim; ++d) STOREF(dst, off[row] + d, lanes[d * BQ + row] * mult);
 }
 
+/* The next TK keys of the row walk (ROW_WALK_*): their K and V rows and box coordinates, for
+   the forward and the backward's dQ kernel. Keys past the box (k0 + j >= kbox) read the box's
+   first row (finite values) and are masked by their coordinate: FAR, or the mask tables' zero
+   entry MB0 - 1 where `tables`. Uses k, v, hd, hdv, k0, kbox, krow, row0 and c0..c2. */
+#define LANES_STEP_KEYS(kp, vp, y0, y1, y2, tables)                               \
+  _Pragma("unroll") for (int j = 0; j < TK; ++j) {                                \
+    const int live = k0 + j < kbox;                                               \
+    const int r = live ? krow : row0;                                             \
+    kp[j] = k + r * hd;                                                           \
+    vp[j] = v + r * hdv;                                                          \
+    y0[j] = live ? c0 : ((tables) ? MB0 - 1 : FAR);                               \
+    y1[j] = c1;                                                                   \
+    y2[j] = c2;                                                                   \
+    ROW_WALK_NEXT(t, c0, c1, c2, krow);                                           \
+  }
+
 #ifndef LANES_CHUNK
 #define LANES_CHUNK 8 /* neighbouring tiles per counter step (they share most key rows) */
 #endif

@@ -47,11 +47,10 @@
 #define NT (32 * NW)
 #define WR (16 * MW) /* key rows per warp */
 #define BK (WR * NW)
-/* K and V fragments of the warp's rows stay in registers when they are small. */
+/* K and V fragments of the warp's rows stay in registers when they are small; the key tile is
+   then staged through the chunk buffers' memory (it is read once, before the first chunk),
+   which leaves room for 128-key tiles with 2-3 stages. */
 #define KV_REGS ((HDP + HDVP) * MW <= 128)
-/* With the fragments in registers the key tile is staged through the chunk buffers' memory (it
-   is read once, before the first chunk), which leaves room for 128-key tiles with 2-3 stages. */
-#define KV_ALIAS KV_REGS
 #define SK ((HDP + 8) / 2)  /* row strides in 32-bit words (+16 bytes: conflict-free) */
 #define SV ((HDVP + 8) / 2)
 #define KSEG (HDP / 8) /* 16-byte segments per row */
@@ -129,7 +128,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __global const ushort* d_out, __global const float* lse, __global const float* delta,
     __global ushort* d_k, __global ushort* d_v, int B, int L0, int L1, int L2, int H, int HKV,
     int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
-#if KV_ALIAS
+#if KV_REGS /* the key tile in the chunk buffers' memory */
 #define KV_WORDS (BK * (SK + SV))
   __local uint smem_[KV_WORDS > STAGES * CHUNK_WORDS ? KV_WORDS : STAGES * CHUNK_WORDS]
       __attribute__((aligned(CS_ALIGN)));
@@ -211,22 +210,21 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   const int arow = warp * WR + (lane & 7) + ((lane >> 3) & 1) * 8, acol = (lane >> 4) * 4;
   const int krow = (lane >> 4) * 8 + (lane & 7), kcol = ((lane >> 3) & 1) * 4;
   const int trow = ((lane >> 3) & 1) * 8 + (lane & 7), tcol = (lane >> 4) * 4;
-#if KV_REGS
-  uint ka[MW][HDP / 16][4], va[MW][HDVP / 16][4]; /* taken once the tile has landed */
-#define LOAD_KV_FRAGMENTS()                                                                  \
-  _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                           \
-    _Pragma("unroll") for (int kk = 0; kk < HDP / 16; ++kk)                                  \
-        LDMATRIX_X4(ka[m][kk][0], ka[m][kk][1], ka[m][kk][2], ka[m][kk][3],                  \
-                    SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));                   \
-    _Pragma("unroll") for (int kk = 0; kk < (DO_DK ? HDVP / 16 : 0); ++kk)                   \
-        LDMATRIX_X4(va[m][kk][0], va[m][kk][1], va[m][kk][2], va[m][kk][3],                  \
-                    SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));                   \
-  }
-#endif
-#if KV_ALIAS /* the fragments now, then the memory goes to the chunks */
+#if KV_REGS /* the fragments once the tile has landed; then the memory goes to the chunks */
+  uint ka[MW][HDP / 16][4], va[MW][HDVP / 16][4];
   CP_ASYNC_WAIT(0);
   barrier(CLK_LOCAL_MEM_FENCE);
-  LOAD_KV_FRAGMENTS();
+#pragma unroll
+  for (int m = 0; m < MW; ++m) {
+#pragma unroll
+    for (int kk = 0; kk < HDP / 16; ++kk)
+      LDMATRIX_X4(ka[m][kk][0], ka[m][kk][1], ka[m][kk][2], ka[m][kk][3],
+                  SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));
+#pragma unroll
+    for (int kk = 0; kk < (DO_DK ? HDVP / 16 : 0); ++kk)
+      LDMATRIX_X4(va[m][kk][0], va[m][kk][1], va[m][kk][2], va[m][kk][3],
+                  SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));
+  }
   barrier(CLK_LOCAL_MEM_FENCE);
 #endif
 
@@ -366,9 +364,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       barrier(CLK_LOCAL_MEM_FENCE);
       __local const uint* qs = cs + st * CHUNK_WORDS;
       __local const uint* os = qs + Q_WORDS;
-#if KV_REGS && !KV_ALIAS
-      if (h == hk * G && c == 0) LOAD_KV_FRAGMENTS();
-#endif
 
       /* Whether every query of the chunk sees the whole tile (no mask), and whether any sees a
          key of this warp (warp votes over the chunk's per-query flags). */
