@@ -478,26 +478,16 @@ void FusedVariant::forward(Context& ctx, const Problem& p, const Config& c, cons
                                   : ctx.kernel(kFwdFile, opts, "na_fused_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label);
   int nt[3];
-  Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
-  // The kernels' common arguments; the lanes form adds its tile counter.
-  const auto launch = [&](const auto&... extra) {
-    cl::Event ev = ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
-                              MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
-                              p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
-                              p.scale, nt[0], nt[1], nt[2], extra...);
-    if (events) events->push_back(ev);
-  };
-  if (t.form != kLanes) {
-    launch();
-    return;
-  }
+  const Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
   // The lanes form takes its tiles from a counter (LANES_FOR_EACH_TILE, na_lanes.h): a few
   // work-groups per compute unit, a fresh zeroed counter per call (no command to reset it, and
-  // no sharing between calls that an out-of-order queue could run at once).
-  g.global[0] = std::min(g.global[0], lanes_counter_groups(ctx));
-  cl_int zero = 0;
-  launch(cl::Buffer(ctx.ocl_context(), CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof zero,
-                    &zero));
+  // no sharing between calls that an out-of-order queue could run at once; launch_tiles).
+  const TiledKernel tk{&k, t.tq, t.nt(), t.form == kLanes ? lanes_counter_groups(ctx) : 0};
+  cl::Event ev = launch_tiles(ctx, tk, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out},
+                              MemArg{a.lse}, p.batch, p.axis[0].length, p.axis[1].length,
+                              p.axis[2].length, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
+                              p.scale, nt[0], nt[1], nt[2]);
+  if (events) events->push_back(ev);
 }
 
 void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, const BwdArgs& a,

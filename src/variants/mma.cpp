@@ -109,12 +109,12 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
     case MmaKernel::Dkdv:
       break;
   }
-  const std::size_t meta = 36 * t.stages * t.tk;
-  // WG tiles align the chunk buffers to 128 bytes (wgmma's descriptors); with the K and V
-  // fragments in registers the key tile is staged through the chunk buffers (KV_ALIAS).
-  if ((hdp + hdvp) * t.mw <= 128)
-    return 4 * std::max(tile_rows * (sk + sv), t.stages * stage) + meta + (t.wg ? 128 : 0);
-  return 4 * (tile_rows * (sk + sv) + t.stages * stage) + meta + (t.wg ? 128 : 0);
+  // With the K and V fragments in registers (KV_REGS) the key tile is staged through the chunk
+  // buffers' memory; WG tiles align the chunk buffers to 128 bytes (wgmma's descriptors).
+  const std::size_t tile = tile_rows * (sk + sv), chunks = t.stages * stage;
+  const bool kv_regs = (hdp + hdvp) * t.mw <= 128;
+  return 4 * (kv_regs ? std::max(tile, chunks) : tile + chunks) + 36 * t.stages * t.tk +
+         (t.wg ? 128 : 0);
 }
 
 // Devices with wgmma (Hopper, compute capability 9.0): the WG tiles' host-side condition (the
@@ -168,7 +168,9 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
 std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c, Pass pass) {
   if (pass == Pass::Forward) {
     if (has_dkdv_keys(c)) {
-      return "KNW, KMW, KTK, KSTAGES, KMAXREG and KWG are backward parameters";
+      std::string keys;
+      for (const char* key : kDkdvKeys) keys += std::string(keys.empty() ? "" : ", ") + key;
+      return keys + " are backward parameters";
     }
     return kernel_tile_error(p, dev, tile_of(c), MmaKernel::Forward);
   }
