@@ -50,7 +50,9 @@
 /* K and V fragments of the warp's rows stay in registers when they are small; the key tile is
    then staged through the chunk buffers' memory (it is read once, before the first chunk),
    which leaves room for 128-key tiles with 2-3 stages. */
-#define KV_REGS ((HDP + HDVP) * MW <= 128)
+#ifndef KV_REGS
+#define KV_REGS ((HDP + HDVP) * MW <= 128) /* the host may set 0 (KVREG) */
+#endif
 #define SK ((HDP + 8) / 2)  /* row strides in 32-bit words (+16 bytes: conflict-free) */
 #define SV ((HDVP + 8) / 2)
 #define KSEG (HDP / 8) /* 16-byte segments per row */
@@ -87,27 +89,19 @@
 #define OC_AT(r, sg) ((((r) >> 3) * VSEG + (sg)) * 32 + ((r) & 7) * 4)
 #define CHUNK_WORDS (TQC * (HDP + HDVP) / 2)
 #define CS_ALIGN 128
-/* acc[m] += (K or V rows of the warp's block m) x (a chunk, K-major through desc), for every k16
-   step of the head dims hd; the A fragments from registers (fr) or shared memory (tile). */
-#if KV_REGS
-#define WG_A(a, fr, tile, stride, m, kk) \
-  (a[0] = fr[m][kk][0], a[1] = fr[m][kk][1], a[2] = fr[m][kk][2], a[3] = fr[m][kk][3])
-#else
-#define WG_A(a, fr, tile, stride, m, kk)  \
-  LDMATRIX_X4(a[0], a[1], a[2], a[3],     \
-              SMEM_ADDR(&tile[(arow + 16 * (m)) * (stride) + (kk) * 8 + acol]))
-#endif
 /* WGMMA_FENCE or WGMMA_WAIT on the dV and dK accumulators this kernel keeps. */
 #define WG_DVDK(op)                                                   \
   _Pragma("unroll") for (int m = 0; m < MW; ++m) {                    \
     if (DO_DV) WG_CAT(WG_CAT(WGMMA_, op), WG_CAT(_N, HDVP))(dv[m]);   \
     if (DO_DK) WG_CAT(WG_CAT(WGMMA_, op), WG_CAT(_N, HDP))(dk[m]);    \
   }
+/* acc[m] += (K or V rows of the warp's block m) x (a chunk, K-major through desc), for every k16
+   step of the head dims hd. */
 #define WG_KEY_PRODUCT(acc, fr, tile, stride, hd, desc, seg)             \
   _Pragma("unroll") for (int m = 0; m < MW; ++m)                         \
       _Pragma("unroll") for (int kk = 0; kk < (hd) / 16; ++kk) {         \
     uint a[4];                                                           \
-    WG_A(a, fr, tile, stride, m, kk);                                    \
+    KV_A(a, fr, tile, stride, m, kk);                                    \
     WG_KMAJOR_PIECES(acc[m], a[0], a[1], a[2], a[3], desc, kk, seg);     \
   }
 #else
@@ -116,6 +110,70 @@
 #define OC_AT(r, sg) ((r) * SV + (sg) * 4)
 #define CHUNK_WORDS (TQC * (SK + SV))
 #define CS_ALIGN 16
+#ifndef QSUB
+#define QSUB TQC /* query rows per compute step of a chunk (a multiple of 16 dividing TQC) */
+#endif
+#ifndef SEQ
+#define SEQ 0 /* 1: S^T, P^T and dV before dP^T, dS^T and dK (fewer registers live) */
+#endif
+#define NSB (QSUB / 8) /* n8 query blocks per step */
+#if QSUB % 16 != 0 || TQC % QSUB != 0
+#error "QSUB must be a multiple of 16 dividing TQC"
+#endif
+#define ZERO_SCORES(acc)                                   \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m)           \
+      _Pragma("unroll") for (int j = 0; j < NSB; ++j)      \
+      acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.0f
+/* acc[m] += (K or V rows of the warp's block m) x (chunk rows sb .. sb + QSUB - 1)^T, for every
+   k16 step of the head dims hd (B fragments by ldmatrix). */
+#define SYNC_KEY_PRODUCT(acc, fr, tile, stride, hd, chunk)                                   \
+  _Pragma("unroll") for (int kk = 0; kk < (hd) / 16; ++kk) {                                 \
+    uint a[MW][4];                                                                           \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) KV_A(a[m], fr, tile, stride, m, kk);      \
+    _Pragma("unroll") for (int jj = 0; jj < NSB / 2; ++jj) {                                 \
+      uint b0, b1, b2, b3;                                                                   \
+      LDMATRIX_X4(b0, b1, b2, b3,                                                            \
+                  SMEM_ADDR(&chunk[(sb + jj * 16 + krow) * (stride) + kk * 8 + kcol]));      \
+      _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                       \
+        MMA_16816(acc[m][2 * jj], a[m][0], a[m][1], a[m][2], a[m][3], b0, b1);               \
+        MMA_16816(acc[m][2 * jj + 1], a[m][0], a[m][1], a[m][2], a[m][3], b2, b3);           \
+      }                                                                                      \
+    }                                                                                        \
+  }
+/* The packed A fragments (f16/bf16 pairs) of the step's k16 query blocks from accumulators. */
+#define PACK_A(fr, acc)                                                     \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m)                            \
+      _Pragma("unroll") for (int kk = 0; kk < QSUB / 16; ++kk) {            \
+    fr[m][kk][0] = na_pack2(acc[m][2 * kk][0], acc[m][2 * kk][1]);          \
+    fr[m][kk][1] = na_pack2(acc[m][2 * kk][2], acc[m][2 * kk][3]);          \
+    fr[m][kk][2] = na_pack2(acc[m][2 * kk + 1][0], acc[m][2 * kk + 1][1]);  \
+    fr[m][kk][3] = na_pack2(acc[m][2 * kk + 1][2], acc[m][2 * kk + 1][3]);  \
+  }
+/* acc[m] += fr[m] (P^T or dS^T of the step) x (chunk rows of the step), nd n8 blocks of head
+   dims (B fragments by ldmatrix.trans). */
+#define SYNC_CHUNK_PRODUCT(acc, fr, chunk, stride, nd)                                         \
+  _Pragma("unroll") for (int kk = 0; kk < QSUB / 16; ++kk) {                                   \
+    const int row_ = sb + kk * 16 + trow;                                                      \
+    _Pragma("unroll") for (int n = 0; n < (nd); n += 2) {                                      \
+      uint b0, b1, b2, b3;                                                                     \
+      LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&chunk[row_ * (stride) + n * 4 + tcol]));        \
+      _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                         \
+        MMA_16816(acc[m][n], fr[m][kk][0], fr[m][kk][1], fr[m][kk][2], fr[m][kk][3], b0, b1);  \
+        MMA_16816(acc[m][n + 1], fr[m][kk][0], fr[m][kk][1], fr[m][kk][2], fr[m][kk][3], b2,   \
+                  b3);                                                                         \
+      }                                                                                        \
+    }                                                                                          \
+  }
+#endif
+/* The A fragment of K or V rows (the warp's block m, k16 step kk of the head dims): from
+   registers (fr) or shared memory (tile). */
+#if KV_REGS
+#define KV_A(a, fr, tile, stride, m, kk) \
+  (a[0] = fr[m][kk][0], a[1] = fr[m][kk][1], a[2] = fr[m][kk][2], a[3] = fr[m][kk][3])
+#else
+#define KV_A(a, fr, tile, stride, m, kk)  \
+  LDMATRIX_X4(a[0], a[1], a[2], a[3],     \
+              SMEM_ADDR(&tile[(arow + 16 * (m)) * (stride) + (kk) * 8 + acol]))
 #endif
 
 #if TQ0 * TQ1 * TQ2 != BK || TQC % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || MW < 1 || \
@@ -384,7 +442,34 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         }
       }
       const int full = na_warp_all(whole);
+      /* P^T and dS^T are masked to each query's window unless every query sees the tile.
+         QUERY_WINDOW: the window of the query in column col (OpenCL C has no variadic
+         macros, so the rest of the column's setup stays at each use). */
+#define QUERY_WINDOW(col)                                                                   \
+  const int l0 = q_lo[st][0][col], h0 = q_hi[st][0][col];                                   \
+  const int l1 = RANK >= 2 ? q_lo[st][1][col] : 0, h1 = RANK >= 2 ? q_hi[st][1][col] : 0;   \
+  const int l2 = RANK >= 3 ? q_lo[st][2][col] : 0, h2 = RANK >= 3 ? q_hi[st][2][col] : 0
+/* P^T = exp2(S^T scale - lse) in s for nb n8 query blocks from chunk row sb, masked to each
+   query's window where `masked` (a literal: 0 where every query of the chunk sees the whole tile,
+   so the compiler drops the window loads and tests); with `ds` also dS^T = P^T (dP^T - D) in dp.
+   The caller branches on the warp-uniform `full`: a select per element cost the long-1d-causal
+   dK/dV kernel 19% (H100, 2026-11-26 session 7). */
+#define P_FROM_S(s, dp, nb, sb, masked, ds)                                                    \
+  _Pragma("unroll") for (int j = 0; j < (nb); ++j)                                             \
+      _Pragma("unroll") for (int e = 0; e < 4; ++e) {                                          \
+    const int i = e >> 1, col = (sb) + j * 8 + 2 * tq + (e & 1);                               \
+    const float lse2 = q_lse[st][col] * LOG2E, dd = (ds) ? q_d[st][col] : 0.0f;                \
+    QUERY_WINDOW(col);                                                                         \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                           \
+      const int in = !(masked) || NA_IN_BOX(ky[m][i][0], ky[m][i][1], ky[m][i][2], l0, h0, l1, \
+                                            h1, l2, h2);                                       \
+      const float p = in ? na_exp2(s[m][j][e] * sscale - lse2) : 0.0f;                         \
+      if (ds) dp[m][j][e] = p * (dp[m][j][e] - dd); /* dS^T */                                 \
+      s[m][j][e] = p;                               /* P^T */                                  \
+    }                                                                                          \
+  }
       if (!WSKIP || full || na_warp_any(hit)) {
+#if WG
         /* S^T = K Q^T and dP^T = V dO^T for this warp's keys x TQC queries. */
         float s[MW][NQB][4], dp[MW][NQB][4];
 #pragma unroll
@@ -394,7 +479,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
             s[m][j][0] = s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;
             dp[m][j][0] = dp[m][j][1] = dp[m][j][2] = dp[m][j][3] = 0.0f;
           }
-#if WG
         {
           /* Q and dO chunks as B (K-major: head dims along K), in pieces of WG_SN queries: a
              k16 step is two cores further, the next WG_SN queries WG_SN / 8 row groups. */
@@ -420,80 +504,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TQC)(s[m]);
 #endif
         }
-#else
-#pragma unroll
-        for (int kk = 0; kk < HDP / 16; ++kk) {
-          uint a[MW][4];
-#pragma unroll
-          for (int m = 0; m < MW; ++m) {
-#if KV_REGS
-            a[m][0] = ka[m][kk][0], a[m][1] = ka[m][kk][1], a[m][2] = ka[m][kk][2],
-            a[m][3] = ka[m][kk][3];
-#else
-            LDMATRIX_X4(a[m][0], a[m][1], a[m][2], a[m][3],
-                        SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));
-#endif
-          }
-#pragma unroll
-          for (int jj = 0; jj < NQB / 2; ++jj) {
-            uint b0, b1, b2, b3;
-            LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&qs[(jj * 16 + krow) * SK + kk * 8 + kcol]));
-#pragma unroll
-            for (int m = 0; m < MW; ++m) {
-              MMA_16816(s[m][2 * jj], a[m][0], a[m][1], a[m][2], a[m][3], b0, b1);
-              MMA_16816(s[m][2 * jj + 1], a[m][0], a[m][1], a[m][2], a[m][3], b2, b3);
-            }
-          }
+        if (full) {
+          P_FROM_S(s, s, NQB, 0, 0, 0);
+        } else {
+          P_FROM_S(s, s, NQB, 0, 1, 0);
         }
-#pragma unroll
-        for (int kk = 0; kk < HDVP / 16; ++kk) {
-          uint a[MW][4];
-#pragma unroll
-          for (int m = 0; m < MW; ++m) {
-#if KV_REGS
-            a[m][0] = va[m][kk][0], a[m][1] = va[m][kk][1], a[m][2] = va[m][kk][2],
-            a[m][3] = va[m][kk][3];
-#else
-            LDMATRIX_X4(a[m][0], a[m][1], a[m][2], a[m][3],
-                        SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));
-#endif
-          }
-#pragma unroll
-          for (int jj = 0; jj < NQB / 2; ++jj) {
-            uint b0, b1, b2, b3;
-            LDMATRIX_X4(b0, b1, b2, b3, SMEM_ADDR(&os[(jj * 16 + krow) * SV + kk * 8 + kcol]));
-#pragma unroll
-            for (int m = 0; m < MW; ++m) {
-              MMA_16816(dp[m][2 * jj], a[m][0], a[m][1], a[m][2], a[m][3], b0, b1);
-              MMA_16816(dp[m][2 * jj + 1], a[m][0], a[m][1], a[m][2], a[m][3], b2, b3);
-            }
-          }
-        }
-
-#endif
-
-        /* P^T and dS^T, masked to each query's window unless every query sees the tile.
-           QUERY_WINDOW: the window of the query in column col (OpenCL C has no variadic
-           macros, so the rest of the column's setup stays at each use). */
-#define QUERY_WINDOW(col)                                                                   \
-  const int l0 = q_lo[st][0][col], h0 = q_hi[st][0][col];                                   \
-  const int l1 = RANK >= 2 ? q_lo[st][1][col] : 0, h1 = RANK >= 2 ? q_hi[st][1][col] : 0;   \
-  const int l2 = RANK >= 3 ? q_lo[st][2][col] : 0, h2 = RANK >= 3 ? q_hi[st][2][col] : 0
-#if WG
-#pragma unroll
-        for (int j = 0; j < NQB; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int i = e >> 1, col = j * 8 + 2 * tq + (e & 1);
-            const float lse2 = q_lse[st][col] * LOG2E;
-            QUERY_WINDOW(col);
-#pragma unroll
-            for (int m = 0; m < MW; ++m) {
-              const int in = full || NA_IN_BOX(ky[m][i][0], ky[m][i][1], ky[m][i][2], l0, h0, l1,
-                                                h1, l2, h2);
-              s[m][j][e] = in ? na_exp2(s[m][j][e] * sscale - lse2) : 0.0f; /* P^T */
-            }
-          }
 #if DO_DK
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TQC)(dp[m]);
@@ -506,27 +521,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
             for (int m = 0; m < MW; ++m) dp[m][j][e] = s[m][j][e] * (dp[m][j][e] - dd); /* dS^T */
           }
 #endif
-#else
-#pragma unroll
-        for (int j = 0; j < NQB; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) {
-            const int i = e >> 1, col = j * 8 + 2 * tq + (e & 1);
-            const float lse2 = q_lse[st][col] * LOG2E, dd = q_d[st][col];
-            QUERY_WINDOW(col);
-#pragma unroll
-            for (int m = 0; m < MW; ++m) {
-              const int in = full || NA_IN_BOX(ky[m][i][0], ky[m][i][1], ky[m][i][2], l0, h0, l1,
-                                                h1, l2, h2);
-              const float p = in ? na_exp2(s[m][j][e] * sscale - lse2) : 0.0f;
-              dp[m][j][e] = p * (dp[m][j][e] - dd); /* dS^T */
-              s[m][j][e] = p;                       /* P^T */
-            }
-          }
-#endif
 
         /* dV += P^T dO and dK += dS^T Q (B = dO, Q rows by ldmatrix.trans). */
-#if WG
         {
           /* P^T and dS^T as A from the accumulators; dO and Q chunks as B stored MN-major
              (dims contiguous, queries along K: tb = 1): a k16 step is two groups of 8 queries. */
@@ -564,41 +560,53 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           WG_DVDK(WAIT);
         }
 #else
-#pragma unroll
-        for (int kk = 0; kk < TQC / 16; ++kk) {
-          uint pa[MW][4], da[MW][4];
-#pragma unroll
-          for (int m = 0; m < MW; ++m) {
-            pa[m][0] = na_pack2(s[m][2 * kk][0], s[m][2 * kk][1]);
-            pa[m][1] = na_pack2(s[m][2 * kk][2], s[m][2 * kk][3]);
-            pa[m][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
-            pa[m][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
-            da[m][0] = na_pack2(dp[m][2 * kk][0], dp[m][2 * kk][1]);
-            da[m][1] = na_pack2(dp[m][2 * kk][2], dp[m][2 * kk][3]);
-            da[m][2] = na_pack2(dp[m][2 * kk + 1][0], dp[m][2 * kk + 1][1]);
-            da[m][3] = na_pack2(dp[m][2 * kk + 1][2], dp[m][2 * kk + 1][3]);
+        /* In steps of QSUB queries (sb: the step's first chunk row). SEQ 0: S^T and dP^T, then
+           P^T and dS^T, then dV and dK. SEQ 1: S^T, P^T, dV; then dP^T, dS^T (P^T read back
+           from its packed pairs), dK: half the score registers live at once. */
+#pragma unroll 1
+        for (int sb = 0; sb < TQC; sb += QSUB) {
+          float s[MW][NSB][4];
+          uint pa[MW][QSUB / 16][4], da[MW][QSUB / 16][4];
+          ZERO_SCORES(s);
+          SYNC_KEY_PRODUCT(s, ka, ks, SK, HDP, qs);
+#if SEQ
+          if (full) {
+            P_FROM_S(s, s, NSB, sb, 0, 0);
+          } else {
+            P_FROM_S(s, s, NSB, sb, 1, 0);
           }
-          const int row = kk * 16 + trow;
+          PACK_A(pa, s);
+          SYNC_CHUNK_PRODUCT(dv, pa, os, SV, NVD);
+          float dp[MW][NSB][4];
+          ZERO_SCORES(dp);
+          SYNC_KEY_PRODUCT(dp, va, vs, SV, HDVP, os);
 #pragma unroll
-          for (int n = 0; n < NVD; n += 2) {
-            uint b0, b1, b2, b3;
-            LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&os[row * SV + n * 4 + tcol]));
+          for (int j = 0; j < NSB; ++j)
 #pragma unroll
-            for (int m = 0; m < MW; ++m) {
-              MMA_16816(dv[m][n], pa[m][0], pa[m][1], pa[m][2], pa[m][3], b0, b1);
-              MMA_16816(dv[m][n + 1], pa[m][0], pa[m][1], pa[m][2], pa[m][3], b2, b3);
+            for (int e = 0; e < 4; ++e) {
+              const float dd = q_d[st][sb + j * 8 + 2 * tq + (e & 1)];
+#pragma unroll
+              for (int m = 0; m < MW; ++m) {
+                const float2 pp = na_unpack2(pa[m][j >> 1][(j & 1) * 2 + (e >> 1)]);
+                dp[m][j][e] = ((e & 1) ? pp.y : pp.x) * (dp[m][j][e] - dd); /* dS^T */
+              }
             }
+          PACK_A(da, dp);
+          SYNC_CHUNK_PRODUCT(dk, da, qs, SK, NKD);
+#else
+          float dp[MW][NSB][4];
+          ZERO_SCORES(dp);
+          SYNC_KEY_PRODUCT(dp, va, vs, SV, HDVP, os);
+          if (full) {
+            P_FROM_S(s, dp, NSB, sb, 0, 1);
+          } else {
+            P_FROM_S(s, dp, NSB, sb, 1, 1);
           }
-#pragma unroll
-          for (int n = 0; n < NKD; n += 2) {
-            uint b0, b1, b2, b3;
-            LDMATRIX_X4_T(b0, b1, b2, b3, SMEM_ADDR(&qs[row * SK + n * 4 + tcol]));
-#pragma unroll
-            for (int m = 0; m < MW; ++m) {
-              MMA_16816(dk[m][n], da[m][0], da[m][1], da[m][2], da[m][3], b0, b1);
-              MMA_16816(dk[m][n + 1], da[m][0], da[m][1], da[m][2], da[m][3], b2, b3);
-            }
-          }
+          PACK_A(pa, s);
+          PACK_A(da, dp);
+          SYNC_CHUNK_PRODUCT(dv, pa, os, SV, NVD);
+          SYNC_CHUNK_PRODUCT(dk, da, qs, SK, NKD);
+#endif
         }
 #endif
       }

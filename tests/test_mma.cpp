@@ -7,8 +7,8 @@
 
 #include "core/problem.hpp"
 #include "test_util.hpp"
-#include "tiers.hpp"
 #include "testing/reference.hpp"
+#include "tiers.hpp"
 #include "variants/mma.hpp"
 
 namespace openna::testing {
@@ -51,11 +51,9 @@ TEST(MmaGate, SupportedOnCapableNvidia) {
   }
   EXPECT_EQ("", mma_probe(test_context(), OPENNA_F16));
   EXPECT_EQ("", mma_probe(test_context(), OPENNA_BF16));
-  const NaCase c = make_case(2, {16, 16}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 64, 64,
-                             OPENNA_F16);
+  const NaCase c = make_case(2, {16, 16}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 64, 64, OPENNA_F16);
   EXPECT_EQ("", unsupported(c, "mma", Pass::Forward));
-  const Selection s =
-      select_variant(test_context().device(), normalize(&c.problem), Pass::Forward);
+  const Selection s = select_variant(test_context().device(), normalize(&c.problem), Pass::Forward);
   EXPECT_STREQ("mma", s.variant->family());
 }
 
@@ -66,7 +64,8 @@ TEST_P(MmaRandom, Forward) {
   check_forward(GetParam(), "mma");
 }
 
-INSTANTIATE_TEST_SUITE_P(Quick, MmaRandom, ::testing::ValuesIn(mma_random(TIER(9090, 9091), TIER(120, 400))),
+INSTANTIATE_TEST_SUITE_P(Quick, MmaRandom,
+                         ::testing::ValuesIn(mma_random(TIER(9090, 9091), TIER(120, 400))),
                          [](const auto& info) { return info.param.name(); });
 
 std::vector<NaCase> adversarial() {
@@ -78,16 +77,13 @@ std::vector<NaCase> adversarial() {
       make_case(2, {17, 10}, {3, 2}, {1, 1}, {4, 3}, {0, 0}, 1, 1, 16, 16, OPENNA_F16),
       make_case(1, {23}, {4}, {2}, {5}, {0}, 2, 1, 32, 16, OPENNA_F16),
       make_case(2, {12, 10}, {4, 6}, {2, 3}, {1, 1}, {0, 0}, 2, 2, 16, 16, OPENNA_BF16),
-      make_case(3, {6, 8, 7}, {4, 2, 6}, {4, 2, 3}, {1, 1, 1}, {0, 0, 0}, 1, 1, 8, 8,
-                OPENNA_BF16),
+      make_case(3, {6, 8, 7}, {4, 2, 6}, {4, 2, 3}, {1, 1, 1}, {0, 0, 0}, 1, 1, 8, 8, OPENNA_BF16),
       make_case(2, {15, 14}, {5, 3}, {2, 3}, {2, 3}, {1, 1}, 2, 1, 16, 16, OPENNA_F16),
-      make_case(3, {9, 8, 10}, {3, 2, 4}, {3, 1, 2}, {2, 2, 1}, {1, 0, 1}, 1, 1, 16, 8,
-                OPENNA_F16),
+      make_case(3, {9, 8, 10}, {3, 2, 4}, {3, 1, 2}, {2, 2, 1}, {1, 0, 1}, 1, 1, 16, 8, OPENNA_F16),
       make_case(1, {300}, {64}, {3}, {2}, {1}, 4, 2, 64, 64, OPENNA_F16),
       make_case(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 1}, 6, 2, 16, 16, OPENNA_F16, 3),
       make_case(2, {9, 7}, {5, 3}, {1, 1}, {1, 1}, {0, 0}, 4, 1, 16, 16, OPENNA_BF16, 2),
-      make_case(3, {4, 5, 6}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1, 1, 16, 16,
-                OPENNA_F16),
+      make_case(3, {4, 5, 6}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1, 1, 16, 16, OPENNA_F16),
       // Large windows: most chunks unmasked (the fast path) next to masked edges.
       make_case(2, {40, 40}, {17, 17}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 128, 128, OPENNA_F16),
       make_case(2, {40, 40}, {17, 17}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 128, 128, OPENNA_BF16),
@@ -143,18 +139,18 @@ TEST(MmaBwdDeterminism, BitwiseEqual) {
 
 // Every tuning candidate must be correct (some of them, on a problem with every option).
 TEST(MmaConfigs, CandidatesAreCorrect) {
-  const NaCase c = make_case(2, {21, 19}, {9, 8}, {2, 1}, {2, 1}, {0, 1}, 2, 1, 64, 64,
-                             OPENNA_F16, 1, 99);
+  const NaCase c =
+      make_case(2, {21, 19}, {9, 8}, {2, 1}, {2, 1}, {0, 1}, 2, 1, 64, 64, OPENNA_F16, 1, 99);
   SKIP_UNLESS_MMA(c, Pass::Forward);
-  const auto all = find_variant("mma")->candidates(normalize(&c.problem),
-                                                   test_context().device(), Pass::Forward);
+  const auto all = find_variant("mma")->candidates(normalize(&c.problem), test_context().device(),
+                                                   Pass::Forward);
   ASSERT_FALSE(all.empty());
   for (std::size_t i = 0; i < all.size(); i += 3) {
     SCOPED_TRACE(all[i].str());
     check_forward(c, "mma", &all[i]);
   }
-  const auto bwd = find_variant("mma")->candidates(normalize(&c.problem),
-                                                   test_context().device(), Pass::Backward);
+  const auto bwd = find_variant("mma")->candidates(normalize(&c.problem), test_context().device(),
+                                                   Pass::Backward);
   for (std::size_t i = 0; i < bwd.size(); i += 4) {
     SCOPED_TRACE("backward " + bwd[i].str());
     check_backward(c, "mma", &bwd[i]);
@@ -200,6 +196,41 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
   }
   EXPECT_GT(ran, 0);
   EXPECT_GT(ran_bwd, 0);
+}
+
+// The dK/dV kernel's mma.sync step options: each random problem (every option, f16 and bf16)
+// runs its default backward with one of KSEQ=1, KQSUB=16, both, or KVREG=0 on an mma.sync dK/dV
+// tile (KWG=0), against the reference.
+TEST(MmaConfigs, DkdvStepOptionsAreCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device()) {
+    GTEST_SKIP() << "not an NVIDIA GPU of compute capability 8.0+: the mma suite skips here ("
+                 << d.label() << ")";
+  }
+  const char* options[] = {"KSEQ=1", "KQSUB=16", "KSEQ=1,KQSUB=16", "KVREG=0", "KSEQ=1,KVREG=0"};
+  const std::vector<NaCase> cases = mma_random(TIER(5151, 5152), TIER(20, 60));
+  int ran = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const NaCase& c = cases[i];
+    if (!unsupported(c, "mma", Pass::Backward).empty()) continue;
+    const Problem p = normalize(&c.problem);
+    const Variant* mma = find_variant("mma");
+    Config cfg = mma->default_config(p, d, Pass::Backward);
+    cfg.set("KWG", 0);
+    cfg.set("KSPLIT", 0);
+    const Config extra = Config::parse(options[i % 5]);
+    for (const auto& kv : extra.params) cfg.set(kv.first, kv.second);
+    if (!mma->config_error(p, d, Pass::Backward, cfg).empty()) {
+      cfg.set("KTK", 32);  // KQSUB=16 needs chunks of more than 16 rows to be a real step
+      cfg.set("KSTAGES", 1);
+    }
+    const std::string why = mma->config_error(p, d, Pass::Backward, cfg);
+    if (!why.empty()) continue;  // e.g. KVREG=0 over 48 KB at head dim 128 with 128-key tiles
+    SCOPED_TRACE(c.name() + " " + cfg.str());
+    check_backward(c, "mma", &cfg);
+    ++ran;
+  }
+  EXPECT_GT(ran, static_cast<int>(cases.size()) / 3);
 }
 
 // The configuration logic needs no GPU: a synthetic H100 description (48 KB of local memory,
@@ -284,9 +315,10 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   }
   // The dK/dV kernel keeps the tile it had, without a register cap: for long-1d-causal 4 warps
   // of two blocks, 32-row chunks, 1 stage.
-  EXPECT_EQ("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KNW=4,KMW=2,KTK=32,"
-            "KSTAGES=1,KMAXREG=0",
-            mma->default_config(long1d, synthetic_h100(9), Pass::Backward).str());
+  EXPECT_EQ(
+      "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KNW=4,KMW=2,KTK=32,"
+      "KSTAGES=1,KMAXREG=0",
+      mma->default_config(long1d, synthetic_h100(9), Pass::Backward).str());
 }
 
 TEST(MmaHostConfig, RejectsBadConfigurations) {
@@ -303,23 +335,43 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=24,STAGES=1").find("TK"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,FOO=1").find("FOO"));
   // 4 stages of 128-key chunks at head dim 64: 4 * 128 * 2 * 72 * 2 bytes is over 48 KB.
-  EXPECT_NE(std::string::npos,
-            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4").find("local memory"));
+  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4").find("local memory"));
   // WG tiles: compute capability 9.0, whole warpgroups (in both kernels of the backward).
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1"));
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=16,STAGES=2,WG=1"));
   EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=64,STAGES=1,WG=1", Pass::Backward));
   EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=32,KWG=1", Pass::Backward));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=2,MW=2,TK=64,STAGES=2,WG=1").find("NW"));
-  EXPECT_NE(std::string::npos,
-            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KNW=2,KMW=2,KWG=1", Pass::Backward)
-                .find("KNW"));
+  EXPECT_NE(
+      std::string::npos,
+      err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KNW=2,KMW=2,KWG=1", Pass::Backward).find("KNW"));
   EXPECT_NE(std::string::npos,
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KWG=1").find("backward parameters"));
-  EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=32,KWG=1,KSPLIT=1",
-                    Pass::Backward));
+  EXPECT_EQ("",
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=32,KWG=1,KSPLIT=1", Pass::Backward));
   EXPECT_NE(std::string::npos,
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KSPLIT=1", Pass::Backward).find("KWG"));
+  // The mma.sync dK/dV kernel's steps: KQSUB divides KTK, KSEQ and KQSUB not on WG tiles.
+  EXPECT_EQ("",
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KQSUB=16,KSEQ=1,KVREG=0", Pass::Backward));
+  EXPECT_NE(
+      std::string::npos,
+      err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KQSUB=24", Pass::Backward).find("KQSUB=24"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=16,KQSUB=32", Pass::Backward)
+                .find("KQSUB=32"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=32,KWG=1,KSEQ=1", Pass::Backward)
+                .find("KSEQ"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KSEQ=2", Pass::Backward).find("KSEQ"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KVREG=3", Pass::Backward).find("KVREG"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KSEQ=1").find("backward parameters"));
+  // KVREG=0: the 128-key tile of head dim 64 and a 32-row chunk fit 48 KB without the
+  // registers (36864 + 9216 + 1152 bytes).
+  EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=1,KVREG=0", Pass::Backward));
   EXPECT_NE(std::string::npos,
             mma->config_error(p, synthetic_h100(8), Pass::Backward,
                               Config::parse("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KWG=1"))

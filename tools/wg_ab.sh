@@ -3,7 +3,7 @@
 #   tools/wg_ab.sh NAME=DIR... -- CONFIG_LIST
 # Each DIR holds a copy of cl_kernels with one file changed; each config line of CONFIG_LIST
 # (as for gpu_session.sh configs) runs once per DIR, alternating; the PTX of each (DIR, config)
-# goes through ptxas (sm_90a) for registers, spills and warnings (forward programs only); a
+# goes through ptxas (sm_90a) for registers, spills, warnings and an instruction count; a
 # backward's line shows its kernels' medians in brackets.
 set -uo pipefail
 B=build-gpu
@@ -24,16 +24,18 @@ while read -r p dt pass cfg; do
       --repeat ${REPEAT:-20} -q 2>&1 | grep -E "na_(fwd|bwd)|kernels|rror" |
       awk '/kernels/ {print "[" $7, $8, $9, $10, $11, $12, $13 "]"; next} {print $7, $10}' |
       tr '\n' ' ')
-    f=$(ls /tmp/ptx_ab/na_fwd* 2>/dev/null | head -1)
     regs=""
-    if [ -n "$f" ]; then
+    for f in /tmp/ptx_ab/*.bin; do
+      [ -e "$f" ] || continue
+      case "$f" in *probe*) continue ;; esac
       # standalone ptxas reads neither the driver's .metadata_section nor the trailing NUL
       tr -d '\000' < "$f" | sed '/^\.metadata_section {/,$d; s/, texmode_independent//' > /tmp/ab.ptx
-      regs=$(ptxas -arch=$(grep -q "sm_90a" /tmp/ab.ptx && echo sm_90a || echo sm_90) -v /tmp/ab.ptx -o /tmp/ab.cubin 2>&1 | \
-        grep -vE "Compiling|Function properties|Compile time" | tr '\n' ' ' | cut -c1-300)
-      mix=$(cuobjdump -sass /tmp/ab.cubin 2>/dev/null | grep -oE "HGMMA|HMMA|MUFU\.EX2|WARPGROUP\.DEPBAR|WARPGROUP\.ARRIVE|BAR\.SYNC|LDL|STL" | sort | uniq -c | tr -s ' \n' ' ')
-      regs="$regs | $mix"
-    fi
+      arch=$(grep -q "sm_90a" /tmp/ab.ptx && echo sm_90a || echo sm_90)
+      st=$(ptxas -arch=$arch -v /tmp/ab.ptx -o /tmp/ab.cubin 2>&1 | grep -E "registers|spill|C75" |
+        sed -E 's/ptxas (info|warning) *: *//; s/Used ([0-9]+) registers.*/\1 regs/' | tr '\n' ' ' | cut -c1-160)
+      mix=$(cuobjdump -sass /tmp/ab.cubin 2>/dev/null | grep -oE "HGMMA|HMMA|LDSM|MUFU\.EX2|BAR\.SYNC|LDL|STL" | sort | uniq -c | tr -s ' \n' ' ')
+      regs="$regs {$(basename "$f" .bin | cut -c1-40): $st |$mix}"
+    done
     echo "$name $p $dt $line | $regs"
   done
 done < "$list" | tee -a "$OUT/ab.log"

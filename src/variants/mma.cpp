@@ -26,6 +26,13 @@ struct MmaTile {
   int maxreg = 0;  // NVIDIA's -cl-nv-maxrregcount (0: the compiler's choice)
   int wg = 0;      // 1: the kernel's products by wgmma (Hopper, compute capability 9.0)
   int split = 0;   // dK/dV kernel only: 1 = a dV kernel and a dK kernel (WG tiles)
+  int qsub = 0;    // dK/dV kernel only (mma.sync): query rows per compute step (0: the chunk's)
+  int seq = 0;     // dK/dV kernel only (mma.sync): 1 = S, P, dV before dP, dS, dK
+  int kvreg = -1;  // dK/dV kernel only: K and V fragments in registers (-1: by head dims)
+  // Whether the dK/dV kernel keeps its K and V fragments in registers (na_mma_bwd.cl's KV_REGS).
+  bool kv_regs(int hdp, int hdvp) const {
+    return kvreg >= 0 ? kvreg == 1 : (hdp + hdvp) * mw <= 128;
+  }
   int bq() const { return tq[0] * tq[1] * tq[2]; }
   int rows() const { return 16 * mw * nw; }  // what the box must hold
   int nt() const { return 32 * nw; }
@@ -68,7 +75,12 @@ Config config_of(const MmaTile& t) {
 // KSPLIT=1 (WG tiles only) runs the dK/dV work as two kernels over the same key tiles, one for
 // dV (S^T and P^T dO) and one for dK (S^T, dP^T and dS^T Q): five products instead of four, each
 // kernel with fewer registers live.
-constexpr const char* kDkdvKeys[] = {"KNW", "KMW", "KTK", "KSTAGES", "KMAXREG", "KWG", "KSPLIT"};
+// KQSUB (mma.sync tiles): query rows per compute step of a chunk (a multiple of 16 dividing KTK;
+// fewer score registers live). KSEQ=1 (mma.sync tiles): S, P and dV before dP, dS and dK, dS
+// from P's f16/bf16 pairs (half the score registers live). KVREG=0/1: the K and V fragments in
+// shared memory or in registers (default: registers where (head dim buckets) * KMW <= 128).
+constexpr const char* kDkdvKeys[] = {"KNW", "KMW",    "KTK",   "KSTAGES", "KMAXREG",
+                                     "KWG", "KSPLIT", "KQSUB", "KSEQ",    "KVREG"};
 
 MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   const MmaTile q = tile_of(c);
@@ -80,6 +92,9 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.maxreg = c.get("KMAXREG", q.maxreg);
   k.wg = c.get("KWG", 0);
   k.split = c.get("KSPLIT", 0);
+  k.qsub = c.get("KQSUB", 0);
+  k.seq = c.get("KSEQ", 0);
+  k.kvreg = c.get("KVREG", -1);
   if (k.rows() != q.rows()) query_box(p, k.rows(), k.tq);
   return k;
 }
@@ -112,9 +127,8 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   // With the K and V fragments in registers (KV_REGS) the key tile is staged through the chunk
   // buffers' memory; WG tiles align the chunk buffers to 128 bytes (wgmma's descriptors).
   const std::size_t tile = tile_rows * (sk + sv), chunks = t.stages * stage;
-  const bool kv_regs = (hdp + hdvp) * t.mw <= 128;
-  return 4 * (kv_regs ? std::max(tile, chunks) : tile + chunks) + 36 * t.stages * t.tk +
-         (t.wg ? 128 : 0);
+  return 4 * (t.kv_regs(hdp, hdvp) ? std::max(tile, chunks) : tile + chunks) +
+         36 * t.stages * t.tk + (t.wg ? 128 : 0);
 }
 
 // Devices with wgmma (Hopper, compute capability 9.0): the WG tiles' host-side condition (the
@@ -154,6 +168,18 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     if (t.split != 1) return "KSPLIT must be 0 or 1";
     if (!t.wg) return "KSPLIT needs KWG=1 (the dV and dK kernels are WG tiles)";
   }
+  if (t.qsub != 0) {
+    if (t.qsub < 16 || t.qsub % 16 != 0 || t.tk % t.qsub != 0) {
+      return "KQSUB=" + std::to_string(t.qsub) +
+             " must be a multiple of 16 dividing KTK=" + std::to_string(t.tk);
+    }
+    if (t.wg) return "KQSUB applies to mma.sync dK/dV tiles only (KWG=0)";
+  }
+  if (t.seq != 0) {
+    if (t.seq != 1) return "KSEQ must be 0 or 1";
+    if (t.wg) return "KSEQ applies to mma.sync dK/dV tiles only (KWG=0)";
+  }
+  if (t.kvreg != -1 && t.kvreg != 0 && t.kvreg != 1) return "KVREG must be 0 or 1";
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) {
     return what + "too many work-items";
   }
@@ -214,8 +240,9 @@ Problem probe_problem(openna_dtype dt) {
 
 // The WG tiles' probe (na_mma_wg_probe): both wgmma forms of the forward on small integers.
 std::string run_wg_probe(Context& ctx, openna_dtype dt) {
-  cl::Kernel k = ctx.kernel(kProbeFile, compile_options(ctx.device(), probe_problem(dt), {{"WG", 1}}),
-                            "na_mma_wg_probe", std::string("na_mma_wg_probe_") + dtype_name(dt));
+  cl::Kernel k =
+      ctx.kernel(kProbeFile, compile_options(ctx.device(), probe_problem(dt), {{"WG", 1}}),
+                 "na_mma_wg_probe", std::string("na_mma_wg_probe_") + dtype_name(dt));
   std::vector<int> A(64 * 16), B1(256), B2(256);
   std::vector<std::uint16_t> a(A.size()), b1(256), b2(256);
   for (int i = 0; i < 64 * 16; ++i) a[i] = to_bits(A[i] = (i * 7 + i / 16) % 7 - 3, dt);
@@ -250,8 +277,8 @@ std::string run_wg_probe(Context& ctx, openna_dtype dt) {
 }
 
 std::string run_probe(Context& ctx, openna_dtype dt) {
-  cl::Kernel k = ctx.kernel(kProbeFile, compile_options(ctx.device(), probe_problem(dt), {}), "na_mma_probe",
-                            std::string("na_mma_probe_") + dtype_name(dt));
+  cl::Kernel k = ctx.kernel(kProbeFile, compile_options(ctx.device(), probe_problem(dt), {}),
+                            "na_mma_probe", std::string("na_mma_probe_") + dtype_name(dt));
   std::vector<std::uint16_t> a(256), bm(256);
   std::vector<int> A(256), Bm(256);
   for (int i = 0; i < 16; ++i)
@@ -541,8 +568,7 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW",     "MW",
-                                  "TK",  "STAGES", "MAXREG", "WG"};
+    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "MW", "TK", "STAGES", "MAXREG", "WG"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
         std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
@@ -560,7 +586,8 @@ std::string tile_knobs(const MmaTile& t) {
   return "w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
          std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
          (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "") +
-         (t.split ? "_split" : "");
+         (t.split ? "_split" : "") + (t.qsub ? "_qs" + std::to_string(t.qsub) : "") +
+         (t.seq ? "_seq" : "") + (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "");
 }
 
 }  // namespace
@@ -651,10 +678,14 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   // long-1d-causal's, under its 168-register cap, 4% slower (docs/PERFORMANCE.md, 2026-11-25
   // session 3): only without a cap.
   // KSPLIT: the program twice, PART 1 (dV) and PART 2 (dK); else PART 0 (both).
+  const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
   const auto dkdv_kernel = [&](int part) {
     return ctx.kernel(kBwdFile,
                       mma_options(ctx.device(), p, kt,
                                   {{"TQC", kt.tk},
+                                   {"QSUB", kt.qsub ? kt.qsub : kt.tk},
+                                   {"SEQ", kt.seq},
+                                   {"KV_REGS", kt.kv_regs(hdp, hdvp) ? 1 : 0},
                                    {"META_LATE", kt.maxreg == 0 ? 1 : 0},
                                    {"PART", part}}),
                       "na_mma_bwd_dkdv", label);

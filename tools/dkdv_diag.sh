@@ -1,0 +1,39 @@
+#!/bin/bash
+# Where the dK/dV kernel's time goes, more finely than tools/dkdv_anatomy.sh (GPU machine,
+# after tools/gpu_session.sh build): copies of cl_kernels with one part of na_mma_bwd.cl
+# replaced after its includes, timed by wg_ab.sh against the original on CONFIG_LIST (results
+# are wrong by construction; times only).
+#   nomma:  every mma.sync replaced by one dependent FADD
+#   noldsm: every ldmatrix replaced by register moves of its address (no shared-memory reads)
+#   nocopy: no 16-byte cp.async (Q, dO rows and the key tile stay stale; lse, D and windows load)
+#   nowait: no cp.async.wait_group (the copies' latency is not waited for)
+#   nobar:  no barrier()
+#   nopack: the f32 -> f16/bf16 pair conversions replaced by an integer XOR
+#   noexp:  the exponentials replaced by their arguments
+#   nomask: every chunk treated as unmasked (the warp vote "full" always 1)
+# VARIANTS (default: all) picks some.
+set -u
+list=$1
+rm -rf /tmp/diag && mkdir -p /tmp/diag
+add() {  # name, text after the includes
+  cp -r cl_kernels /tmp/diag/$1
+  printf '%s\n' "$2" > /tmp/diag/repl.txt
+  sed -i '/#include "na_tile.h"/r /tmp/diag/repl.txt' /tmp/diag/$1/na_mma_bwd.cl
+}
+add nomma '#undef MMA_16816
+#define MMA_16816(d, a0, a1, a2, a3, b0, b1) ((d)[0] += as_float((a0) ^ (b1)))'
+add noldsm '#undef LDMATRIX_X4
+#undef LDMATRIX_X4_T
+#define LDMATRIX_X4(r0, r1, r2, r3, addr) (r0 = (addr), r1 = (addr) ^ 1u, r2 = (addr) ^ 2u, r3 = (addr) ^ 3u)
+#define LDMATRIX_X4_T(r0, r1, r2, r3, addr) LDMATRIX_X4(r0, r1, r2, r3, addr)'
+add nocopy '#undef CP_ASYNC_16
+#define CP_ASYNC_16(d, s, n) ((void)0)'
+add nowait '#undef CP_ASYNC_WAIT
+#define CP_ASYNC_WAIT(n) ((void)0)'
+add nobar '#define barrier(f) ((void)0)'
+add nopack '#define na_pack2(lo, hi) (as_uint(lo) ^ as_uint(hi))'
+add noexp '#define na_exp2(x) (x)'
+add nomask '#define na_warp_all(x) 1'
+args=(base=$PWD/cl_kernels)
+for v in ${VARIANTS:-nomma noldsm nocopy nowait nobar nopack noexp nomask}; do args+=($v=/tmp/diag/$v); done
+bash tools/wg_ab.sh "${args[@]}" -- "$list"
