@@ -4,7 +4,10 @@
  *                work-item's contiguous stream).
  *   DLANES > 1:  DLANES work-items per row (a power of two up to 32) in work-groups of DWG, each
  *                summing the row's elements lane, lane + DLANES, ..., then a tree in local memory;
- *                neighbouring work-items read neighbouring elements (GPUs: coalesced). */
+ *                neighbouring work-items read neighbouring elements (GPUs: coalesced).
+ *   DVEC == 8 (with DLANES > 1, 16-bit dtypes, hdv a multiple of 8): each work-item reads 8
+ *                elements of a row at once (16-byte loads); work-item `sub` sums the vectors
+ *                sub, sub + DLANES, ..., each in element order. */
 #include "na_common.h"
 
 #ifndef DLANES
@@ -27,6 +30,30 @@ __kernel void na_delta(__global const stor_t* out, __global const stor_t* d_out,
 #if DWG % DLANES != 0 || (DLANES & (DLANES - 1)) != 0 || DLANES > 32
 #error "DLANES must be a power of two up to 32 dividing DWG"
 #endif
+#ifndef DVEC
+#define DVEC 1
+#endif
+#if DVEC == 8
+#if DTYPE == 0
+#error "DVEC 8 reads 16-bit rows"
+#endif
+/* Two 16-bit values of a 32-bit word (x: the lower address), exactly. */
+NA_FN float2 na_pair_to_float2(uint u) {
+#if DTYPE == 1
+  uint w = u;
+  const __private half* h = (const __private half*)&w;
+  return (float2)(vload_half(0, h), vload_half(1, h));
+#else
+  return (float2)(as_float(u << 16), as_float(u & 0xffff0000u));
+#endif
+}
+NA_FN float na_dot_pairs(float s, uint a, uint b) {
+  const float2 x = na_pair_to_float2(a), y = na_pair_to_float2(b);
+  return fma(x.y, y.y, fma(x.x, y.x, s));
+}
+#elif DVEC != 1
+#error "DVEC must be 1 or 8"
+#endif
 __kernel __attribute__((reqd_work_group_size(DWG, 1, 1))) void na_delta(
     __global const stor_t* out, __global const stor_t* d_out, __global float* delta, int rows,
     int hdv) {
@@ -35,9 +62,23 @@ __kernel __attribute__((reqd_work_group_size(DWG, 1, 1))) void na_delta(
   const int sub = lid % DLANES;
   const int row = get_group_id(0) * (DWG / DLANES) + lid / DLANES;
   float s = 0.0f;
+#if DVEC == 8
+  if (row < rows) {
+    __global const uint4* o4 = (__global const uint4*)(out + row * hdv);
+    __global const uint4* g4 = (__global const uint4*)(d_out + row * hdv);
+    for (int d = sub; d < hdv / 8; d += DLANES) {
+      const uint4 a = o4[d], b = g4[d];
+      s = na_dot_pairs(s, a.x, b.x);
+      s = na_dot_pairs(s, a.y, b.y);
+      s = na_dot_pairs(s, a.z, b.z);
+      s = na_dot_pairs(s, a.w, b.w);
+    }
+  }
+#else
   if (row < rows)
     for (int d = sub; d < hdv; d += DLANES)
       s += LOADF(out, row * hdv + d) * LOADF(d_out, row * hdv + d);
+#endif
   red[lid] = s;
   barrier(CLK_LOCAL_MEM_FENCE);
 #pragma unroll

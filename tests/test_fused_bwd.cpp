@@ -31,8 +31,9 @@ std::string lanes_tile(int rank) {
 }
 
 // The D pass (every backward's first kernel) with each width it can run at: one work-item per
-// row (CPUs), and 8, 16, 32 per row with the work-group tree (GPUs), in every dtype, on a row
-// count that leaves a partial work-group and a head_dim_v that no width divides.
+// row (CPUs), and 8, 16, 32 per row with the work-group tree (GPUs), in every dtype, and with
+// 16-byte loads (2, 8, 32 per row; f16 and bf16), on a row count that leaves a partial
+// work-group and a head_dim_v (40) that no width divides.
 TEST(DeltaPass, EveryWidthMatchesTheReference) {
   Context& ctx = test_context();
   for (openna_dtype dt : {OPENNA_F32, OPENNA_F16, OPENNA_BF16}) {
@@ -43,14 +44,20 @@ TEST(DeltaPass, EveryWidthMatchesTheReference) {
     const Problem p = normalize(&a.problem);
     const std::size_t rows = static_cast<std::size_t>(p.lse_elems());
     const int hdv = p.head_dim_v;
-    for (int lanes : {1, 8, 16, 32}) {
+    for (int lv : {1, 8, 16, 32, 2 + 100, 8 + 100, 32 + 100}) {
+      const int lanes = lv % 100, vec = lv > 100 ? 8 : 1;  // vec 8: 16-byte loads, 16-bit only
       if (lanes > 1 && ctx.device().max_work_group_size < 256) continue;
-      SCOPED_TRACE(std::string(dtype_name(dt)) + " lanes " + std::to_string(lanes));
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " lanes " + std::to_string(lanes) + " vec " +
+                   std::to_string(vec));
       cl::Buffer out(ctx.ocl_context(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, da.d_out.size(),
                      const_cast<std::uint8_t*>(da.d_out.data()));
       cl::Buffer d_out(ctx.ocl_context(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, db.d_out.size(),
                        const_cast<std::uint8_t*>(db.d_out.data()));
-      const DeltaPass d = launch_delta(ctx, p, out(), d_out(), "delta test", lanes);
+      if (vec == 8 && dt == OPENNA_F32) {  // 16-byte loads read 16-bit rows only
+        EXPECT_THROW(launch_delta(ctx, p, out(), d_out(), "delta test", lanes, vec), Unsupported);
+        continue;
+      }
+      const DeltaPass d = launch_delta(ctx, p, out(), d_out(), "delta test", lanes, vec);
       std::vector<float> got(rows);
       ctx.queue().enqueueReadBuffer(d.delta, CL_TRUE, 0, rows * sizeof(float), got.data());
       for (std::size_t r = 0; r < rows; ++r) {

@@ -319,6 +319,13 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
       "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KNW=4,KMW=2,KTK=32,"
       "KSTAGES=1,KMAXREG=0",
       mma->default_config(long1d, synthetic_h100(9), Pass::Backward).str());
+  // Rank 2 at head dims up to 64 (vision-2d): a 128-key dK/dV tile of 4 warps of two blocks,
+  // 32-row chunks, 1 stage.
+  const Config v = mma->default_config(vision, synthetic_h100(9), Pass::Backward);
+  EXPECT_EQ(4, v.get("KNW", 0));
+  EXPECT_EQ(2, v.get("KMW", 0));
+  EXPECT_EQ(32, v.get("KTK", 0));
+  EXPECT_EQ(1, v.get("KSTAGES", 0));
 }
 
 TEST(MmaHostConfig, RejectsBadConfigurations) {

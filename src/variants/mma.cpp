@@ -379,7 +379,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   //   backward, hd 128: 4 warps, 16-row chunks, 1 stage (the dK/dV kernel keeps the K and V
   //     tile resident: 48 KB of shared memory leaves no room for more)
   //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default), the dK/dV
-  //     kernel as above
+  //     kernel as above (rank 2 at head dims up to 64: a 128-key tile, wg_dq_default)
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
   if (pass == Pass::Backward) {
@@ -475,14 +475,31 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     q.stages = hdp <= 64 ? 3 : 2;
   }
   query_box(p, q.rows(), q.tq);
-  Config c = config_of(q);
-  c.set("KNW", kv.nw);
-  c.set("KMW", kv.mw);
-  c.set("KTK", kv.tk);
-  c.set("KSTAGES", kv.stages);
-  // Without a register cap: the rank-1 tile's 168 (best when its dK/dV kernel loaded lse and D
-  // synchronously) became 2.51 against 2.42 ms uncapped on long-1d-causal (H100, session 6).
-  if (q.maxreg != 0) c.set("KMAXREG", 0);
+  const auto with_kv = [&](const MmaTile& k) {
+    Config c = config_of(q);
+    c.set("KNW", k.nw);
+    c.set("KMW", k.mw);
+    c.set("KTK", k.tk);
+    c.set("KSTAGES", k.stages);
+    // Without a register cap: the rank-1 tile's 168 (best when its dK/dV kernel loaded lse and
+    // D synchronously) became 2.51 against 2.42 ms uncapped on long-1d-causal (H100, session 6).
+    if (q.maxreg != 0) c.set("KMAXREG", 0);
+    return c;
+  };
+  // Rank 2 at head dims up to 64: a 128-key dK/dV tile (4 warps of two blocks, 32-row chunks,
+  // 1 stage), as on rank 1. H100, after the unmasked-chunk branch (2026-11-26 session 7,
+  // tools/sweeps/retune7.txt, f16): dK/dV kernel 0.3797 -> 0.3137 ms on vision-2d-dilated and
+  // 0.3987 -> 0.3813 on vision-2d against the 64-key tile of 2 warps, 16-row chunks, 2 stages.
+  if (p.rank == 2 && hdp <= 64) {
+    MmaTile k = kv;
+    k.nw = 4;
+    k.mw = 2;
+    k.tk = 32;
+    k.stages = 1;
+    const Config c = with_kv(k);
+    if (tile_error(p, dev, c, Pass::Backward).empty()) return c;
+  }
+  const Config c = with_kv(kv);
   if (!tile_error(p, dev, c, Pass::Backward).empty()) return Config{};
   return c;
 }

@@ -126,21 +126,37 @@ Geometry tiled_geometry(const Problem& p, const int tq[3], int work_items, int h
 }
 
 DeltaPass launch_delta(Context& ctx, const Problem& p, cl_mem out, cl_mem d_out,
-                       const std::string& label, int lanes) {
+                       const std::string& label, int lanes, int vec) {
   const DeviceInfo& dev = ctx.device();
+  const bool vec_ok = p.dtype != OPENNA_F32 && p.head_dim_v % 8 == 0;
   if (lanes == 0) {
     lanes = 1;
     if (dev.is_gpu() && dev.max_work_group_size >= 256) {
-      lanes = 8;
-      while (lanes < 32 && lanes * 4 < p.head_dim_v) lanes *= 2;
+      // 16-byte loads where the rows allow them (H100, 2026-11-26 session 7: see
+      // docs/PERFORMANCE.md), else 2-4 elements per work-item
+      if (vec_ok && p.head_dim_v >= 16) {
+        lanes = 2;
+        while (lanes < 32 && lanes * 8 < p.head_dim_v) lanes *= 2;
+        if (vec == 0) vec = 8;
+      } else {
+        lanes = 8;
+        while (lanes < 32 && lanes * 4 < p.head_dim_v) lanes *= 2;
+      }
     }
   }
+  if (vec == 0) vec = 1;
   if (lanes < 1 || lanes > 32 || (lanes & (lanes - 1)) != 0 ||
       (lanes > 1 && dev.max_work_group_size < 256)) {
     throw Unsupported(label + ": D pass with " + std::to_string(lanes) + " work-items per row");
   }
-  cl::Kernel k =
-      ctx.kernel("na_delta.cl", compile_options(dev, p, {{"DLANES", lanes}}), "na_delta", label);
+  if ((vec != 1 && vec != 8) || (vec == 8 && (!vec_ok || lanes == 1))) {
+    throw Unsupported(label + ": D pass with " + std::to_string(vec) +
+                      "-element loads (8 needs f16 or bf16, head_dim_v a multiple of 8 and "
+                      "more than one work-item per row)");
+  }
+  cl::Kernel k = ctx.kernel("na_delta.cl",
+                            compile_options(dev, p, {{"DLANES", lanes}, {"DVEC", vec}}),
+                            "na_delta", label);
   const std::size_t rows = static_cast<std::size_t>(p.lse_elems());
   Geometry g;
   g.local[0] = lanes == 1 ? std::min<std::size_t>(64, dev.max_work_group_size) : 256;

@@ -97,14 +97,15 @@ Geometry tiled_geometry(const Problem& p, const int tq[3], int work_items, int h
 
 // The D pass of the backward (na_delta.cl): D = rowwise dot(d_out, out) into a new buffer of
 // lse_elems() floats, enqueued; returns the buffer and the pass's event. `lanes` work-items sum
-// a row (1, or a power of two up to 32); 0 chooses: on GPUs 8 to 32 (coalesced reads),
-// elsewhere 1.
+// a row (1, or a power of two up to 32); 0 chooses: on GPUs 2 to 32 (coalesced reads),
+// elsewhere 1. `vec` elements per load: 1, or 8 (16-byte loads: f16/bf16, head_dim_v a multiple
+// of 8, lanes > 1); 0 chooses 8 where the GPU default allows it.
 struct DeltaPass {
   cl::Buffer delta;
   cl::Event event;
 };
 DeltaPass launch_delta(Context& ctx, const Problem& p, cl_mem out, cl_mem d_out,
-                       const std::string& label, int lanes = 0);
+                       const std::string& label, int lanes = 0, int vec = 0);
 
 // One of the backward's box-tiled kernels: a work-group of `work_items` per tile of box `tq`.
 struct TiledKernel {
