@@ -11,14 +11,15 @@
 #   nopack: the f32 -> f16/bf16 pair conversions replaced by an integer XOR
 #   noexp:  the exponentials replaced by their arguments
 #   nomask: every chunk treated as unmasked (the warp vote "full" always 1)
-# VARIANTS (default: all) picks some.
+# VARIANTS (default: all) picks some; FILE (default na_mma_bwd.cl) the kernel file changed
+# (na_mma_fwd.cl: the forward and the dQ kernel).
 set -u
 list=$1
 rm -rf /tmp/diag && mkdir -p /tmp/diag
 add() {  # name, text after the includes
   cp -r cl_kernels /tmp/diag/$1
   printf '%s\n' "$2" > /tmp/diag/repl.txt
-  sed -i '/#include "na_tile.h"/r /tmp/diag/repl.txt' /tmp/diag/$1/na_mma_bwd.cl
+  sed -i '/#include "na_tile.h"/r /tmp/diag/repl.txt' /tmp/diag/$1/${FILE:-na_mma_bwd.cl}
 }
 add nomma '#undef MMA_16816
 #define MMA_16816(d, a0, a1, a2, a3, b0, b1) ((d)[0] += as_float((a0) ^ (b1)))'
