@@ -44,6 +44,11 @@
 #define HDVP HDP /* head_dim_v bucket (multiple of 16) */
 #endif
 
+#ifndef CHUNK_PAIRS
+/* The chunk copies' thread map (SLOT_ROW in na_mma_common.h). Row-major even for WG tiles: in
+   pairs of segments the H100's vision-2d WG dK/dV kernel ran 0.3464 -> 0.3582 ms (session 7). */
+#define CHUNK_PAIRS 0
+#endif
 #define NT (32 * NW)
 #define WR (16 * MW) /* key rows per warp */
 #define BK (WR * NW)
@@ -312,7 +317,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __local uint* os_ = qs_ + Q_WORDS;                                                               \
     int qrow_[QSLOTS];                                                                         \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
+      const int idx = lid + j * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
       const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                             \
       const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * \
                           H + h;                                                               \
@@ -322,7 +327,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
                     (live && seg * 8 < hd) ? 16 : 0);                                          \
     }                                                                                          \
     _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = idx / VSEG, seg = idx % VSEG;                         \
+      const int idx = lid + j * NT, qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC); \
       const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
       const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
                           H + h;                                                               \
@@ -332,7 +337,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
+      const int idx = lid + j * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
       if (seg == 0 && idx < TQC * KSEG) {                                                      \
         const int live = qrow_[j] >= 0;                                                        \
         CP_ASYNC_4(SMEM_ADDR(&q_lse[st][qq]), lse + (live ? qrow_[j] : 0), live ? 4 : 0);      \
@@ -357,7 +362,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
     __local uint* os_ = qs_ + Q_WORDS;                                                               \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = idx / KSEG, seg = idx % KSEG;                         \
+      const int idx = lid + j * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
       const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                             \
       const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * \
                           H + h;                                                               \
@@ -381,7 +386,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
     _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = idx / VSEG, seg = idx % VSEG;                         \
+      const int idx = lid + j * NT, qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC); \
       const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
       const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
                           H + h;                                                               \
@@ -396,12 +401,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   for (int h = hk * G; h < (hk + 1) * G; ++h) {
 #pragma unroll
     for (int j = 0; j < QSLOTS; ++j) {
-      const int f = (lid + j * NT) / KSEG;
+      const int f = SLOT_ROW(lid + j * NT, KSEG, TQC);
       BOX_COORDS(f, qc[j], t.kcnt[1], t.kcnt[2]);
     }
 #pragma unroll
     for (int j = 0; j < OSLOTS; ++j) {
-      const int f = (lid + j * NT) / VSEG;
+      const int f = SLOT_ROW(lid + j * NT, VSEG, TQC);
       BOX_COORDS(f, oc[j], t.kcnt[1], t.kcnt[2]);
     }
     /* Chunks 0 .. STAGES - 2 in flight first; chunk c + STAGES - 1 is issued in pass c. */

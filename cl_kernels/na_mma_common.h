@@ -148,6 +148,16 @@ NA_FN float na_exp2(float x) {
                 live_ ? 16 : 0);                                                               \
   }
 
+/* The chunk copies' map from a thread's segment index idx (lid + j * NT) to a (row, 16-byte
+   segment) of a chunk of `rows` rows of `nseg` segments. CHUNK_PAIRS 0: row-major (at head dim
+   64 a warp copies 4 rows x 8 segments), conflict-free in the padded row layouts. CHUNK_PAIRS
+   1: a warp copies 16 rows x 2 segments (a 32-byte sector of each row). In the core-matrix
+   layout of the WG tiles all segments of a row fall in one bank group, so row-major lanes
+   wrote 8-way conflicted; pairs spread a warp's writes over all 32 banks. nseg must be even. */
+#define SLOT_ROW(idx, nseg, rows) (CHUNK_PAIRS ? ((idx) >> 1) % (rows) : (idx) / (nseg))
+#define SLOT_SEG(idx, nseg, rows) \
+  (CHUNK_PAIRS ? (((idx) >> 1) / (rows)) * 2 + ((idx) & 1) : (idx) % (nseg))
+
 /* Replaces per-thread boxes [lo, hi] by the warp's bounding box on the used axes. */
 #define WARP_BOX(lo, hi)                                   \
   _Pragma("unroll") for (int a_ = 0; a_ < RANK; ++a_) {    \

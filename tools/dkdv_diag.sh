@@ -11,6 +11,10 @@
 #   nopack: the f32 -> f16/bf16 pair conversions replaced by an integer XOR
 #   noexp:  the exponentials replaced by their arguments
 #   nomask: every chunk treated as unmasked (the warp vote "full" always 1)
+#   nofetch: the 16-byte copies read nothing (cp.async with source size 0 writes zeros):
+#           addresses and instructions stay, the traffic goes
+#   noaddr: the 16-byte copies all read the kernel's first key row (no address arithmetic,
+#           almost no traffic)
 # VARIANTS (default: all) picks some; FILE (default na_mma_bwd.cl) the kernel file changed
 # (na_mma_fwd.cl: the forward and the dQ kernel).
 set -u
@@ -35,6 +39,10 @@ add nobar '#define barrier(f) ((void)0)'
 add nopack '#define na_pack2(lo, hi) (as_uint(lo) ^ as_uint(hi))'
 add noexp '#define na_exp2(x) (x)'
 add nomask '#define na_warp_all(x) 1'
+add nofetch '#undef CP_ASYNC_16
+#define CP_ASYNC_16(d, s, n) NA_ASM("cp.async.cg.shared.global [%0], [%1], 16, 0;" ::"r"(d), "l"((ulong)(size_t)(s)) : "memory")'
+add noaddr '#undef CP_ASYNC_16
+#define CP_ASYNC_16(d, s, n) NA_ASM("cp.async.cg.shared.global [%0], [%1], 16, 16;" ::"r"(d), "l"((ulong)(size_t)(k)) : "memory")'
 args=(base=$PWD/cl_kernels)
-for v in ${VARIANTS:-nomma noldsm nocopy nowait nobar nopack noexp nomask}; do args+=($v=/tmp/diag/$v); done
+for v in ${VARIANTS:-nomma noldsm nocopy nowait nobar nopack noexp nomask nofetch noaddr}; do args+=($v=/tmp/diag/$v); done
 bash tools/wg_ab.sh "${args[@]}" -- "$list"
