@@ -145,6 +145,31 @@ TEST_P(FusedBwdLanesPaths, FiveProductsNarrow) {
   check_backward(GetParam(), "fused", &c);
 }
 
+// The 5-product backward with its dQ partials summed over columns of key tiles on axis 0
+// (DQC): 2 tiles per column (columns that end inside a dilation group, and columns cut short
+// by the group's end), and the whole axis (DQC=0). DQC is a run-time argument, so these reuse
+// FiveProducts' programs.
+TEST_P(FusedBwdLanesPaths, FiveProductsColumns) {
+  for (int dqc : {2, 0}) {
+    const Config c = Config::parse(lanes_config(lanes_tile(GetParam().problem.rank), 8, 16, 1).str() +
+                                   ",DQC=" + std::to_string(dqc));
+    SCOPED_TRACE(c.str());
+    check_backward(GetParam(), "fused", &c);
+  }
+}
+
+TEST_P(FusedBwdLanesPaths, FiveProductsColumnsNarrow) {
+  const int r = GetParam().problem.rank;
+  const Config c = Config::parse(lanes_config(r == 1   ? "TQ0=8,TQ1=1,TQ2=1"
+                                              : r == 2 ? "TQ0=2,TQ1=4,TQ2=1"
+                                                       : "TQ0=2,TQ1=2,TQ2=2",
+                                              4, 8, 1)
+                                     .str() +
+                                 ",DQC=3");
+  SCOPED_TRACE(c.str());
+  check_backward(GetParam(), "fused", &c);
+}
+
 INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdLanesPaths, ::testing::ValuesIn(adversarial()),
                          [](const auto& info) { return info.param.name(); });
 
@@ -216,14 +241,54 @@ TEST(FusedBwdLanesPaths, ScratchTooLargeIsAnError) {
 
 // Bitwise-equal (and finite) gradients from two runs, through each dQ path of the lanes form.
 TEST(FusedBwdLanesPaths, DeterministicBothPaths) {
-  for (int dq : {0, 1}) {
+  // DQ=1 with one key tile per slot, with columns of 2 and with whole-axis columns (DQC).
+  for (const char* dq : {"DQ=0", "DQ=1", "DQ=1,DQC=2", "DQ=1,DQC=0"}) {
     const NaCase c =
-        make_case(2, {11, 9}, {5, 3}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 32, 16, OPENNA_F32, 2, 31);
+        make_case(2, {17, 9}, {5, 3}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 32, 16, OPENNA_F32, 2, 31);
     Selection s =
         select_variant(test_context().device(), normalize(&c.problem), Pass::Backward, "fused");
-    s.config = lanes_config(lanes_tile(2), 8, 16, dq);
-    expect_backward_repeatable(c, s, "DQ=" + std::to_string(dq));
+    s.config = Config::parse("FORM=1," + lanes_tile(2) + ",TK=8,VW=16," + dq);
+    expect_backward_repeatable(c, s, dq);
   }
+}
+
+// DQC: only with DQ=1, 0..256; the message names the key and the value.
+TEST(FusedBwdLanesPaths, ColumnKeyValidation) {
+  DeviceInfo cpu = test_context().device();
+  cpu.type = CL_DEVICE_TYPE_CPU;
+  const Variant* fused = find_variant("fused");
+  const NaCase small =
+      make_case(2, {32, 32}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 32, 32, OPENNA_F32);
+  const Problem p = normalize(&small.problem);
+  const std::string base = "FORM=1," + lanes_tile(2) + ",TK=8,VW=16,";
+  for (const char* ok : {"DQ=1,DQC=0", "DQ=1,DQC=1", "DQ=1,DQC=3", "DQ=1,DQC=256"}) {
+    EXPECT_EQ(fused->config_error(p, cpu, Pass::Backward, Config::parse(base + ok)), "") << ok;
+  }
+  for (const char* bad : {"DQ=0,DQC=2", "DQC=2", "DQ=1,DQC=-1", "DQ=1,DQC=-3", "DQ=1,DQC=257"}) {
+    const std::string why = fused->config_error(p, cpu, Pass::Backward, Config::parse(base + bad));
+    EXPECT_NE(why.find("DQC="), std::string::npos) << bad << ": " << why;
+  }
+  EXPECT_FALSE(fused->config_error(p, cpu, Pass::Forward, Config::parse(base + "DQC=0")).empty());
+  // Through the C API: an unsupported configuration, outputs untouched (the forced
+  // configuration's path is the variant's backward, which checks before any device work).
+  Context& ctx = test_context();
+  const CaseData data = make_inputs(small);
+  DeviceCase dc(ctx, small, data);
+  const std::size_t bytes = static_cast<std::size_t>(p.q_elems()) * 4;
+  std::vector<std::uint8_t> before(bytes), after(bytes);
+  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, before.data());
+  try {
+    fused->backward(
+        ctx, p, Config::parse(base + "DQ=1,DQC=300"),
+        {dc.q(), dc.k(), dc.v(), dc.out(), dc.d_out(), dc.lse(), dc.d_q(), dc.d_k(), dc.d_v()},
+        nullptr);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), OPENNA_ERROR_UNSUPPORTED) << e.what();
+    EXPECT_NE(std::string(e.what()).find("DQC=300"), std::string::npos) << e.what();
+  }
+  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, after.data());
+  EXPECT_EQ(before, after);
 }
 
 // Two runs of the backward on the same inputs give bitwise equal gradients (no atomics, fixed
