@@ -58,6 +58,15 @@
 #ifndef DQ_MASK_TABLES
 #define DQ_MASK_TABLES (MB0 <= 64 && MB1 <= 64 && MB2 <= 64)
 #endif
+/* 1: the dK/dV kernel forms P from S before the dP product rather than after it (the same
+   arithmetic). Early, S's two accumulator sets (LANES_DOT) are summed and consumed before
+   dP's are live; late, PoCL 3.1's LLVM kept both sets across the dP product in the 5-product
+   kernel and spilled two of its accumulators every iteration (the kernel 4-8% slower on
+   64x64 k13), while in the 7-product kernel early was 2-3% slower (docs/PERFORMANCE.md,
+   2026-11-26, session 7). */
+#ifndef BWD_P_EARLY
+#define BWD_P_EARLY DQP
+#endif
 /* Head-dim vectors per pass of the dK/dV kernel's dQ partials (DQP=1): two where they divide
    the bucket, so each broadcast dS value feeds two FMAs. */
 #ifndef DQ_PB
@@ -331,29 +340,47 @@ NA_FN __attribute__((always_inline)) int na_bwd_dkdv_lanes_tile(
       for (int j = 0; j < TK; ++j)
 #pragma unroll
         for (int n = 0; n < NV; ++n) s[j][n] = dp[j][n] = (vec_t)(0.0f);
-      LANES_DOT(s, qp, ks, hd);
-      LANES_DOT(dp, op, vs, hdv);
-      /* P (kept in dp's place) and dS (in s's place), zero where the key is outside the
-         query's window (IN: the lane mask of step row j and lane vector n). The choice of
-         mask is made once per step, outside the loop. */
-#define BWD_P_DS(IN)                                                                       \
+      /* P (in s's place until dP is known), zero where the key is outside the query's window
+         (IN: the lane mask of step row j and lane vector n; the choice of mask is made once
+         per step, outside the loop). */
+#define BWD_P(IN)                                                                          \
   _Pragma("unroll") for (int j = 0; j < TK; ++j)                                           \
   _Pragma("unroll") for (int n = 0; n < NV; ++n) {                                         \
     const ivec_t in = (IN);                                                                \
-    const vec_t p = select((vec_t)(0.0f), na_exp2v(s[j][n] - (vec_t)(lse2[j])), in);       \
-    s[j][n] = p * (dp[j][n] - (vec_t)(dd[j]));                                             \
-    dp[j][n] = p;                                                                          \
+    s[j][n] = select((vec_t)(0.0f), na_exp2v(s[j][n] - (vec_t)(lse2[j])), in);             \
   }
 #if LANES_MASK_TABLES
-      if (tab) {
-        BWD_P_DS(LANES_MASK_AT(n, yc[j][0], yc[j][1], yc[j][2]));
-      } else
+#define BWD_P_MASKED                                                                     \
+  if (tab) {                                                                             \
+    BWD_P(LANES_MASK_AT(n, yc[j][0], yc[j][1], yc[j][2]));                               \
+  } else {                                                                               \
+    BWD_P(NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0], wlo[j][1],       \
+                    whi[j][1], wlo[j][2], whi[j][2]));                                   \
+  }
+#else
+#define BWD_P_MASKED                                                                     \
+  BWD_P(NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0], wlo[j][1],         \
+                  whi[j][1], wlo[j][2], whi[j][2]))
 #endif
-      {
-        BWD_P_DS(NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0], wlo[j][1],
-                           whi[j][1], wlo[j][2], whi[j][2]));
-      }
-#undef BWD_P_DS
+      LANES_DOT(s, qp, ks, hd);
+#if BWD_P_EARLY
+      BWD_P_MASKED;
+#endif
+      LANES_DOT(dp, op, vs, hdv);
+#if !BWD_P_EARLY
+      BWD_P_MASKED;
+#endif
+#undef BWD_P_MASKED
+#undef BWD_P
+      /* dS = P (dP - D) in s's place, P in dp's. */
+#pragma unroll
+      for (int j = 0; j < TK; ++j)
+#pragma unroll
+        for (int n = 0; n < NV; ++n) {
+          const vec_t p = s[j][n];
+          s[j][n] = p * (dp[j][n] - (vec_t)(dd[j]));
+          dp[j][n] = p;
+        }
       LANES_ACCUMULATE(dv, op, dp, hdv);
       LANES_ACCUMULATE(dk, qp, s, hd);
 #if DQP

@@ -174,26 +174,47 @@ INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdLanesPaths, ::testing::ValuesIn(adversar
                          [](const auto& info) { return info.param.name(); });
 
 // The CPU default picks the 5-product backward while its scratch is at most 8x Q, else the
-// 7-product one; the choice shows in the configuration and the variant's name.
+// 7-product one, with columns of key tiles as long as 16 columns per compute unit allow
+// (whole axis: DQC=0); the choice shows in the configuration and the variant's name.
 TEST(FusedBwdLanesPaths, DefaultSelection) {
   DeviceInfo cpu = test_context().device();
   cpu.type = CL_DEVICE_TYPE_CPU;
+  cpu.compute_units = 2;
   const Variant* fused = find_variant("fused");
   ASSERT_NE(fused, nullptr);
-  // small-cpu: 4x4 key tiles, 7x7 windows: inverse boxes of 10x10, scratch 6.25x Q.
+  // small-cpu: 4x4 key tiles, 7x7 windows: inverse boxes of 10x10; 32 whole-axis columns
+  // (4 heads x 8 tiles on axis 1), scratch 2.5x Q.
   const NaCase small =
       make_case(2, {32, 32}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 32, 32, OPENNA_F32);
   const Problem ps = normalize(&small.problem);
   const Config cs = fused->default_config(ps, cpu, Pass::Backward);
   EXPECT_EQ(cs.get("DQ", -1), 1) << cs.str();
-  EXPECT_NE(fused->name(ps, cs, Pass::Backward).find("_5prod"), std::string::npos);
-  // 13x13 windows on 4x4 tiles: inverse boxes of 16x16, scratch 16x Q: over the bound.
+  EXPECT_EQ(cs.get("DQC", -1), 0) << cs.str();
+  EXPECT_NE(fused->name(ps, cs, Pass::Backward).find("_5prod_colall"), std::string::npos);
+  // 13x13 windows on 4x4 tiles: inverse boxes of 16x16, 16x Q with a slot per tile, 4x with
+  // whole-axis columns.
   const NaCase big =
       make_case(2, {32, 32}, {13, 13}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 64, 64, OPENNA_F32);
   const Problem pb = normalize(&big.problem);
   const Config cb = fused->default_config(pb, cpu, Pass::Backward);
-  EXPECT_EQ(cb.get("DQ", -1), 0) << cb.str();
-  EXPECT_NE(fused->name(pb, cb, Pass::Backward).find("_7prod"), std::string::npos);
+  EXPECT_EQ(cb.get("DQ", -1), 1) << cb.str();
+  EXPECT_EQ(cb.get("DQC", -1), 0) << cb.str();
+  // Rank 1, 32 tiles of 16: 8 (batch, kv head) pairs need columns of 8 for 32 columns.
+  const NaCase line =
+      make_case(1, {512}, {7}, {1}, {1}, {0}, 4, 4, 32, 32, OPENNA_F32, 2);
+  const Problem pl = normalize(&line.problem);
+  const Config cl = fused->default_config(pl, cpu, Pass::Backward);
+  EXPECT_EQ(cl.get("DQ", -1), 1) << cl.str();
+  EXPECT_EQ(cl.get("DQC", -1), 8) << cl.str();
+  // 3-D 13^3 windows on 2x2x4 tiles: (1 + 12/2)(1 + 12/4) = 28x Q on axes 1 and 2 alone: over
+  // the bound at any column length.
+  const NaCase cube = make_case(3, {16, 16, 16}, {13, 13, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0},
+                                1, 1, 32, 32, OPENNA_F32);
+  const Problem pc = normalize(&cube.problem);
+  const Config cc = fused->default_config(pc, cpu, Pass::Backward);
+  EXPECT_EQ(cc.get("DQ", -1), 0) << cc.str();
+  EXPECT_EQ(cc.get("DQC", -1), -1) << cc.str();
+  EXPECT_NE(fused->name(pc, cc, Pass::Backward).find("_7prod"), std::string::npos);
   // The forward has no DQ, and DQ is rejected there and outside the lanes form.
   EXPECT_EQ(fused->default_config(ps, cpu, Pass::Forward).get("DQ", -1), -1);
   EXPECT_FALSE(

@@ -127,10 +127,33 @@ DqScratch dq_scratch(const Problem& p, const Tile& t) {
 
 // Whether the default lanes backward takes the 5-product path: only while its scratch stays
 // within kDqScratchRatio times the (head-dim-bucket padded) size of Q. The scratch grows like
-// (1 + (kernel - 1) / tile)^rank times Q, and writing and reading it back costs memory
-// traffic that the saved dQ kernel must pay for; see docs/PERFORMANCE.md (2026-11-25, session
-// 2) for the measurements behind the bound.
+// (1 + (kernel - 1) / (tile CT)) (1 + (kernel - 1) / tile)^(rank - 1) times Q (CT: the column's
+// tiles, DQC), and writing and reading it back costs memory traffic that the saved dQ kernel
+// must pay for. Measured on 64x64 k13 (docs/PERFORMANCE.md, 2026-11-26, session 7): scratch
+// 4x Q (whole-axis columns) and 7x (columns of 4) faster than the 7-product backward, 10x
+// (columns of 2) about even, 16x (one tile per slot) slower; small-cpu (2.5x to 6.25x) faster
+// at every column length.
 constexpr std::int64_t kDqScratchRatio = 8;
+
+// The default DQC: columns as long as possible (the scratch shrinks and the reduce reads less)
+// while the dK/dV kernel keeps at least kColumnTasksPerUnit columns per compute unit to share
+// out from its counter (a column is a work-item's whole task). Whole axis 0 first (DQC=0),
+// then powers of two down to one tile. Whole-axis columns gave 32 tasks per unit on 64x64 k13
+// and 16 on small-cpu (2 units) and were the fastest there of 1, 2, 4 and whole.
+constexpr std::int64_t kColumnTasksPerUnit = 16;
+
+int default_dqc(const Problem& p, const DeviceInfo& dev, const Tile& t) {
+  const int per_group = tiles_on_axis(p.axis[0], t.tq[0]) / p.axis[0].dilation;
+  std::int64_t others = static_cast<std::int64_t>(p.batch) * p.heads_kv * p.axis[0].dilation;
+  for (int a = 1; a < p.rank; ++a) others *= tiles_on_axis(p.axis[a], t.tq[a]);
+  const std::int64_t want = kColumnTasksPerUnit * std::max(1u, dev.compute_units);
+  if (others >= want) return 0;
+  int c = 1;
+  while (2 * c < per_group) c *= 2;
+  for (; c > 1; c /= 2)
+    if (others * ((per_group + c - 1) / c) >= want) return c;
+  return 1;
+}
 
 bool dq_scratch_fits(const Problem& p, const Tile& t) {
   const std::int64_t q_padded =
@@ -300,9 +323,17 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     query_box(p, 16, t.tq);
     t.tk = pass == Pass::Forward ? lanes_forward_tk(p, t.tq) : 8;
     t.vw = 16;
-    // Backward: the 5-product form (dQ partials through a scratch buffer) unless its scratch
-    // is over the bound; the choice is in the configuration (DQ) and the variant's name.
-    if (pass == Pass::Backward) t.dq = dq_scratch_fits(p, t) ? 1 : 0;
+    // Backward: the 5-product form (dQ partials through a scratch buffer, summed over columns
+    // of key tiles: default_dqc) unless its scratch is over the bound; the choice is in the
+    // configuration (DQ, DQC) and the variant's name.
+    if (pass == Pass::Backward) {
+      t.dq = 1;
+      t.dqc = default_dqc(p, dev, t);
+      if (!dq_scratch_fits(p, t)) {
+        t.dq = 0;
+        t.dqc = Tile::kNoDqc;
+      }
+    }
     return config_of(t);
   }
   while (t.tc > 1 && hdvp % (t.tc * t.vw) != 0) t.tc /= 2;
@@ -340,11 +371,16 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
           query_box(p, bq, t.tq);
           t.tk = tk;
           t.vw = vw;
-          for (int dq : {0, 1}) {
+          // Backward: 7 products, and 5 products with the default columns and with one
+          // tile per slot, where the scratch is within the bound.
+          const int dqc = default_dqc(p, dev, t);
+          for (int dq : {0, 1, 2}) {
             if (pass == Pass::Backward) {
-              if (dq == 1 && !dq_scratch_fits(p, t)) continue;
-              t.dq = dq;
-            } else if (dq == 1) {
+              t.dq = std::min(dq, 1);
+              t.dqc = dq == 0 ? Tile::kNoDqc : dq == 1 ? dqc : 1;
+              if (dq == 2 && dqc == 1) continue;
+              if (dq > 0 && !dq_scratch_fits(p, t)) continue;
+            } else if (dq > 0) {
               continue;
             }
             const Config c = config_of(t);
