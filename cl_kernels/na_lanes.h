@@ -203,15 +203,13 @@
     }                                                                               \
   } while (0)
 
-/* 16 consecutive storage elements as a float16 and back (f32, f16, bf16). */
+/* A float16 into 16 consecutive storage elements (f32, f16, bf16); the load, LOADF16, is in
+   na_common.h. */
 #if DTYPE == 0
-#define LOADF16(p, i) vload16(0, (p) + (i))
 #define STOREF16(x, p, i) vstore16((x), 0, (p) + (i))
 #elif DTYPE == 1
-#define LOADF16(p, i) vload_half16(0, (p) + (i))
 #define STOREF16(x, p, i) vstore_half16_rte((x), 0, (p) + (i))
 #else
-#define LOADF16(p, i) as_float16(convert_uint16(vload16(0, (p) + (i))) << 16)
 #define STOREF16(x, p, i) vstore16(na_f32_to_bf16_16(x), 0, (p) + (i))
 /* na_f32_to_bf16 (na_common.h) on 16 lanes. */
 NA_FN ushort16 na_f32_to_bf16_16(float16 f) {
