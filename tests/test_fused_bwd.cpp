@@ -151,8 +151,9 @@ TEST_P(FusedBwdLanesPaths, FiveProductsNarrow) {
 // FiveProducts' programs.
 TEST_P(FusedBwdLanesPaths, FiveProductsColumns) {
   for (int dqc : {2, 0}) {
-    const Config c = Config::parse(lanes_config(lanes_tile(GetParam().problem.rank), 8, 16, 1).str() +
-                                   ",DQC=" + std::to_string(dqc));
+    const Config c =
+        Config::parse(lanes_config(lanes_tile(GetParam().problem.rank), 8, 16, 1).str() +
+                      ",DQC=" + std::to_string(dqc));
     SCOPED_TRACE(c.str());
     check_backward(GetParam(), "fused", &c);
   }
@@ -200,16 +201,15 @@ TEST(FusedBwdLanesPaths, DefaultSelection) {
   EXPECT_EQ(cb.get("DQ", -1), 1) << cb.str();
   EXPECT_EQ(cb.get("DQC", -1), 0) << cb.str();
   // Rank 1, 32 tiles of 16: 8 (batch, kv head) pairs need columns of 8 for 32 columns.
-  const NaCase line =
-      make_case(1, {512}, {7}, {1}, {1}, {0}, 4, 4, 32, 32, OPENNA_F32, 2);
+  const NaCase line = make_case(1, {512}, {7}, {1}, {1}, {0}, 4, 4, 32, 32, OPENNA_F32, 2);
   const Problem pl = normalize(&line.problem);
   const Config cl = fused->default_config(pl, cpu, Pass::Backward);
   EXPECT_EQ(cl.get("DQ", -1), 1) << cl.str();
   EXPECT_EQ(cl.get("DQC", -1), 8) << cl.str();
   // 3-D 13^3 windows on 2x2x4 tiles: (1 + 12/2)(1 + 12/4) = 28x Q on axes 1 and 2 alone: over
   // the bound at any column length.
-  const NaCase cube = make_case(3, {16, 16, 16}, {13, 13, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0},
-                                1, 1, 32, 32, OPENNA_F32);
+  const NaCase cube = make_case(3, {16, 16, 16}, {13, 13, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1,
+                                1, 32, 32, OPENNA_F32);
   const Problem pc = normalize(&cube.problem);
   const Config cc = fused->default_config(pc, cpu, Pass::Backward);
   EXPECT_EQ(cc.get("DQ", -1), 0) << cc.str();

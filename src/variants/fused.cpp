@@ -111,8 +111,8 @@ DqScratch dq_scratch(const Problem& p, const Tile& t) {
           if (ta.valid > 0) last = ta;
         }
         const int lo = na_inv_lo(first.first, first.group_len, ax.kernel, ax.stride, ax.causal);
-        const int hi = na_inv_hi(last.first + last.valid - 1, last.group_len, ax.kernel,
-                                 ax.stride, ax.causal);
+        const int hi =
+            na_inv_hi(last.first + last.valid - 1, last.group_len, ax.kernel, ax.stride, ax.causal);
         widest = std::max(widest, hi - lo + 1);
       }
     rows *= widest;
@@ -120,8 +120,8 @@ DqScratch dq_scratch(const Problem& p, const Tile& t) {
   }
   DqScratch s;
   s.slot_rows = rows;
-  s.floats = static_cast<std::int64_t>(p.batch) * p.heads * slots * rows *
-             head_dim_bucket(p.head_dim);
+  s.floats =
+      static_cast<std::int64_t>(p.batch) * p.heads * slots * rows * head_dim_bucket(p.head_dim);
   return s;
 }
 
@@ -183,10 +183,13 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t, P
   if (t.vw != 1 && t.vw != 2 && t.vw != 4 && t.vw != 8 && t.vw != 16) return "VW must be 1, 2, 4, 8 or 16";
   if (t.dq != -1) {
     if (t.form != kLanes || pass != Pass::Backward) return "DQ applies to the lanes-form backward only";
-    if (t.dq != 0 && t.dq != 1) return "DQ must be 0 (7-product backward) or 1 (5-product, dQ scratch)";
+    if (t.dq != 0 && t.dq != 1)
+      return "DQ must be 0 (7-product backward) or 1 (5-product, dQ scratch)";
   }
   if (t.dqc != Tile::kNoDqc) {
-    if (t.dq != 1) return "DQC=" + std::to_string(t.dqc) + ": DQC applies to the 5-product lanes backward (DQ=1) only";
+    if (t.dq != 1)
+      return "DQC=" + std::to_string(t.dqc) +
+             ": DQC applies to the 5-product lanes backward (DQ=1) only";
     if (t.dqc < 0 || t.dqc > 256) {
       return "DQC=" + std::to_string(t.dqc) +
              ": DQC must be 0 (a column spans the whole axis 0) or 1..256 key tiles per column";
