@@ -174,7 +174,7 @@ TEST_P(FusedBwdLanesPaths, FiveProductsColumnsNarrow) {
 INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdLanesPaths, ::testing::ValuesIn(adversarial()),
                          [](const auto& info) { return info.param.name(); });
 
-// The CPU default picks the 5-product backward while its scratch is at most 8x Q, else the
+// The CPU default picks the 5-product backward while its scratch is at most 16x Q, else the
 // 7-product one, with columns of key tiles as long as 16 columns per compute unit allow
 // (whole axis: DQC=0); the choice shows in the configuration and the variant's name.
 TEST(FusedBwdLanesPaths, DefaultSelection) {
@@ -215,6 +215,17 @@ TEST(FusedBwdLanesPaths, DefaultSelection) {
   EXPECT_EQ(cc.get("DQ", -1), 0) << cc.str();
   EXPECT_EQ(cc.get("DQC", -1), -1) << cc.str();
   EXPECT_NE(fused->name(pc, cc, Pass::Backward).find("_7prod"), std::string::npos);
+  // 7^3 windows: (1 + 6/2)(1 + 6/4) = 10x Q with whole-axis columns: within the bound.
+  const NaCase cube7 = make_case(3, {16, 16, 16}, {7, 7, 7}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 4,
+                                 4, 32, 32, OPENNA_F32);
+  const Config c7 = fused->default_config(normalize(&cube7.problem), cpu, Pass::Backward);
+  EXPECT_EQ(c7.get("DQ", -1), 1) << c7.str();
+  EXPECT_EQ(c7.get("DQC", -1), 0) << c7.str();
+  // A scratch over a quarter of the device's memory is not a default: small-cpu's 1.25 MB
+  // scratch against 4 MB.
+  DeviceInfo small_mem = cpu;
+  small_mem.global_mem = 4 << 20;
+  EXPECT_EQ(fused->default_config(ps, small_mem, Pass::Backward).get("DQ", -1), 0);
   // The forward has no DQ, and DQ is rejected there and outside the lanes form.
   EXPECT_EQ(fused->default_config(ps, cpu, Pass::Forward).get("DQ", -1), -1);
   EXPECT_FALSE(

@@ -129,11 +129,15 @@ DqScratch dq_scratch(const Problem& p, const Tile& t) {
 // within kDqScratchRatio times the (head-dim-bucket padded) size of Q. The scratch grows like
 // (1 + (kernel - 1) / (tile CT)) (1 + (kernel - 1) / tile)^(rank - 1) times Q (CT: the column's
 // tiles, DQC), and writing and reading it back costs memory traffic that the saved dQ kernel
-// must pay for. Measured on 64x64 k13 (docs/PERFORMANCE.md, 2026-11-26, session 7): scratch
-// 4x Q (whole-axis columns) and 7x (columns of 4) faster than the 7-product backward, 10x
-// (columns of 2) about even, 16x (one tile per slot) slower; small-cpu (2.5x to 6.25x) faster
-// at every column length.
-constexpr std::int64_t kDqScratchRatio = 8;
+// must pay for. Measured on CPU2 (docs/PERFORMANCE.md, 2026-11-26, session 7), the 5-product
+// backward against the 7-product one: 64x64 k13 faster with scratch 4x Q (whole-axis columns),
+// 7x (columns of 4) and 10x (columns of 2: 14.15 against 15.21 ms), slower at 16x (one tile
+// per slot: 17.39 against 15.75, its reduce alone reading 67 MB); 3-D 16^3 on 2x2x4 tiles with
+// whole-axis columns faster at 10x (k7: 12.91 against 16.60 ms), 15x (k9: 26.84 against 32.53)
+// and 21x (k11: 38.24 against 51.99); small-cpu faster from 2.5x to 6.25x. The bound keeps
+// the memory use moderate as well. (Session 2's bound was 8, between 6.25x and 16x with one
+// tile per slot.)
+constexpr std::int64_t kDqScratchRatio = 16;
 
 // The default DQC: columns as long as possible (the scratch shrinks and the reduce reads less)
 // while the dK/dV kernel keeps at least kColumnTasksPerUnit columns per compute unit to share
@@ -155,10 +159,17 @@ int default_dqc(const Problem& p, const DeviceInfo& dev, const Tile& t) {
   return 1;
 }
 
-bool dq_scratch_fits(const Problem& p, const Tile& t) {
+// Also within a quarter of the device's memory where that is known (the least largest
+// allocation OpenCL allows a device), so that a default never asks for a scratch the device
+// cannot allocate.
+bool dq_scratch_fits(const Problem& p, const DeviceInfo& dev, const Tile& t) {
   const std::int64_t q_padded =
       static_cast<std::int64_t>(p.batch) * p.tokens() * p.heads * head_dim_bucket(p.head_dim);
   const DqScratch s = dq_scratch(p, t);
+  if (dev.global_mem > 0 &&
+      static_cast<unsigned long long>(s.floats) * sizeof(float) > dev.global_mem / 4) {
+    return false;
+  }
   return s.floats <= kDqScratchRatio * q_padded && s.floats <= INT_MAX;
 }
 
@@ -332,7 +343,7 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     if (pass == Pass::Backward) {
       t.dq = 1;
       t.dqc = default_dqc(p, dev, t);
-      if (!dq_scratch_fits(p, t)) {
+      if (!dq_scratch_fits(p, dev, t)) {
         t.dq = 0;
         t.dqc = Tile::kNoDqc;
       }
@@ -382,7 +393,7 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
               t.dq = std::min(dq, 1);
               t.dqc = dq == 0 ? Tile::kNoDqc : dq == 1 ? dqc : 1;
               if (dq == 2 && dqc == 1) continue;
-              if (dq > 0 && !dq_scratch_fits(p, t)) continue;
+              if (dq > 0 && !dq_scratch_fits(p, dev, t)) continue;
             } else if (dq > 0) {
               continue;
             }
