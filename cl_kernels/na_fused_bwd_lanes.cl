@@ -61,8 +61,9 @@
 /* 1: the dK/dV kernel forms P from S before the dP product rather than after it (the same
    arithmetic). Early, S's two accumulator sets (LANES_DOT) are summed and consumed before
    dP's are live; late, PoCL 3.1's LLVM kept both sets across the dP product in the 5-product
-   kernel and spilled two of its accumulators every iteration (the kernel 4-8% slower on
-   64x64 k13), while in the 7-product kernel early was 2-3% slower (docs/PERFORMANCE.md,
+   kernel and spilled two of its accumulators every iteration (the kernel 6% slower on
+   64x64 k13); in the 7-product kernel early measured 2-3% slower in one set of A/B pairs and
+   within noise in another, so that kernel keeps the late order it had (docs/PERFORMANCE.md,
    2026-11-26, session 7). */
 #ifndef BWD_P_EARLY
 #define BWD_P_EARLY DQP
