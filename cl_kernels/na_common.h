@@ -68,18 +68,23 @@
 #define FAR (1 << 29) /* a box coordinate outside every window (keys or queries past a box) */
 
 /* ---- storage ---------------------------------------------------------------------------- */
+/* LOADF / STOREF: element i of storage p as a float and back; LOADF16: elements i..i+15 as a
+   float16 (any alignment of the element type). */
 #if DTYPE == 0
 typedef float stor_t;
 #define LOADF(p, i) ((p)[(i)])
 #define STOREF(p, i, x) ((p)[(i)] = (x))
+#define LOADF16(p, i) vload16(0, (p) + (i))
 #elif DTYPE == 1
 typedef half stor_t;
 #define LOADF(p, i) vload_half((i), (p))
 #define STOREF(p, i, x) vstore_half_rte((x), (i), (p))
+#define LOADF16(p, i) vload_half16(0, (p) + (i))
 #elif DTYPE == 2
 typedef ushort stor_t;
 #define LOADF(p, i) as_float(((uint)(p)[(i)]) << 16)
 #define STOREF(p, i, x) ((p)[(i)] = na_f32_to_bf16(x))
+#define LOADF16(p, i) as_float16(convert_uint16(vload16(0, (p) + (i))) << 16)
 #else
 #error "DTYPE must be 0 (f32), 1 (f16) or 2 (bf16)"
 #endif

@@ -1,7 +1,8 @@
 /* D_i = dot(d_out_i, out_i) per (batch, token, head): the one statistic the backward needs
  * besides the forward's lse. f32 accumulation, and a fixed summation order (deterministic).
  *   DLANES == 1: one work-item per row, reading the row front to back (CPUs: the row is one
- *                work-item's contiguous stream).
+ *                work-item's contiguous stream) 16 elements at a time into 16 running sums,
+ *                added up as a fixed tree, then the elements past the last 16 one by one.
  *   DLANES > 1:  DLANES work-items per row (a power of two up to 32) in work-groups of DWG, each
  *                summing the row's elements lane, lane + DLANES, ..., then a tree in local memory;
  *                neighbouring work-items read neighbouring elements (GPUs: coalesced).
@@ -22,8 +23,17 @@ __kernel void na_delta(__global const stor_t* out, __global const stor_t* d_out,
                        __global float* delta, int rows, int hdv) {
   const int row = get_global_id(0);
   if (row >= rows) return;
-  float s = 0.0f;
-  for (int d = 0; d < hdv; ++d) s += LOADF(out, row * hdv + d) * LOADF(d_out, row * hdv + d);
+  /* 16-wide (PoCL 3.1 read the rows one scalar at a time: 0.43 ms for 64x64 x 4 heads x 64
+     on CPU2). */
+  float16 acc = (float16)(0.0f);
+  int d = 0;
+  for (; d + 16 <= hdv; d += 16)
+    acc = fma(LOADF16(out, row * hdv + d), LOADF16(d_out, row * hdv + d), acc);
+  const float8 a8 = acc.lo + acc.hi;
+  const float4 a4 = a8.lo + a8.hi;
+  const float2 a2 = a4.lo + a4.hi;
+  float s = a2.x + a2.y;
+  for (; d < hdv; ++d) s += LOADF(out, row * hdv + d) * LOADF(d_out, row * hdv + d);
   delta[row] = s;
 }
 #else

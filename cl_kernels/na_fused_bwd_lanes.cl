@@ -58,6 +58,16 @@
 #ifndef DQ_MASK_TABLES
 #define DQ_MASK_TABLES (MB0 <= 64 && MB1 <= 64 && MB2 <= 64)
 #endif
+/* 1: the dK/dV kernel forms P from S before the dP product rather than after it (the same
+   arithmetic). Early, S's two accumulator sets (LANES_DOT) are summed and consumed before
+   dP's are live; late, PoCL 3.1's LLVM kept both sets across the dP product in the 5-product
+   kernel and spilled two of its accumulators every iteration (the kernel 6% slower on
+   64x64 k13); in the 7-product kernel early measured 2-3% slower in one set of A/B pairs and
+   within noise in another, so that kernel keeps the late order it had (docs/PERFORMANCE.md,
+   2026-11-26, session 7). */
+#ifndef BWD_P_EARLY
+#define BWD_P_EARLY DQP
+#endif
 /* Head-dim vectors per pass of the dK/dV kernel's dQ partials (DQP=1): two where they divide
    the bucket, so each broadcast dS value feeds two FMAs. */
 #ifndef DQ_PB
@@ -195,20 +205,34 @@ NA_FN na_tile na_key_tile_of(int tile, int L0, int L1, int L2, int nt0, int nt1,
   return t;
 }
 
-/* One key tile of the dK/dV kernel (below); always inlined like na_bwd_dq_lanes_tile. */
-NA_FN __attribute__((always_inline)) void na_bwd_dkdv_lanes_tile(
+/* One key tile of the dK/dV kernel (below); always inlined like na_bwd_dq_lanes_tile. With
+   DQP, the dQ partials go to slot `slot` (of `nslots` per (batch, head)) of its column
+   (na_bwd_dkdv_lanes_column): the slot holds the union of the column's inverse boxes, from
+   query col_lo on axis 0, and the rows of this tile's box below acc_end on axis 0 (group
+   coordinates) already hold the column's earlier tiles' sums, so they are added to (read, add,
+   write), the others written. Returns the end of the tile's inverse box on axis 0 (the next
+   tile's acc_end), or -1 for a tile past the end of a short dilation group. */
+NA_FN __attribute__((always_inline)) int na_bwd_dkdv_lanes_tile(
     int wg, __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
-    __global stor_t* d_k, __global stor_t* d_v, __global float* dq_part, int QB, int L0,
-    int L1, int L2, int H, int HKV, int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+    __global stor_t* d_k, __global stor_t* d_v, __global float* dq_part, int QB, int nslots,
+    int slot, int col_lo, int acc_end, int L0, int L1, int L2, int H, int HKV, int hd, int hdv,
+    float scale, int nt0, int nt1, int nt2) {
   const int N = L0 * L1 * L2;
   const int tiles = nt0 * nt1 * nt2;
   const int hk = (wg / tiles) % HKV;
   const int b = wg / (tiles * HKV);
   const int G = H / HKV;
   const na_tile t = na_key_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2);
-  if (!t.live) return;
+  if (!t.live) return -1;
   const int qbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
+#if DQP
+  /* The box's rows (row-major, axis 0 slowest) are one run of the slot's rows; the first
+     acc_rows of them hold earlier tiles' partials. */
+  const int plane = t.kcnt[1] * t.kcnt[2];
+  const int row_off = (t.kst[0] - col_lo) * plane;
+  const int acc_rows = NA_MAX(0, acc_end - t.kst[0]) * plane;
+#endif
 
   /* Per lane: the key's coordinates (group coordinates; FAR when past the tile), k scaled into
      log2 units, and v. Rows past the valid part of the tile read the last valid key's row
@@ -274,8 +298,8 @@ NA_FN __attribute__((always_inline)) void na_bwd_dkdv_lanes_tile(
   ROW_WALK_INIT(t, H);
   for (int h = hk * G; h < (hk + 1) * G; ++h) {
 #if DQP
-    /* This (batch, head, key tile)'s slot: row i of the box (row-major) at row i. */
-    __global float* part = dq_part + ((b * H + h) * tiles + wg % tiles) * QB * HDP;
+    /* This (batch, head, column)'s slot: row i of the box (row-major) at row row_off + i. */
+    __global float* part = dq_part + (((b * H + h) * nslots + slot) * QB + row_off) * HDP;
 #endif
     int c0 = 0, c1 = 0, c2 = 0;
     const int row0 = (b * N + NA_TOKEN(0, 0, 0, t.kst, t.grp, L1, L2)) * H + h;
@@ -317,29 +341,47 @@ NA_FN __attribute__((always_inline)) void na_bwd_dkdv_lanes_tile(
       for (int j = 0; j < TK; ++j)
 #pragma unroll
         for (int n = 0; n < NV; ++n) s[j][n] = dp[j][n] = (vec_t)(0.0f);
-      LANES_DOT(s, qp, ks, hd);
-      LANES_DOT(dp, op, vs, hdv);
-      /* P (kept in dp's place) and dS (in s's place), zero where the key is outside the
-         query's window (IN: the lane mask of step row j and lane vector n). The choice of
-         mask is made once per step, outside the loop. */
-#define BWD_P_DS(IN)                                                                       \
+      /* P (in s's place until dP is known), zero where the key is outside the query's window
+         (IN: the lane mask of step row j and lane vector n; the choice of mask is made once
+         per step, outside the loop). */
+#define BWD_P(IN)                                                                          \
   _Pragma("unroll") for (int j = 0; j < TK; ++j)                                           \
   _Pragma("unroll") for (int n = 0; n < NV; ++n) {                                         \
     const ivec_t in = (IN);                                                                \
-    const vec_t p = select((vec_t)(0.0f), na_exp2v(s[j][n] - (vec_t)(lse2[j])), in);       \
-    s[j][n] = p * (dp[j][n] - (vec_t)(dd[j]));                                             \
-    dp[j][n] = p;                                                                          \
+    s[j][n] = select((vec_t)(0.0f), na_exp2v(s[j][n] - (vec_t)(lse2[j])), in);             \
   }
 #if LANES_MASK_TABLES
-      if (tab) {
-        BWD_P_DS(LANES_MASK_AT(n, yc[j][0], yc[j][1], yc[j][2]));
-      } else
+#define BWD_P_MASKED                                                                     \
+  if (tab) {                                                                             \
+    BWD_P(LANES_MASK_AT(n, yc[j][0], yc[j][1], yc[j][2]));                               \
+  } else {                                                                               \
+    BWD_P(NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0], wlo[j][1],       \
+                    whi[j][1], wlo[j][2], whi[j][2]));                                   \
+  }
+#else
+#define BWD_P_MASKED                                                                     \
+  BWD_P(NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0], wlo[j][1],         \
+                  whi[j][1], wlo[j][2], whi[j][2]))
 #endif
-      {
-        BWD_P_DS(NA_IN_BOX(ky[n][0], ky[n][1], ky[n][2], wlo[j][0], whi[j][0], wlo[j][1],
-                           whi[j][1], wlo[j][2], whi[j][2]));
-      }
-#undef BWD_P_DS
+      LANES_DOT(s, qp, ks, hd);
+#if BWD_P_EARLY
+      BWD_P_MASKED;
+#endif
+      LANES_DOT(dp, op, vs, hdv);
+#if !BWD_P_EARLY
+      BWD_P_MASKED;
+#endif
+#undef BWD_P_MASKED
+#undef BWD_P
+      /* dS = P (dP - D) in s's place, P in dp's. */
+#pragma unroll
+      for (int j = 0; j < TK; ++j)
+#pragma unroll
+        for (int n = 0; n < NV; ++n) {
+          const vec_t p = s[j][n];
+          s[j][n] = p * (dp[j][n] - (vec_t)(dd[j]));
+          dp[j][n] = p;
+        }
       LANES_ACCUMULATE(dv, op, dp, hdv);
       LANES_ACCUMULATE(dk, qp, s, hd);
 #if DQP
@@ -369,9 +411,14 @@ NA_FN __attribute__((always_inline)) void na_bwd_dkdv_lanes_tile(
         }
 #pragma unroll
         for (int j = 0; j < TK; ++j)
-          if (i0 + j < qbox)
+          if (i0 + j < qbox) {
+            __global float* dst = &part[(i0 + j) * HDP + d0];
+            if (i0 + j < acc_rows)
 #pragma unroll
-            for (int p = 0; p < DQ_PB; ++p) VSTORE(a[j][p], &part[(i0 + j) * HDP + d0 + p * VW]);
+              for (int p = 0; p < DQ_PB; ++p) a[j][p] += VLOAD(&dst[p * VW]);
+#pragma unroll
+            for (int p = 0; p < DQ_PB; ++p) VSTORE(a[j][p], &dst[p * VW]);
+          }
       }
 #endif
     }
@@ -380,45 +427,87 @@ NA_FN __attribute__((always_inline)) void na_bwd_dkdv_lanes_tile(
   /* Lanes back to rows: contiguous stores per key row. */
   na_lanes_to_rows(d_k, (__private const float*)dk, koff, kin, hd, scale);
   na_lanes_to_rows(d_v, (__private const float*)dv, voff, kin, hdv, 1.0f);
+  return t.kst[0] + t.kcnt[0];
 }
+
+#if DQP
+/* One column of the 5-product dK/dV kernel: CT consecutive key tiles on axis 0 (inside one
+   dilation group; fewer at the group's end) with the same tile on axes 1 and 2, one after the
+   other, summing their dQ partials into one slot per (batch, head, column). Neighbouring
+   tiles' inverse boxes overlap on axis 0 (by about K - 1 of TQ0 + K - 1 queries), so each
+   tile's rows were mostly written by the tile before and are still in cache, and the scratch
+   holds about (TQ0 CT + K - 1) / (TQ0 CT) instead of (TQ0 + K - 1) / TQ0 times the queries on
+   axis 0. Columns are task `col_task` of B x HKV x columns x (tiles on axes 1, 2). */
+NA_FN __attribute__((always_inline)) void na_bwd_dkdv_lanes_column(
+    int col_task, __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
+    __global const stor_t* d_out, __global const float* lse, __global const float* delta,
+    __global stor_t* d_k, __global stor_t* d_v, __global float* dq_part, int QB, int CT,
+    int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale, int nt0, int nt1,
+    int nt2) {
+  const int nt12 = nt1 * nt2;
+  const int tpg = nt0 / DIL0, cpg = (tpg + CT - 1) / CT, ncol = DIL0 * cpg;
+  const int t12 = col_task % nt12;
+  const int col = (col_task / nt12) % ncol;
+  const int bk = col_task / (nt12 * ncol); /* b * HKV + hk */
+  const int grp = col / cpg, w = (col % cpg) * CT;
+  const int t0 = grp * tpg + w, t0_end = grp * tpg + NA_MIN(w + CT, tpg);
+  const int col_lo = na_key_tile_of(t0 * nt12 + t12, L0, L1, L2, nt0, nt1, nt2).kst[0];
+  int acc_end = col_lo;
+  for (int ti = t0; ti < t0_end && acc_end >= 0; ++ti)
+    acc_end = na_bwd_dkdv_lanes_tile((bk * nt0 + ti) * nt12 + t12, q, k, v, d_out, lse, delta,
+                                     d_k, d_v, dq_part, QB, ncol * nt12, col * nt12 + t12,
+                                     col_lo, acc_end, L0, L1, L2, H, HKV, hd, hdv, scale, nt0,
+                                     nt1, nt2);
+}
+#endif
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_lanes(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
     __global stor_t* d_k, __global stor_t* d_v,
 #if DQP
-    __global float* dq_part, int QB, /* dQ partials: QB rows of HDP floats per slot */
+    /* dQ partials: QB rows of HDP floats per slot, a slot per (batch, head, column of CT key
+       tiles on axis 0) */
+    __global float* dq_part, int QB, int CT,
 #endif
     int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale, int nt0,
     int nt1, int nt2, __global int* next) {
-#if !DQP
-  __global float* dq_part = 0;
-  const int QB = 0;
-#endif
-  /* Key tiles from a counter (LANES_FOR_EACH_TILE, na_lanes.h); head dims equal to their
-     buckets (the common case, HDX): constant loop lengths. */
+  /* Key tiles (DQP: columns of them) from a counter (LANES_FOR_EACH_TILE, na_lanes.h); head
+     dims equal to their buckets (the common case, HDX): constant loop lengths. */
+#if DQP
+  /* A column is CT tiles: LANES_CHUNK / CT columns per counter step (at least one). */
+  const int total = B * HKV * DIL0 * ((nt0 / DIL0 + CT - 1) / CT) * nt1 * nt2;
+  LANES_FOR_EACH_TILE_BY(task, total, next, NA_MAX(1, LANES_CHUNK / CT),
+                         na_bwd_dkdv_lanes_column(task, q, k, v, d_out, lse, delta, d_k, d_v,
+                                                  dq_part, QB, CT, L0, L1, L2, H, HKV,
+                                                  LANES_HD, LANES_HDV, scale, nt0, nt1, nt2));
+#else
   const int total = B * HKV * nt0 * nt1 * nt2;
   LANES_FOR_EACH_TILE(wg, total, next,
-                      na_bwd_dkdv_lanes_tile(wg, q, k, v, d_out, lse, delta, d_k, d_v, dq_part,
-                                             QB, L0, L1, L2, H, HKV, LANES_HD, LANES_HDV, scale,
-                                             nt0, nt1, nt2));
+                      na_bwd_dkdv_lanes_tile(wg, q, k, v, d_out, lse, delta, d_k, d_v, 0, 0, 0,
+                                             0, 0, 0, L0, L1, L2, H, HKV, LANES_HD, LANES_HDV,
+                                             scale, nt0, nt1, nt2));
+#endif
 }
 
-/* DQP=1's second pass: d_q[row] = scale * (sum of the partials of the key tiles that the
-   query's window touches, in row-major tile order), one work-item per (batch, query): the
-   windows, tiles and offsets depend on neither head, so they are found once for all heads. */
+/* DQP=1's second pass: d_q[row] = scale * (sum of the partials of the key-tile columns (CT
+   tiles on axis 0, na_bwd_dkdv_lanes_column) that the query's window touches, in row-major
+   column order), one work-item per (batch, query): the windows, columns and offsets depend on
+   neither head, so they are found once for all heads. */
 __kernel void na_fused_bwd_dq_reduce_lanes(__global const float* dq_part, __global stor_t* d_q,
                                            int B, int L0, int L1, int L2, int H, int hd,
-                                           float scale, int nt0, int nt1, int nt2, int QB) {
+                                           float scale, int nt0, int nt1, int nt2, int QB,
+                                           int CT) {
   const int N = L0 * L1 * L2;
   const int id = get_global_id(0);
   if (id >= B * N) return;
   const int tok = id % N, b = id / N;
   const int pos[3] = {tok / (L1 * L2), (tok / L2) % L1, tok % L2};
   const int Lx[3] = {L0, L1, L2}, ntx[3] = {nt0, nt1, nt2}, tq[3] = {TQ0, TQ1, TQ2};
-  /* Per axis: the key tiles the query's window touches (within-group indices w0..w1, at
-     most NA_RT of them), and for each the query's place in that tile's inverse box. A
-     window of at most K keys touches at most (K + 2 TQ - 2) / TQ tiles of TQ. */
+  /* Per axis: the slots the query's window touches (within-group indices w0..w1, at most
+     NA_RT of them: on axis 0 columns of CT tiles, on the others tiles), and for each the
+     query's place in that slot's box: on axis 0 from the column's first tile's inverse box
+     start. A window of at most K keys touches at most (K + 2 TQ - 2) / TQ tiles of TQ. */
 #define NA_RT_AX(k, tq) (((k) + 2 * (tq) - 2) / (tq))
 #define NA_RT NA_MAX(NA_MAX(NA_RT_AX(K0, TQ0), NA_RT_AX(K1, TQ1)), NA_RT_AX(K2, TQ2))
   int tbase[3], w0[3], nw[3], off[3][NA_RT], cnt[3][NA_RT];
@@ -428,21 +517,23 @@ __kernel void na_fused_bwd_dq_reduce_lanes(__global const float* dq_part, __glob
     const int glen = na_group_len(Lx[a], AX_D(a), g);
     const int ws = na_win_start(x, glen, AX_K(a), AX_S(a), AX_C(a));
     const int we = na_win_end(x, glen, AX_K(a), AX_S(a), AX_C(a));
-    tbase[a] = g * (ntx[a] / AX_D(a));
-    w0[a] = ws / tq[a];
-    nw[a] = (we - 1) / tq[a] - w0[a] + 1;
+    const int ct = a == 0 ? CT : 1;
+    const int tpg = ntx[a] / AX_D(a);
+    tbase[a] = g * ((tpg + ct - 1) / ct);
+    w0[a] = ws / tq[a] / ct;
+    nw[a] = (we - 1) / tq[a] / ct - w0[a] + 1;
     for (int w = 0; w < nw[a]; ++w) {
-      const int first = (w0[a] + w) * tq[a];
+      const int first = (w0[a] + w) * ct * tq[a];
       const int last = NA_MIN(first + tq[a], glen) - 1;
       const int lo = na_inv_lo(first, glen, AX_K(a), AX_S(a), AX_C(a));
       off[a][w] = x - lo;
       cnt[a][w] = na_inv_hi(last, glen, AX_K(a), AX_S(a), AX_C(a)) - lo + 1;
     }
   }
-  const int tiles = nt0 * nt1 * nt2;
+  const int slots = AX_D(0) * ((nt0 / AX_D(0) + CT - 1) / CT) * nt1 * nt2;
   for (int h = 0; h < H; ++h) {
     const int row = (b * N + tok) * H + h;
-    __global const float* base = dq_part + (b * H + h) * tiles * QB * HDP;
+    __global const float* base = dq_part + (b * H + h) * slots * QB * HDP;
     /* The sums stay in registers (no pointer to them is taken): whole rows of 16 are stored
        from them, only the rest goes through a private copy. */
     vec_t acc[HDP / VW];

@@ -203,15 +203,13 @@
     }                                                                               \
   } while (0)
 
-/* 16 consecutive storage elements as a float16 and back (f32, f16, bf16). */
+/* A float16 into 16 consecutive storage elements (f32, f16, bf16); the load, LOADF16, is in
+   na_common.h. */
 #if DTYPE == 0
-#define LOADF16(p, i) vload16(0, (p) + (i))
 #define STOREF16(x, p, i) vstore16((x), 0, (p) + (i))
 #elif DTYPE == 1
-#define LOADF16(p, i) vload_half16(0, (p) + (i))
 #define STOREF16(x, p, i) vstore_half16_rte((x), 0, (p) + (i))
 #else
-#define LOADF16(p, i) as_float16(convert_uint16(vload16(0, (p) + (i))) << 16)
 #define STOREF16(x, p, i) vstore16(na_f32_to_bf16_16(x), 0, (p) + (i))
 /* na_f32_to_bf16 (na_common.h) on 16 lanes. */
 NA_FN ushort16 na_f32_to_bf16_16(float16 f) {
@@ -317,12 +315,15 @@ NA_FN void na_lanes_to_rows(__global stor_t* dst, const __private float* lanes,
    work-groups in large chunks (PoCL: 64 at a time), a thread that starts late no longer leaves
    its chunk to finish after the others. next[0] starts at 0 (a fresh buffer per call). Which
    work-group runs a tile does not change what it computes, so results stay bit-identical.
-   Runs `body` with `wg` set to each tile of [0, total). */
-#define LANES_FOR_EACH_TILE(wg, total, next, body)                               \
-  for (int c_ = atomic_inc(next) * LANES_CHUNK; c_ < (total);                      \
-       c_ = atomic_inc(next) * LANES_CHUNK)                                        \
-    for (int wg = c_; wg < NA_MIN(c_ + LANES_CHUNK, (total)); ++wg) {             \
+   Runs `body` with `wg` set to each tile of [0, total), `chunk` tiles per counter step
+   (LANES_FOR_EACH_TILE: LANES_CHUNK). */
+#define LANES_FOR_EACH_TILE_BY(wg, total, next, chunk, body)                     \
+  for (int c_ = atomic_inc(next) * (chunk); c_ < (total);                          \
+       c_ = atomic_inc(next) * (chunk))                                            \
+    for (int wg = c_; wg < NA_MIN(c_ + (chunk), (total)); ++wg) {                 \
       body;                                                                        \
     }
+#define LANES_FOR_EACH_TILE(wg, total, next, body) \
+  LANES_FOR_EACH_TILE_BY(wg, total, next, LANES_CHUNK, body)
 
 #endif /* NA_LANES_H */

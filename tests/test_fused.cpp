@@ -244,8 +244,8 @@ TEST(FusedConfigs, LanesFormAtEveryWidth) {
       SCOPED_TRACE(c.name() + " " + k.str());
       check_forward(c, "fused", &k);
     }
-    for (int dq : {0, 1}) {
-      const Config k = Config::parse("FORM=1," + tile + ",TK=8,VW=1,DQ=" + std::to_string(dq));
+    for (const char* dq : {"DQ=0", "DQ=1", "DQ=1,DQC=0"}) {
+      const Config k = Config::parse("FORM=1," + tile + ",TK=8,VW=1," + dq);
       SCOPED_TRACE(c.name() + " " + k.str());
       check_backward(c, "fused", &k);
     }

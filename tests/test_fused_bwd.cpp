@@ -152,30 +152,87 @@ TEST_P(FusedBwdLanesPaths, FiveProductsNarrow) {
   check_backward(GetParam(), "fused", &c);
 }
 
+// The 5-product backward with its dQ partials summed over columns of key tiles on axis 0
+// (DQC): 2 tiles per column (columns that end inside a dilation group, and columns cut short
+// by the group's end), and the whole axis (DQC=0). DQC is a run-time argument, so these reuse
+// FiveProducts' programs.
+TEST_P(FusedBwdLanesPaths, FiveProductsColumns) {
+  for (int dqc : {2, 0}) {
+    const Config c =
+        Config::parse(lanes_config(lanes_tile(GetParam().problem.rank), 8, 16, 1).str() +
+                      ",DQC=" + std::to_string(dqc));
+    SCOPED_TRACE(c.str());
+    check_backward(GetParam(), "fused", &c);
+  }
+}
+
+TEST_P(FusedBwdLanesPaths, FiveProductsColumnsNarrow) {
+  const int r = GetParam().problem.rank;
+  const Config c = Config::parse(lanes_config(r == 1   ? "TQ0=8,TQ1=1,TQ2=1"
+                                              : r == 2 ? "TQ0=2,TQ1=4,TQ2=1"
+                                                       : "TQ0=2,TQ1=2,TQ2=2",
+                                              4, 8, 1)
+                                     .str() +
+                                 ",DQC=3");
+  SCOPED_TRACE(c.str());
+  check_backward(GetParam(), "fused", &c);
+}
+
 INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdLanesPaths, ::testing::ValuesIn(adversarial()),
                          [](const auto& info) { return info.param.name(); });
 
-// The CPU default picks the 5-product backward while its scratch is at most 8x Q, else the
-// 7-product one; the choice shows in the configuration and the variant's name.
+// The CPU default picks the 5-product backward while its scratch is at most 16x Q, else the
+// 7-product one, with columns of key tiles as long as 16 columns per compute unit allow
+// (whole axis: DQC=0); the choice shows in the configuration and the variant's name.
 TEST(FusedBwdLanesPaths, DefaultSelection) {
   DeviceInfo cpu = test_context().device();
   cpu.type = CL_DEVICE_TYPE_CPU;
+  cpu.compute_units = 2;
   const Variant* fused = find_variant("fused");
   ASSERT_NE(fused, nullptr);
-  // small-cpu: 4x4 key tiles, 7x7 windows: inverse boxes of 10x10, scratch 6.25x Q.
+  // small-cpu: 4x4 key tiles, 7x7 windows: inverse boxes of 10x10; 32 whole-axis columns
+  // (4 heads x 8 tiles on axis 1), scratch 2.5x Q.
   const NaCase small =
       make_case(2, {32, 32}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 32, 32, OPENNA_F32);
   const Problem ps = normalize(&small.problem);
   const Config cs = fused->default_config(ps, cpu, Pass::Backward);
   EXPECT_EQ(cs.get("DQ", -1), 1) << cs.str();
-  EXPECT_NE(fused->name(ps, cs, Pass::Backward).find("_5prod"), std::string::npos);
-  // 13x13 windows on 4x4 tiles: inverse boxes of 16x16, scratch 16x Q: over the bound.
+  EXPECT_EQ(cs.get("DQC", -1), 0) << cs.str();
+  EXPECT_NE(fused->name(ps, cs, Pass::Backward).find("_5prod_colall"), std::string::npos);
+  // 13x13 windows on 4x4 tiles: inverse boxes of 16x16, 16x Q with a slot per tile, 4x with
+  // whole-axis columns.
   const NaCase big =
       make_case(2, {32, 32}, {13, 13}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 64, 64, OPENNA_F32);
   const Problem pb = normalize(&big.problem);
   const Config cb = fused->default_config(pb, cpu, Pass::Backward);
-  EXPECT_EQ(cb.get("DQ", -1), 0) << cb.str();
-  EXPECT_NE(fused->name(pb, cb, Pass::Backward).find("_7prod"), std::string::npos);
+  EXPECT_EQ(cb.get("DQ", -1), 1) << cb.str();
+  EXPECT_EQ(cb.get("DQC", -1), 0) << cb.str();
+  // Rank 1, 32 tiles of 16: 8 (batch, kv head) pairs need columns of 8 for 32 columns.
+  const NaCase line = make_case(1, {512}, {7}, {1}, {1}, {0}, 4, 4, 32, 32, OPENNA_F32, 2);
+  const Problem pl = normalize(&line.problem);
+  const Config cl = fused->default_config(pl, cpu, Pass::Backward);
+  EXPECT_EQ(cl.get("DQ", -1), 1) << cl.str();
+  EXPECT_EQ(cl.get("DQC", -1), 8) << cl.str();
+  // 3-D 13^3 windows on 2x2x4 tiles: (1 + 12/2)(1 + 12/4) = 28x Q on axes 1 and 2 alone: over
+  // the bound at any column length.
+  const NaCase cube = make_case(3, {16, 16, 16}, {13, 13, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1,
+                                1, 32, 32, OPENNA_F32);
+  const Problem pc = normalize(&cube.problem);
+  const Config cc = fused->default_config(pc, cpu, Pass::Backward);
+  EXPECT_EQ(cc.get("DQ", -1), 0) << cc.str();
+  EXPECT_EQ(cc.get("DQC", -1), -1) << cc.str();
+  EXPECT_NE(fused->name(pc, cc, Pass::Backward).find("_7prod"), std::string::npos);
+  // 7^3 windows: (1 + 6/2)(1 + 6/4) = 10x Q with whole-axis columns: within the bound.
+  const NaCase cube7 = make_case(3, {16, 16, 16}, {7, 7, 7}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 4,
+                                 4, 32, 32, OPENNA_F32);
+  const Config c7 = fused->default_config(normalize(&cube7.problem), cpu, Pass::Backward);
+  EXPECT_EQ(c7.get("DQ", -1), 1) << c7.str();
+  EXPECT_EQ(c7.get("DQC", -1), 0) << c7.str();
+  // A scratch over a quarter of the device's memory is not a default: small-cpu's 1.25 MB
+  // scratch against 4 MB.
+  DeviceInfo small_mem = cpu;
+  small_mem.global_mem = 4 << 20;
+  EXPECT_EQ(fused->default_config(ps, small_mem, Pass::Backward).get("DQ", -1), 0);
   // The forward has no DQ, and DQ is rejected there and outside the lanes form.
   EXPECT_EQ(fused->default_config(ps, cpu, Pass::Forward).get("DQ", -1), -1);
   EXPECT_FALSE(
@@ -223,14 +280,54 @@ TEST(FusedBwdLanesPaths, ScratchTooLargeIsAnError) {
 
 // Bitwise-equal (and finite) gradients from two runs, through each dQ path of the lanes form.
 TEST(FusedBwdLanesPaths, DeterministicBothPaths) {
-  for (int dq : {0, 1}) {
+  // DQ=1 with one key tile per slot, with columns of 2 and with whole-axis columns (DQC).
+  for (const char* dq : {"DQ=0", "DQ=1", "DQ=1,DQC=2", "DQ=1,DQC=0"}) {
     const NaCase c =
-        make_case(2, {11, 9}, {5, 3}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 32, 16, OPENNA_F32, 2, 31);
+        make_case(2, {17, 9}, {5, 3}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 32, 16, OPENNA_F32, 2, 31);
     Selection s =
         select_variant(test_context().device(), normalize(&c.problem), Pass::Backward, "fused");
-    s.config = lanes_config(lanes_tile(2), 8, 16, dq);
-    expect_backward_repeatable(c, s, "DQ=" + std::to_string(dq));
+    s.config = Config::parse("FORM=1," + lanes_tile(2) + ",TK=8,VW=16," + dq);
+    expect_backward_repeatable(c, s, dq);
   }
+}
+
+// DQC: only with DQ=1, 0..256; the message names the key and the value.
+TEST(FusedBwdLanesPaths, ColumnKeyValidation) {
+  DeviceInfo cpu = test_context().device();
+  cpu.type = CL_DEVICE_TYPE_CPU;
+  const Variant* fused = find_variant("fused");
+  const NaCase small =
+      make_case(2, {32, 32}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 32, 32, OPENNA_F32);
+  const Problem p = normalize(&small.problem);
+  const std::string base = "FORM=1," + lanes_tile(2) + ",TK=8,VW=16,";
+  for (const char* ok : {"DQ=1,DQC=0", "DQ=1,DQC=1", "DQ=1,DQC=3", "DQ=1,DQC=256"}) {
+    EXPECT_EQ(fused->config_error(p, cpu, Pass::Backward, Config::parse(base + ok)), "") << ok;
+  }
+  for (const char* bad : {"DQ=0,DQC=2", "DQC=2", "DQ=1,DQC=-1", "DQ=1,DQC=-3", "DQ=1,DQC=257"}) {
+    const std::string why = fused->config_error(p, cpu, Pass::Backward, Config::parse(base + bad));
+    EXPECT_NE(why.find("DQC="), std::string::npos) << bad << ": " << why;
+  }
+  EXPECT_FALSE(fused->config_error(p, cpu, Pass::Forward, Config::parse(base + "DQC=0")).empty());
+  // Through the C API: an unsupported configuration, outputs untouched (the forced
+  // configuration's path is the variant's backward, which checks before any device work).
+  Context& ctx = test_context();
+  const CaseData data = make_inputs(small);
+  DeviceCase dc(ctx, small, data);
+  const std::size_t bytes = static_cast<std::size_t>(p.q_elems()) * 4;
+  std::vector<std::uint8_t> before(bytes), after(bytes);
+  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, before.data());
+  try {
+    fused->backward(
+        ctx, p, Config::parse(base + "DQ=1,DQC=300"),
+        {dc.q(), dc.k(), dc.v(), dc.out(), dc.d_out(), dc.lse(), dc.d_q(), dc.d_k(), dc.d_v()},
+        nullptr);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), OPENNA_ERROR_UNSUPPORTED) << e.what();
+    EXPECT_NE(std::string(e.what()).find("DQC=300"), std::string::npos) << e.what();
+  }
+  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, after.data());
+  EXPECT_EQ(before, after);
 }
 
 // Two runs of the backward on the same inputs give bitwise equal gradients (no atomics, fixed

@@ -36,6 +36,11 @@ struct Tile {
   // Lanes-form backward only: 1 for the 5-product backward (dQ partials through a scratch
   // buffer), 0 for the 7-product one (its own dQ kernel); -1 where the key is absent.
   int dq = -1;
+  // 5-product backward only: key tiles per column on axis 0 whose dQ partials share one
+  // scratch slot (na_bwd_dkdv_lanes_column); 0 for the whole axis (a dilation group's tiles),
+  // kNoDqc where the key is absent (one tile per slot, as 1).
+  static constexpr int kNoDqc = INT_MIN;
+  int dqc = kNoDqc;
   int bq() const { return tq[0] * tq[1] * tq[2]; }
   int nt() const { return form == kWorkGroup ? bq() / rq * tc : 1; }
 };
@@ -51,6 +56,7 @@ Tile tile_of(const Config& c) {
   t.tc = c.get("TC", 1);
   t.vw = c.get("VW", 1);
   t.dq = c.get("DQ", -1);
+  t.dqc = c.get("DQC", Tile::kNoDqc);
   return t;
 }
 
@@ -67,52 +73,103 @@ Config config_of(const Tile& t) {
   }
   c.set("VW", t.vw);
   if (t.dq >= 0) c.set("DQ", t.dq);
+  if (t.dqc != Tile::kNoDqc) c.set("DQC", t.dqc);
   return c;
 }
 
-// The 5-product backward's dQ scratch (lanes form, DQ=1): one slot per (batch, query head, key
-// tile) of `slot_rows` rows (the largest inverse box, i.e. the queries that see any key of a
-// tile) of head_dim-bucket floats.
+// Key tiles per column of the 5-product backward (DQC; absent: 1), at most a dilation group's
+// tiles on axis 0.
+int dq_column_tiles(const Problem& p, const Tile& t) {
+  const int per_group = tiles_on_axis(p.axis[0], t.tq[0]) / p.axis[0].dilation;
+  return t.dqc == Tile::kNoDqc ? 1 : t.dqc == 0 ? per_group : std::min(t.dqc, per_group);
+}
+
+// The 5-product backward's dQ scratch (lanes form, DQ=1): one slot per (batch, query head,
+// column of key tiles: dq_column_tiles on axis 0, one tile on the others) of `slot_rows` rows
+// (the largest union of a column's inverse boxes, i.e. the queries that see any key of the
+// column) of head_dim-bucket floats.
 struct DqScratch {
   std::int64_t slot_rows = 0;
   std::int64_t floats = 0;
 };
 
 DqScratch dq_scratch(const Problem& p, const Tile& t) {
-  std::int64_t rows = 1, tiles = 1;
+  std::int64_t rows = 1, slots = 1;
   for (int a = 0; a < p.rank; ++a) {
     const Axis& ax = p.axis[a];
     const int nt = tiles_on_axis(ax, t.tq[a]);
+    const int ct = a == 0 ? dq_column_tiles(p, t) : 1;
+    const int per_group = nt / ax.dilation, columns = (per_group + ct - 1) / ct;
     int widest = 1;
-    for (int i = 0; i < nt; ++i) {
-      const TileAxis ta = tile_axis(ax, t.tq[a], i);
-      if (ta.valid == 0) continue;
-      const int lo = na_inv_lo(ta.first, ta.group_len, ax.kernel, ax.stride, ax.causal);
-      const int hi =
-          na_inv_hi(ta.first + ta.valid - 1, ta.group_len, ax.kernel, ax.stride, ax.causal);
-      widest = std::max(widest, hi - lo + 1);
-    }
+    for (int g = 0; g < ax.dilation; ++g)
+      for (int c = 0; c < columns; ++c) {
+        const TileAxis first = tile_axis(ax, t.tq[a], g * per_group + c * ct);
+        if (first.valid == 0) continue;
+        TileAxis last = first;  // the column's last tile with a valid key
+        for (int i = c * ct + 1; i < std::min((c + 1) * ct, per_group); ++i) {
+          const TileAxis ta = tile_axis(ax, t.tq[a], g * per_group + i);
+          if (ta.valid > 0) last = ta;
+        }
+        const int lo = na_inv_lo(first.first, first.group_len, ax.kernel, ax.stride, ax.causal);
+        const int hi =
+            na_inv_hi(last.first + last.valid - 1, last.group_len, ax.kernel, ax.stride, ax.causal);
+        widest = std::max(widest, hi - lo + 1);
+      }
     rows *= widest;
-    tiles *= nt;
+    slots *= static_cast<std::int64_t>(ax.dilation) * columns;
   }
   DqScratch s;
   s.slot_rows = rows;
-  s.floats = static_cast<std::int64_t>(p.batch) * p.heads * tiles * rows *
-             head_dim_bucket(p.head_dim);
+  s.floats =
+      static_cast<std::int64_t>(p.batch) * p.heads * slots * rows * head_dim_bucket(p.head_dim);
   return s;
 }
 
 // Whether the default lanes backward takes the 5-product path: only while its scratch stays
 // within kDqScratchRatio times the (head-dim-bucket padded) size of Q. The scratch grows like
-// (1 + (kernel - 1) / tile)^rank times Q, and writing and reading it back costs memory
-// traffic that the saved dQ kernel must pay for; see docs/PERFORMANCE.md (2026-11-25, session
-// 2) for the measurements behind the bound.
-constexpr std::int64_t kDqScratchRatio = 8;
+// (1 + (kernel - 1) / (tile CT)) (1 + (kernel - 1) / tile)^(rank - 1) times Q (CT: the column's
+// tiles, DQC), and writing and reading it back costs memory traffic that the saved dQ kernel
+// must pay for. Measured on CPU2 (docs/PERFORMANCE.md, 2026-11-26, session 7), the 5-product
+// backward against the 7-product one: 64x64 k13 faster with scratch 4x Q (whole-axis columns),
+// 7x (columns of 4) and 10x (columns of 2: 14.15 against 15.21 ms), slower at 16x (one tile
+// per slot: 17.39 against 15.75, its reduce alone reading 67 MB); 3-D 16^3 on 2x2x4 tiles with
+// whole-axis columns faster at 10x (k7: 12.91 against 16.60 ms), 15x (k9: 26.84 against 32.53)
+// and 21x (k11: 38.24 against 51.99); small-cpu faster from 2.5x to 6.25x. The bound keeps
+// the memory use moderate as well. (Session 2's bound was 8, between 6.25x and 16x with one
+// tile per slot.)
+constexpr std::int64_t kDqScratchRatio = 16;
 
-bool dq_scratch_fits(const Problem& p, const Tile& t) {
+// The default DQC: columns as long as possible (the scratch shrinks and the reduce reads less)
+// while the dK/dV kernel keeps at least kColumnTasksPerUnit columns per compute unit to share
+// out from its counter (a column is a work-item's whole task). Whole axis 0 first (DQC=0),
+// then powers of two down to one tile. Whole-axis columns gave 32 tasks per unit on 64x64 k13
+// and 16 on small-cpu (2 units) and were the fastest there of 1, 2, 4 and whole.
+constexpr std::int64_t kColumnTasksPerUnit = 16;
+
+int default_dqc(const Problem& p, const DeviceInfo& dev, const Tile& t) {
+  const int per_group = tiles_on_axis(p.axis[0], t.tq[0]) / p.axis[0].dilation;
+  std::int64_t others = static_cast<std::int64_t>(p.batch) * p.heads_kv * p.axis[0].dilation;
+  for (int a = 1; a < p.rank; ++a) others *= tiles_on_axis(p.axis[a], t.tq[a]);
+  const std::int64_t want = kColumnTasksPerUnit * std::max(1u, dev.compute_units);
+  if (others >= want) return 0;
+  int c = 1;
+  while (2 * c < per_group) c *= 2;
+  for (; c > 1; c /= 2)
+    if (others * ((per_group + c - 1) / c) >= want) return c;
+  return 1;
+}
+
+// Also within a quarter of the device's memory where that is known (the least largest
+// allocation OpenCL allows a device), so that a default never asks for a scratch the device
+// cannot allocate.
+bool dq_scratch_fits(const Problem& p, const DeviceInfo& dev, const Tile& t) {
   const std::int64_t q_padded =
       static_cast<std::int64_t>(p.batch) * p.tokens() * p.heads * head_dim_bucket(p.head_dim);
   const DqScratch s = dq_scratch(p, t);
+  if (dev.global_mem > 0 &&
+      static_cast<unsigned long long>(s.floats) * sizeof(float) > dev.global_mem / 4) {
+    return false;
+  }
   return s.floats <= kDqScratchRatio * q_padded && s.floats <= INT_MAX;
 }
 
@@ -137,7 +194,17 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t, P
   if (t.vw != 1 && t.vw != 2 && t.vw != 4 && t.vw != 8 && t.vw != 16) return "VW must be 1, 2, 4, 8 or 16";
   if (t.dq != -1) {
     if (t.form != kLanes || pass != Pass::Backward) return "DQ applies to the lanes-form backward only";
-    if (t.dq != 0 && t.dq != 1) return "DQ must be 0 (7-product backward) or 1 (5-product, dQ scratch)";
+    if (t.dq != 0 && t.dq != 1)
+      return "DQ must be 0 (7-product backward) or 1 (5-product, dQ scratch)";
+  }
+  if (t.dqc != Tile::kNoDqc) {
+    if (t.dq != 1)
+      return "DQC=" + std::to_string(t.dqc) +
+             ": DQC applies to the 5-product lanes backward (DQ=1) only";
+    if (t.dqc < 0 || t.dqc > 256) {
+      return "DQC=" + std::to_string(t.dqc) +
+             ": DQC must be 0 (a column spans the whole axis 0) or 1..256 key tiles per column";
+    }
   }
   if (t.form == kRows) return rows_tile_error(p, t.tq, t.tk, t.vw, pass);
   if (t.form == kLanes) {
@@ -270,9 +337,17 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     query_box(p, 16, t.tq);
     t.tk = pass == Pass::Forward ? lanes_forward_tk(p, t.tq) : 8;
     t.vw = 16;
-    // Backward: the 5-product form (dQ partials through a scratch buffer) unless its scratch
-    // is over the bound; the choice is in the configuration (DQ) and the variant's name.
-    if (pass == Pass::Backward) t.dq = dq_scratch_fits(p, t) ? 1 : 0;
+    // Backward: the 5-product form (dQ partials through a scratch buffer, summed over columns
+    // of key tiles: default_dqc) unless its scratch is over the bound; the choice is in the
+    // configuration (DQ, DQC) and the variant's name.
+    if (pass == Pass::Backward) {
+      t.dq = 1;
+      t.dqc = default_dqc(p, dev, t);
+      if (!dq_scratch_fits(p, dev, t)) {
+        t.dq = 0;
+        t.dqc = Tile::kNoDqc;
+      }
+    }
     return config_of(t);
   }
   while (t.tc > 1 && hdvp % (t.tc * t.vw) != 0) t.tc /= 2;
@@ -310,11 +385,16 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
           query_box(p, bq, t.tq);
           t.tk = tk;
           t.vw = vw;
-          for (int dq : {0, 1}) {
+          // Backward: 7 products, and 5 products with the default columns and with one
+          // tile per slot, where the scratch is within the bound.
+          const int dqc = default_dqc(p, dev, t);
+          for (int dq : {0, 1, 2}) {
             if (pass == Pass::Backward) {
-              if (dq == 1 && !dq_scratch_fits(p, t)) continue;
-              t.dq = dq;
-            } else if (dq == 1) {
+              t.dq = std::min(dq, 1);
+              t.dqc = dq == 0 ? Tile::kNoDqc : dq == 1 ? dqc : 1;
+              if (dq == 2 && dqc == 1) continue;
+              if (dq > 0 && !dq_scratch_fits(p, dev, t)) continue;
+            } else if (dq > 0) {
               continue;
             }
             const Config c = config_of(t);
@@ -363,7 +443,8 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
 std::string FusedVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                        const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"FORM", "TQ0", "TQ1", "TQ2", "TK", "RQ", "TC", "VW", "DQ"};
+    static const char* known[] = {"FORM", "TQ0", "TQ1", "TQ2", "TK",
+                                  "RQ",   "TC",  "VW",  "DQ",  "DQC"};
     if (std::find_if(std::begin(known), std::end(known),
                      [&](const char* k) { return kv.first == k; }) == std::end(known)) {
       return "unknown parameter " + kv.first;
@@ -380,6 +461,7 @@ std::string FusedVariant::config_suffix(const Problem& p, const Config& c) const
   if (t.form == kLanes) {
     s += "_k" + std::to_string(t.tk) + "_v" + std::to_string(t.vw);
     if (t.dq >= 0) s += t.dq == 1 ? "_5prod" : "_7prod";
+    if (t.dqc != Tile::kNoDqc) s += t.dqc == 0 ? "_colall" : "_col" + std::to_string(t.dqc);
     return s;
   }
   return s + "_k" + std::to_string(t.tk) + "_r" + std::to_string(t.rq) + "_c" +
@@ -447,6 +529,7 @@ void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const B
   const Geometry gk = tiled_geometry(p, t.tq, 1, p.heads_kv, nt);
   const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
   const int qb = static_cast<int>(sc.slot_rows);
+  const int ct = dq_column_tiles(p, t);
   Events ev;
   const DeltaPass d = launch_delta(ctx, p, a.out, a.d_out, label);
   const cl::Buffer& delta = d.delta;
@@ -454,10 +537,10 @@ void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const B
   const TiledKernel tk{&k_dkdv, t.tq, 1, lanes_counter_groups(ctx)};
   ev.push_back(launch_tiles(ctx, tk, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
                             MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, part, qb,
-                            p.batch, L0, L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
+                            ct, p.batch, L0, L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
                             p.scale, nt[0], nt[1], nt[2]));
   ev.push_back(ctx.launch(k_red, g1, part, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
-                          p.head_dim, p.scale, nt[0], nt[1], nt[2], qb));
+                          p.head_dim, p.scale, nt[0], nt[1], nt[2], qb, ct));
   if (events) events->insert(events->end(), ev.begin(), ev.end());
 }
 
