@@ -246,6 +246,31 @@ TEST(FusedBwdLanesPaths, DefaultSelection) {
           .empty());
 }
 
+// Runs the fused backward with `cfg` on `c`'s inputs and expects an error of `status` whose
+// message holds `text`, with d_q (poisoned by DeviceCase) left as it was.
+void expect_backward_error(const NaCase& c, const Config& cfg, openna_status status,
+                           const std::string& text) {
+  Context& ctx = test_context();
+  const Problem p = normalize(&c.problem);
+  const CaseData data = make_inputs(c);
+  DeviceCase dc(ctx, c, data);
+  const std::size_t bytes = static_cast<std::size_t>(p.q_elems()) * 4;
+  std::vector<std::uint8_t> before(bytes), after(bytes);
+  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, before.data());
+  try {
+    find_variant("fused")->backward(
+        ctx, p, cfg,
+        {dc.q(), dc.k(), dc.v(), dc.out(), dc.d_out(), dc.lse(), dc.d_q(), dc.d_k(), dc.d_v()},
+        nullptr);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status(), status) << e.what();
+    EXPECT_NE(std::string(e.what()).find(text), std::string::npos) << e.what();
+  }
+  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, after.data());
+  EXPECT_EQ(before, after);
+}
+
 // A 5-product backward whose scratch the device cannot allocate is an out-of-memory error
 // raised before any kernel runs: the gradients keep their poison.
 TEST(FusedBwdLanesPaths, ScratchTooLargeIsAnError) {
@@ -259,23 +284,7 @@ TEST(FusedBwdLanesPaths, ScratchTooLargeIsAnError) {
   const Config cfg = lanes_config(lanes_tile(3), 8, 16, 1);
   const Variant* fused = find_variant("fused");
   ASSERT_TRUE(fused->config_error(p, ctx.device(), Pass::Backward, cfg).empty());
-  const CaseData data = make_inputs(c);
-  DeviceCase dc(ctx, c, data);
-  const std::size_t bytes = static_cast<std::size_t>(p.q_elems()) * 4;
-  std::vector<std::uint8_t> before(bytes), after(bytes);
-  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, before.data());
-  try {
-    fused->backward(
-        ctx, p, cfg,
-        {dc.q(), dc.k(), dc.v(), dc.out(), dc.d_out(), dc.lse(), dc.d_q(), dc.d_k(), dc.d_v()},
-        nullptr);
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.status(), OPENNA_ERROR_OUT_OF_MEMORY) << e.what();
-    EXPECT_NE(std::string(e.what()).find("scratch"), std::string::npos) << e.what();
-  }
-  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, after.data());
-  EXPECT_EQ(before, after);
+  expect_backward_error(c, cfg, OPENNA_ERROR_OUT_OF_MEMORY, "scratch");
 }
 
 // Bitwise-equal (and finite) gradients from two runs, through each dQ path of the lanes form.
@@ -308,26 +317,10 @@ TEST(FusedBwdLanesPaths, ColumnKeyValidation) {
     EXPECT_NE(why.find("DQC="), std::string::npos) << bad << ": " << why;
   }
   EXPECT_FALSE(fused->config_error(p, cpu, Pass::Forward, Config::parse(base + "DQC=0")).empty());
-  // Through the C API: an unsupported configuration, outputs untouched (the forced
-  // configuration's path is the variant's backward, which checks before any device work).
-  Context& ctx = test_context();
-  const CaseData data = make_inputs(small);
-  DeviceCase dc(ctx, small, data);
-  const std::size_t bytes = static_cast<std::size_t>(p.q_elems()) * 4;
-  std::vector<std::uint8_t> before(bytes), after(bytes);
-  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, before.data());
-  try {
-    fused->backward(
-        ctx, p, Config::parse(base + "DQ=1,DQC=300"),
-        {dc.q(), dc.k(), dc.v(), dc.out(), dc.d_out(), dc.lse(), dc.d_q(), dc.d_k(), dc.d_v()},
-        nullptr);
-    ADD_FAILURE() << "no error";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.status(), OPENNA_ERROR_UNSUPPORTED) << e.what();
-    EXPECT_NE(std::string(e.what()).find("DQC=300"), std::string::npos) << e.what();
-  }
-  ctx.queue().enqueueReadBuffer(dc.d_q, CL_TRUE, 0, bytes, after.data());
-  EXPECT_EQ(before, after);
+  // Through the variant's backward: an unsupported configuration, outputs untouched (it checks
+  // before any device work).
+  expect_backward_error(small, Config::parse(base + "DQ=1,DQC=300"), OPENNA_ERROR_UNSUPPORTED,
+                        "DQC=300");
 }
 
 // Two runs of the backward on the same inputs give bitwise equal gradients (no atomics, fixed
