@@ -125,10 +125,6 @@
 #if QSUB % 16 != 0 || TQC % QSUB != 0
 #error "QSUB must be a multiple of 16 dividing TQC"
 #endif
-#define ZERO_SCORES(acc)                                   \
-  _Pragma("unroll") for (int m = 0; m < MW; ++m)           \
-      _Pragma("unroll") for (int j = 0; j < NSB; ++j)      \
-      acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.0f
 /* acc[m] += (K or V rows of the warp's block m) x (chunk rows sb .. sb + QSUB - 1)^T, for every
    k16 step of the head dims hd (B fragments by ldmatrix). */
 #define SYNC_KEY_PRODUCT(acc, fr, tile, stride, hd, chunk)                                   \
@@ -144,15 +140,6 @@
         MMA_16816(acc[m][2 * jj + 1], a[m][0], a[m][1], a[m][2], a[m][3], b2, b3);           \
       }                                                                                      \
     }                                                                                        \
-  }
-/* The packed A fragments (f16/bf16 pairs) of the step's k16 query blocks from accumulators. */
-#define PACK_A(fr, acc)                                                     \
-  _Pragma("unroll") for (int m = 0; m < MW; ++m)                            \
-      _Pragma("unroll") for (int kk = 0; kk < QSUB / 16; ++kk) {            \
-    fr[m][kk][0] = na_pack2(acc[m][2 * kk][0], acc[m][2 * kk][1]);          \
-    fr[m][kk][1] = na_pack2(acc[m][2 * kk][2], acc[m][2 * kk][3]);          \
-    fr[m][kk][2] = na_pack2(acc[m][2 * kk + 1][0], acc[m][2 * kk + 1][1]);  \
-    fr[m][kk][3] = na_pack2(acc[m][2 * kk + 1][2], acc[m][2 * kk + 1][3]);  \
   }
 /* acc[m] += fr[m] (P^T or dS^T of the step) x (chunk rows of the step), nd n8 blocks of head
    dims (B fragments by ldmatrix.trans). */
@@ -170,6 +157,21 @@
     }                                                                                          \
   }
 #endif
+/* acc[m][0 .. nb) = 0: score accumulators of nb n8 query blocks. */
+#define ZERO_SCORES(acc, nb)                               \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m)           \
+      _Pragma("unroll") for (int j = 0; j < (nb); ++j)     \
+      acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.0f
+/* fr[m][0 .. nk): packed A fragments (f16/bf16 pairs) of nk k16 query blocks from the
+   accumulators acc (the C fragments of two n8 blocks are the A fragment of one k16 block). */
+#define PACK_A(fr, acc, nk)                                                 \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m)                            \
+      _Pragma("unroll") for (int kk = 0; kk < (nk); ++kk) {                 \
+    fr[m][kk][0] = na_pack2(acc[m][2 * kk][0], acc[m][2 * kk][1]);          \
+    fr[m][kk][1] = na_pack2(acc[m][2 * kk][2], acc[m][2 * kk][3]);          \
+    fr[m][kk][2] = na_pack2(acc[m][2 * kk + 1][0], acc[m][2 * kk + 1][1]);  \
+    fr[m][kk][3] = na_pack2(acc[m][2 * kk + 1][2], acc[m][2 * kk + 1][3]);  \
+  }
 /* The A fragment of K or V rows (the warp's block m, k16 step kk of the head dims): from
    registers (fr) or shared memory (tile). */
 #if KV_REGS
@@ -477,13 +479,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #if WG
         /* S^T = K Q^T and dP^T = V dO^T for this warp's keys x TQC queries. */
         float s[MW][NQB][4], dp[MW][NQB][4];
-#pragma unroll
-        for (int m = 0; m < MW; ++m)
-#pragma unroll
-          for (int j = 0; j < NQB; ++j) {
-            s[m][j][0] = s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;
-            dp[m][j][0] = dp[m][j][1] = dp[m][j][2] = dp[m][j][3] = 0.0f;
-          }
+        ZERO_SCORES(s, NQB);
+        ZERO_SCORES(dp, NQB);
         {
           /* Q and dO chunks as B (K-major: head dims along K), in pieces of WG_SN queries: a
              k16 step is two cores further, the next WG_SN queries WG_SN / 8 row groups. */
@@ -532,19 +529,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           /* P^T and dS^T as A from the accumulators; dO and Q chunks as B stored MN-major
              (dims contiguous, queries along K: tb = 1): a k16 step is two groups of 8 queries. */
           uint pa[MW][TQC / 16][4], da[MW][TQC / 16][4];
-#pragma unroll
-          for (int m = 0; m < MW; ++m)
-#pragma unroll
-            for (int kk = 0; kk < TQC / 16; ++kk) {
-              pa[m][kk][0] = na_pack2(s[m][2 * kk][0], s[m][2 * kk][1]);
-              pa[m][kk][1] = na_pack2(s[m][2 * kk][2], s[m][2 * kk][3]);
-              pa[m][kk][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
-              pa[m][kk][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
-              da[m][kk][0] = na_pack2(dp[m][2 * kk][0], dp[m][2 * kk][1]);
-              da[m][kk][1] = na_pack2(dp[m][2 * kk][2], dp[m][2 * kk][3]);
-              da[m][kk][2] = na_pack2(dp[m][2 * kk + 1][0], dp[m][2 * kk + 1][1]);
-              da[m][kk][3] = na_pack2(dp[m][2 * kk + 1][2], dp[m][2 * kk + 1][3]);
-            }
+          PACK_A(pa, s, TQC / 16);
+          PACK_A(da, dp, TQC / 16);
           const ulong odesc = na_wg_desc(SMEM_ADDR(os), VSEG * 128, 128);
           const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), KSEG * 128, 128);
           WG_DVDK(FENCE);
@@ -572,7 +558,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         for (int sb = 0; sb < TQC; sb += QSUB) {
           float s[MW][NSB][4];
           uint pa[MW][QSUB / 16][4], da[MW][QSUB / 16][4];
-          ZERO_SCORES(s);
+          ZERO_SCORES(s, NSB);
           SYNC_KEY_PRODUCT(s, ka, ks, SK, HDP, qs);
 #if SEQ
           if (full) {
@@ -580,10 +566,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           } else {
             P_FROM_S(s, s, NSB, sb, 1, 0);
           }
-          PACK_A(pa, s);
+          PACK_A(pa, s, QSUB / 16);
           SYNC_CHUNK_PRODUCT(dv, pa, os, SV, NVD);
           float dp[MW][NSB][4];
-          ZERO_SCORES(dp);
+          ZERO_SCORES(dp, NSB);
           SYNC_KEY_PRODUCT(dp, va, vs, SV, HDVP, os);
 #pragma unroll
           for (int j = 0; j < NSB; ++j)
@@ -596,19 +582,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
                 dp[m][j][e] = ((e & 1) ? pp.y : pp.x) * (dp[m][j][e] - dd); /* dS^T */
               }
             }
-          PACK_A(da, dp);
+          PACK_A(da, dp, QSUB / 16);
           SYNC_CHUNK_PRODUCT(dk, da, qs, SK, NKD);
 #else
           float dp[MW][NSB][4];
-          ZERO_SCORES(dp);
+          ZERO_SCORES(dp, NSB);
           SYNC_KEY_PRODUCT(dp, va, vs, SV, HDVP, os);
           if (full) {
             P_FROM_S(s, dp, NSB, sb, 0, 1);
           } else {
             P_FROM_S(s, dp, NSB, sb, 1, 1);
           }
-          PACK_A(pa, s);
-          PACK_A(da, dp);
+          PACK_A(pa, s, QSUB / 16);
+          PACK_A(da, dp, QSUB / 16);
           SYNC_CHUNK_PRODUCT(dv, pa, os, SV, NVD);
           SYNC_CHUNK_PRODUCT(dk, da, qs, SK, NKD);
 #endif
