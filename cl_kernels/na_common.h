@@ -97,6 +97,20 @@ NA_FN ushort na_f32_to_bf16(float f) {
   return (ushort)(u >> 16);
 }
 
+#if DTYPE != 0
+/* Two 16-bit storage values packed in a 32-bit word (x: the one at the lower address) as
+   floats, exactly. */
+NA_FN float2 na_unpack2(uint u) {
+#if DTYPE == 1
+  uint w = u;
+  const __private half* h = (const __private half*)&w;
+  return (float2)(vload_half(0, h), vload_half(1, h));
+#else
+  return (float2)(as_float(u << 16), as_float(u & 0xffff0000u));
+#endif
+}
+#endif
+
 /* ---- per-axis windows in positions ------------------------------------------------------- */
 
 /* Window of query position i on an axis of length L: positions first, first + d, ..., count. */

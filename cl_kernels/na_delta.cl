@@ -47,18 +47,8 @@ __kernel void na_delta(__global const stor_t* out, __global const stor_t* d_out,
 #if DTYPE == 0
 #error "DVEC 8 reads 16-bit rows"
 #endif
-/* Two 16-bit values of a 32-bit word (x: the lower address), exactly. */
-NA_FN float2 na_pair_to_float2(uint u) {
-#if DTYPE == 1
-  uint w = u;
-  const __private half* h = (const __private half*)&w;
-  return (float2)(vload_half(0, h), vload_half(1, h));
-#else
-  return (float2)(as_float(u << 16), as_float(u & 0xffff0000u));
-#endif
-}
 NA_FN float na_dot_pairs(float s, uint a, uint b) {
-  const float2 x = na_pair_to_float2(a), y = na_pair_to_float2(b);
+  const float2 x = na_unpack2(a), y = na_unpack2(b);
   return fma(x.y, y.y, fma(x.x, y.x, s));
 }
 #elif DVEC != 1

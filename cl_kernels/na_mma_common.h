@@ -110,19 +110,6 @@ NA_FN uint na_pack2(float lo, float hi) {
   return r;
 }
 
-/* A packed f16/bf16 pair back to two floats (x: the low half), exactly. */
-NA_FN float2 na_unpack2(uint r) {
-#if DTYPE == 1
-  float lo, hi;
-  NA_ASM("{\n\t.reg .b16 l, h;\n\tmov.b32 {l, h}, %2;\n\tcvt.f32.f16 %0, l;\n\tcvt.f32.f16 %1, h;\n\t}"
-         : "=f"(lo), "=f"(hi)
-         : "r"(r));
-  return (float2)(lo, hi);
-#else
-  return (float2)(as_float(r << 16), as_float(r & 0xffff0000u));
-#endif
-}
-
 /* 2^x on the special-function unit (ex2.approx: about 2 ulp, exact 0 for -inf); far below the
    f16/bf16 output rounding of this variant. */
 NA_FN float na_exp2(float x) {
