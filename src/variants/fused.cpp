@@ -77,10 +77,14 @@ Config config_of(const Tile& t) {
   return c;
 }
 
+// Tiles of one dilation group on an axis (each group's tiles are consecutive, as the kernels
+// number them).
+int group_tiles(const Axis& ax, int tq) { return tiles_on_axis(ax, tq) / ax.dilation; }
+
 // Key tiles per column of the 5-product backward (DQC; absent: 1), at most a dilation group's
 // tiles on axis 0.
 int dq_column_tiles(const Problem& p, const Tile& t) {
-  const int per_group = tiles_on_axis(p.axis[0], t.tq[0]) / p.axis[0].dilation;
+  const int per_group = group_tiles(p.axis[0], t.tq[0]);
   return t.dqc == Tile::kNoDqc ? 1 : t.dqc == 0 ? per_group : std::min(t.dqc, per_group);
 }
 
@@ -97,9 +101,8 @@ DqScratch dq_scratch(const Problem& p, const Tile& t) {
   std::int64_t rows = 1, slots = 1;
   for (int a = 0; a < p.rank; ++a) {
     const Axis& ax = p.axis[a];
-    const int nt = tiles_on_axis(ax, t.tq[a]);
     const int ct = a == 0 ? dq_column_tiles(p, t) : 1;
-    const int per_group = nt / ax.dilation, columns = (per_group + ct - 1) / ct;
+    const int per_group = group_tiles(ax, t.tq[a]), columns = (per_group + ct - 1) / ct;
     int widest = 1;
     for (int g = 0; g < ax.dilation; ++g)
       for (int c = 0; c < columns; ++c) {
@@ -147,7 +150,7 @@ constexpr std::int64_t kDqScratchRatio = 16;
 constexpr std::int64_t kColumnTasksPerUnit = 16;
 
 int default_dqc(const Problem& p, const DeviceInfo& dev, const Tile& t) {
-  const int per_group = tiles_on_axis(p.axis[0], t.tq[0]) / p.axis[0].dilation;
+  const int per_group = group_tiles(p.axis[0], t.tq[0]);
   std::int64_t others = static_cast<std::int64_t>(p.batch) * p.heads_kv * p.axis[0].dilation;
   for (int a = 1; a < p.rank; ++a) others *= tiles_on_axis(p.axis[a], t.tq[a]);
   const std::int64_t want = kColumnTasksPerUnit * std::max(1u, dev.compute_units);
