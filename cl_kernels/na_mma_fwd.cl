@@ -311,13 +311,25 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 
   for (int c = 0; c < nchunks; ++c) {
     const int st = c % STAGES;
-    if (c + STAGES - 1 < nchunks) LOAD_CHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
-    CP_ASYNC_COMMIT();
-    CP_ASYNC_WAIT(STAGES - 1);
+#if STAGES >= 2
+    /* One barrier per chunk: wait for chunk c, and the barrier both publishes it and tells
+       that every warp is done with chunk c - 1, whose buffer then takes chunk c + STAGES - 1. */
+    CP_ASYNC_WAIT(STAGES - 2);
 #if WG
     WG_PROXY_FENCE();
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
+    if (c + STAGES - 1 < nchunks) LOAD_CHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
+    CP_ASYNC_COMMIT();
+#else
+    LOAD_CHUNK(c, 0);
+    CP_ASYNC_COMMIT();
+    CP_ASYNC_WAIT(0);
+#if WG
+    WG_PROXY_FENCE();
+#endif
+    barrier(CLK_LOCAL_MEM_FENCE);
+#endif
     __local const uint* ks = smem + st * STAGE_WORDS;
     __local const uint* vs = ks + K_WORDS;
 
@@ -594,7 +606,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #undef PV_SEG
 #undef PV_N
     }
-    barrier(CLK_LOCAL_MEM_FENCE);
+#if STAGES == 1
+    barrier(CLK_LOCAL_MEM_FENCE); /* the single buffer is free for the next chunk */
+#endif
   }
 
 #if MMA_DQ
