@@ -420,13 +420,25 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 
     for (int c = 0; c < nchunks; ++c) {
       const int st = c % STAGES;
-      if (c + STAGES - 1 < nchunks) LOAD_QCHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
-      CP_ASYNC_COMMIT();
-      CP_ASYNC_WAIT(STAGES - 1);
+#if STAGES >= 2
+      /* One barrier per chunk (as in na_mma_fwd.cl): wait for chunk c; the barrier publishes it
+         and tells that every warp is done with chunk c - 1, whose buffer takes c + STAGES - 1. */
+      CP_ASYNC_WAIT(STAGES - 2);
 #if WG
       WG_PROXY_FENCE();
 #endif
       barrier(CLK_LOCAL_MEM_FENCE);
+      if (c + STAGES - 1 < nchunks) LOAD_QCHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
+      CP_ASYNC_COMMIT();
+#else
+      LOAD_QCHUNK(c, 0);
+      CP_ASYNC_COMMIT();
+      CP_ASYNC_WAIT(0);
+#if WG
+      WG_PROXY_FENCE();
+#endif
+      barrier(CLK_LOCAL_MEM_FENCE);
+#endif
       __local const uint* qs = cs + st * CHUNK_WORDS;
       __local const uint* os = qs + Q_WORDS;
 
@@ -601,8 +613,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         }
 #endif
       }
-      barrier(CLK_LOCAL_MEM_FENCE);
+#if STAGES == 1
+      barrier(CLK_LOCAL_MEM_FENCE); /* the single buffer is free for the next chunk */
+#endif
     }
+#if STAGES >= 2
+    barrier(CLK_LOCAL_MEM_FENCE); /* the next head's first chunks overwrite this head's last */
+#endif
   }
 
   /* dK = scale * sum dS^T Q (dS is with respect to the scaled scores), dV; f16/bf16 pairs. */
