@@ -103,11 +103,26 @@
 #endif
 
 #if MMA_DQ
+#ifndef DQ_DELTA
+/* 1: the dQ kernel computes each row's D = dot(dO, O) itself (O from `out`, read at the
+   positions of the thread's dO fragments) and writes it to `delta` for the dK/dV kernel, which
+   runs after it: no separate D pass. 0: `delta` holds D from the D pass (na_delta.cl). */
+#define DQ_DELTA 0
+#endif
+#if DQ_DELTA
+#define DELTA_PTR __global float*
+#else
+#define DELTA_PTR __global const float*
+#endif
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dq(
     __global const ushort* q, __global const ushort* k, __global const ushort* v,
-    __global const ushort* d_out, __global const float* lse, __global const float* delta,
+    __global const ushort* d_out, __global const float* lse, DELTA_PTR delta,
     __global ushort* d_q, int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv,
-    float scale, int nt0, int nt1, int nt2) {
+    float scale, int nt0, int nt1, int nt2
+#if DQ_DELTA
+    , __global const ushort* out
+#endif
+    ) {
 #else
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     __global const ushort* q, __global const ushort* k, __global const ushort* v,
@@ -169,6 +184,25 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     }
   WARP_BOX(blo, bhi);
 
+#if MMA_DQ && DQ_DELTA
+  /* O at the positions of this thread's dO fragment words (rows g, g + 8 of each block; dims
+     16 kk + 2 tq and 16 kk + 8 + 2 tq), loaded first so that their latency overlaps the Q and dO
+     staging; zero past the head dim and for rows past the tile. */
+  uint opair[MW][2][HDVP / 8];
+#pragma unroll
+  for (int m = 0; m < MW; ++m)
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      __global const uint* orow =
+          (__global const uint*)(out + ((b * N + rtok[m][i]) * H + h) * hdv);
+#pragma unroll
+      for (int u = 0; u < HDVP / 8; ++u) {
+        const int d = u * 8 + 2 * tq;
+        opair[m][i][u] = rvalid[m][i] && d < hdv ? orow[d / 2] : 0u;
+      }
+    }
+#endif
+
   /* Stage the query tile (zeros past the tile and the head dim) and take Q fragments. */
   STAGE_TILE_ROWS(smem, SK, BQ, KSEG, q, H, h, hd);
   CP_ASYNC_COMMIT();
@@ -211,7 +245,26 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     for (int i = 0; i < 2; ++i) {
       const int row = (b * N + rtok[m][i]) * H + h;
       lse2[m][i] = rvalid[m][i] ? lse[row] * LOG2E : 0.0f;
+#if DQ_DELTA
+      /* D of row g + 8 i: this thread's dO pairs (fragment words i and i + 2 of each k16 step:
+         dims 16 kk + 2 tq and 16 kk + 8 + 2 tq) times O's (opair), summed over the quad in a
+         fixed order. */
+      float acc = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < HDVP / 16; ++kk)
+#pragma unroll
+        for (int hh = 0; hh < 2; ++hh) {
+          const float2 o2 = na_unpack2(opair[m][i][2 * kk + hh]);
+          const float2 g2 = na_unpack2(oa[m][kk][i + 2 * hh]);
+          acc += o2.x * g2.x + o2.y * g2.y;
+        }
+      acc += na_shfl_xor(acc, 1);
+      acc += na_shfl_xor(acc, 2);
+      dd[m][i] = acc;
+      if (rvalid[m][i] && tq == 0) delta[row] = acc;
+#else
       dd[m][i] = rvalid[m][i] ? delta[row] : 0.0f;
+#endif
     }
 #endif
 

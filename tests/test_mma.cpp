@@ -233,6 +233,28 @@ TEST(MmaConfigs, DkdvStepOptionsAreCorrect) {
   EXPECT_GT(ran, static_cast<int>(cases.size()) / 3);
 }
 
+// D from the D pass (DQD=0) instead of the dQ kernel (the default, which the random suite
+// runs): random problems of every option, f16 and bf16, against the reference.
+TEST(MmaConfigs, DPassOptionIsCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device()) {
+    GTEST_SKIP() << "not an NVIDIA GPU of compute capability 8.0+: the mma suite skips here ("
+                 << d.label() << ")";
+  }
+  const std::vector<NaCase> cases = mma_random(TIER(6161, 6162), TIER(10, 40));
+  int ran = 0;
+  for (const NaCase& c : cases) {
+    if (!unsupported(c, "mma", Pass::Backward).empty()) continue;
+    const Problem p = normalize(&c.problem);
+    Config cfg = find_variant("mma")->default_config(p, d, Pass::Backward);
+    cfg.set("DQD", 0);
+    SCOPED_TRACE(c.name() + " " + cfg.str());
+    check_backward(c, "mma", &cfg);
+    ++ran;
+  }
+  EXPECT_GT(ran, static_cast<int>(cases.size()) / 3);
+}
+
 // The configuration logic needs no GPU: a synthetic H100 description (48 KB of local memory,
 // 1024 work-items, compute capability 9.0) checks defaults, candidates and rejections here, so
 // CI covers them too.
@@ -421,6 +443,15 @@ TEST(MmaHostConfig, DkdvTileOfItsOwn) {
   const std::string name = mma->name(p, own, Pass::Backward);
   EXPECT_NE(std::string::npos, name.find("_kvw2_k16_s3")) << name;
   EXPECT_NE(name, mma->name(p, Config::parse(base), Pass::Backward));
+  // DQD: where D comes from (the dQ kernel by default, or the D pass), backward only, 0 or 1.
+  EXPECT_EQ("", err(",DQD=0"));
+  EXPECT_EQ("", err(",DQD=1"));
+  EXPECT_NE(std::string::npos, err(",DQD=2").find("DQD must be 0 or 1, not 2"));
+  EXPECT_NE(std::string::npos, err(",DQD=0", Pass::Forward).find("DQD is a backward parameter"));
+  const std::string dpass = mma->name(p, Config::parse(base + ",DQD=0"), Pass::Backward);
+  EXPECT_NE(std::string::npos, dpass.find("_dpass")) << dpass;
+  EXPECT_EQ(mma->name(p, Config::parse(base + ",DQD=1"), Pass::Backward),
+            mma->name(p, Config::parse(base), Pass::Backward));
   // The tuner's backward candidates include the dK/dV kernel's own tiles.
   const auto cands = mma->candidates(p, dev, Pass::Backward);
   EXPECT_NE(cands.end(), std::find_if(cands.begin(), cands.end(), [](const Config& c) {

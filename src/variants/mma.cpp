@@ -82,6 +82,10 @@ Config config_of(const MmaTile& t) {
 constexpr const char* kDkdvKeys[] = {"KNW", "KMW",    "KTK",   "KSTAGES", "KMAXREG",
                                      "KWG", "KSPLIT", "KQSUB", "KSEQ",    "KVREG"};
 
+// DQD (backward only, 1 where absent): 1, the dQ kernel computes each row's D = dot(dO, O) and
+// writes it for the dK/dV kernel (no D pass); 0, the D pass (na_delta.cl) runs first.
+int dq_delta_of(const Config& c) { return c.get("DQD", 1); }
+
 MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   const MmaTile q = tile_of(c);
   MmaTile k = q;
@@ -193,6 +197,7 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
 
 std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c, Pass pass) {
   if (pass == Pass::Forward) {
+    if (c.get("DQD", -1) != -1) return "DQD is a backward parameter";
     if (has_dkdv_keys(c)) {
       std::string keys;
       for (const char* key : kDkdvKeys) keys += std::string(keys.empty() ? "" : ", ") + key;
@@ -200,6 +205,8 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c,
     }
     return kernel_tile_error(p, dev, tile_of(c), MmaKernel::Forward);
   }
+  const int dqd = dq_delta_of(c);
+  if (dqd != 0 && dqd != 1) return "DQD must be 0 or 1, not " + std::to_string(dqd);
   const std::string q = kernel_tile_error(p, dev, tile_of(c), MmaKernel::Dq);
   if (!q.empty()) return q;
   return kernel_tile_error(p, dev, dkdv_tile_of(c, p), MmaKernel::Dkdv);
@@ -585,7 +592,8 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0", "TQ1", "TQ2", "NW", "MW", "TK", "STAGES", "MAXREG", "WG"};
+    static const char* known[] = {"TQ0", "TQ1",    "TQ2", "NW", "MW", "TK",
+                                  "STAGES", "MAXREG", "WG", "DQD"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
         std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
@@ -614,6 +622,7 @@ std::string MmaVariant::config_suffix(const Problem& p, const Config& c) const {
   std::string s = "q";
   for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
   s += "_" + tile_knobs(t);
+  if (dq_delta_of(c) == 0) s += "_dpass";  // D by the D pass
   // The dK/dV kernel's own tile, after "_kv".
   return has_dkdv_keys(c) ? s + "_kv" + tile_knobs(dkdv_tile_of(c, p)) : s;
 }
@@ -689,7 +698,9 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   if (t.wg || kt.wg) require_wg_probe(ctx, p, c);
   const std::string label = name(p, c, Pass::Backward);
   cl::Kernel k_dq =
-      ctx.kernel(kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"MMA_DQ", 1}}),
+      ctx.kernel(kFwdFile,
+                 mma_options(ctx.device(), p, t,
+                             {{"TK", t.tk}, {"MMA_DQ", 1}, {"DQ_DELTA", dq_delta_of(c)}}),
                  "na_mma_bwd_dq", label);
   // META_LATE (na_mma_bwd.cl): on the H100 it made flux-2d's dK/dV kernel 6% faster and
   // long-1d-causal's, under its 168-register cap, 4% slower (docs/PERFORMANCE.md, 2026-11-25
@@ -712,10 +723,11 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
     cl::Kernel k_dk = dkdv_kernel(2);
     const TiledKernel second{&k_dk, kt.tq, kt.nt()};
     launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, kt.tq, kt.nt()}, a, label,
-                          events, &second);
+                          events, &second, dq_delta_of(c) == 1);
     return;
   }
-  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, kt.tq, kt.nt()}, a, label, events);
+  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, kt.tq, kt.nt()}, a, label, events,
+                        nullptr, dq_delta_of(c) == 1);
 }
 
 }  // namespace openna

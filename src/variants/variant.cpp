@@ -172,7 +172,7 @@ DeltaPass launch_delta(Context& ctx, const Problem& p, cl_mem out, cl_mem d_out,
 
 void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, TiledKernel dkdv,
                            const BwdArgs& a, const std::string& label, Events* events,
-                           const TiledKernel* dkdv2) {
+                           const TiledKernel* dkdv2, bool dq_delta) {
   check_fits(*dq.kernel, ctx.device(), dq.work_items, label);
   check_fits(*dkdv.kernel, ctx.device(), dkdv.work_items, label);
   if (dkdv2) check_fits(*dkdv2->kernel, ctx.device(), dkdv2->work_items, label);
@@ -181,11 +181,21 @@ void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, Tiled
   const Geometry gk = tiled_geometry(p, dkdv.tq, dkdv.work_items, p.heads_kv, nk);
   const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
   Events ev;
-  const DeltaPass d = launch_delta(ctx, p, a.out, a.d_out, label);
-  ev.push_back(d.event);
-  ev.push_back(launch_tiles(ctx, dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
-                           MemArg{a.lse}, d.delta, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
-                           p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nq[0], nq[1], nq[2]));
+  DeltaPass d;
+  if (dq_delta) {
+    d.delta = ctx.alloc(static_cast<std::size_t>(p.lse_elems()) * sizeof(float));
+    ev.push_back(launch_tiles(ctx, dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v},
+                             MemArg{a.d_out}, MemArg{a.lse}, d.delta, MemArg{a.d_q}, p.batch, L0,
+                             L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale,
+                             nq[0], nq[1], nq[2], MemArg{a.out}));
+  } else {
+    d = launch_delta(ctx, p, a.out, a.d_out, label);
+    ev.push_back(d.event);
+    ev.push_back(launch_tiles(ctx, dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v},
+                             MemArg{a.d_out}, MemArg{a.lse}, d.delta, MemArg{a.d_q}, p.batch, L0,
+                             L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale,
+                             nq[0], nq[1], nq[2]));
+  }
   for (const TiledKernel* kv : {static_cast<const TiledKernel*>(&dkdv), dkdv2}) {
     if (!kv) continue;
     ev.push_back(launch_tiles(ctx, *kv, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v},

@@ -135,9 +135,11 @@ cl::Event launch_tiles(Context& ctx, const TiledKernel& tk, Geometry g, const Ar
 // delta, outputs..., B, L0, L1, L2, H, HKV, hd, hdv, scale, nt0, nt1, nt2).
 // `dkdv2`, when given, is a second kernel over the same key tiles (the mma variant's dV and dK
 // kernels of KSPLIT), launched after `dkdv` with the same arguments.
+// `dq_delta`: the dQ kernel computes D itself and writes it for the dK/dV kernel (the mma
+// variant's DQD=1): no D pass; the dQ kernel takes `out` as one more, last, argument.
 void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, TiledKernel dkdv,
                            const BwdArgs& a, const std::string& label, Events* events,
-                           const TiledKernel* dkdv2 = nullptr);
+                           const TiledKernel* dkdv2 = nullptr, bool dq_delta = false);
 
 inline std::size_t round_up(std::size_t x, std::size_t m) { return (x + m - 1) / m * m; }
 
