@@ -457,7 +457,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       for (int m = 0; m < MW; ++m)
 #pragma unroll
         for (int j = 0; j < NKB; ++j)
-          dp[m][j][0] = dp[m][j][1] = dp[m][j][2] = dp[m][j][3] = 0.0f;
+#pragma unroll
+          for (int e = 0; e < 4; ++e) {
+#if WG
+            /* Zeros of their own: when the compiler shares one zero register among S's and dP's
+               accumulators, ptxas waits for S's wgmma before issuing dP's (warning C7517), and
+               the two products no longer overlap. */
+            NA_ASM("mov.b32 %0, 0;" : "=f"(dp[m][j][e]));
+#else
+            dp[m][j][e] = 0.0f;
+#endif
+          }
 #if WG
       {
         /* V as B (K-major: value dims along K), in pieces of WG_SN keys, as K in S. */
