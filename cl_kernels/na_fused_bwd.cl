@@ -8,6 +8,9 @@
  *    closed form in na_window.h) for each query head of its kv head, in chunks of TK queries:
  *    S^T = K Q^T, dP^T = V dO^T on the item's keys x queries, then dV += P^T dO and
  *    dK += dS^T Q on the item's keys x head dims.
+ * With DQP=1 (5 products) the dQ kernel is not run: na_fused_bwd_dkdv also forms each chunk's
+ * dQ partials, dS K over the tile's keys, into the tile's slot of a scratch buffer, and
+ * na_fused_bwd_dq_reduce (na_dq_reduce.h) sums each query's slots in a fixed order.
  * D_i = dot(dO_i, O_i) comes from na_delta.cl. */
 #include "na_tile.h"
 #include "na_vec.h"
@@ -33,6 +36,9 @@
 #ifndef HDP
 #define HDP HD
 #endif
+#ifndef DQP
+#define DQP 0 /* 1: na_fused_bwd_dkdv writes dQ partials for na_fused_bwd_dq_reduce (5 products) */
+#endif
 #ifndef HDVP
 #define HDVP HDV
 #endif
@@ -44,6 +50,7 @@
 #define NKV (RK / VW)
 #define NDQ (HDP / (TC * VW))  /* head-dim vectors per item and row (dQ, dK) */
 #define NDV (HDVP / (TC * VW)) /* value-dim vectors per item and row (dV) */
+#define NDP ((HDP + TR - 1) / TR) /* head dims per item of the dQ partials (DQP) */
 
 #if BQ % RQ != 0 || TK % (TC * VW) != 0 || HDVP % (TC * VW) != 0 || HDP % (TC * VW) != 0
 #error "tile configuration: RQ | tile, TC * VW | TK, HDP and HDVP"
@@ -237,8 +244,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dq(
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
-    __global stor_t* d_k, __global stor_t* d_v, int B, int L0, int L1, int L2, int H, int HKV,
-    int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+    __global stor_t* d_k, __global stor_t* d_v,
+#if DQP
+    /* dQ partials: QB rows of HDP floats per (batch, head, key tile); CT is 1 (one tile per
+       slot, the argument list of the lanes form's kernel) */
+    __global float* dq_part, int QB, int CT,
+#endif
+    int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale, int nt0,
+    int nt1, int nt2) {
   __local float Ks[HDP * BQ];   /* Ks[d][key], log2 units */
   __local float Vs[HDVP * BQ];  /* Vs[d][key] */
   __local float Qt[HDP * TK];   /* Qt[d][query] */
@@ -406,6 +419,47 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
           for (int j = 0; j < NDQ; ++j) dk[i][j] = fma(ds, qv[j], dk[i][j]);
         }
       }
+#if DQP
+      {
+        /* dQ partials of the chunk's queries: scale * sum over the tile's keys of dS^T[key][q]
+           K[key] (Ks holds K * scale * LOG2E, hence LN2). Item (r, c) takes head dims r,
+           r + TR, ... and the chunk's queries of its S columns, and writes them to row
+           i0 + query of the tile's slot. */
+        (void)CT;
+        vec_t a[NDP][NKV];
+#pragma unroll
+        for (int u = 0; u < NDP; ++u)
+#pragma unroll
+          for (int j = 0; j < NKV; ++j) a[u][j] = (vec_t)(0.0f);
+        for (int l = 0; l < BQ; ++l) {
+          vec_t sv[NKV];
+#pragma unroll
+          for (int j = 0; j < NKV; ++j) sv[j] = VLOAD(&Ss[l * TK + c * RK + j * VW]);
+#pragma unroll
+          for (int u = 0; u < NDP; ++u) {
+            const int d = r + u * TR;
+            const vec_t kv = (vec_t)(d < HDP ? Ks[d * BQ + l] : 0.0f);
+#pragma unroll
+            for (int j = 0; j < NKV; ++j) a[u][j] = fma(kv, sv[j], a[u][j]);
+          }
+        }
+        __global float* slot = dq_part + ((b * H + h) * tiles + wg % tiles) * QB * HDP;
+#pragma unroll
+        for (int j = 0; j < NKV; ++j) {
+          float o[VW];
+#pragma unroll
+          for (int u = 0; u < NDP; ++u) {
+            const int d = r + u * TR;
+            VSTORE(a[u][j] * LN2, o);
+#pragma unroll
+            for (int e = 0; e < VW; ++e) {
+              const int f = i0 + c * RK + j * VW + e;
+              if (d < HDP && f < qbox) slot[f * HDP + d] = o[e]; /* zeros past hd */
+            }
+          }
+        }
+      }
+#endif
       barrier(CLK_LOCAL_MEM_FENCE);
     }
   }
@@ -436,3 +490,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
     }
   }
 }
+
+#if DQP
+#include "na_dq_reduce.h" /* na_fused_bwd_dq_reduce, the second pass of the 5-product backward */
+#endif

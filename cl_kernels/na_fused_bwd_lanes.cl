@@ -9,8 +9,8 @@
  *    dV += P^T dO, dK += dS^T Q. Both recompute S and dP.
  *  - 5 products (DQP=1): na_fused_bwd_dkdv_lanes also writes dS K, the partial dQ of every
  *    query of its box from its keys, into a scratch slot per (batch, head, key tile); then
- *    na_fused_bwd_dq_reduce_lanes sums, for each query, the slots of the key tiles its window
- *    touches, always in the same (row-major tile) order. The scratch holds
+ *    na_fused_bwd_dq_reduce (na_dq_reduce.h) sums, for each query, the slots of the key tiles
+ *    its window touches, always in the same (row-major tile) order. The scratch holds
  *    tiles x (largest inverse box) rows of HDP floats per (batch, head).
  * D_i = dot(dO_i, O_i) comes from na_delta.cl. */
 #include "na_tile.h"
@@ -34,7 +34,7 @@
 #define HDVP HDV
 #endif
 #ifndef DQP
-#define DQP 0 /* 1: the dK/dV kernel also writes dQ partials for na_fused_bwd_dq_reduce_lanes */
+#define DQP 0 /* 1: the dK/dV kernel also writes dQ partials for na_fused_bwd_dq_reduce */
 #endif
 
 #define BQ (TQ0 * TQ1 * TQ2)
@@ -490,78 +490,4 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void na_fused_bwd_dkdv_l
 #endif
 }
 
-/* DQP=1's second pass: d_q[row] = scale * (sum of the partials of the key-tile columns (CT
-   tiles on axis 0, na_bwd_dkdv_lanes_column) that the query's window touches, in row-major
-   column order), one work-item per (batch, query): the windows, columns and offsets depend on
-   neither head, so they are found once for all heads. */
-__kernel void na_fused_bwd_dq_reduce_lanes(__global const float* dq_part, __global stor_t* d_q,
-                                           int B, int L0, int L1, int L2, int H, int hd,
-                                           float scale, int nt0, int nt1, int nt2, int QB,
-                                           int CT) {
-  const int N = L0 * L1 * L2;
-  const int id = get_global_id(0);
-  if (id >= B * N) return;
-  const int tok = id % N, b = id / N;
-  const int pos[3] = {tok / (L1 * L2), (tok / L2) % L1, tok % L2};
-  const int Lx[3] = {L0, L1, L2}, ntx[3] = {nt0, nt1, nt2}, tq[3] = {TQ0, TQ1, TQ2};
-  /* Per axis: the slots the query's window touches (within-group indices w0..w1, at most
-     NA_RT of them: on axis 0 columns of CT tiles, on the others tiles), and for each the
-     query's place in that slot's box: on axis 0 from the column's first tile's inverse box
-     start. A window of at most K keys touches at most (K + 2 TQ - 2) / TQ tiles of TQ. */
-#define NA_RT_AX(k, tq) (((k) + 2 * (tq) - 2) / (tq))
-#define NA_RT NA_MAX(NA_MAX(NA_RT_AX(K0, TQ0), NA_RT_AX(K1, TQ1)), NA_RT_AX(K2, TQ2))
-  int tbase[3], w0[3], nw[3], off[3][NA_RT], cnt[3][NA_RT];
-#pragma unroll
-  for (int a = 0; a < 3; ++a) {
-    const int g = pos[a] % AX_D(a), x = pos[a] / AX_D(a);
-    const int glen = na_group_len(Lx[a], AX_D(a), g);
-    const int ws = na_win_start(x, glen, AX_K(a), AX_S(a), AX_C(a));
-    const int we = na_win_end(x, glen, AX_K(a), AX_S(a), AX_C(a));
-    const int ct = a == 0 ? CT : 1;
-    const int tpg = ntx[a] / AX_D(a);
-    tbase[a] = g * ((tpg + ct - 1) / ct);
-    w0[a] = ws / tq[a] / ct;
-    nw[a] = (we - 1) / tq[a] / ct - w0[a] + 1;
-    for (int w = 0; w < nw[a]; ++w) {
-      const int first = (w0[a] + w) * ct * tq[a];
-      const int last = NA_MIN(first + tq[a], glen) - 1;
-      const int lo = na_inv_lo(first, glen, AX_K(a), AX_S(a), AX_C(a));
-      off[a][w] = x - lo;
-      cnt[a][w] = na_inv_hi(last, glen, AX_K(a), AX_S(a), AX_C(a)) - lo + 1;
-    }
-  }
-  const int slots = AX_D(0) * ((nt0 / AX_D(0) + CT - 1) / CT) * nt1 * nt2;
-  for (int h = 0; h < H; ++h) {
-    const int row = (b * N + tok) * H + h;
-    __global const float* base = dq_part + (b * H + h) * slots * QB * HDP;
-    /* The sums stay in registers (no pointer to them is taken): whole rows of 16 are stored
-       from them, only the rest goes through a private copy. */
-    vec_t acc[HDP / VW];
-#pragma unroll
-    for (int i = 0; i < HDP / VW; ++i) acc[i] = (vec_t)(0.0f);
-    for (int i0 = 0; i0 < nw[0]; ++i0)
-      for (int i1 = 0; i1 < nw[1]; ++i1)
-        for (int i2 = 0; i2 < nw[2]; ++i2) {
-          const int tile = ((tbase[0] + w0[0] + i0) * nt1 + tbase[1] + w0[1] + i1) * nt2 +
-                           tbase[2] + w0[2] + i2;
-          const int flat = (off[0][i0] * cnt[1][i1] + off[1][i1]) * cnt[2][i2] + off[2][i2];
-          __global const float* src = base + (tile * QB + flat) * HDP;
-#pragma unroll
-          for (int i = 0; i < HDP / VW; ++i)
-            if (i * VW < hd) acc[i] += VLOAD(&src[i * VW]);
-        }
-    int d0 = 0;
-#if VW == 16
-#pragma unroll
-    for (int i = 0; i < HDP / VW; ++i)
-      if ((i + 1) * VW <= hd) {
-        STOREF16(acc[i] * scale, d_q, row * hd + i * VW);
-        d0 = (i + 1) * VW;
-      }
-#endif
-    float dq[HDP];
-#pragma unroll
-    for (int i = 0; i < HDP / VW; ++i) VSTORE(acc[i], &dq[i * VW]);
-    for (int d = d0; d < hd; ++d) STOREF(d_q, row * hd + d, dq[d] * scale);
-  }
-}
+#include "na_dq_reduce.h" /* na_fused_bwd_dq_reduce, DQP=1's second pass */

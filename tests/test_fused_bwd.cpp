@@ -90,6 +90,18 @@ TEST_P(FusedBwdRandom, BackwardGpuConfig) {
   check_backward(GetParam(), "fused", &c);
 }
 
+// The GPU's configuration with the 5-product backward (DQ=1: dQ partials from the dK/dV kernel
+// through a scratch, na_dq_reduce.h), on another third of the random problems in the quick tier.
+TEST_P(FusedBwdRandom, BackwardGpuFiveProducts) {
+  if (TIER(GetParam().seed % 3 != 1, false)) {
+    GTEST_SKIP() << "quick tier: one case in three runs the GPU configuration with 5 products";
+  }
+  Config c = gpu_config(GetParam(), "fused", Pass::Backward);
+  c.set("DQ", 1);
+  SCOPED_TRACE(c.str());
+  check_backward(GetParam(), "fused", &c);
+}
+
 INSTANTIATE_TEST_SUITE_P(Quick, FusedBwdRandom,
                          ::testing::ValuesIn(random_cases(TIER(777, 778), TIER(50, 200),
                                                           tier_limits())),
@@ -118,6 +130,13 @@ TEST_P(FusedBwdAdversarial, Backward) { check_backward(GetParam(), "fused"); }
 
 TEST_P(FusedBwdAdversarial, BackwardGpuConfig) {
   const Config c = gpu_config(GetParam(), "fused", Pass::Backward);
+  SCOPED_TRACE(c.str());
+  check_backward(GetParam(), "fused", &c);
+}
+
+TEST_P(FusedBwdAdversarial, BackwardGpuFiveProducts) {
+  Config c = gpu_config(GetParam(), "fused", Pass::Backward);
+  c.set("DQ", 1);
   SCOPED_TRACE(c.str());
   check_backward(GetParam(), "fused", &c);
 }
@@ -298,6 +317,34 @@ TEST(FusedBwdLanesPaths, DeterministicBothPaths) {
     s.config = Config::parse("FORM=1," + lanes_tile(2) + ",TK=8,VW=16," + dq);
     expect_backward_repeatable(c, s, dq);
   }
+}
+
+// The work-group form's 5-product backward: bitwise-equal gradients from two runs, with GQA and
+// dilation; its DQ key is checked, and DQC stays the lanes form's.
+TEST(FusedBwdWorkGroup, FiveProductsDeterministicAndValidated) {
+  const NaCase c =
+      make_case(2, {17, 9}, {5, 3}, {2, 1}, {2, 1}, {0, 1}, 4, 2, 32, 16, OPENNA_F32, 2, 37);
+  const Problem p = normalize(&c.problem);
+  Selection s = select_variant(test_context().device(), p, Pass::Backward, "fused");
+  s.config = gpu_config(c, "fused", Pass::Backward);
+  s.config.set("DQ", 1);
+  expect_backward_repeatable(c, s, "work-group DQ=1");
+  const Variant* fused = find_variant("fused");
+  const DeviceInfo& dev = test_context().device();
+  const std::string base = gpu_config(c, "fused", Pass::Backward).str();
+  EXPECT_EQ(fused->config_error(p, dev, Pass::Backward, Config::parse(base + ",DQ=0")), "");
+  EXPECT_NE(fused->config_error(p, dev, Pass::Backward, Config::parse(base + ",DQ=2"))
+                .find("DQ must be 0"),
+            std::string::npos);
+  EXPECT_NE(fused->config_error(p, dev, Pass::Forward, Config::parse(base + ",DQ=1"))
+                .find("DQ applies to the backward"),
+            std::string::npos);
+  EXPECT_NE(fused->config_error(p, dev, Pass::Backward, Config::parse(base + ",DQ=1,DQC=2"))
+                .find("FORM=1"),
+            std::string::npos);
+  // The variant's name tells the forms of the backward apart.
+  EXPECT_NE(fused->name(p, Config::parse(base + ",DQ=1"), Pass::Backward).find("_5prod"),
+            std::string::npos);
 }
 
 // DQC: only with DQ=1, 0..256; the message names the key and the value.

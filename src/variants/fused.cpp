@@ -33,12 +33,13 @@ struct Tile {
   int form = kWorkGroup;
   int tq[3] = {1, 1, 1};
   int tk = 16, rq = 1, tc = 1, vw = 1;
-  // Lanes-form backward only: 1 for the 5-product backward (dQ partials through a scratch
-  // buffer), 0 for the 7-product one (its own dQ kernel); -1 where the key is absent.
+  // Backward only (lanes and work-group forms): 1 for the 5-product backward (dQ partials
+  // through a scratch buffer), 0 for the 7-product one (its own dQ kernel); -1 where the key
+  // is absent (0).
   int dq = -1;
-  // 5-product backward only: key tiles per column on axis 0 whose dQ partials share one
+  // 5-product lanes backward only: key tiles per column on axis 0 whose dQ partials share one
   // scratch slot (na_bwd_dkdv_lanes_column); 0 for the whole axis (a dilation group's tiles),
-  // kNoDqc where the key is absent (one tile per slot, as 1).
+  // kNoDqc where the key is absent (one tile per slot, as 1; the work-group form's only way).
   static constexpr int kNoDqc = INT_MIN;
   int dqc = kNoDqc;
   int bq() const { return tq[0] * tq[1] * tq[2]; }
@@ -196,14 +197,16 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t, P
   if (t.tk < 1 || t.tk > 256) return "TK outside 1..256";
   if (t.vw != 1 && t.vw != 2 && t.vw != 4 && t.vw != 8 && t.vw != 16) return "VW must be 1, 2, 4, 8 or 16";
   if (t.dq != -1) {
-    if (t.form != kLanes || pass != Pass::Backward) return "DQ applies to the lanes-form backward only";
+    if (t.form == kRows || pass != Pass::Backward) {
+      return "DQ applies to the backward of the lanes and work-group forms only";
+    }
     if (t.dq != 0 && t.dq != 1)
       return "DQ must be 0 (7-product backward) or 1 (5-product, dQ scratch)";
   }
   if (t.dqc != Tile::kNoDqc) {
-    if (t.dq != 1)
+    if (t.dq != 1 || t.form != kLanes)
       return "DQC=" + std::to_string(t.dqc) +
-             ": DQC applies to the 5-product lanes backward (DQ=1) only";
+             ": DQC applies to the 5-product lanes backward (FORM=1, DQ=1) only";
     if (t.dqc < 0 || t.dqc > 256) {
       return "DQC=" + std::to_string(t.dqc) +
              ": DQC must be 0 (a column spans the whole axis 0) or 1..256 key tiles per column";
@@ -437,6 +440,13 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
           if (!dev.is_gpu() && t.nt() > 16) continue;
           const Config c = config_of(t);
           if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+          // GPU backward: the 5-product form too, where its scratch is within the bound.
+          if (dev.is_gpu() && pass == Pass::Backward) {
+            t.dq = 1;
+            const Config c5 = config_of(t);
+            if (dq_scratch_fits(p, dev, t) && config_error(p, dev, pass, c5).empty())
+              out.push_back(c5);
+          }
         }
   const Config def = default_config(p, dev, pass);
   if (std::find(out.begin(), out.end(), def) == out.end()) out.insert(out.begin(), def);
@@ -467,8 +477,10 @@ std::string FusedVariant::config_suffix(const Problem& p, const Config& c) const
     if (t.dqc != Tile::kNoDqc) s += t.dqc == 0 ? "_colall" : "_col" + std::to_string(t.dqc);
     return s;
   }
-  return s + "_k" + std::to_string(t.tk) + "_r" + std::to_string(t.rq) + "_c" +
-         std::to_string(t.tc) + "_v" + std::to_string(t.vw);
+  s += "_k" + std::to_string(t.tk) + "_r" + std::to_string(t.rq) + "_c" + std::to_string(t.tc) +
+       "_v" + std::to_string(t.vw);
+  if (t.dq >= 0) s += t.dq == 1 ? "_5prod" : "_7prod";
+  return s;
 }
 
 SimResult FusedVariant::simulate(const Problem& p, const Config& c) const {
@@ -499,12 +511,15 @@ std::string fused_options(const DeviceInfo& dev, const Problem& p, const Tile& t
   return compile_options(dev, p, defs);
 }
 
-// The 5-product lanes backward (DQ=1): the D pass, then dK/dV over key tiles writing dQ
-// partials into a scratch buffer, then the per-query reduction of those partials in a fixed
-// order (na_fused_bwd_lanes.cl). A scratch the device cannot hold is an out-of-memory error
-// before anything is enqueued.
-void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const BwdArgs& a,
-                          const std::string& opts, const std::string& label, Events* events) {
+// The 5-product backward (DQ=1): the D pass, then dK/dV over key tiles writing dQ partials
+// into a scratch buffer, then the per-query reduction of those partials in a fixed order
+// (na_dq_reduce.h). The lanes form (na_fused_bwd_lanes.cl) walks columns of key tiles from a
+// counter and leaves the partials unscaled; the work-group form (na_fused_bwd.cl) runs one
+// work-group per key tile, one tile per slot, and its partials carry the scale already. A
+// scratch the device cannot hold is an out-of-memory error before anything is enqueued.
+void backward_5prod(Context& ctx, const Problem& p, const Tile& t, const BwdArgs& a,
+                    const std::string& opts, const std::string& label, Events* events) {
+  const bool lanes = t.form == kLanes;
   const DqScratch sc = dq_scratch(p, t);
   if (sc.floats > INT_MAX) {
     throw Unsupported(label + ": dQ scratch of " + std::to_string(sc.floats) +
@@ -521,15 +536,18 @@ void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const B
   // Held until the three kernels are enqueued (Context::scratch).
   std::unique_lock<std::mutex> held = ctx.lock_scratch();
   const cl::Buffer part = ctx.scratch(bytes, held, label + ": allocating the dQ scratch");
-  cl::Kernel k_dkdv = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dkdv_lanes", label);
-  cl::Kernel k_red = ctx.kernel(kBwdLanesFile, opts, "na_fused_bwd_dq_reduce_lanes", label);
-  check_fits(k_dkdv, ctx.device(), 1, label);
+  const char* file = lanes ? kBwdLanesFile : kBwdFile;
+  cl::Kernel k_dkdv =
+      ctx.kernel(file, opts, lanes ? "na_fused_bwd_dkdv_lanes" : "na_fused_bwd_dkdv", label);
+  cl::Kernel k_red = ctx.kernel(file, opts, "na_fused_bwd_dq_reduce", label);
+  const int work_items = lanes ? 1 : t.nt();
+  check_fits(k_dkdv, ctx.device(), work_items, label);
   const int rows = p.batch * p.tokens();  // the reduce: one work-item per (batch, query)
   Geometry g1;
   g1.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
   g1.global[0] = round_up(static_cast<std::size_t>(rows), g1.local[0]);
   int nt[3];
-  const Geometry gk = tiled_geometry(p, t.tq, 1, p.heads_kv, nt);
+  const Geometry gk = tiled_geometry(p, t.tq, work_items, p.heads_kv, nt);
   const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
   const int qb = static_cast<int>(sc.slot_rows);
   const int ct = dq_column_tiles(p, t);
@@ -537,13 +555,13 @@ void lanes_backward_5prod(Context& ctx, const Problem& p, const Tile& t, const B
   const DeltaPass d = launch_delta(ctx, p, a.out, a.d_out, label);
   const cl::Buffer& delta = d.delta;
   ev.push_back(d.event);
-  const TiledKernel tk{&k_dkdv, t.tq, 1, lanes_counter_groups(ctx)};
+  const TiledKernel tk{&k_dkdv, t.tq, work_items, lanes ? lanes_counter_groups(ctx) : 0};
   ev.push_back(launch_tiles(ctx, tk, gk, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
                             MemArg{a.lse}, delta, MemArg{a.d_k}, MemArg{a.d_v}, part, qb,
                             ct, p.batch, L0, L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v,
                             p.scale, nt[0], nt[1], nt[2]));
   ev.push_back(ctx.launch(k_red, g1, part, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
-                          p.head_dim, p.scale, nt[0], nt[1], nt[2], qb, ct));
+                          p.head_dim, lanes ? p.scale : 1.0f, nt[0], nt[1], nt[2], qb, ct));
   if (events) events->insert(events->end(), ev.begin(), ev.end());
 }
 
@@ -584,8 +602,8 @@ void FusedVariant::backward(Context& ctx, const Problem& p, const Config& c, con
   const std::string label = name(p, c, Pass::Backward);
   const std::string opts = fused_options(ctx.device(), p, t);
   const bool lanes = t.form == kLanes;
-  if (lanes && t.dq == 1) {
-    lanes_backward_5prod(ctx, p, t, a, opts, label, events);
+  if (t.dq == 1) {
+    backward_5prod(ctx, p, t, a, opts, label, events);
     return;
   }
   cl::Kernel k_dq = ctx.kernel(lanes ? kBwdLanesFile : kBwdFile, opts,
