@@ -12,6 +12,9 @@
 #   flex    FlexAttention and SDPA on the same presets (tools/flex_bench.py; FLEX_DTYPES,
 #           FLEX_PRESETS)
 #   ptx     dump each program's PTX and print ptxas register/spill statistics
+#   dq5     the fused variant's backward (DTYPES' first, f32 by default) on PRESETS with its
+#           default configuration and with DQ=1 (the work-group form's 5 products), alternating,
+#           each with its kernels' medians
 # Logs go to $OUT (the device tool brings them back).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -94,6 +97,19 @@ for step in "$@"; do
         ptxas -arch=sm_90 -v "$f" -o /dev/null 2>&1 | grep -E "registers|spill|error" | head -6
       done | tee "$OUT/ptxas.txt"
       tar czf "$OUT/ptx.tgz" -C /tmp ptx ;;
+    dq5)
+      dt=${DTYPES:-f32}; dt=${dt%% *}
+      for p in ${PRESETS:-vision-2d vision-2d-dilated flux-2d}; do
+        run5() {
+          $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt --variant fused \
+            --pass bwd --no-baselines --no-probe --repeat ${REPEAT:-10} -q "$@" 2>&1 |
+            grep -E "na_bwd|kernels|rror" | cut -c1-250
+        }
+        line=$(run5)
+        echo "$line"
+        cfg=$(echo "$line" | awk '/na_bwd/ {print $7; exit}')
+        [ -n "$cfg" ] && run5 --config "$cfg,DQ=1"
+      done | tee -a "$OUT/dq5.log" ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac
 done
