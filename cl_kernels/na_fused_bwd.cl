@@ -51,6 +51,9 @@
 #define NDQ (HDP / (TC * VW))  /* head-dim vectors per item and row (dQ, dK) */
 #define NDV (HDVP / (TC * VW)) /* value-dim vectors per item and row (dV) */
 #define NDP ((HDP + TR - 1) / TR) /* head dims per item of the dQ partials (DQP) */
+#ifndef DQ_UB
+#define DQ_UB (NDP < 4 ? NDP : 4) /* ... of them per pass */
+#endif
 
 #if BQ % RQ != 0 || TK % (TC * VW) != 0 || HDVP % (TC * VW) != 0 || HDP % (TC * VW) != 0
 #error "tile configuration: RQ | tile, TC * VW | TK, HDP and HDVP"
@@ -426,35 +429,39 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
            r + TR, ... and the chunk's queries of its S columns, and writes them to row
            i0 + query of the tile's slot. */
         (void)CT;
-        vec_t a[NDP][NKV];
-#pragma unroll
-        for (int u = 0; u < NDP; ++u)
-#pragma unroll
-          for (int j = 0; j < NKV; ++j) a[u][j] = (vec_t)(0.0f);
-        for (int l = 0; l < BQ; ++l) {
-          vec_t sv[NKV];
-#pragma unroll
-          for (int j = 0; j < NKV; ++j) sv[j] = VLOAD(&Ss[l * TK + c * RK + j * VW]);
-#pragma unroll
-          for (int u = 0; u < NDP; ++u) {
-            const int d = r + u * TR;
-            const vec_t kv = (vec_t)(d < HDP ? Ks[d * BQ + l] : 0.0f);
-#pragma unroll
-            for (int j = 0; j < NKV; ++j) a[u][j] = fma(kv, sv[j], a[u][j]);
-          }
-        }
         __global float* slot = dq_part + ((b * H + h) * tiles + wg % tiles) * QB * HDP;
+        /* In passes of DQ_UB head dims (fewer accumulators live beside dK and dV; dS is read
+           again from local memory in each pass). */
+        for (int u0 = 0; u0 < NDP; u0 += DQ_UB) {
+          vec_t a[DQ_UB][NKV];
 #pragma unroll
-        for (int j = 0; j < NKV; ++j) {
-          float o[VW];
+          for (int u = 0; u < DQ_UB; ++u)
 #pragma unroll
-          for (int u = 0; u < NDP; ++u) {
-            const int d = r + u * TR;
-            VSTORE(a[u][j] * LN2, o);
+            for (int j = 0; j < NKV; ++j) a[u][j] = (vec_t)(0.0f);
+          for (int l = 0; l < BQ; ++l) {
+            vec_t sv[NKV];
 #pragma unroll
-            for (int e = 0; e < VW; ++e) {
-              const int f = i0 + c * RK + j * VW + e;
-              if (d < HDP && f < qbox) slot[f * HDP + d] = o[e]; /* zeros past hd */
+            for (int j = 0; j < NKV; ++j) sv[j] = VLOAD(&Ss[l * TK + c * RK + j * VW]);
+#pragma unroll
+            for (int u = 0; u < DQ_UB; ++u) {
+              const int d = r + (u0 + u) * TR;
+              const vec_t kv = (vec_t)(d < HDP ? Ks[d * BQ + l] : 0.0f);
+#pragma unroll
+              for (int j = 0; j < NKV; ++j) a[u][j] = fma(kv, sv[j], a[u][j]);
+            }
+          }
+#pragma unroll
+          for (int j = 0; j < NKV; ++j) {
+            float o[VW];
+#pragma unroll
+            for (int u = 0; u < DQ_UB; ++u) {
+              const int d = r + (u0 + u) * TR;
+              VSTORE(a[u][j] * LN2, o);
+#pragma unroll
+              for (int e = 0; e < VW; ++e) {
+                const int f = i0 + c * RK + j * VW + e;
+                if (d < HDP && f < qbox) slot[f * HDP + d] = o[e]; /* zeros past hd */
+              }
             }
           }
         }
