@@ -471,15 +471,12 @@ std::string FusedVariant::config_suffix(const Problem& p, const Config& c) const
   std::string s = t.form == kLanes ? "lanes_q" : t.form == kRows ? "rows_q" : "q";
   for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
   if (t.form == kRows) return s + "_k" + std::to_string(t.tk);
-  if (t.form == kLanes) {
-    s += "_k" + std::to_string(t.tk) + "_v" + std::to_string(t.vw);
-    if (t.dq >= 0) s += t.dq == 1 ? "_5prod" : "_7prod";
-    if (t.dqc != Tile::kNoDqc) s += t.dqc == 0 ? "_colall" : "_col" + std::to_string(t.dqc);
-    return s;
-  }
-  s += "_k" + std::to_string(t.tk) + "_r" + std::to_string(t.rq) + "_c" + std::to_string(t.tc) +
-       "_v" + std::to_string(t.vw);
+  s += "_k" + std::to_string(t.tk);
+  if (t.form == kWorkGroup) s += "_r" + std::to_string(t.rq) + "_c" + std::to_string(t.tc);
+  s += "_v" + std::to_string(t.vw);
+  // The backward's form (lanes and work-group), and the lanes form's columns.
   if (t.dq >= 0) s += t.dq == 1 ? "_5prod" : "_7prod";
+  if (t.dqc != Tile::kNoDqc) s += t.dqc == 0 ? "_colall" : "_col" + std::to_string(t.dqc);
   return s;
 }
 

@@ -719,15 +719,10 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
                       "na_mma_bwd_dkdv", label);
   };
   cl::Kernel k_dkdv = dkdv_kernel(kt.split ? 1 : 0);
-  if (kt.split) {
-    cl::Kernel k_dk = dkdv_kernel(2);
-    const TiledKernel second{&k_dk, kt.tq, kt.nt()};
-    launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, kt.tq, kt.nt()}, a, label,
-                          events, &second, dq_delta_of(c) == 1);
-    return;
-  }
+  cl::Kernel k_dk = kt.split ? dkdv_kernel(2) : cl::Kernel();
+  const TiledKernel second{&k_dk, kt.tq, kt.nt()};
   launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, kt.tq, kt.nt()}, a, label, events,
-                        nullptr, dq_delta_of(c) == 1);
+                        kt.split ? &second : nullptr, dq_delta_of(c) == 1);
 }
 
 }  // namespace openna

@@ -182,19 +182,20 @@ void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, Tiled
   const int L0 = p.axis[0].length, L1 = p.axis[1].length, L2 = p.axis[2].length;
   Events ev;
   DeltaPass d;
+  // The dQ kernel's arguments, then `extra` (with dq_delta: out, from which it computes D).
+  const auto launch_dq = [&](const auto&... extra) {
+    return launch_tiles(ctx, dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.d_out},
+                        MemArg{a.lse}, d.delta, MemArg{a.d_q}, p.batch, L0, L1, L2, p.heads,
+                        p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nq[0], nq[1], nq[2],
+                        extra...);
+  };
   if (dq_delta) {
     d.delta = ctx.alloc(static_cast<std::size_t>(p.lse_elems()) * sizeof(float));
-    ev.push_back(launch_tiles(ctx, dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v},
-                             MemArg{a.d_out}, MemArg{a.lse}, d.delta, MemArg{a.d_q}, p.batch, L0,
-                             L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale,
-                             nq[0], nq[1], nq[2], MemArg{a.out}));
+    ev.push_back(launch_dq(MemArg{a.out}));
   } else {
     d = launch_delta(ctx, p, a.out, a.d_out, label);
     ev.push_back(d.event);
-    ev.push_back(launch_tiles(ctx, dq, gq, MemArg{a.q}, MemArg{a.k}, MemArg{a.v},
-                             MemArg{a.d_out}, MemArg{a.lse}, d.delta, MemArg{a.d_q}, p.batch, L0,
-                             L1, L2, p.heads, p.heads_kv, p.head_dim, p.head_dim_v, p.scale,
-                             nq[0], nq[1], nq[2]));
+    ev.push_back(launch_dq());
   }
   for (const TiledKernel* kv : {static_cast<const TiledKernel*>(&dkdv), dkdv2}) {
     if (!kv) continue;
