@@ -109,6 +109,11 @@ NA_FN float2 na_unpack2(uint u) {
   return (float2)(as_float(u << 16), as_float(u & 0xffff0000u));
 #endif
 }
+/* s + the dot product of two packed pairs (a: x then y), lower element first. */
+NA_FN float na_dot_pairs(float s, uint a, uint b) {
+  const float2 x = na_unpack2(a), y = na_unpack2(b);
+  return fma(x.y, y.y, fma(x.x, y.x, s));
+}
 #endif
 
 /* ---- per-axis windows in positions ------------------------------------------------------- */

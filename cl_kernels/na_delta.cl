@@ -47,10 +47,6 @@ __kernel void na_delta(__global const stor_t* out, __global const stor_t* d_out,
 #if DTYPE == 0
 #error "DVEC 8 reads 16-bit rows"
 #endif
-NA_FN float na_dot_pairs(float s, uint a, uint b) {
-  const float2 x = na_unpack2(a), y = na_unpack2(b);
-  return fma(x.y, y.y, fma(x.x, y.x, s));
-}
 #elif DVEC != 1
 #error "DVEC must be 1 or 8"
 #endif

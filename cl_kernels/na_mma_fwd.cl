@@ -253,11 +253,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #pragma unroll
       for (int kk = 0; kk < HDVP / 16; ++kk)
 #pragma unroll
-        for (int hh = 0; hh < 2; ++hh) {
-          const float2 o2 = na_unpack2(opair[m][i][2 * kk + hh]);
-          const float2 g2 = na_unpack2(oa[m][kk][i + 2 * hh]);
-          acc += o2.x * g2.x + o2.y * g2.y;
-        }
+        for (int hh = 0; hh < 2; ++hh)
+          acc = na_dot_pairs(acc, opair[m][i][2 * kk + hh], oa[m][kk][i + 2 * hh]);
       acc += na_shfl_xor(acc, 1);
       acc += na_shfl_xor(acc, 2);
       dd[m][i] = acc;
