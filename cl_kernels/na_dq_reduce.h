@@ -2,20 +2,36 @@
    na_fused_bwd_lanes.cl and na_fused_bwd.cl). */
 /* The 5-product backward's second pass (the lanes form's DQP=1 and the work-group form's):
    d_q[row] = scale * (sum of the partials of the key-tile columns (CT tiles on axis 0; CT = 1:
-   single tiles) that the query's window touches, in row-major column order), one work-item per
-   (batch, query): the windows, columns and offsets depend on neither head, so they are found
-   once for all heads. The scratch holds, per (batch, head), one slot per column of QB rows (the
-   rows of the column's inverse box, row-major, axis 0 slowest) of HDP floats. Needs the tile
-   (TQ0..TQ2), the window (K0.., AX_*), HDP and VW (vec_t, na_vec.h). */
+   single tiles) that the query's window touches, in row-major column order). The scratch holds,
+   per (batch, head), one slot per column of QB rows (the rows of the column's inverse box,
+   row-major, axis 0 slowest) of HDP floats:
+   - DQ_DMAJOR 0 (the lanes form): row-major slots (QB rows of HDP floats); one work-item per
+     (batch, query) for all heads (the windows, columns and offsets depend on neither head, so
+     they are found once), VW-wide loads along the head dims;
+   - DQ_DMAJOR 1 (the work-group form): head-dim major slots (HDP runs of QB floats); one
+     work-item per (DQR_DIMS head dims, batch, head, query), queries fastest, so that a warp's
+     loads of one head dim are neighbouring floats of a slot.
+   Needs the tile (TQ0..TQ2), the window (K0.., AX_*), HDP and VW (vec_t, na_vec.h). */
 #ifndef NA_DQ_REDUCE_H
 #define NA_DQ_REDUCE_H
+#ifndef DQ_DMAJOR
+#define DQ_DMAJOR 0
+#endif
+/* DQ_DMAJOR: head dims per work-item (the host's reduce geometry matches: fused.cpp, backward_5prod) */
+#define DQR_DIMS (HDP % 32 == 0 ? 32 : 16)
 __kernel void na_fused_bwd_dq_reduce(__global const float* dq_part, __global stor_t* d_q, int B,
                                      int L0, int L1, int L2, int H, int hd, float scale,
                                      int nt0, int nt1, int nt2, int QB, int CT) {
   const int N = L0 * L1 * L2;
   const int id = get_global_id(0);
+#if DQ_DMAJOR
+  if (id >= B * H * N * (HDP / DQR_DIMS)) return;
+  const int tok = id % N, h0 = (id / N) % H, b = (id / (N * H)) % B, h1 = h0 + 1;
+  const int dg = id / (N * H * B) * DQR_DIMS; /* the item's first head dim */
+#else
   if (id >= B * N) return;
-  const int tok = id % N, b = id / N;
+  const int tok = id % N, b = id / N, h0 = 0, h1 = H;
+#endif
   const int pos[3] = {tok / (L1 * L2), (tok / L2) % L1, tok % L2};
   const int Lx[3] = {L0, L1, L2}, ntx[3] = {nt0, nt1, nt2}, tq[3] = {TQ0, TQ1, TQ2};
   /* Per axis: the slots the query's window touches (within-group indices w0..w1, at most
@@ -45,25 +61,43 @@ __kernel void na_fused_bwd_dq_reduce(__global const float* dq_part, __global sto
     }
   }
   const int slots = AX_D(0) * ((nt0 / AX_D(0) + CT - 1) / CT) * nt1 * nt2;
-  for (int h = 0; h < H; ++h) {
+  for (int h = h0; h < h1; ++h) {
     const int row = (b * N + tok) * H + h;
     __global const float* base = dq_part + (b * H + h) * slots * QB * HDP;
+#if DQ_DMAJOR
+    float acc[DQR_DIMS];
+#pragma unroll
+    for (int d = 0; d < DQR_DIMS; ++d) acc[d] = 0.0f;
+#else
     /* The sums stay in registers (no pointer to them is taken): whole rows of 16 are stored
        from them, only the rest goes through a private copy. */
     vec_t acc[HDP / VW];
 #pragma unroll
     for (int i = 0; i < HDP / VW; ++i) acc[i] = (vec_t)(0.0f);
+#endif
     for (int i0 = 0; i0 < nw[0]; ++i0)
       for (int i1 = 0; i1 < nw[1]; ++i1)
         for (int i2 = 0; i2 < nw[2]; ++i2) {
           const int tile = ((tbase[0] + w0[0] + i0) * nt1 + tbase[1] + w0[1] + i1) * nt2 +
                            tbase[2] + w0[2] + i2;
           const int flat = (off[0][i0] * cnt[1][i1] + off[1][i1]) * cnt[2][i2] + off[2][i2];
+#if DQ_DMAJOR
+          __global const float* src = base + (tile * HDP + dg) * QB + flat;
+#pragma unroll
+          for (int d = 0; d < DQR_DIMS; ++d)
+            if (dg + d < hd) acc[d] += src[d * QB];
+#else
           __global const float* src = base + (tile * QB + flat) * HDP;
 #pragma unroll
           for (int i = 0; i < HDP / VW; ++i)
             if (i * VW < hd) acc[i] += VLOAD(&src[i * VW]);
+#endif
         }
+#if DQ_DMAJOR
+#pragma unroll
+    for (int d = 0; d < DQR_DIMS; ++d)
+      if (dg + d < hd) STOREF(d_q, row * hd + dg + d, acc[d] * scale);
+#else
     int d0 = 0;
 #if VW == 16 && defined(STOREF16)
 #pragma unroll
@@ -77,6 +111,7 @@ __kernel void na_fused_bwd_dq_reduce(__global const float* dq_part, __global sto
 #pragma unroll
     for (int i = 0; i < HDP / VW; ++i) VSTORE(acc[i], &dq[i * VW]);
     for (int d = d0; d < hd; ++d) STOREF(d_q, row * hd + d, dq[d] * scale);
+#endif
   }
 }
 #endif

@@ -50,13 +50,16 @@
 #define NKV (RK / VW)
 #define NDQ (HDP / (TC * VW))  /* head-dim vectors per item and row (dQ, dK) */
 #define NDV (HDVP / (TC * VW)) /* value-dim vectors per item and row (dV) */
-#define NDP ((HDP + TR - 1) / TR) /* head dims per item of the dQ partials (DQP) */
-#ifndef DQ_UB
-#define DQ_UB (NDP < 4 ? NDP : 4) /* ... of them per pass */
-#endif
+/* The dK/dV kernel's K rows in local memory: Ks[d * KSTR + key]. With DQP one float of padding
+   per head dim, so that the dQ partials' items (4 queries x 4 head dims each, 8 head-dim blocks
+   to a warp) read 8 different banks. */
+#define KSTR (BQ + DQP)
 
 #if BQ % RQ != 0 || TK % (TC * VW) != 0 || HDVP % (TC * VW) != 0 || HDP % (TC * VW) != 0
 #error "tile configuration: RQ | tile, TC * VW | TK, HDP and HDVP"
+#endif
+#if DQP && (TK % 4 != 0 || HDP % 4 != 0)
+#error "DQP: TK and HDP multiples of 4 (the partials' 4 x 4 blocks)"
 #endif
 
 
@@ -249,13 +252,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
     __global const stor_t* d_out, __global const float* lse, __global const float* delta,
     __global stor_t* d_k, __global stor_t* d_v,
 #if DQP
-    /* dQ partials: QB rows of HDP floats per (batch, head, key tile); CT is 1 (one tile per
-       slot, the argument list of the lanes form's kernel) */
+    /* dQ partials: per (batch, head, key tile) a slot of HDP head dims of QB floats (QB, the
+       slot's rows, a multiple of 4; head-dim major, unlike the lanes form's slots); CT is 1
+       (one tile per slot, the argument list of the lanes form's kernel) */
     __global float* dq_part, int QB, int CT,
 #endif
     int B, int L0, int L1, int L2, int H, int HKV, int hd, int hdv, float scale, int nt0,
     int nt1, int nt2) {
-  __local float Ks[HDP * BQ];   /* Ks[d][key], log2 units */
+  __local float Ks[HDP * KSTR]; /* Ks[d][key], log2 units */
   __local float Vs[HDVP * BQ];  /* Vs[d][key] */
   __local float Qt[HDP * TK];   /* Qt[d][query] */
   __local float Ot[HDVP * TK];  /* dO^T: Ot[d][query] */
@@ -274,6 +278,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
   const int hk = (wg / tiles) % HKV;
   const int b = wg / (tiles * HKV);
   const int G = H / HKV;
+#if DQP
+  (void)CT;
+#endif
   na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
   if (!t.live) return;
   /* The inverse neighborhood of the key tile, per axis (group coordinates). */
@@ -302,7 +309,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
     ROW_X(row, x0, x1, x2);
     const int in = d < hd && x0 < t.valid[0] && x1 < t.valid[1] && x2 < t.valid[2];
     const int krow = (b * N + NA_TOKEN(x0, x1, x2, t.first, t.grp, L1, L2)) * HKV + hk;
-    Ks[d * BQ + row] = in ? LOADF(k, krow * hd + d) * kscale : 0.0f;
+    Ks[d * KSTR + row] = in ? LOADF(k, krow * hd + d) * kscale : 0.0f;
   }
   for (int idx = lid; idx < BQ * HDVP; idx += NT) {
     const int row = idx / HDVP, d = idx % HDVP;
@@ -365,7 +372,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
           for (int j = 0; j < NKV; ++j) qv[j] = VLOAD(&Qt[d * TK + c * RK + j * VW]);
 #pragma unroll
           for (int i = 0; i < RQ; ++i) {
-            const vec_t kv = (vec_t)(Ks[d * BQ + r * RQ + i]);
+            const vec_t kv = (vec_t)(Ks[d * KSTR + r * RQ + i]);
 #pragma unroll
             for (int j = 0; j < NKV; ++j) s[i][j] = fma(kv, qv[j], s[i][j]);
           }
@@ -423,46 +430,30 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
         }
       }
 #if DQP
+      /* dQ partials of the chunk's queries: scale * sum over the tile's keys of dS^T[key][q]
+         K[key] (Ks holds K * scale * LOG2E, hence LN2), in blocks of 4 queries x 4 head dims,
+         one block per item at a time (query blocks fastest), each written as 4 float4 rows of
+         4 queries to the tile's slot (head-dim major: 64 contiguous bytes per head dim for 4
+         neighbouring items). Rows past qbox hold zeros (their dS^T is 0) and stay in the slot
+         (QB is a multiple of 4, at least qbox). */
       {
-        /* dQ partials of the chunk's queries: scale * sum over the tile's keys of dS^T[key][q]
-           K[key] (Ks holds K * scale * LOG2E, hence LN2). Item (r, c) takes head dims r,
-           r + TR, ... and the chunk's queries of its S columns, and writes them to row
-           i0 + query of the tile's slot. */
-        (void)CT;
         __global float* slot = dq_part + ((b * H + h) * tiles + wg % tiles) * QB * HDP;
-        /* In passes of DQ_UB head dims (fewer accumulators live beside dK and dV; dS is read
-           again from local memory in each pass). */
-        for (int u0 = 0; u0 < NDP; u0 += DQ_UB) {
-          vec_t a[DQ_UB][NKV];
-#pragma unroll
-          for (int u = 0; u < DQ_UB; ++u)
-#pragma unroll
-            for (int j = 0; j < NKV; ++j) a[u][j] = (vec_t)(0.0f);
+        for (int blk = lid; blk < (TK / 4) * (HDP / 4); blk += NT) {
+          const int q0 = (blk % (TK / 4)) * 4, d0 = (blk / (TK / 4)) * 4;
+          float4 a0 = (float4)(0.0f), a1 = a0, a2 = a0, a3 = a0;
           for (int l = 0; l < BQ; ++l) {
-            vec_t sv[NKV];
-#pragma unroll
-            for (int j = 0; j < NKV; ++j) sv[j] = VLOAD(&Ss[l * TK + c * RK + j * VW]);
-#pragma unroll
-            for (int u = 0; u < DQ_UB; ++u) {
-              const int d = r + (u0 + u) * TR;
-              const vec_t kv = (vec_t)(d < HDP ? Ks[d * BQ + l] : 0.0f);
-#pragma unroll
-              for (int j = 0; j < NKV; ++j) a[u][j] = fma(kv, sv[j], a[u][j]);
-            }
+            const float4 sv = vload4(0, &Ss[l * TK + q0]);
+            a0 = fma((float4)(Ks[(d0 + 0) * KSTR + l]), sv, a0);
+            a1 = fma((float4)(Ks[(d0 + 1) * KSTR + l]), sv, a1);
+            a2 = fma((float4)(Ks[(d0 + 2) * KSTR + l]), sv, a2);
+            a3 = fma((float4)(Ks[(d0 + 3) * KSTR + l]), sv, a3);
           }
-#pragma unroll
-          for (int j = 0; j < NKV; ++j) {
-            float o[VW];
-#pragma unroll
-            for (int u = 0; u < DQ_UB; ++u) {
-              const int d = r + (u0 + u) * TR;
-              VSTORE(a[u][j] * LN2, o);
-#pragma unroll
-              for (int e = 0; e < VW; ++e) {
-                const int f = i0 + c * RK + j * VW + e;
-                if (d < HDP && f < qbox) slot[f * HDP + d] = o[e]; /* zeros past hd */
-              }
-            }
+          const int f = i0 + q0;
+          if (f < qbox) {
+            vstore4(a0 * LN2, 0, &slot[(d0 + 0) * QB + f]);
+            vstore4(a1 * LN2, 0, &slot[(d0 + 1) * QB + f]);
+            vstore4(a2 * LN2, 0, &slot[(d0 + 2) * QB + f]);
+            vstore4(a3 * LN2, 0, &slot[(d0 + 3) * QB + f]);
           }
         }
       }
@@ -499,5 +490,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
 }
 
 #if DQP
+#define DQ_DMAJOR 1 /* the slots are head-dim major (above) */
 #include "na_dq_reduce.h" /* na_fused_bwd_dq_reduce, the second pass of the 5-product backward */
 #endif

@@ -271,6 +271,44 @@ TEST(FusedBwdLanesPaths, DefaultSelection) {
   EXPECT_FALSE(fused->config_error(ps, cpu, Pass::Backward, Config::parse(rows)).empty());
 }
 
+// The GPU default (work-group form) takes the 5-product backward while its scratch (one slot per
+// key tile, rows padded to 4) is at most 64x Q, and a quarter of the device memory.
+TEST(FusedBwdWorkGroup, GpuDefaultSelection) {
+  DeviceInfo gpu = test_context().device();
+  gpu.type = CL_DEVICE_TYPE_GPU;
+  gpu.global_mem = 1ull << 34;
+  const Variant* fused = find_variant("fused");
+  ASSERT_NE(fused, nullptr);
+  // 4x8 key tiles, 7x7 windows: inverse boxes of up to 12x13 = 156 rows, 32 slots: 4.9x Q.
+  const NaCase small =
+      make_case(2, {32, 32}, {7, 7}, {1, 1}, {1, 1}, {0, 0}, 4, 4, 32, 32, OPENNA_F32);
+  const Problem ps = normalize(&small.problem);
+  const Config cs = fused->default_config(ps, gpu, Pass::Backward);
+  EXPECT_EQ(cs.get("FORM", -1), 0) << cs.str();
+  EXPECT_EQ(cs.get("DQ", -1), 1) << cs.str();
+  EXPECT_NE(fused->name(ps, cs, Pass::Backward).find("_5prod"), std::string::npos);
+  EXPECT_EQ(fused->config_error(ps, gpu, Pass::Backward, cs), "");
+  // flux-2d (64x64, 17x17 windows, head dim 128): 4x4 key tiles, slots of 28x28 rows (the
+  // inverse boxes of the tiles next to the border, where the windows pile up), 256 slots: 49x Q.
+  const NaCase flux =
+      make_case(2, {64, 64}, {17, 17}, {1, 1}, {1, 1}, {0, 0}, 24, 24, 128, 128, OPENNA_F32);
+  const Config cf = fused->default_config(normalize(&flux.problem), gpu, Pass::Backward);
+  EXPECT_EQ(cf.get("DQ", -1), 1) << cf.str();
+  // 3-D 13^3 windows on 2x2x8 tiles: 16x16x16 rows per slot, 128 slots: 128x Q, over the bound.
+  const NaCase cube = make_case(3, {16, 16, 16}, {13, 13, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1,
+                                1, 32, 32, OPENNA_F32);
+  const Problem pc = normalize(&cube.problem);
+  const Config cc = fused->default_config(pc, gpu, Pass::Backward);
+  EXPECT_EQ(cc.get("DQ", -1), -1) << cc.str();
+  EXPECT_EQ(fused->name(pc, cc, Pass::Backward).find("prod"), std::string::npos);
+  // The small problem's 2.6 MB scratch over a quarter of a 1 MB device: 7 products.
+  DeviceInfo small_mem = gpu;
+  small_mem.global_mem = 1 << 20;
+  EXPECT_EQ(fused->default_config(ps, small_mem, Pass::Backward).get("DQ", -1), -1);
+  // The forward has no DQ.
+  EXPECT_EQ(fused->default_config(ps, gpu, Pass::Forward).get("DQ", -1), -1);
+}
+
 // Runs the fused backward with `cfg` on `c`'s inputs and expects an error of `status` whose
 // message holds `text`, with d_q (poisoned by DeviceCase) left as it was.
 void expect_backward_error(const NaCase& c, const Config& cfg, openna_status status,

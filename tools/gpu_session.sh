@@ -13,8 +13,8 @@
 #           FLEX_PRESETS)
 #   ptx     dump each program's PTX and print ptxas register/spill statistics
 #   dq5     the fused variant's backward (DTYPES' first, f32 by default) on PRESETS with its
-#           default configuration and with DQ=1 (the work-group form's 5 products), alternating,
-#           each with its kernels' medians
+#           default configuration and with the other product count (DQ=1, the work-group
+#           form's 5 products, or DQ=0), alternating, each with its kernels' medians
 # Logs go to $OUT (the device tool brings them back).
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -108,7 +108,12 @@ for step in "$@"; do
         line=$(run5)
         echo "$line"
         cfg=$(echo "$line" | awk '/na_bwd/ {print $7; exit}')
-        [ -n "$cfg" ] && run5 --config "$cfg,DQ=1"
+        # the other form: DQ=1 appended, or the default's DQ=1 turned to DQ=0
+        case "$cfg" in
+          *DQ=1*) other=${cfg/DQ=1/DQ=0} ;;
+          *) other="$cfg,DQ=1" ;;
+        esac
+        [ -n "$cfg" ] && run5 --config "$other"
       done | tee -a "$OUT/dq5.log" ;;
     *) echo "unknown step $step"; exit 2 ;;
   esac

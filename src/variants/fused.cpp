@@ -122,6 +122,9 @@ DqScratch dq_scratch(const Problem& p, const Tile& t) {
     rows *= widest;
     slots *= static_cast<std::int64_t>(ax.dilation) * columns;
   }
+  // The work-group form's slots are head-dim major, written as float4 runs of 4 queries: rows
+  // in multiples of 4.
+  if (t.form == kWorkGroup) rows = (rows + 3) / 4 * 4;
   DqScratch s;
   s.slot_rows = rows;
   s.floats =
@@ -129,10 +132,12 @@ DqScratch dq_scratch(const Problem& p, const Tile& t) {
   return s;
 }
 
-// Whether the default lanes backward takes the 5-product path: only while its scratch stays
-// within kDqScratchRatio times the (head-dim-bucket padded) size of Q. The scratch grows like
-// (1 + (kernel - 1) / (tile CT)) (1 + (kernel - 1) / tile)^(rank - 1) times Q (CT: the column's
-// tiles, DQC), and writing and reading it back costs memory traffic that the saved dQ kernel
+// Whether a backward may take the 5-product path (the lanes default, the GPU default, the
+// tuning candidates): only while its scratch stays within kDqScratchRatio (work-group form:
+// kDqScratchRatioWorkGroup) times the (head-dim-bucket padded) size of Q, a quarter of the
+// device memory and the 32-bit index range. The scratch grows like
+// (1 + (kernel - 1) / (tile CT)) (1 + (kernel - 1) / tile)^(rank - 1) times Q (CT: the
+// column's tiles, DQC), and writing and reading it back costs memory traffic that the saved dQ kernel
 // must pay for. Measured on CPU2 (docs/PERFORMANCE.md, 2026-11-26, session 7), the 5-product
 // backward against the 7-product one: 64x64 k13 faster with scratch 4x Q (whole-axis columns),
 // 7x (columns of 4) and 10x (columns of 2: 14.15 against 15.21 ms), slower at 16x (one tile
@@ -142,6 +147,12 @@ DqScratch dq_scratch(const Problem& p, const Tile& t) {
 // the memory use moderate as well. (Session 2's bound was 8, between 6.25x and 16x with one
 // tile per slot.)
 constexpr std::int64_t kDqScratchRatio = 16;
+// The work-group form's bound (GPUs, one key tile per slot), where the scratch's traffic costs
+// less against the products it saves: on the H100 in f32 the 5-product backward won at 10x Q
+// (vision-2d, 24% faster) and 49x (flux-2d, 19%, a 2.5 GB scratch: every slot is as large as
+// the largest inverse box, 28x28 queries at the tiles next to the border, where the windows
+// pile up; an interior tile's is 20x20); docs/PERFORMANCE.md, session 9.
+constexpr std::int64_t kDqScratchRatioWorkGroup = 64;
 
 // The default DQC: columns as long as possible (the scratch shrinks and the reduce reads less)
 // while the dK/dV kernel keeps at least kColumnTasksPerUnit columns per compute unit to share
@@ -174,7 +185,8 @@ bool dq_scratch_fits(const Problem& p, const DeviceInfo& dev, const Tile& t) {
       static_cast<unsigned long long>(s.floats) * sizeof(float) > dev.global_mem / 4) {
     return false;
   }
-  return s.floats <= kDqScratchRatio * q_padded && s.floats <= INT_MAX;
+  const std::int64_t ratio = t.form == kWorkGroup ? kDqScratchRatioWorkGroup : kDqScratchRatio;
+  return s.floats <= ratio * q_padded && s.floats <= INT_MAX;
 }
 
 // Local memory of the work-group kernels in bytes (must match na_fused_fwd.cl and
@@ -185,7 +197,8 @@ std::size_t local_bytes(const Tile& t, int hdp, int hdvp, Pass pass) {
     const std::size_t kv = std::max<std::size_t>(hdp * tk, tk * hdvp);
     return 4 * (hdp * bq + kv + tk * bq + 3 * bq) + 16 * tk;
   }
-  return 4 * ((hdp + hdvp) * (bq + tk) + 2 * bq * tk + 9 * tk + 2 * bq);
+  // DQ=1: K's rows padded by one float (KSTR in na_fused_bwd.cl).
+  return 4 * ((hdp + hdvp) * (bq + tk) + 2 * bq * tk + 9 * tk + 2 * bq + (t.dq == 1 ? hdp : 0));
 }
 
 std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t, Pass pass) {
@@ -376,6 +389,15 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
       while (t.rq > 1 && (t.bq() % t.rq != 0 || t.bq() / t.rq < 4)) t.rq /= 2;
     }
   }
+  // GPU backward: the 5-product form where its scratch is within the bound (dq_scratch_fits).
+  // H100, f32, 2026-11-26 session 9 (docs/PERFORMANCE.md): vision-2d 8.549 -> 6.495 ms,
+  // vision-2d-dilated 7.92 -> 6.268, flux-2d 14.85 -> 12.04 (scratch 49x Q); long-1d-causal
+  // and video-3d keep 7 products (their scratch is over the 32-bit index limit).
+  if (pass == Pass::Backward) {
+    Tile t5 = t;
+    t5.dq = 1;
+    if (dq_scratch_fits(p, dev, t5) && tile_error(p, dev, t5, pass).empty()) t = t5;
+  }
   return config_of(t);
 }
 
@@ -539,7 +561,11 @@ void backward_5prod(Context& ctx, const Problem& p, const Tile& t, const BwdArgs
   cl::Kernel k_red = ctx.kernel(file, opts, "na_fused_bwd_dq_reduce", label);
   const int work_items = lanes ? 1 : t.nt();
   check_fits(k_dkdv, ctx.device(), work_items, label);
-  const int rows = p.batch * p.tokens();  // the reduce: one work-item per (batch, query)
+  // The reduce: one work-item per (batch, query) in the lanes form, per (head-dim group,
+  // batch, head, query) in the work-group form (na_dq_reduce.h, DQ_DMAJOR and DQR_DIMS).
+  const int hdp = head_dim_bucket(p.head_dim);
+  const std::int64_t rows = static_cast<std::int64_t>(p.batch) * p.tokens() *
+                            (lanes ? 1 : p.heads * (hdp / (hdp % 32 == 0 ? 32 : 16)));
   Geometry g1;
   g1.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
   g1.global[0] = round_up(static_cast<std::size_t>(rows), g1.local[0]);
