@@ -276,7 +276,8 @@ TEST(FusedBwdLanesPaths, DefaultSelection) {
 TEST(FusedBwdWorkGroup, GpuDefaultSelection) {
   DeviceInfo gpu = test_context().device();
   gpu.type = CL_DEVICE_TYPE_GPU;
-  gpu.global_mem = 1ull << 34;
+  gpu.global_mem = 80ull << 30;  // an H100's
+  gpu.local_mem = 48 << 10;
   const Variant* fused = find_variant("fused");
   ASSERT_NE(fused, nullptr);
   // 4x8 key tiles, 7x7 windows: inverse boxes of up to 12x13 = 156 rows, 32 slots: 4.9x Q.
@@ -288,12 +289,31 @@ TEST(FusedBwdWorkGroup, GpuDefaultSelection) {
   EXPECT_EQ(cs.get("DQ", -1), 1) << cs.str();
   EXPECT_NE(fused->name(ps, cs, Pass::Backward).find("_5prod"), std::string::npos);
   EXPECT_EQ(fused->config_error(ps, gpu, Pass::Backward, cs), "");
-  // flux-2d (64x64, 17x17 windows, head dim 128): 4x4 key tiles, slots of 28x28 rows (the
-  // inverse boxes of the tiles next to the border, where the windows pile up), 256 slots: 49x Q.
+  // flux-2d (64x64, 17x17 windows, head dim 128): 4x8 key tiles, slots of 28x32 rows (the
+  // inverse boxes of the tiles next to the border, where the windows pile up), 128 slots: 28x Q.
   const NaCase flux =
       make_case(2, {64, 64}, {17, 17}, {1, 1}, {1, 1}, {0, 0}, 24, 24, 128, 128, OPENNA_F32);
   const Config cf = fused->default_config(normalize(&flux.problem), gpu, Pass::Backward);
   EXPECT_EQ(cf.get("DQ", -1), 1) << cf.str();
+  EXPECT_EQ(cf.str(), "FORM=0,TQ0=4,TQ1=8,TQ2=1,TK=8,RQ=2,TC=8,VW=1,DQ=1");
+  // long-1d-causal (32768, window 2048, causal, head dim 64): 64-key tiles, 2112 rows per slot,
+  // 512 slots: 33x Q, 4.4 GB in f32.
+  const NaCase line = make_case(1, {32768}, {2048}, {1}, {1}, {1}, 16, 16, 64, 64, OPENNA_F32);
+  const Config cl = fused->default_config(normalize(&line.problem), gpu, Pass::Backward);
+  EXPECT_EQ(cl.str(), "FORM=0,TQ0=64,TQ1=1,TQ2=1,TK=8,RQ=4,TC=8,VW=1,DQ=1");
+  // Head dims 160/128: the 7-product tile (32 queries, 8-row chunks) takes 48672 bytes of local
+  // memory, its 5-product form 160 floats more (K's padded rows), over 48 KB: 5 products on a
+  // 16-query tile.
+  const NaCase wide = make_case(1, {9}, {5}, {1}, {1}, {0}, 1, 1, 160, 128, OPENNA_F32);
+  const Problem pw = normalize(&wide.problem);
+  Config cw = fused->default_config(pw, gpu, Pass::Backward);
+  EXPECT_EQ(cw.str(), "FORM=0,TQ0=16,TQ1=1,TQ2=1,TK=8,RQ=2,TC=8,VW=1,DQ=1");
+  EXPECT_EQ(fused->config_error(pw, gpu, Pass::Backward, cw), "");
+  cw.set("TQ0", 32);
+  EXPECT_NE(fused->config_error(pw, gpu, Pass::Backward, cw).find("local memory"),
+            std::string::npos);
+  cw.set("DQ", 0);
+  EXPECT_EQ(fused->config_error(pw, gpu, Pass::Backward, cw), "");
   // 3-D 13^3 windows on 2x2x8 tiles: 16x16x16 rows per slot, 128 slots: 128x Q, over the bound.
   const NaCase cube = make_case(3, {16, 16, 16}, {13, 13, 13}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1,
                                 1, 32, 32, OPENNA_F32);

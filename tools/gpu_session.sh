@@ -6,7 +6,8 @@
 #   test    the kernel suites on the NVIDIA device (REGEX selects test programs)
 #   bench   openna-bench on the presets (PRESETS, VARIANTS, DTYPES, PASS; a call of several
 #           kernels also prints each kernel's median)
-#   configs openna-bench on the (preset, dtype, pass, config) lines of CONFIG_LIST
+#   configs openna-bench on the (preset, dtype, pass, config) lines of CONFIG_LIST (variant
+#           CONFIG_VARIANT, mma by default)
 #   tune    openna-bench tune on the presets (TUNE_PRESETS, TUNE_PASSES, DTYPES' first; the
 #           database goes to $OUT/tuning.json, every candidate's line to $OUT/tune.log)
 #   flex    FlexAttention and SDPA on the same presets (tools/flex_bench.py; FLEX_DTYPES,
@@ -60,7 +61,7 @@ for step in "$@"; do
       # CHECK=1 checks each against the host reference too (bench --check).
       while read -r p dt pass cfg; do
         [ -z "$p" ] || [ "${p#\#}" != "$p" ] && continue
-        $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt --variant mma \
+        $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt --variant ${CONFIG_VARIANT:-mma} \
           --pass $pass ${cfg:+$( [ "$cfg" != - ] && echo --config $cfg)} --no-baselines \
           --no-probe --repeat ${REPEAT:-20} ${CHECK:+--check} -q 2>&1 | \
           grep -E "na_(fwd|bwd)|kernels|rror|check|FAIL|ok \(" | \

@@ -325,26 +325,21 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     t.tc = 8;
     t.vw = 4;
   } else if (dev.is_gpu()) {
-    // Backward: Q, dO, K and V tiles all live in local memory, so tiles are smaller: 32
-    // queries up to head dim 64, 16 beyond, shrunk below until they fit. Up to head dim 64,
-    // 16-key chunks with 8 rows x 16 columns per work-item (scalar columns): `openna-bench
-    // tune` picked exactly this on vision-2d, vision-2d-dilated and long-1d-causal in f32 on
-    // the H200 (8.52, 7.87 and 97.3 ms; vision-2d was 13.91 ms with the earlier 32-key chunks
-    // of 2 rows x 8 float4 columns; docs/PERFORMANCE.md, session 4).
+    // Backward: Q, dO, K and V tiles all live in local memory, so the other side comes in
+    // chunks of 8 rows, which leaves room for 64-query tiles in rank 1 and 32 elsewhere (at
+    // head dim 128 too), with 8 work-item columns of scalars and 4 tile rows per item up to
+    // head dim 64, 2 beyond. `openna-bench tune --dtype f32 --pass bwd` on the H100 (2026-11-26,
+    // session 9, docs/PERFORMANCE.md; ms, the best candidate against the earlier default of
+    // 16-row chunks and 16-query tiles at head dim 128): long-1d-causal 59.44 (exactly this,
+    // with DQ=1) against 97.39, vision-2d 6.059 (exactly this) against 6.397, the dilated
+    // preset 6.024 (RQ 2, TC 4, VW 2; this 6.11) against 6.15, flux-2d 7.337 (exactly this)
+    // against 12.01, video-3d 193.5 (exactly this, 7 products) against 349.8.
     const int hdp = std::max(head_dim_bucket(p.head_dim), hdvp);
-    const int bq = hdp <= 64 ? 32 : 16;
-    query_box(p, bq, t.tq);
-    if (bq == 32) {
-      t.tk = 16;
-      t.rq = 8;
-      t.tc = 16;
-      t.vw = 1;
-    } else {
-      t.tk = 16;
-      t.rq = 1;
-      t.tc = 4;
-      t.vw = 4;
-    }
+    query_box(p, hdp <= 64 && p.rank == 1 ? 64 : 32, t.tq);
+    t.tk = 8;
+    t.rq = hdp <= 64 ? 4 : 2;
+    t.tc = 8;
+    t.vw = 1;
   } else {
     // CPUs: the lanes form, a 16-query box in the lanes of one 16-wide vector (an AVX-512
     // register; narrower units split it), 8 keys per step (the forward: 8, 10 or 12, whichever
@@ -376,26 +371,31 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     t.tc /= 2;
   }
   // Shrink until it fits: key chunk first (keeping TC * VW a divisor), then the query box.
-  for (int guard = 0; guard < 16 && !tile_error(p, dev, t, pass).empty(); ++guard) {
-    if (t.tk > 8) {
-      t.tk /= 2;
-      while (t.tk % (t.tc * t.vw) != 0) (t.vw > 1 ? t.vw : t.tc) /= 2;
-    } else {
-      int a = 0;
-      for (int x = 1; x < p.rank; ++x)
-        if (t.tq[x] > t.tq[a]) a = x;
-      if (t.tq[a] == 1) break;
-      t.tq[a] /= 2;
-      while (t.rq > 1 && (t.bq() % t.rq != 0 || t.bq() / t.rq < 4)) t.rq /= 2;
+  const auto shrink = [&](Tile& x) {
+    for (int guard = 0; guard < 16 && !tile_error(p, dev, x, pass).empty(); ++guard) {
+      if (x.tk > 8) {
+        x.tk /= 2;
+        while (x.tk % (x.tc * x.vw) != 0) (x.vw > 1 ? x.vw : x.tc) /= 2;
+      } else {
+        int a = 0;
+        for (int y = 1; y < p.rank; ++y)
+          if (x.tq[y] > x.tq[a]) a = y;
+        if (x.tq[a] == 1) break;
+        x.tq[a] /= 2;
+        while (x.rq > 1 && (x.bq() % x.rq != 0 || x.bq() / x.rq < 4)) x.rq /= 2;
+      }
     }
-  }
-  // GPU backward: the 5-product form where its scratch is within the bound (dq_scratch_fits).
-  // H100, f32, 2026-11-26 session 9 (docs/PERFORMANCE.md): vision-2d 8.549 -> 6.495 ms,
-  // vision-2d-dilated 7.92 -> 6.268, flux-2d 14.85 -> 12.04 (scratch 49x Q); long-1d-causal
-  // and video-3d keep 7 products (their scratch is over the 32-bit index limit).
+  };
+  shrink(t);
+  // GPU backward: the 5-product form wherever its scratch is within the bound
+  // (dq_scratch_fits), on a smaller tile where its local memory (K's padded rows) needs one.
+  // H100, f32, 2026-11-26 session 9 (docs/PERFORMANCE.md), on the earlier 16-row chunks:
+  // vision-2d 8.549 -> 6.495 ms, vision-2d-dilated 7.92 -> 6.268, flux-2d 14.85 -> 12.04
+  // (scratch 49x Q); video-3d keeps 7 products (its scratch is over the 32-bit index limit).
   if (pass == Pass::Backward) {
     Tile t5 = t;
     t5.dq = 1;
+    shrink(t5);
     if (dq_scratch_fits(p, dev, t5) && tile_error(p, dev, t5, pass).empty()) t = t5;
   }
   return config_of(t);
@@ -444,8 +444,13 @@ std::vector<Config> FusedVariant::candidates(const Problem& p, const DeviceInfo&
   }
   const std::vector<int> sizes = dev.is_gpu() ? std::vector<int>{32, 64, 128}
                                               : std::vector<int>{16};
+  // GPUs: 8-key (8-query) chunks too, which leave room for larger tiles in the backward (H100,
+  // f32, session 9: long-1d-causal 97.39 -> 77.45 ms with 64-query tiles, flux-2d 12.07 ->
+  // 10.27 and video-3d 349.8 -> 257.5 with 32).
+  const std::vector<int> chunks = dev.is_gpu() ? std::vector<int>{8, 16, 32, 64}
+                                               : std::vector<int>{16, 32, 64};
   for (int bq : sizes)
-    for (int tk : {16, 32, 64})
+    for (int tk : chunks)
       for (int rq : {1, 2, 4, 8})
         for (int tc : {1, 2, 4, 8, 16, 32}) {
           Tile t;
