@@ -17,8 +17,9 @@
 #ifndef DQ_DMAJOR
 #define DQ_DMAJOR 0
 #endif
-/* DQ_DMAJOR: head dims per work-item (the host's reduce geometry matches: fused.cpp, backward_5prod) */
-#define DQR_DIMS (HDP % 32 == 0 ? 32 : 16)
+#if DQ_DMAJOR && !defined(DQR_DIMS)
+#error "DQR_DIMS (head dims per work-item) comes from the host, which sizes the launch by it"
+#endif
 __kernel void na_fused_bwd_dq_reduce(__global const float* dq_part, __global stor_t* d_q, int B,
                                      int L0, int L1, int L2, int H, int hd, float scale,
                                      int nt0, int nt1, int nt2, int QB, int CT) {

@@ -137,21 +137,22 @@ DqScratch dq_scratch(const Problem& p, const Tile& t) {
 // kDqScratchRatioWorkGroup) times the (head-dim-bucket padded) size of Q, a quarter of the
 // device memory and the 32-bit index range. The scratch grows like
 // (1 + (kernel - 1) / (tile CT)) (1 + (kernel - 1) / tile)^(rank - 1) times Q (CT: the
-// column's tiles, DQC), and writing and reading it back costs memory traffic that the saved dQ kernel
-// must pay for. Measured on CPU2 (docs/PERFORMANCE.md, 2026-11-26, session 7), the 5-product
-// backward against the 7-product one: 64x64 k13 faster with scratch 4x Q (whole-axis columns),
-// 7x (columns of 4) and 10x (columns of 2: 14.15 against 15.21 ms), slower at 16x (one tile
-// per slot: 17.39 against 15.75, its reduce alone reading 67 MB); 3-D 16^3 on 2x2x4 tiles with
-// whole-axis columns faster at 10x (k7: 12.91 against 16.60 ms), 15x (k9: 26.84 against 32.53)
-// and 21x (k11: 38.24 against 51.99); small-cpu faster from 2.5x to 6.25x. The bound keeps
-// the memory use moderate as well. (Session 2's bound was 8, between 6.25x and 16x with one
-// tile per slot.)
+// column's tiles, DQC), and writing and reading it back costs memory traffic that the saved
+// dQ kernel must pay for. Measured on CPU2 (docs/PERFORMANCE.md, 2026-11-26, session 7), the
+// 5-product backward against the 7-product one: 64x64 k13 faster with scratch 4x Q
+// (whole-axis columns), 7x (columns of 4) and 10x (columns of 2: 14.15 against 15.21 ms),
+// slower at 16x (one tile per slot: 17.39 against 15.75, its reduce alone reading 67 MB); 3-D
+// 16^3 on 2x2x4 tiles with whole-axis columns faster at 10x (k7: 12.91 against 16.60 ms), 15x
+// (k9: 26.84 against 32.53) and 21x (k11: 38.24 against 51.99); small-cpu faster from 2.5x to
+// 6.25x. The bound keeps the memory use moderate as well. (Session 2's bound was 8, between
+// 6.25x and 16x with one tile per slot.)
 constexpr std::int64_t kDqScratchRatio = 16;
 // The work-group form's bound (GPUs, one key tile per slot), where the scratch's traffic costs
 // less against the products it saves: on the H100 in f32 the 5-product backward won at 10x Q
 // (vision-2d, 24% faster) and 49x (flux-2d, 19%, a 2.5 GB scratch: every slot is as large as
 // the largest inverse box, 28x28 queries at the tiles next to the border, where the windows
-// pile up; an interior tile's is 20x20); docs/PERFORMANCE.md, session 9.
+// pile up; an interior tile's is 20x20); docs/PERFORMANCE.md, session 9. (flux-2d's default
+// tile is 4x8 since, with 8-row chunks: 28x Q.)
 constexpr std::int64_t kDqScratchRatioWorkGroup = 64;
 
 // The default DQC: columns as long as possible (the scratch shrinks and the reduce reads less)
@@ -515,6 +516,10 @@ SimResult FusedVariant::simulate(const Problem& p, const Config& c) const {
 
 namespace {
 
+// The work-group form's reduce (na_dq_reduce.h, DQ_DMAJOR): head dims per work-item, its
+// DQR_DIMS; the launch has a work-item per (that many head dims, batch, head, query).
+int dq_reduce_dims(int hdp) { return hdp % 32 == 0 ? 32 : 16; }
+
 // Compile options of a fused program: head-dim buckets and the tile.
 std::string fused_options(const DeviceInfo& dev, const Problem& p, const Tile& t) {
   const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
@@ -527,6 +532,7 @@ std::string fused_options(const DeviceInfo& dev, const Problem& p, const Tile& t
     defs.emplace_back("TC", t.tc);
   }
   if (t.dq >= 0) defs.emplace_back("DQP", t.dq);
+  if (t.dq == 1 && t.form == kWorkGroup) defs.emplace_back("DQR_DIMS", dq_reduce_dims(hdp));
   // The lanes kernels compile one copy of their tile: with constant head dims where the
   // problem's equal their buckets (na_lanes.h).
   if (t.form == kLanes) {
@@ -570,7 +576,7 @@ void backward_5prod(Context& ctx, const Problem& p, const Tile& t, const BwdArgs
   // batch, head, query) in the work-group form (na_dq_reduce.h, DQ_DMAJOR and DQR_DIMS).
   const int hdp = head_dim_bucket(p.head_dim);
   const std::int64_t rows = static_cast<std::int64_t>(p.batch) * p.tokens() *
-                            (lanes ? 1 : p.heads * (hdp / (hdp % 32 == 0 ? 32 : 16)));
+                            (lanes ? 1 : p.heads * (hdp / dq_reduce_dims(hdp)));
   Geometry g1;
   g1.local[0] = std::min<std::size_t>(64, ctx.device().max_work_group_size);
   g1.global[0] = round_up(static_cast<std::size_t>(rows), g1.local[0]);
