@@ -43,6 +43,11 @@
 #ifndef HDVP
 #define HDVP HDP /* head_dim_v bucket (multiple of 16) */
 #endif
+#ifndef RMETA
+#define RMETA 0 /* 1 (mma.sync tiles, TQC <= 32): each chunk's lse, D and query windows in
+                   registers, lane l holding chunk row l's, read by shuffles, instead of local
+                   memory */
+#endif
 
 #ifndef CHUNK_PAIRS
 /* The chunk copies' thread map (SLOT_ROW in na_mma_common.h). Row-major even for WG tiles: in
@@ -187,6 +192,9 @@
     MW > 2 || STAGES < 1 || STAGES > 6
 #error "mma backward tile configuration"
 #endif
+#if RMETA && (WG || TQC > 32)
+#error "RMETA: mma.sync tiles, TQC <= 32"
+#endif
 
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __global const ushort* q, __global const ushort* k, __global const ushort* v,
@@ -205,9 +213,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   __local uint vs[BK * SV] __attribute__((aligned(16)));
   __local uint cs[STAGES * CHUNK_WORDS] __attribute__((aligned(CS_ALIGN))); /* Q, then dO rows */
 #endif
+#if !RMETA
   __local float q_lse[STAGES][TQC], q_d[STAGES][TQC]; /* by cp.async with the chunk's rows */
   __local int q_lo[STAGES][3][TQC], q_hi[STAGES][3][TQC];
   __local int q_in[STAGES][TQC]; /* the query's window holds the whole key tile */
+#endif
 
   const int lid = get_local_id(0);
   const int lane = lid & 31, warp = lid >> 5;
@@ -295,7 +305,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 
 #define QSLOTS ((TQC * KSEG + NT - 1) / NT)
 #define OSLOTS ((TQC * VSEG + NT - 1) / NT)
-  int qc[QSLOTS][3], oc[OSLOTS][3];
+  int qc[QSLOTS][3];
+#if RMETA && KSEG == VSEG
+#define oc qc /* the same slots for Q and dO rows: the dO copies advance them */
+#else
+  int oc[OSLOTS][3];
+#endif
 
 /* Issues the copies of query chunk `ci` of head `h` into stage `st` (and its rows' lse, D and
    windows), then advances the slot coordinates to the next chunk, in one of two orders:
@@ -312,7 +327,42 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #ifndef META_LATE
 #define META_LATE 1
 #endif
-#if META_LATE
+#if RMETA /* the copies only: each lane fetches its row's metadata itself (META_FETCH) */
+#define LOAD_QCHUNK(ci, st)                                                                    \
+  do {                                                                                         \
+    __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
+    __local uint* os_ = qs_ + Q_WORDS;                                                         \
+    _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
+      const int idx = lid + j * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
+      const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                             \
+      const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * \
+                          H + h;                                                               \
+      if (idx < TQC * KSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (live ? row : 0) * hd + seg * 8,       \
+                    (live && seg * 8 < hd) ? 16 : 0);                                          \
+      if (KSEG != VSEG) ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);      \
+    }                                                                                          \
+    _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
+      const int idx = lid + j * NT, qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC); \
+      const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
+      const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
+                          H + h;                                                               \
+      if (idx < TQC * VSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&os_[OC_AT(qq, seg)]),                                           \
+                    d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
+      ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
+    }                                                                                          \
+  } while (0)
+/* Lane l's lse and D of row l of chunk ci (box coordinates mq), for the pass after this one. */
+#define META_FETCH(ci)                                                                         \
+  do {                                                                                         \
+    if (lane < TQC && (ci) * TQC + lane < qbox) {                                              \
+      const int row_ = (b * N + NA_TOKEN(mq[0], mq[1], mq[2], t.kst, t.grp, L1, L2)) * H + h;   \
+      nx_lse = lse[row_];                                                                      \
+      nx_d = delta[row_];                                                                      \
+    }                                                                                          \
+  } while (0)
+#elif META_LATE
 #define LOAD_QCHUNK(ci, st)                                                                    \
   do {                                                                                         \
     __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
@@ -411,6 +461,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int f = SLOT_ROW(lid + j * NT, VSEG, TQC);
       BOX_COORDS(f, oc[j], t.kcnt[1], t.kcnt[2]);
     }
+#if RMETA
+    int mq[3]; /* box coordinates of lane l's row of the current chunk */
+    BOX_COORDS(lane, mq, t.kcnt[1], t.kcnt[2]);
+    float nx_lse = 0.0f, nx_d = 0.0f;
+    META_FETCH(0);
+#endif
     /* Chunks 0 .. STAGES - 2 in flight first; chunk c + STAGES - 1 is issued in pass c. */
 #pragma unroll
     for (int c = 0; c < STAGES - 1; ++c) {
@@ -420,6 +476,27 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 
     for (int c = 0; c < nchunks; ++c) {
       const int st = c % STAGES;
+#if RMETA
+      /* Lane l's row of chunk c: lse (log2 units) and D (fetched in the pass before), window,
+         whether it sees the whole tile and whether it sees a key of this warp (lanes past TQC
+         are neutral); then the next chunk's lse and D are requested. */
+      const int mlive = lane < TQC && c * TQC + lane < qbox;
+      const float m_lse2 = nx_lse * LOG2E, m_d = nx_d;
+      int m_lo[3], m_hi[3], m_whole = mlive, m_hit = mlive;
+#pragma unroll
+      for (int a = 0; a < 3; ++a) {
+        const int qi = t.kst[a] + mq[a];
+        const int lo = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));
+        const int hi = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));
+        m_lo[a] = mlive ? lo : FAR;
+        m_hi[a] = mlive ? hi : FAR;
+        m_whole = m_whole && lo <= t.first[a] && t.first[a] + t.valid[a] <= hi;
+        if (a < RANK) m_hit = m_hit && lo <= kmax[a] && hi > kmin[a];
+      }
+      if (lane >= TQC) m_whole = 1;
+      ADVANCE(mq[0], mq[1], mq[2], TQC, t.kcnt[1], t.kcnt[2]);
+      if (c + 1 < nchunks) META_FETCH(c + 1);
+#endif
 #if STAGES >= 2
       /* One barrier per chunk (as in na_mma_fwd.cl): wait for chunk c; the barrier publishes it
          and tells that every warp is done with chunk c - 1, whose buffer takes c + STAGES - 1. */
@@ -445,6 +522,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       /* Whether every query of the chunk sees the whole tile (no mask), and whether any sees a
          key of this warp (warp votes over the chunk's per-query flags). */
       int whole = 1, hit = 0;
+#if RMETA
+      whole = m_whole;
+      hit = m_hit;
+#else
 #pragma unroll
       for (int u = 0; u < (TQC + 31) / 32; ++u) {
         const int qq = lane + 32 * u;
@@ -460,14 +541,30 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
               ;
         }
       }
+#endif
       const int full = na_warp_all(whole);
       /* P^T and dS^T are masked to each query's window unless every query sees the tile.
-         QUERY_WINDOW: the window of the query in column col (OpenCL C has no variadic
-         macros, so the rest of the column's setup stays at each use). */
-#define QUERY_WINDOW(col)                                                                   \
-  const int l0 = q_lo[st][0][col], h0 = q_hi[st][0][col];                                   \
-  const int l1 = RANK >= 2 ? q_lo[st][1][col] : 0, h1 = RANK >= 2 ? q_hi[st][1][col] : 0;   \
-  const int l2 = RANK >= 3 ? q_lo[st][2][col] : 0, h2 = RANK >= 3 ? q_hi[st][2][col] : 0
+         The metadata of the query in chunk column col: from local memory, or (RMETA) from the
+         registers of lane col. QUERY_WINDOW: its window where `masked` (a literal; the
+         shuffles are volatile, so an unmasked chunk must not issue them). OpenCL C has no
+         variadic macros, so the rest of the column's setup stays at each use. */
+#if RMETA
+#define Q_LSE2(col) na_shfl_idx(m_lse2, col)
+#define Q_DD(col) na_shfl_idx(m_d, col)
+#define Q_LO(a, col) na_shfl_idx_i(m_lo[a], col)
+#define Q_HI(a, col) na_shfl_idx_i(m_hi[a], col)
+#else
+#define Q_LSE2(col) (q_lse[st][col] * LOG2E)
+#define Q_DD(col) q_d[st][col]
+#define Q_LO(a, col) q_lo[st][a][col]
+#define Q_HI(a, col) q_hi[st][a][col]
+#endif
+#define QUERY_WINDOW(col, masked)                                                              \
+  const int l0 = (masked) ? Q_LO(0, col) : 0, h0 = (masked) ? Q_HI(0, col) : 0;                \
+  const int l1 = (masked) && RANK >= 2 ? Q_LO(1, col) : 0;                                     \
+  const int h1 = (masked) && RANK >= 2 ? Q_HI(1, col) : 0;                                     \
+  const int l2 = (masked) && RANK >= 3 ? Q_LO(2, col) : 0;                                     \
+  const int h2 = (masked) && RANK >= 3 ? Q_HI(2, col) : 0
 /* P^T = exp2(S^T scale - lse) in s for nb n8 query blocks from chunk row sb, masked to each
    query's window where `masked` (a literal: 0 where every query of the chunk sees the whole tile,
    so the compiler drops the window loads and tests); with `ds` also dS^T = P^T (dP^T - D) in dp.
@@ -475,11 +572,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
    dK/dV kernel 19% (H100, 2026-11-26 session 7). */
 #define P_FROM_S(s, dp, nb, sb, masked, ds)                                                    \
   _Pragma("unroll") for (int j = 0; j < (nb); ++j)                                             \
-      _Pragma("unroll") for (int e = 0; e < 4; ++e) {                                          \
-    const int i = e >> 1, col = (sb) + j * 8 + 2 * tq + (e & 1);                               \
-    const float lse2 = q_lse[st][col] * LOG2E, dd = (ds) ? q_d[st][col] : 0.0f;                \
-    QUERY_WINDOW(col);                                                                         \
-    _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                           \
+      _Pragma("unroll") for (int c2 = 0; c2 < 2; ++c2) {                                       \
+    const int col = (sb) + j * 8 + 2 * tq + c2; /* elements c2 and 2 + c2 (rows g, g + 8) */   \
+    const float lse2 = Q_LSE2(col), dd = (ds) ? Q_DD(col) : 0.0f;                              \
+    QUERY_WINDOW(col, masked);                                                                 \
+    _Pragma("unroll") for (int i = 0; i < 2; ++i)                                              \
+        _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                       \
+      const int e = 2 * i + c2;                                                                \
       const int in = !(masked) || NA_IN_BOX(ky[m][i][0], ky[m][i][1], ky[m][i][2], l0, h0, l1, \
                                             h1, l2, h2);                                       \
       const float p = in ? na_exp2(s[m][j][e] * sscale - lse2) : 0.0f;                         \
@@ -586,13 +685,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #pragma unroll
           for (int j = 0; j < NSB; ++j)
 #pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              const float dd = q_d[st][sb + j * 8 + 2 * tq + (e & 1)];
+            for (int c2 = 0; c2 < 2; ++c2) {
+              const float dd = Q_DD(sb + j * 8 + 2 * tq + c2);
 #pragma unroll
-              for (int m = 0; m < MW; ++m) {
-                const float2 pp = na_unpack2(pa[m][j >> 1][(j & 1) * 2 + (e >> 1)]);
-                dp[m][j][e] = ((e & 1) ? pp.y : pp.x) * (dp[m][j][e] - dd); /* dS^T */
-              }
+              for (int i = 0; i < 2; ++i)
+#pragma unroll
+                for (int m = 0; m < MW; ++m) {
+                  const int e = 2 * i + c2;
+                  const float2 pp = na_unpack2(pa[m][j >> 1][(j & 1) * 2 + i]);
+                  dp[m][j][e] = (c2 ? pp.y : pp.x) * (dp[m][j][e] - dd); /* dS^T */
+                }
             }
           PACK_A(da, dp, QSUB / 16);
           SYNC_CHUNK_PRODUCT(dk, da, qs, SK, NKD);

@@ -73,6 +73,19 @@ NA_FN int na_shfl_xor_i(int x, int mask) {
   return y;
 }
 
+/* x of lane `src` (0..31; per lane) */
+NA_FN float na_shfl_idx(float x, int src) {
+  float y;
+  NA_ASM("shfl.sync.idx.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=f"(y) : "f"(x), "r"(src));
+  return y;
+}
+
+NA_FN int na_shfl_idx_i(int x, int src) {
+  int y;
+  NA_ASM("shfl.sync.idx.b32 %0, %1, %2, 0x1f, 0xffffffff;" : "=r"(y) : "r"(x), "r"(src));
+  return y;
+}
+
 /* The minimum and maximum of x over the warp (butterfly: every lane gets them). */
 NA_FN int na_warp_min(int x) {
   for (int m = 1; m < 32; m <<= 1) x = min(x, na_shfl_xor_i(x, m));

@@ -233,6 +233,46 @@ TEST(MmaConfigs, DkdvStepOptionsAreCorrect) {
   EXPECT_GT(ran, static_cast<int>(cases.size()) / 3);
 }
 
+// The dK/dV kernel's chunk metadata in registers (KRMETA=1): each random problem (every option,
+// f16 and bf16; a third of them at head dim 128, where it is the default) runs its default
+// backward with an mma.sync dK/dV tile of 16 or 32 rows per chunk (lanes past 16 hold no row)
+// and 1 or 2 stages, against the reference. Tiles that do not fit fall back to 1 stage, then 16
+// rows, else the problem is passed over.
+TEST(MmaConfigs, DkdvRegisterMetadataIsCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device()) {
+    GTEST_SKIP() << "not an NVIDIA GPU of compute capability 8.0+: the mma suite skips here ("
+                 << d.label() << ")";
+  }
+  const std::vector<NaCase> cases = mma_random(TIER(5161, 5162), TIER(24, 64));
+  int ran = 0, rows32 = 0, hd128 = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    NaCase c = cases[i];
+    if (i % 3 == 0) c.problem.head_dim = c.problem.head_dim_v = 128;
+    if (!unsupported(c, "mma", Pass::Backward).empty()) continue;
+    const Problem p = normalize(&c.problem);
+    const Variant* mma = find_variant("mma");
+    Config cfg = mma->default_config(p, d, Pass::Backward);
+    cfg.set("KWG", 0);
+    cfg.set("KSPLIT", 0);
+    cfg.set("KRMETA", 1);
+    cfg.set("KTK", i % 2 ? 32 : 16);
+    cfg.set("KSTAGES", i % 4 < 2 ? 1 : 2);
+    const auto fits = [&] { return mma->config_error(p, d, Pass::Backward, cfg).empty(); };
+    if (!fits()) cfg.set("KSTAGES", 1);
+    if (!fits()) cfg.set("KTK", 16);
+    if (!fits()) continue;
+    SCOPED_TRACE(c.name() + " " + cfg.str());
+    check_backward(c, "mma", &cfg);
+    ++ran;
+    rows32 += cfg.get("KTK", 0) == 32;
+    hd128 += c.problem.head_dim == 128;
+  }
+  EXPECT_GT(ran, static_cast<int>(cases.size()) / 2);
+  EXPECT_GT(rows32, 0);
+  EXPECT_GT(hd128, 0);
+}
+
 // D from the D pass (DQD=0) instead of the dQ kernel (the default, which the random suite
 // runs): random problems of every option, f16 and bf16, against the reference.
 TEST(MmaConfigs, DPassOptionIsCorrect) {
@@ -348,6 +388,16 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   EXPECT_EQ(2, v.get("KMW", 0));
   EXPECT_EQ(32, v.get("KTK", 0));
   EXPECT_EQ(1, v.get("KSTAGES", 0));
+  // The chunk metadata in registers from rank 2 on (not long-1d-causal's, above), only where the
+  // dK/dV tile is the WG default's.
+  EXPECT_EQ(1, v.get("KRMETA", 0));
+  EXPECT_EQ(1, mma->default_config(flux, synthetic_h100(9), Pass::Backward).get("KRMETA", 0));
+  EXPECT_EQ(1, mma->default_config(video, synthetic_h100(9), Pass::Backward).get("KRMETA", 0));
+  EXPECT_EQ(0, mma->default_config(flux, synthetic_h100(8), Pass::Backward).get("KRMETA", 0));
+  // and at head dim 128 the products in sequence (KSEQ).
+  EXPECT_EQ(1, mma->default_config(flux, synthetic_h100(9), Pass::Backward).get("KSEQ", 0));
+  EXPECT_EQ(1, mma->default_config(video, synthetic_h100(9), Pass::Backward).get("KSEQ", 0));
+  EXPECT_EQ(0, v.get("KSEQ", 0));
 }
 
 TEST(MmaHostConfig, RejectsBadConfigurations) {
@@ -401,6 +451,25 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   // KVREG=0: the 128-key tile of head dim 64 and a 32-row chunk fit 48 KB without the
   // registers (36864 + 9216 + 1152 bytes).
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=1,KVREG=0", Pass::Backward));
+  // KRMETA: mma.sync tiles of up to 32 rows per chunk.
+  EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=32,KRMETA=1", Pass::Backward));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=64,KRMETA=1", Pass::Backward)
+                .find("KRMETA needs KTK <= 32"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=32,KWG=1,KRMETA=1", Pass::Backward)
+                .find("KRMETA applies"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KRMETA=2", Pass::Backward).find("KRMETA"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KRMETA=1").find("backward parameters"));
+  // The driver's 16 bytes: at head dim 64 a 128-key tile (36864 bytes padded) and a 32-row
+  // chunk (9216) leave 3072 bytes, 1152 of them the metadata's at KRMETA=0; with the metadata in
+  // registers a second 32-row stage is still over (36864 + 18432 + 16 > 49152).
+  EXPECT_NE(std::string::npos,
+            err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=1,KTK=32,KSTAGES=2,KRMETA=1,KVREG=0",
+                Pass::Backward)
+                .find("16 of them the driver's"));
   EXPECT_NE(std::string::npos,
             mma->config_error(p, synthetic_h100(8), Pass::Backward,
                               Config::parse("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KWG=1"))

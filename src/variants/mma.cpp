@@ -29,6 +29,7 @@ struct MmaTile {
   int qsub = 0;    // dK/dV kernel only (mma.sync): query rows per compute step (0: the chunk's)
   int seq = 0;     // dK/dV kernel only (mma.sync): 1 = S, P, dV before dP, dS, dK
   int kvreg = -1;  // dK/dV kernel only: K and V fragments in registers (-1: by head dims)
+  int rmeta = 0;   // dK/dV kernel only (mma.sync): chunk metadata in registers, not local memory
   // Whether the dK/dV kernel keeps its K and V fragments in registers (na_mma_bwd.cl's KV_REGS).
   bool kv_regs(int hdp, int hdvp) const {
     return kvreg >= 0 ? kvreg == 1 : (hdp + hdvp) * mw <= 128;
@@ -79,8 +80,10 @@ Config config_of(const MmaTile& t) {
 // fewer score registers live). KSEQ=1 (mma.sync tiles): S, P and dV before dP, dS and dK, dS
 // from P's f16/bf16 pairs (half the score registers live). KVREG=0/1: the K and V fragments in
 // shared memory or in registers (default: registers where (head dim buckets) * KMW <= 128).
-constexpr const char* kDkdvKeys[] = {"KNW", "KMW",    "KTK",   "KSTAGES", "KMAXREG",
-                                     "KWG", "KSPLIT", "KQSUB", "KSEQ",    "KVREG"};
+// KRMETA=1 (mma.sync tiles, KTK <= 32): each chunk's lse, D and query windows in registers, one
+// query row per lane, read by shuffles, instead of local memory.
+constexpr const char* kDkdvKeys[] = {"KNW",    "KMW",   "KTK",  "KSTAGES", "KMAXREG", "KWG",
+                                     "KSPLIT", "KQSUB", "KSEQ", "KVREG",   "KRMETA"};
 
 // DQD (backward only, 1 where absent): 1, the dQ kernel computes each row's D = dot(dO, O) and
 // writes it for the dK/dV kernel (no D pass); 0, the D pass (na_delta.cl) runs first.
@@ -99,6 +102,7 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.qsub = c.get("KQSUB", 0);
   k.seq = c.get("KSEQ", 0);
   k.kvreg = c.get("KVREG", -1);
+  k.rmeta = c.get("KRMETA", 0);
   if (k.rows() != q.rows()) query_box(p, k.rows(), k.tq);
   return k;
 }
@@ -112,6 +116,7 @@ bool has_dkdv_keys(const Config& c) {
 // Shared memory of the kernels in bytes (must match na_mma_fwd.cl and na_mma_bwd.cl): the
 // forward, the backward's dQ kernel (the forward's file with MMA_DQ) and its dK/dV kernel.
 enum class MmaKernel { Forward, Dq, Dkdv };
+constexpr std::size_t kNvLocalReserve = 16;  // see kernel_tile_error
 
 std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   const std::size_t sk = (hdp + 8) / 2, sv = (hdvp + 8) / 2;
@@ -130,9 +135,10 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   }
   // With the K and V fragments in registers (KV_REGS) the key tile is staged through the chunk
   // buffers' memory; WG tiles align the chunk buffers to 128 bytes (wgmma's descriptors).
+  // KRMETA keeps no per-row lse, D and windows in local memory (36 bytes a row otherwise).
   const std::size_t tile = tile_rows * (sk + sv), chunks = t.stages * stage;
   return 4 * (t.kv_regs(hdp, hdvp) ? std::max(tile, chunks) : tile + chunks) +
-         36 * t.stages * t.tk + (t.wg ? 128 : 0);
+         (t.rmeta ? 0 : 36 * t.stages * t.tk) + (t.wg ? 128 : 0);
 }
 
 // Devices with wgmma (Hopper, compute capability 9.0): the WG tiles' host-side condition (the
@@ -184,12 +190,22 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     if (t.wg) return "KSEQ applies to mma.sync dK/dV tiles only (KWG=0)";
   }
   if (t.kvreg != -1 && t.kvreg != 0 && t.kvreg != 1) return "KVREG must be 0 or 1";
+  if (t.rmeta != 0) {
+    if (t.rmeta != 1) return "KRMETA must be 0 or 1";
+    if (t.wg) return "KRMETA applies to mma.sync dK/dV tiles only (KWG=0)";
+    if (t.tk > 32) {
+      return "KRMETA needs KTK <= 32 (a query row per lane); got " + std::to_string(t.tk);
+    }
+  }
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) {
     return what + "too many work-items";
   }
-  const std::size_t smem = smem_bytes(t, hdp, hdvp, kernel);
+  // NVIDIA's driver adds 16 bytes of its own to every kernel's local memory (H100, driver
+  // 580.159.04: dK/dV kernels of 49152 bytes in __local arrays reported 49168 and did not run).
+  const std::size_t smem = smem_bytes(t, hdp, hdvp, kernel) + kNvLocalReserve;
   if (smem > dev.local_mem) {
-    return what + std::to_string(smem) + " bytes of local memory over the device's " +
+    return what + std::to_string(smem) + " bytes of local memory (" +
+           std::to_string(kNvLocalReserve) + " of them the driver's) over the device's " +
            std::to_string(dev.local_mem);
   }
   return "";
@@ -386,7 +402,8 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   //   backward, hd 128: 4 warps, 16-row chunks, 1 stage (the dK/dV kernel keeps the K and V
   //     tile resident: 48 KB of shared memory leaves no room for more)
   //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default), the dK/dV
-  //     kernel as above (rank 2 at head dims up to 64: a 128-key tile, wg_dq_default)
+  //     kernel as above (rank 2 at head dims up to 64: a 128-key tile; from rank 2 on its chunk
+  //     metadata in registers: wg_dq_default)
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
   if (pass == Pass::Backward) {
@@ -491,6 +508,15 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     // Without a register cap: the rank-1 tile's 168 (best when its dK/dV kernel loaded lse and
     // D synchronously) became 2.51 against 2.42 ms uncapped on long-1d-causal (H100, session 6).
     if (q.maxreg != 0) c.set("KMAXREG", 0);
+    // The chunk metadata in registers from rank 2 on. H100, f16, checked (2026-11-26 session
+    // 10, tools/sweeps/rmeta10.txt), dK/dV kernel: flux-2d 0.4647 -> 0.4024 ms, video-3d 8.367
+    // -> 7.213, vision-2d-dilated 0.3167 -> 0.3113; long-1d-causal 1.976 -> 2.029, so not in
+    // rank 1.
+    if (p.rank >= 2 && k.tk <= 32) c.set("KRMETA", 1);
+    // With it, S, P and dV before dP, dS and dK at head dim 128 (H100, same session,
+    // tools/sweeps/rmeta10c.txt, two alternating rounds): flux-2d 0.4002/0.3971 -> 0.391/0.3903
+    // ms, video-3d 7.104/7.056 -> 6.966/6.981.
+    if (p.rank >= 2 && k.tk <= 32 && hdp > 64) c.set("KSEQ", 1);
     return c;
   };
   // Rank 2 at head dims up to 64: a 128-key dK/dV tile (4 warps of two blocks, 32-row chunks,
@@ -565,7 +591,8 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
   if (pass == Pass::Backward) {
     // The dK/dV kernel's own tiles beside the default dQ tile: 64 or 128 keys (on the H100,
     // 32-key tiles and 64-row chunks were slower on every preset; docs/PERFORMANCE.md,
-    // 2026-11-25 session 3), 16 or 32 query rows per chunk, 1 to 4 stages; mma.sync or WG.
+    // 2026-11-25 session 3), 16 or 32 query rows per chunk, 1 to 4 stages; mma.sync or WG; the
+    // mma.sync tiles also with their chunk metadata in registers.
     for (int kwg : {0, 1})
       for (int knw : {2, 4, 8})
         for (int kmw : {1, 2})
@@ -581,6 +608,9 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
               if (config_error(p, dev, pass, c).empty()) out.push_back(c);
               if (kwg) {
                 c.set("KSPLIT", 1);
+                if (config_error(p, dev, pass, c).empty()) out.push_back(c);
+              } else {
+                c.set("KRMETA", 1);
                 if (config_error(p, dev, pass, c).empty()) out.push_back(c);
               }
             }
@@ -612,7 +642,8 @@ std::string tile_knobs(const MmaTile& t) {
          std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
          (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "") +
          (t.split ? "_split" : "") + (t.qsub ? "_qs" + std::to_string(t.qsub) : "") +
-         (t.seq ? "_seq" : "") + (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "");
+         (t.seq ? "_seq" : "") + (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") +
+         (t.rmeta ? "_rm" : "");
 }
 
 }  // namespace
@@ -715,6 +746,7 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
                                    {"SEQ", kt.seq},
                                    {"KV_REGS", kt.kv_regs(hdp, hdvp) ? 1 : 0},
                                    {"META_LATE", kt.maxreg == 0 ? 1 : 0},
+                                   {"RMETA", kt.rmeta},
                                    {"PART", part}}),
                       "na_mma_bwd_dkdv", label);
   };
