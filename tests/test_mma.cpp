@@ -376,10 +376,11 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
     EXPECT_EQ(0, mma->default_config(p, synthetic_h100(8), Pass::Backward).get("WG", 0));
   }
   // The dK/dV kernel keeps the tile it had, without a register cap: for long-1d-causal 4 warps
-  // of two blocks, 32-row chunks, 1 stage.
+  // of two blocks, 32-row chunks, 1 stage; its chunk metadata in registers, products in
+  // sequence.
   EXPECT_EQ(
       "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KNW=4,KMW=2,KTK=32,"
-      "KSTAGES=1,KMAXREG=0",
+      "KSTAGES=1,KMAXREG=0,KRMETA=1,KSEQ=1",
       mma->default_config(long1d, synthetic_h100(9), Pass::Backward).str());
   // Rank 2 at head dims up to 64 (vision-2d): a 128-key dK/dV tile of 4 warps of two blocks,
   // 32-row chunks, 1 stage.
@@ -388,8 +389,7 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   EXPECT_EQ(2, v.get("KMW", 0));
   EXPECT_EQ(32, v.get("KTK", 0));
   EXPECT_EQ(1, v.get("KSTAGES", 0));
-  // The chunk metadata in registers from rank 2 on (not long-1d-causal's, above), only where the
-  // dK/dV tile is the WG default's.
+  // The chunk metadata in registers, only where the dK/dV tile is the WG default's.
   EXPECT_EQ(1, v.get("KRMETA", 0));
   EXPECT_EQ(1, mma->default_config(flux, synthetic_h100(9), Pass::Backward).get("KRMETA", 0));
   EXPECT_EQ(1, mma->default_config(video, synthetic_h100(9), Pass::Backward).get("KRMETA", 0));

@@ -402,8 +402,9 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   //   backward, hd 128: 4 warps, 16-row chunks, 1 stage (the dK/dV kernel keeps the K and V
   //     tile resident: 48 KB of shared memory leaves no room for more)
   //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default), the dK/dV
-  //     kernel as above (rank 2 at head dims up to 64: a 128-key tile; from rank 2 on its chunk
-  //     metadata in registers: wg_dq_default)
+  //     kernel as above (rank 2 at head dims up to 64: a 128-key tile) with its chunk metadata
+  //     in registers and, in rank 1 and at head dim 128, S, P, dV before dP, dS, dK
+  //     (wg_dq_default)
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
   if (pass == Pass::Backward) {
@@ -508,15 +509,17 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     // Without a register cap: the rank-1 tile's 168 (best when its dK/dV kernel loaded lse and
     // D synchronously) became 2.51 against 2.42 ms uncapped on long-1d-causal (H100, session 6).
     if (q.maxreg != 0) c.set("KMAXREG", 0);
-    // The chunk metadata in registers from rank 2 on. H100, f16, checked (2026-11-26 session
-    // 10, tools/sweeps/rmeta10.txt), dK/dV kernel: flux-2d 0.4647 -> 0.4024 ms, video-3d 8.367
-    // -> 7.213, vision-2d-dilated 0.3167 -> 0.3113; long-1d-causal 1.976 -> 2.029, so not in
-    // rank 1.
-    if (p.rank >= 2 && k.tk <= 32) c.set("KRMETA", 1);
-    // With it, S, P and dV before dP, dS and dK at head dim 128 (H100, same session,
-    // tools/sweeps/rmeta10c.txt, two alternating rounds): flux-2d 0.4002/0.3971 -> 0.391/0.3903
-    // ms, video-3d 7.104/7.056 -> 6.966/6.981.
-    if (p.rank >= 2 && k.tk <= 32 && hdp > 64) c.set("KSEQ", 1);
+    // The chunk metadata in registers. H100, f16, checked (2026-11-26 session 10,
+    // tools/sweeps/rmeta10.txt), dK/dV kernel: flux-2d 0.4647 -> 0.4024 ms, video-3d 8.367 ->
+    // 7.213, vision-2d-dilated 0.3167 -> 0.3113; long-1d-causal 1.976 -> 2.029 alone.
+    // With it, S, P and dV before dP, dS and dK at head dim 128 and in rank 1 (same session,
+    // alternating rounds, tools/sweeps/rmeta10c.txt, long10b.txt): flux-2d 0.4002/0.3971 ->
+    // 0.391/0.3903, video-3d 7.104/7.056 -> 6.966/6.981, long-1d-causal 2.003/1.99 ->
+    // 1.943/1.972 (against the tile without either).
+    if (k.tk <= 32) {
+      c.set("KRMETA", 1);
+      if (hdp > 64 || p.rank == 1) c.set("KSEQ", 1);
+    }
     return c;
   };
   // Rank 2 at head dims up to 64: a 128-key dK/dV tile (4 warps of two blocks, 32-row chunks,
