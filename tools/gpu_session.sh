@@ -52,7 +52,7 @@ for step in "$@"; do
             --no-baselines --repeat 20 --json -q > "$OUT/bench_${p}_${dt}.json" 2>> "$OUT/bench.err"
           $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt \
             --variant ${VARIANTS:-mma,fused} --pass ${PASS:-fwd} --no-baselines --no-probe \
-            --repeat 20 -q 2>&1 | grep -E "na_(fwd|bwd)|kernels" | cut -c1-230
+            --repeat 20 -q 2>&1 | grep -E "na_(fwd|bwd)|kernels" | cut -c1-400
         done
       done ;;
     configs)
@@ -65,7 +65,7 @@ for step in "$@"; do
           --pass $pass ${cfg:+$( [ "$cfg" != - ] && echo --config $cfg)} --no-baselines \
           --no-probe --repeat ${REPEAT:-20} ${CHECK:+--check} -q 2>&1 | \
           grep -E "na_(fwd|bwd)|kernels|rror|check|FAIL|ok \(" | \
-          cut -c1-250
+          cut -c1-400
       done < "$CONFIG_LIST" | tee -a "$OUT/configs.log" ;;
     tune)
       export OPENNA_TUNING_DB=${OPENNA_TUNING_DB:-$OUT/tuning.json}
