@@ -398,6 +398,12 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   EXPECT_EQ(1, mma->default_config(flux, synthetic_h100(9), Pass::Backward).get("KSEQ", 0));
   EXPECT_EQ(1, mma->default_config(video, synthetic_h100(9), Pass::Backward).get("KSEQ", 0));
   EXPECT_EQ(0, v.get("KSEQ", 0));
+  // In rank 1, f16 only (long-1d-causal in bf16 keeps the tile it had).
+  Problem long1d_bf16 = long1d;
+  long1d_bf16.dtype = OPENNA_BF16;
+  const Config lb = mma->default_config(long1d_bf16, synthetic_h100(9), Pass::Backward);
+  EXPECT_EQ(0, lb.get("KRMETA", 0));
+  EXPECT_EQ(0, lb.get("KSEQ", 0));
 }
 
 TEST(MmaHostConfig, RejectsBadConfigurations) {

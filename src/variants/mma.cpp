@@ -403,8 +403,8 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   //     tile resident: 48 KB of shared memory leaves no room for more)
   //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default), the dK/dV
   //     kernel as above (rank 2 at head dims up to 64: a 128-key tile) with its chunk metadata
-  //     in registers and, in rank 1 and at head dim 128, S, P, dV before dP, dS, dK
-  //     (wg_dq_default)
+  //     in registers (rank 1: f16 only) and, in rank 1 and at head dim 128, S, P, dV before dP,
+  //     dS, dK (wg_dq_default)
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
   if (pass == Pass::Backward) {
@@ -512,13 +512,15 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     // The chunk metadata in registers. H100, f16, checked (2026-11-26 session 10,
     // tools/sweeps/rmeta10.txt), dK/dV kernel: flux-2d 0.4647 -> 0.4024 ms, video-3d 8.367 ->
     // 7.213, vision-2d-dilated 0.3167 -> 0.3113; long-1d-causal 1.976 -> 2.029 alone.
-    // With it, S, P and dV before dP, dS and dK at head dim 128 and in rank 1 (same session,
-    // alternating rounds, tools/sweeps/rmeta10c.txt, long10b.txt): flux-2d 0.4002/0.3971 ->
-    // 0.391/0.3903, video-3d 7.104/7.056 -> 6.966/6.981, long-1d-causal 2.003/1.99 ->
-    // 1.943/1.972 (against the tile without either).
-    if (k.tk <= 32) {
+    // With it, S, P and dV before dP, dS and dK at head dim 128 (same session, alternating
+    // rounds, tools/sweeps/rmeta10c.txt): flux-2d 0.4002/0.3971 -> 0.391/0.3903, video-3d
+    // 7.104/7.056 -> 6.966/6.981. In rank 1 the two together, against the tile without either
+    // (long10b.txt, long10c.txt): long-1d-causal f16 2.003/1.99/1.999 -> 1.943/1.972/1.956, but
+    // bf16 2.021/2.018 -> 2.041/2.04, so f16 only.
+    const bool rank1 = p.rank == 1;
+    if (k.tk <= 32 && (!rank1 || p.dtype == OPENNA_F16)) {
       c.set("KRMETA", 1);
-      if (hdp > 64 || p.rank == 1) c.set("KSEQ", 1);
+      if (hdp > 64 || rank1) c.set("KSEQ", 1);
     }
     return c;
   };
