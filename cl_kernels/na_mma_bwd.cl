@@ -327,6 +327,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #ifndef META_LATE
 #define META_LATE 1
 #endif
+/* The dO rows of query chunk `ci` into os_ (copies issued), advancing the dO slots' coordinates;
+   shared by every LOAD_QCHUNK below. */
+#define COPY_DO_ROWS(ci, os_)                                                                  \
+  _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
+      const int idx = lid + j * NT, qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC); \
+      const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
+      const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
+                          H + h;                                                               \
+      if (idx < TQC * VSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&os_[OC_AT(qq, seg)]),                                           \
+                    d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
+      ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
+    }
 #if RMETA /* the copies only: each lane fetches its row's metadata itself (META_FETCH) */
 #define LOAD_QCHUNK(ci, st)                                                                    \
   do {                                                                                         \
@@ -342,16 +355,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
                     (live && seg * 8 < hd) ? 16 : 0);                                          \
       if (KSEG != VSEG) ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);      \
     }                                                                                          \
-    _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC); \
-      const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
-      const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
-                          H + h;                                                               \
-      if (idx < TQC * VSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&os_[OC_AT(qq, seg)]),                                           \
-                    d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
-      ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
-    }                                                                                          \
+    COPY_DO_ROWS(ci, os_);                                                                     \
   } while (0)
 /* Lane l's lse and D of row l of chunk ci (box coordinates mq), for the pass after this one. */
 #define META_FETCH(ci)                                                                         \
@@ -378,16 +382,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (live ? row : 0) * hd + seg * 8,       \
                     (live && seg * 8 < hd) ? 16 : 0);                                          \
     }                                                                                          \
-    _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC); \
-      const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
-      const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
-                          H + h;                                                               \
-      if (idx < TQC * VSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&os_[OC_AT(qq, seg)]),                                           \
-                    d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
-      ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
-    }                                                                                          \
+    COPY_DO_ROWS(ci, os_);                                                                     \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
       const int idx = lid + j * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
       if (seg == 0 && idx < TQC * KSEG) {                                                      \
@@ -437,16 +432,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       }                                                                                        \
       ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
-    _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC); \
-      const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
-      const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
-                          H + h;                                                               \
-      if (idx < TQC * VSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&os_[OC_AT(qq, seg)]),                                           \
-                    d_out + (live ? row : 0) * hdv + seg * 8, (live && seg * 8 < hdv) ? 16 : 0); \
-      ADVANCE(oc[j][0], oc[j][1], oc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
-    }                                                                                          \
+    COPY_DO_ROWS(ci, os_);                                                                     \
   } while (0)
 #endif
 
