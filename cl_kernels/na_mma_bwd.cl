@@ -327,6 +327,21 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #ifndef META_LATE
 #define META_LATE 1
 #endif
+/* Q slot j of query chunk `ci`: Q_SLOT declares the slot's idx, qq (chunk row), seg, live and
+   row (the row of q, lse and D); Q_SLOT_ISSUE issues its copy into qs_. Shared by every
+   LOAD_QCHUNK below (the META_LATE 1 form stores the row between the two, as it was measured). */
+#define Q_SLOT(j, ci)                                                                          \
+  const int idx = lid + (j) * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
+  const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                                 \
+  const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * H + \
+                  h
+#define Q_SLOT_ISSUE()                                                                         \
+  if (idx < TQC * KSEG)                                                                        \
+  CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (live ? row : 0) * hd + seg * 8,             \
+              (live && seg * 8 < hd) ? 16 : 0)
+#define Q_SLOT_COPY(j, ci) \
+  Q_SLOT(j, ci);           \
+  Q_SLOT_ISSUE()
 /* The dO rows of query chunk `ci` into os_ (copies issued), advancing the dO slots' coordinates;
    shared by every LOAD_QCHUNK below. */
 #define COPY_DO_ROWS(ci, os_)                                                                  \
@@ -346,13 +361,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
     __local uint* os_ = qs_ + Q_WORDS;                                                         \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
-      const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                             \
-      const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * \
-                          H + h;                                                               \
-      if (idx < TQC * KSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (live ? row : 0) * hd + seg * 8,       \
-                    (live && seg * 8 < hd) ? 16 : 0);                                          \
+      Q_SLOT_COPY(j, ci);                                                                      \
       if (KSEG != VSEG) ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);      \
     }                                                                                          \
     COPY_DO_ROWS(ci, os_);                                                                     \
@@ -373,14 +382,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __local uint* os_ = qs_ + Q_WORDS;                                                               \
     int qrow_[QSLOTS];                                                                         \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
-      const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                             \
-      const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * \
-                          H + h;                                                               \
+      Q_SLOT(j, ci);                                                                           \
       qrow_[j] = live ? row : -1;                                                              \
-      if (idx < TQC * KSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (live ? row : 0) * hd + seg * 8,       \
-                    (live && seg * 8 < hd) ? 16 : 0);                                          \
+      Q_SLOT_ISSUE();                                                                          \
     }                                                                                          \
     COPY_DO_ROWS(ci, os_);                                                                     \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
@@ -409,13 +413,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
     __local uint* os_ = qs_ + Q_WORDS;                                                               \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
-      const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                             \
-      const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * \
-                          H + h;                                                               \
-      if (idx < TQC * KSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (live ? row : 0) * hd + seg * 8,       \
-                    (live && seg * 8 < hd) ? 16 : 0);                                          \
+      Q_SLOT_COPY(j, ci);                                                                      \
       if (seg == 0 && idx < TQC * KSEG) {                                                      \
         CP_ASYNC_4(SMEM_ADDR(&q_lse[st][qq]), lse + (live ? row : 0), live ? 4 : 0);           \
         CP_ASYNC_4(SMEM_ADDR(&q_d[st][qq]), delta + (live ? row : 0), live ? 4 : 0);           \
