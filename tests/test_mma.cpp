@@ -374,6 +374,20 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
     EXPECT_EQ(0, c.get("KWG", 0));
     EXPECT_EQ("", mma->config_error(p, synthetic_h100(9), Pass::Backward, c));
     EXPECT_EQ(0, mma->default_config(p, synthetic_h100(8), Pass::Backward).get("WG", 0));
+    // The tuner's dK/dV tiles: WG ones (which take no KRMETA or KSEQ, although the default
+    // does), split ones, and mma.sync ones with and without KRMETA.
+    int kwg = 0, split = 0, rmeta = 0, plain = 0;
+    for (const Config& k : mma->candidates(p, synthetic_h100(9), Pass::Backward)) {
+      if (!k.params.empty() && k.get("KNW", 0) == 0) continue;  // not a dK/dV tile of its own
+      kwg += k.get("KWG", 0);
+      split += k.get("KSPLIT", 0);
+      rmeta += k.get("KRMETA", 0);
+      plain += k.get("KWG", 0) == 0 && k.get("KRMETA", 0) == 0;
+    }
+    EXPECT_GT(kwg, 0);
+    EXPECT_GT(split, 0);
+    EXPECT_GT(rmeta, 0);
+    EXPECT_GT(plain, 0);
   }
   // The dK/dV kernel keeps the tile it had, without a register cap: for long-1d-causal 4 warps
   // of two blocks, 32-row chunks, 1 stage; its chunk metadata in registers, products in

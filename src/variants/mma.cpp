@@ -597,14 +597,21 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
     // The dK/dV kernel's own tiles beside the default dQ tile: 64 or 128 keys (on the H100,
     // 32-key tiles and 64-row chunks were slower on every preset; docs/PERFORMANCE.md,
     // 2026-11-25 session 3), 16 or 32 query rows per chunk, 1 to 4 stages; mma.sync or WG; the
-    // mma.sync tiles also with their chunk metadata in registers.
+    // mma.sync tiles also with their chunk metadata in registers. Each starts from the default
+    // without its dK/dV step options (KRMETA and KSEQ apply to mma.sync tiles only).
+    Config base = def;
+    base.params.erase(std::remove_if(base.params.begin(), base.params.end(),
+                                     [](const std::pair<std::string, int>& kv) {
+                                       return kv.first == "KRMETA" || kv.first == "KSEQ";
+                                     }),
+                      base.params.end());
     for (int kwg : {0, 1})
       for (int knw : {2, 4, 8})
         for (int kmw : {1, 2})
           for (int ktk : {16, 32})
             for (int kst : {1, 2, 3, 4}) {
               if (knw * kmw < 4 || knw * kmw > 8) continue;
-              Config c = def;
+              Config c = base;
               c.set("KNW", knw);
               c.set("KMW", kmw);
               c.set("KTK", ktk);
