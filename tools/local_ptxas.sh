@@ -44,5 +44,5 @@ llc-15 -mcpu=sm_80 -O3 "$work/$n.opt.bc" -o "$work/$n.sm80.ptx"
 sed -E 's|^([ \t]*)// @sm_90a@ |\1|; s|^\.target sm_[0-9]+.*|.target sm_90a|; s|^\.version [0-9.]+|.version 8.0|' \
   "$work/$n.sm80.ptx" > "$work/$n.ptx"
 "$ptxas" -arch=sm_90a ${MAXNREG:+-maxrregcount "$MAXNREG"} -v "$work/$n.ptx" -o "$work/$n.cubin" 2>&1 |
-  grep -E "registers|spill|C75|error|fatal" | sed -E 's/ptxas (info|warning) *: *//'
+  grep -E "Compiling|registers|spill|C75|error|fatal" | sed -E 's/ptxas (info|warning) *: *//'
 [ -n "${KEEP:-}" ] || rm -rf "$work"

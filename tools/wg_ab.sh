@@ -1,5 +1,5 @@
 #!/bin/bash
-# A/B of mma kernel files on the GPU machine (after tools/gpu_session.sh build):
+# A/B of kernel files (VARIANT: mma by default) on the GPU machine (after tools/gpu_session.sh build):
 #   tools/wg_ab.sh NAME=DIR... -- CONFIG_LIST
 # Each DIR holds a copy of cl_kernels with one file changed; each config line of CONFIG_LIST
 # (as for gpu_session.sh configs) runs once per DIR, alternating; the PTX of each (DIR, config)
@@ -19,7 +19,7 @@ while read -r p dt pass cfg; do
     name=${nd%%=*}; dir=${nd#*=}
     rm -rf /tmp/ptx_ab && mkdir -p /tmp/ptx_ab
     line=$(OPENNA_KERNEL_DIR=$dir OPENNA_DUMP_BINARIES=/tmp/ptx_ab \
-      $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt --variant mma --pass $pass \
+      $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt --variant ${VARIANT:-mma} --pass $pass \
       ${cfg:+$( [ "$cfg" != - ] && echo --config $cfg)} --no-baselines --no-probe \
       --repeat ${REPEAT:-20} -q 2>&1 | grep -E "na_(fwd|bwd)|kernels|rror" |
       awk '/kernels/ {print "[" $7, $8, $9, $10, $11, $12, $13 "]"; next} {print $7, $10}' |
