@@ -76,24 +76,46 @@ __kernel void na_fused_bwd_dq_reduce(__global const float* dq_part, __global sto
 #pragma unroll
     for (int i = 0; i < HDP / VW; ++i) acc[i] = (vec_t)(0.0f);
 #endif
+#if DQ_DMAJOR
+    /* The slots in one sequence, two at a time: both slots' loads are issued before either is
+       added (twice the loads in flight; the sum's order is unchanged). */
+    const int nslot = nw[0] * nw[1] * nw[2];
+    for (int w = 0; w < nslot; w += 2) {
+      float v0[DQR_DIMS], v1[DQR_DIMS];
+      __global const float* src[2];
+#pragma unroll
+      for (int u = 0; u < 2; ++u) {
+        const int ww = NA_MIN(w + u, nslot - 1);
+        const int i2 = ww % nw[2], i1 = (ww / nw[2]) % nw[1], i0 = ww / (nw[2] * nw[1]);
+        const int tile = ((tbase[0] + w0[0] + i0) * nt1 + tbase[1] + w0[1] + i1) * nt2 +
+                         tbase[2] + w0[2] + i2;
+        const int flat = (off[0][i0] * cnt[1][i1] + off[1][i1]) * cnt[2][i2] + off[2][i2];
+        src[u] = base + (tile * HDP + dg) * QB + flat;
+      }
+#pragma unroll
+      for (int d = 0; d < DQR_DIMS; ++d) v0[d] = dg + d < hd ? src[0][d * QB] : 0.0f;
+#pragma unroll
+      for (int d = 0; d < DQR_DIMS; ++d) v1[d] = dg + d < hd ? src[1][d * QB] : 0.0f;
+#pragma unroll
+      for (int d = 0; d < DQR_DIMS; ++d) acc[d] += v0[d];
+      if (w + 1 < nslot) {
+#pragma unroll
+        for (int d = 0; d < DQR_DIMS; ++d) acc[d] += v1[d];
+      }
+    }
+#else
     for (int i0 = 0; i0 < nw[0]; ++i0)
       for (int i1 = 0; i1 < nw[1]; ++i1)
         for (int i2 = 0; i2 < nw[2]; ++i2) {
           const int tile = ((tbase[0] + w0[0] + i0) * nt1 + tbase[1] + w0[1] + i1) * nt2 +
                            tbase[2] + w0[2] + i2;
           const int flat = (off[0][i0] * cnt[1][i1] + off[1][i1]) * cnt[2][i2] + off[2][i2];
-#if DQ_DMAJOR
-          __global const float* src = base + (tile * HDP + dg) * QB + flat;
-#pragma unroll
-          for (int d = 0; d < DQR_DIMS; ++d)
-            if (dg + d < hd) acc[d] += src[d * QB];
-#else
           __global const float* src = base + (tile * QB + flat) * HDP;
 #pragma unroll
           for (int i = 0; i < HDP / VW; ++i)
             if (i * VW < hd) acc[i] += VLOAD(&src[i * VW]);
-#endif
         }
+#endif
 #if DQ_DMAJOR
 #pragma unroll
     for (int d = 0; d < DQR_DIMS; ++d)

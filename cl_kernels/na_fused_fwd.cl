@@ -58,9 +58,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_fwd(
     __global const stor_t* q, __global const stor_t* k, __global const stor_t* v,
     __global stor_t* out, __global float* lse, int B, int L0, int L1, int L2, int H, int HKV,
     int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
-  __local float Qs[HDP * BQ];    /* Qs[d][row], pre-scaled */
-  __local float KVs[KV_FLOATS];  /* Kt[d][key] in the S phase, Vs[key][d] in the O phase */
-  __local float Ps[BQ * TK];     /* scores, then probabilities: Ps[row][key] */
+  __local float Qs[HDP * BQ] __attribute__((aligned(16)));   /* Qs[d][row], pre-scaled */
+  __local float KVs[KV_FLOATS] __attribute__((aligned(16))); /* Kt[d][key] (S), Vs[key][d] (O) */
+  __local float Ps[BQ * TK] __attribute__((aligned(16)));    /* scores, then P: Ps[row][key] */
   __local float m_row[BQ], l_row[BQ], a_row[BQ];
   __local int key_tok[TK];       /* token of each key of the chunk, -1 past the box */
   __local int key_y[3][TK];      /* its coordinates in the key box (FAR past the box) */

@@ -295,15 +295,15 @@ TEST(FusedBwdWorkGroup, GpuDefaultSelection) {
       make_case(2, {64, 64}, {17, 17}, {1, 1}, {1, 1}, {0, 0}, 24, 24, 128, 128, OPENNA_F32);
   const Config cf = fused->default_config(normalize(&flux.problem), gpu, Pass::Backward);
   EXPECT_EQ(cf.get("DQ", -1), 1) << cf.str();
-  EXPECT_EQ(cf.str(), "FORM=0,TQ0=4,TQ1=8,TQ2=1,TK=8,RQ=2,TC=8,VW=1,DQ=1");
+  EXPECT_EQ(cf.str(), "FORM=0,TQ0=4,TQ1=8,TQ2=1,TK=8,RQ=4,TC=8,VW=1,DQ=1");
   // long-1d-causal (32768, window 2048, causal, head dim 64): 64-key tiles, 2112 rows per slot,
   // 512 slots: 33x Q, 4.4 GB in f32.
   const NaCase line = make_case(1, {32768}, {2048}, {1}, {1}, {1}, 16, 16, 64, 64, OPENNA_F32);
   const Config cl = fused->default_config(normalize(&line.problem), gpu, Pass::Backward);
   EXPECT_EQ(cl.str(), "FORM=0,TQ0=64,TQ1=1,TQ2=1,TK=8,RQ=4,TC=8,VW=1,DQ=1");
-  // Head dims 160/128: the 7-product tile (32 queries, 8-row chunks) takes 48672 bytes of local
-  // memory, its 5-product form 160 floats more (K's padded rows), over 48 KB: 5 products on a
-  // 16-query tile.
+  // Head dims 160/128: the 7-product tile (32 queries, 8-row chunks) takes 48704 bytes of local
+  // memory, its 5-product form 320 floats more (K's rows padded by two), over 48 KB: 5 products
+  // on a 16-query tile.
   const NaCase wide = make_case(1, {9}, {5}, {1}, {1}, {0}, 1, 1, 160, 128, OPENNA_F32);
   const Problem pw = normalize(&wide.problem);
   Config cw = fused->default_config(pw, gpu, Pass::Backward);

@@ -191,15 +191,25 @@ bool dq_scratch_fits(const Problem& p, const DeviceInfo& dev, const Tile& t) {
 }
 
 // Local memory of the work-group kernels in bytes (must match na_fused_fwd.cl and
-// na_fused_bwd.cl; the backward figure is the larger of its two kernels, dK/dV).
+// na_fused_bwd.cl; the backward figure is the larger of its two kernels).
 std::size_t local_bytes(const Tile& t, int hdp, int hdvp, Pass pass) {
   const std::size_t bq = t.bq(), tk = t.tk;
+  // The large float arrays are 16-byte aligned (each rounded up here to whole 16-byte runs).
+  const auto run16 = [](std::size_t floats) { return (floats + 3) / 4 * 4; };
   if (pass == Pass::Forward) {
     const std::size_t kv = std::max<std::size_t>(hdp * tk, tk * hdvp);
-    return 4 * (hdp * bq + kv + tk * bq + 3 * bq) + 16 * tk;
+    return 4 * (run16(hdp * bq) + run16(kv) + run16(tk * bq) + 3 * bq) + 16 * tk;
   }
-  // DQ=1: K's rows padded by one float (KSTR in na_fused_bwd.cl).
-  return 4 * ((hdp + hdvp) * (bq + tk) + 2 * bq * tk + 9 * tk + 2 * bq + (t.dq == 1 ? hdp : 0));
+  // dQ kernel: the tile's Q and dO rows, the chunk's K and V rows, dS, lse and D per row, and
+  // 4 words of metadata per key.
+  const std::size_t dq = run16(hdp * bq) + run16(hdvp * bq) + run16(hdp * tk) + run16(hdvp * tk) +
+                         run16(bq * tk) + 2 * bq + 4 * tk;
+  // dK/dV kernel: K (rows padded by two floats with DQ=1, KSTR), V, the chunk's Q and dO rows,
+  // P^T and dS^T, and the chunks' double-buffered metadata (9 words per row).
+  const std::size_t kstr = bq + (t.dq == 1 ? 2 : 0);
+  const std::size_t dkdv = run16(hdp * kstr) + run16(hdvp * bq) + run16(hdp * tk) +
+                           run16(hdvp * tk) + 2 * run16(bq * tk) + 18 * tk;
+  return 4 * std::max(dq, dkdv);
 }
 
 std::string tile_error(const Problem& p, const DeviceInfo& dev, const Tile& t, Pass pass) {
@@ -329,7 +339,8 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     // Backward: Q, dO, K and V tiles all live in local memory, so the other side comes in
     // chunks of 8 rows, which leaves room for 64-query tiles in rank 1 and 32 elsewhere (at
     // head dim 128 too), with 8 work-item columns of scalars and 4 tile rows per item up to
-    // head dim 64, 2 beyond. `openna-bench tune --dtype f32 --pass bwd` on the H100 (2026-11-26,
+    // head dim 128, 2 beyond (4 at head dim 128 since session 11, once the local arrays were
+    // 16-byte aligned: H100, f32, ms, RQ 2 -> 4: flux-2d 5.78 -> 5.25, video-3d 161.9 -> 147.3). `openna-bench tune --dtype f32 --pass bwd` on the H100 (2026-11-26,
     // session 9, docs/PERFORMANCE.md; ms, the best candidate against the earlier default of
     // 16-row chunks and 16-query tiles at head dim 128): long-1d-causal 59.44 (exactly this,
     // with DQ=1) against 97.39, vision-2d 6.059 (exactly this) against 6.397, the dilated
@@ -338,7 +349,7 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     const int hdp = std::max(head_dim_bucket(p.head_dim), hdvp);
     query_box(p, hdp <= 64 && p.rank == 1 ? 64 : 32, t.tq);
     t.tk = 8;
-    t.rq = hdp <= 64 ? 4 : 2;
+    t.rq = hdp <= 128 ? 4 : 2;
     t.tc = 8;
     t.vw = 1;
   } else {
