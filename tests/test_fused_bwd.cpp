@@ -383,6 +383,33 @@ TEST(FusedBwdLanesPaths, DeterministicBothPaths) {
   }
 }
 
+// The work-group kernels' chunk loads (session 11: rows prefetched into registers, metadata
+// double-buffered) on tiles the GPU default never takes: fewer items than rows per chunk (each
+// item holding several rows' metadata), loads that do not divide evenly among the items, and
+// dQ-partial blocks of 4, 2 and 1 head dims; both product counts, with GQA, stride, dilation and
+// a causal axis on ragged edges.
+TEST(FusedBwdWorkGroup, ChunkLoadShapes) {
+  const NaCase c =
+      make_case(2, {13, 11}, {5, 5}, {2, 1}, {1, 2}, {1, 0}, 3, 1, 12, 16, OPENNA_F32, 2, 41);
+  const Problem p = normalize(&c.problem);
+  DeviceInfo gpu = test_context().device();
+  gpu.type = CL_DEVICE_TYPE_GPU;
+  gpu.local_mem = 48 * 1024;
+  const Variant* fused = find_variant("fused");
+  // Head-dim buckets 16/16: 8 items for 16-row chunks (2 rows' metadata each, PD 4); 48 items
+  // for 8 x 16 values (3 loads each, the last guarded; PD 1); 16 items (PD 2).
+  for (const char* tile : {"TQ0=4,TQ1=4,TQ2=1,TK=16,RQ=2,TC=1,VW=4",
+                           "TQ0=3,TQ1=4,TQ2=1,TK=8,RQ=1,TC=4,VW=1",
+                           "TQ0=2,TQ1=4,TQ2=1,TK=8,RQ=1,TC=2,VW=4"}) {
+    for (const char* dq : {"0", "1"}) {
+      const Config k = Config::parse(std::string("FORM=0,") + tile + ",DQ=" + dq);
+      SCOPED_TRACE(k.str());
+      ASSERT_EQ(fused->config_error(p, gpu, Pass::Backward, k), "");
+      check_backward(c, "fused", &k);
+    }
+  }
+}
+
 // The work-group form's 5-product backward: bitwise-equal gradients from two runs, with GQA and
 // dilation; its DQ key is checked, and DQC stays the lanes form's.
 TEST(FusedBwdWorkGroup, FiveProductsDeterministicAndValidated) {
