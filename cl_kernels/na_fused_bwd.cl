@@ -80,7 +80,7 @@ NA_FN vec_t na_gather(__local const float* a, int d0, int kk) {
 #define NLQ ((TK * HDP + NT - 1) / NT)
 #define NLO ((TK * HDVP + NT - 1) / NT)
 #define NM ((TK + NT - 1) / NT)
-#if DQP && !defined(PD) /* head dims per dQ-partial block: enough blocks for every item */
+#if DQP /* head dims per dQ-partial block: enough blocks for every item */
 #if (TK / 4) * (HDP / 4) >= NT
 #define PD 4
 #elif (TK / 4) * (HDP / 2) >= NT
@@ -394,8 +394,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
   __local float Ot[HDVP * TK] __attribute__((aligned(16)));  /* dO^T: Ot[d][query] */
   __local float Ps[BQ * TK] __attribute__((aligned(16)));    /* P^T[key][query] */
   __local float Ss[BQ * TK] __attribute__((aligned(16)));    /* dS^T[key][query] */
-  /* Each chunk's query metadata, double-buffered (chunk n in buffer n & 1): written before the
-     chunk's first barrier, while the previous chunk's loads read the other buffer. */
+  /* Each chunk's query metadata, double-buffered (chunk n in buffer n & 1): pass n writes chunk
+     n + 1's after its first barrier, while chunk n's is read from the other buffer. */
   __local float lse_q[2][TK], d_q_[2][TK];
   __local int q_tok[2][TK];
   __local int q_lo[2][3][TK], q_hi[2][3][TK];
@@ -414,7 +414,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
 #endif
   na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
   if (!t.live) return;
-    /* The inverse neighborhood of the key tile, per axis (group coordinates). */
+  /* The inverse neighborhood of the key tile, per axis (group coordinates). */
 #pragma unroll
   for (int a = 0; a < 3; ++a) {
     const int lo = na_inv_lo(t.first[a], t.glen[a], AX_K(a), AX_S(a), AX_C(a));
@@ -611,6 +611,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dkdv(
 }
 
 #if DQP
-#define DQ_DMAJOR 1       /* the slots are head-dim major (above) */
+#define DQ_DMAJOR 1 /* the slots are head-dim major (above) */
 #include "na_dq_reduce.h" /* na_fused_bwd_dq_reduce, the second pass of the 5-product backward */
 #endif

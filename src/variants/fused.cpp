@@ -201,9 +201,9 @@ std::size_t local_bytes(const Tile& t, int hdp, int hdvp, Pass pass) {
     return 4 * (run16(hdp * bq) + run16(kv) + run16(tk * bq) + 3 * bq) + 16 * tk;
   }
   // dQ kernel: the tile's Q and dO rows, the chunk's K and V rows, dS, lse and D per row, and
-  // 4 words of metadata per key.
+  // the chunks' double-buffered metadata (4 words per key).
   const std::size_t dq = run16(hdp * bq) + run16(hdvp * bq) + run16(hdp * tk) + run16(hdvp * tk) +
-                         run16(bq * tk) + 2 * bq + 4 * tk;
+                         run16(bq * tk) + 2 * bq + 8 * tk;
   // dK/dV kernel: K (rows padded by two floats with DQ=1, KSTR), V, the chunk's Q and dO rows,
   // P^T and dS^T, and the chunks' double-buffered metadata (9 words per row).
   const std::size_t kstr = bq + (t.dq == 1 ? 2 : 0);
@@ -340,9 +340,10 @@ Config FusedVariant::default_config(const Problem& p, const DeviceInfo& dev, Pas
     // chunks of 8 rows, which leaves room for 64-query tiles in rank 1 and 32 elsewhere (at
     // head dim 128 too), with 8 work-item columns of scalars and 4 tile rows per item up to
     // head dim 128, 2 beyond (4 at head dim 128 since session 11, once the local arrays were
-    // 16-byte aligned: H100, f32, ms, RQ 2 -> 4: flux-2d 5.78 -> 5.25, video-3d 161.9 -> 147.3). `openna-bench tune --dtype f32 --pass bwd` on the H100 (2026-11-26,
-    // session 9, docs/PERFORMANCE.md; ms, the best candidate against the earlier default of
-    // 16-row chunks and 16-query tiles at head dim 128): long-1d-causal 59.44 (exactly this,
+    // 16-byte aligned: H100, f32, ms, RQ 2 -> 4: flux-2d 5.78 -> 5.25, video-3d 161.9 -> 147.3).
+    // `openna-bench tune --dtype f32 --pass bwd` on the H100 (2026-11-26, session 9,
+    // docs/PERFORMANCE.md; ms, the best candidate against the earlier default of 16-row chunks
+    // and 16-query tiles at head dim 128): long-1d-causal 59.44 (exactly this,
     // with DQ=1) against 97.39, vision-2d 6.059 (exactly this) against 6.397, the dilated
     // preset 6.024 (RQ 2, TC 4, VW 2; this 6.11) against 6.15, flux-2d 7.337 (exactly this)
     // against 12.01, video-3d 193.5 (exactly this, 7 products) against 349.8.
