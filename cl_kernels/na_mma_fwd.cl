@@ -51,6 +51,19 @@
 #ifndef MMA_DQ
 #define MMA_DQ 0 /* 1: build the backward's dQ kernel instead of the forward */
 #endif
+#ifndef SPOS
+#define SPOS 0 /* forward: 1 when scale > 0 (the host's choice): scaling folded into the exponentials */
+#endif
+#ifndef ROT
+#define ROT 0 /* forward, WG tiles: 1, the products rotated (the rotated loop below); 2, also
+                 the second warpgroup half a pass behind the first (rank 1) */
+#endif
+#if MMA_DQ && (SPOS || ROT)
+#error "SPOS and ROT are forward options"
+#endif
+#if ROT && (!WG || STAGES != 2 || ROT > 2 || (ROT == 2 && (NW != 8 || RANK != 1)))
+#error "ROT needs WG=1 and STAGES=2; ROT=2 also NW=8 and rank 1"
+#endif
 #ifndef WG
 #define WG 0 /* 1: both products by Hopper's wgmma (sm_90a, na_wgmma.h): the 4 warps of a
                 warpgroup multiply their 64 rows together, K and V chunks as core matrices */
@@ -269,35 +282,82 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
      every chunk; it follows its slots' box coordinates by counting (no divisions in the loop). */
 #define KSLOTS ((TK * KSEG + NT - 1) / NT)
 #define VSLOTS ((TK * VSEG + NT - 1) / NT)
-  int kc[KSLOTS][3];
-#if KSEG == VSEG
-#define vc kc /* same segments per row: the V slots are the K slots (saves registers) */
+#if RANK == 1
+  /* Rank 1: a chunk's keys are consecutive positions of the key box, so each slot's source
+     moves by a fixed number of elements per chunk (koff, voff: offsets from k and v, segment
+     included), and the chunk metadata is arithmetic (CHUNK_FULL, CHUNK_HIT, KEY_Y0): no key
+     coordinates in registers or local memory. */
+  int koff[KSLOTS], voff[VSLOTS];
+#pragma unroll
+  for (int j = 0; j < KSLOTS; ++j) {
+    const int idx = lid + j * NT;
+    const int tok = NA_TOKEN(SLOT_ROW(idx, KSEG, TK), 0, 0, t.kst, t.grp, L1, L2);
+    koff[j] = ((b * N + tok) * HKV + hk) * hd + SLOT_SEG(idx, KSEG, TK) * 8;
+  }
+#pragma unroll
+  for (int j = 0; j < VSLOTS; ++j) {
+    const int idx = lid + j * NT;
+    const int tok = NA_TOKEN(SLOT_ROW(idx, VSEG, TK), 0, 0, t.kst, t.grp, L1, L2);
+    voff[j] = ((b * N + tok) * HKV + hk) * hdv + SLOT_SEG(idx, VSEG, TK) * 8;
+  }
+  /* one chunk further: TK positions, DIL0 tokens each */
+  const int kstep = TK * DIL0 * HKV * hd, vstep = TK * DIL0 * HKV * hdv;
+#define R1_COPY(ci, st, base, off, step, seg_, width, nslots, AT, src)                          \
+  _Pragma("unroll") for (int j = 0; j < nslots; ++j) {                                         \
+    const int idx = lid + j * NT, kk = SLOT_ROW(idx, seg_, TK), seg = SLOT_SEG(idx, seg_, TK); \
+    const int live = (ci) * TK + kk < kbox;                                                    \
+    if (idx < TK * seg_)                                                                       \
+      CP_ASYNC_16(SMEM_ADDR(&(base)[AT(kk, seg)]), (src) + (live ? off[j] : 0),              \
+                  (live && seg * 8 < (width)) ? 16 : 0);                                       \
+    off[j] += (step);                                                                          \
+  }
+#define LOAD_K(ci, st) \
+  do { R1_COPY(ci, st, smem + (st) * STAGE_WORDS, koff, kstep, KSEG, hd, KSLOTS, K_AT, k) } while (0)
+#define LOAD_V(ci, st)                                                                          \
+  do {                                                                                          \
+    R1_COPY(ci, st, smem + (st) * STAGE_WORDS + K_WORDS, voff, vstep, VSEG, hdv, VSLOTS, V_AT, v) \
+  } while (0)
+/* whether chunk c lies inside every window of the tile, and whether it meets the warp's box */
+#define CHUNK_FULL(full, c, st) \
+  full = (c) * TK >= ilo[0] && (c) * TK + TK <= min(ihi[0], kbox)
+#define CHUNK_HIT(hit, c, st) hit = (c) * TK < bhi[0] && (c) * TK + TK > blo[0]
+/* the box coordinates of column `col` of chunk c (past the box: outside every window) */
+#define KEY_Y(y0, y1, y2, c, st, col) \
+  const int y0 = (c) * TK + (col), y1 = 0, y2 = 0
 #else
+  /* A slot's box coordinates from its flat key index: constants on the axes past RANK (the box
+     is 1 wide there), which saves registers. */
+#define SLOT_COORDS(f, cc)                                                   \
+  do {                                                                       \
+    (cc)[2] = RANK >= 3 ? (f) % t.kcnt[2] : 0;                               \
+    (cc)[1] = RANK >= 2 ? ((f) / t.kcnt[2]) % t.kcnt[1] : 0;                 \
+    (cc)[0] = RANK >= 2 ? (f) / (t.kcnt[2] * t.kcnt[1]) : (f);               \
+  } while (0)
+  int kc[KSLOTS][3];
+#if KSEG == VSEG && !ROT
+#define vc kc /* same segments per row: the V slots are the K slots (saves registers) */
+#define KC_OWN 0
+#else
+#define KC_OWN 1 /* the K slots advance on their own (ROT: K runs a chunk ahead of V) */
   int vc[VSLOTS][3];
 #endif
 #pragma unroll
   for (int j = 0; j < KSLOTS; ++j) {
     const int f = SLOT_ROW(lid + j * NT, KSEG, TK);
-    kc[j][2] = f % t.kcnt[2];
-    kc[j][1] = (f / t.kcnt[2]) % t.kcnt[1];
-    kc[j][0] = f / (t.kcnt[2] * t.kcnt[1]);
+    SLOT_COORDS(f, kc[j]);
   }
-#if KSEG != VSEG
+#if KC_OWN
 #pragma unroll
   for (int j = 0; j < VSLOTS; ++j) {
     const int f = SLOT_ROW(lid + j * NT, VSEG, TK);
-    vc[j][2] = f % t.kcnt[2];
-    vc[j][1] = (f / t.kcnt[2]) % t.kcnt[1];
-    vc[j][0] = f / (t.kcnt[2] * t.kcnt[1]);
+    SLOT_COORDS(f, vc[j]);
   }
 #endif
-
-/* Issues the copies (and writes the key coordinates) of chunk `ci` into stage `st`, then
-   advances the slot coordinates to the next chunk. */
-#define LOAD_CHUNK(ci, st)                                                                    \
+/* Issue the copies of chunk `ci`'s keys (and write their coordinates) into stage `st` (LOAD_K),
+   or of its values (LOAD_V), then advance the slot coordinates to the next chunk. */
+#define LOAD_K(ci, st)                                                                        \
   do {                                                                                        \
     __local uint* ks_ = smem + (st) * STAGE_WORDS;                                            \
-    __local uint* vs_ = ks_ + K_WORDS;                                                        \
     _Pragma("unroll") for (int j = 0; j < KSLOTS; ++j) {                                      \
       const int idx = lid + j * NT, kk = SLOT_ROW(idx, KSEG, TK), seg = SLOT_SEG(idx, KSEG, TK); \
       const int live = (ci) * TK + kk < kbox && idx < TK * KSEG;                              \
@@ -310,12 +370,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         key_y[st][0][kk] = live ? kc[j][0] : FAR;                                             \
         key_y[st][1][kk] = kc[j][1];                                                          \
         key_y[st][2][kk] = kc[j][2];                                                          \
-        key_in[st][kk] = live && kc[j][0] >= ilo[0] && kc[j][0] < ihi[0] &&                   \
-                         kc[j][1] >= ilo[1] && kc[j][1] < ihi[1] && kc[j][2] >= ilo[2] &&     \
-                         kc[j][2] < ihi[2];                                                   \
+        key_in[st][kk] = live && NA_IN_BOX(kc[j][0], kc[j][1], kc[j][2], ilo[0], ihi[0], ilo[1], \
+                                           ihi[1], ilo[2], ihi[2]);                           \
       }                                                                                       \
-      if (KSEG != VSEG) ADVANCE(kc[j][0], kc[j][1], kc[j][2], TK, t.kcnt[1], t.kcnt[2]);      \
+      if (KC_OWN) ADVANCE(kc[j][0], kc[j][1], kc[j][2], TK, t.kcnt[1], t.kcnt[2]);            \
     }                                                                                         \
+  } while (0)
+#define LOAD_V(ci, st)                                                                        \
+  do {                                                                                        \
+    __local uint* vs_ = smem + (st) * STAGE_WORDS + K_WORDS;                                  \
     _Pragma("unroll") for (int j = 0; j < VSLOTS; ++j) {                                      \
       const int idx = lid + j * NT, kk = SLOT_ROW(idx, VSEG, TK), seg = SLOT_SEG(idx, VSEG, TK); \
       const int live = (ci) * TK + kk < kbox && idx < TK * VSEG;                              \
@@ -326,6 +389,36 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                     (live && seg * 8 < hdv) ? 16 : 0);                                        \
       ADVANCE(vc[j][0], vc[j][1], vc[j][2], TK, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                         \
+  } while (0)
+/* whether chunk c (in stage st) lies inside every window of the tile (a warp vote over the
+   chunk's per-key flags), and whether it holds a key of the warp's box */
+#define CHUNK_FULL(full, c, st)                                    \
+  do {                                                             \
+    int inside_ = 1;                                               \
+    _Pragma("unroll") for (int u = 0; u < (TK + 31) / 32; ++u) if (lane + 32 * u < TK) \
+        inside_ &= key_in[st][lane + 32 * u];                      \
+    full = na_warp_all(inside_);                                   \
+  } while (0)
+#define CHUNK_HIT(hit, c, st)                                                                 \
+  do {                                                                                        \
+    int h_ = 0;                                                                               \
+    _Pragma("unroll") for (int u = 0; u < (TK + 31) / 32; ++u) {                              \
+      const int kk = lane + 32 * u;                                                           \
+      if (kk < TK)                                                                            \
+        h_ |= NA_IN_BOX(key_y[st][0][kk], key_y[st][1][kk], key_y[st][2][kk], blo[0], bhi[0], \
+                        blo[1], bhi[1], blo[2], bhi[2]);                                      \
+    }                                                                                         \
+    hit = na_warp_any(h_);                                                                    \
+  } while (0)
+#define KEY_Y(y0, y1, y2, c, st, col)                   \
+  const int y0 = key_y[st][0][col];                     \
+  const int y1 = RANK >= 2 ? key_y[st][1][col] : 0;     \
+  const int y2 = RANK >= 3 ? key_y[st][2][col] : 0
+#endif /* RANK == 1 */
+#define LOAD_CHUNK(ci, st) \
+  do {                     \
+    LOAD_K(ci, st);        \
+    LOAD_V(ci, st);        \
   } while (0)
 
 #if MMA_DQ
@@ -352,6 +445,81 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   const int krow = (lane >> 4) * 8 + (lane & 7), kcol = ((lane >> 3) & 1) * 4;
   const int trow = ((lane >> 3) & 1) * 8 + (lane & 7), tcol = (lane >> 4) * 4;
 
+/* Masks S (rows g, g + 8 of each block; the chunk's keys in stage st) to each row's window. */
+#define MASK_S(s, c, st)                                                                      \
+  _Pragma("unroll") for (int j = 0; j < NKB; ++j) _Pragma("unroll") for (int e = 0; e < 2;    \
+                                                                         ++e) {               \
+    const int col = j * 8 + 2 * tq + e;                                                       \
+    KEY_Y(y0, y1, y2, c, st, col);                                                            \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int i = 0; i < 2;   \
+                                                                            ++i) {            \
+      if (!NA_IN_BOX(y0, y1, y2, wlo[m][i][0], whi[m][i][0], wlo[m][i][1], whi[m][i][1],      \
+                     wlo[m][i][2], whi[m][i][2]))                                             \
+        s[m][j][2 * i + e] = -INFINITY;                                                       \
+    }                                                                                         \
+  }
+
+/* The A fragments of P (dQ kernel: dS) for the WG tiles' second product, from the f32
+   accumulators of S: two adjacent n8 blocks make one k16 step. */
+#define PACK_P(pa, s)                                                                         \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0; kk < TK / 16; \
+                                                                          ++kk) {             \
+    pa[m][kk][0] = na_pack2(s[m][2 * kk][0], s[m][2 * kk][1]);                                \
+    pa[m][kk][1] = na_pack2(s[m][2 * kk][2], s[m][2 * kk][3]);                                \
+    pa[m][kk][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);                        \
+    pa[m][kk][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);                        \
+  }
+
+#if !MMA_DQ
+/* The online softmax of a chunk's scores s for rows g (i = 0) and g + 8 (i = 1) of each block:
+   s becomes P (relative to the new row maxima m_i, log2 units), l_i takes this thread's columns
+   (the quad sums at the end), alpha the factor for O, and `settled` is 1 when alpha is 1 in the
+   whole warp (then O needs no rescale). SPOS (scale > 0): s holds raw scores, scaled inside the
+   exponentials (one FFMA instead of a multiply and a subtraction). */
+#if SPOS
+#define SCALED_MAX(x) ((x) * sscale)
+#define EXP_ARG(x, mu) fma((x), sscale, -(mu))
+#else
+#define SCALED_MAX(x) (x)
+#define EXP_ARG(x, mu) ((x) - (mu))
+#endif
+#define ONLINE_SOFTMAX(s, alpha, settled)                                                     \
+  do {                                                                                        \
+    settled = 1;                                                                              \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int i = 0; i < 2;   \
+                                                                            ++i) {            \
+      float mx = -INFINITY;                                                                   \
+      _Pragma("unroll") for (int j = 0; j < NKB; ++j) mx =                                    \
+          fmax(mx, fmax(s[m][j][2 * i], s[m][j][2 * i + 1]));                                 \
+      mx = fmax(mx, na_shfl_xor(mx, 1));                                                      \
+      mx = fmax(mx, na_shfl_xor(mx, 2));                                                      \
+      mx = fmax(m_i[m][i], SCALED_MAX(mx));                                                   \
+      const float m_use = mx == -INFINITY ? 0.0f : mx;                                        \
+      alpha[m][i] = na_exp2(m_i[m][i] - m_use);                                               \
+      float sum = 0.0f;                                                                       \
+      _Pragma("unroll") for (int j = 0; j < NKB; ++j) {                                       \
+        s[m][j][2 * i] = na_exp2(EXP_ARG(s[m][j][2 * i], m_use));                             \
+        s[m][j][2 * i + 1] = na_exp2(EXP_ARG(s[m][j][2 * i + 1], m_use));                     \
+        sum += s[m][j][2 * i] + s[m][j][2 * i + 1];                                           \
+      }                                                                                       \
+      l_i[m][i] = l_i[m][i] * alpha[m][i] + sum;                                              \
+      m_i[m][i] = mx;                                                                         \
+      settled &= alpha[m][i] == 1.0f;                                                         \
+    }                                                                                         \
+    settled = na_warp_all(settled);                                                           \
+  } while (0)
+/* O *= alpha, row by row. */
+#define RESCALE_O(alpha)                                                                      \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int n = 0; n < NDB;   \
+                                                                          ++n) {              \
+    o[m][n][0] *= alpha[m][0];                                                                \
+    o[m][n][1] *= alpha[m][0];                                                                \
+    o[m][n][2] *= alpha[m][1];                                                                \
+    o[m][n][3] *= alpha[m][1];                                                                \
+  }
+#endif
+
+#if !ROT
   /* Chunks 0 .. STAGES - 2 in flight before the loop; chunk c + STAGES - 1 issued in pass c. */
 #pragma unroll
   for (int c = 0; c < STAGES - 1; ++c) {
@@ -385,24 +553,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 
     /* Whether the chunk is inside every window of the tile (no mask), and whether it holds a
        key of this warp's windows at all (warp votes over the chunk's per-key flags). */
-    int inside = 1;
-#pragma unroll
-    for (int u = 0; u < (TK + 31) / 32; ++u)
-      if (lane + 32 * u < TK) inside &= key_in[st][lane + 32 * u];
-    const int full = na_warp_all(inside);
+    int full;
+    CHUNK_FULL(full, c, st);
     int active = full;
     if (!WSKIP) active = 1;
-    if (!active) {
-      int hit = 0;
-#pragma unroll
-      for (int u = 0; u < (TK + 31) / 32; ++u) {
-        const int kk = lane + 32 * u;
-        if (kk < TK)
-          hit |= NA_IN_BOX(key_y[st][0][kk], key_y[st][1][kk], key_y[st][2][kk], blo[0], bhi[0],
-                           blo[1], bhi[1], blo[2], bhi[2]);
-      }
-      active = na_warp_any(hit);
-    }
+    if (!active) CHUNK_HIT(active, c, st);
     if (active) {
       /* S = Q K^T for this warp's rows x TK keys. */
       float s[MW][NKB][4];
@@ -500,31 +655,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif /* WG */
 #endif /* MMA_DQ */
 
-      /* Scale into log2 units; mask each row to its window unless the chunk is inside all. */
+      /* Scale into log2 units (SPOS: folded into the exponentials); mask each row to its window
+         unless the chunk is inside all. */
+#if !SPOS
 #pragma unroll
       for (int m = 0; m < MW; ++m)
 #pragma unroll
         for (int j = 0; j < NKB; ++j)
 #pragma unroll
           for (int e = 0; e < 4; ++e) s[m][j][e] *= sscale;
-      if (!full) {
-#pragma unroll
-        for (int j = 0; j < NKB; ++j)
-#pragma unroll
-          for (int e = 0; e < 2; ++e) {
-            const int col = j * 8 + 2 * tq + e;
-            const int y0 = key_y[st][0][col];
-            const int y1 = RANK >= 2 ? key_y[st][1][col] : 0;
-            const int y2 = RANK >= 3 ? key_y[st][2][col] : 0;
-#pragma unroll
-            for (int m = 0; m < MW; ++m)
-#pragma unroll
-              for (int i = 0; i < 2; ++i)
-                if (!NA_IN_BOX(y0, y1, y2, wlo[m][i][0], whi[m][i][0], wlo[m][i][1],
-                               whi[m][i][1], wlo[m][i][2], whi[m][i][2]))
-                  s[m][j][2 * i + e] = -INFINITY;
-          }
-      }
+#endif
+      if (!full) MASK_S(s, c, st);
 
 #if MMA_DQ
       /* dS = P (dP - D) with P = exp2(S - lse) (0 where masked), then dQ += dS K: dS from the
@@ -560,44 +701,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #define PV_SEG KSEG
 #define PV_N HDP
 #else
-      /* Online softmax for rows g (i = 0) and g + 8 (i = 1) of each block. */
       float alpha[MW][2];
-      int settled = 1;
-#pragma unroll
-      for (int m = 0; m < MW; ++m)
-#pragma unroll
-        for (int i = 0; i < 2; ++i) {
-          float mx = m_i[m][i];
-#pragma unroll
-          for (int j = 0; j < NKB; ++j) mx = fmax(mx, fmax(s[m][j][2 * i], s[m][j][2 * i + 1]));
-          mx = fmax(mx, na_shfl_xor(mx, 1));
-          mx = fmax(mx, na_shfl_xor(mx, 2));
-          const float m_use = mx == -INFINITY ? 0.0f : mx;
-          alpha[m][i] = na_exp2(m_i[m][i] - m_use);
-          float sum = 0.0f;
-#pragma unroll
-          for (int j = 0; j < NKB; ++j) {
-            s[m][j][2 * i] = na_exp2(s[m][j][2 * i] - m_use);
-            s[m][j][2 * i + 1] = na_exp2(s[m][j][2 * i + 1] - m_use);
-            sum += s[m][j][2 * i] + s[m][j][2 * i + 1];
-          }
-          /* this thread's columns; the quad sums at the end */
-          l_i[m][i] = l_i[m][i] * alpha[m][i] + sum;
-          m_i[m][i] = mx;
-          settled &= alpha[m][i] == 1.0f;
-        }
-      /* Once the row maxima settle, alpha is 1 for the whole warp: skip the rescale. */
-      if (!na_warp_all(settled)) {
-#pragma unroll
-        for (int m = 0; m < MW; ++m)
-#pragma unroll
-          for (int n = 0; n < NDB; ++n) {
-            o[m][n][0] *= alpha[m][0];
-            o[m][n][1] *= alpha[m][0];
-            o[m][n][2] *= alpha[m][1];
-            o[m][n][3] *= alpha[m][1];
-          }
-      }
+      int settled;
+      ONLINE_SOFTMAX(s, alpha, settled);
+      if (!settled) RESCALE_O(alpha);
 #define PV_SRC vs
 #define PV_STRIDE SV
 #define PV_SEG VSEG
@@ -611,15 +718,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         /* V (dQ: K) as B stored MN-major (dims contiguous, keys along K: tb = 1); a k16 step
            is two groups of 8 keys further. */
         uint pa[MW][TK / 16][4];
-#pragma unroll
-        for (int m = 0; m < MW; ++m)
-#pragma unroll
-          for (int kk = 0; kk < TK / 16; ++kk) {
-            pa[m][kk][0] = na_pack2(s[m][2 * kk][0], s[m][2 * kk][1]);
-            pa[m][kk][1] = na_pack2(s[m][2 * kk][2], s[m][2 * kk][3]);
-            pa[m][kk][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);
-            pa[m][kk][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);
-          }
+        PACK_P(pa, s);
 #ifndef WG_VLBO /* V's (dQ: K's) descriptor offsets: LBO along K (keys), SBO along N (dims) */
 #define WG_VLBO (PV_SEG * 128)
 #define WG_VSBO 128
@@ -670,6 +769,159 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     barrier(CLK_LOCAL_MEM_FENCE); /* the single buffer is free for the next chunk */
 #endif
   }
+
+#else /* ROT */
+  /* The rotated loop (FlashAttention-3's overlap within a warpgroup): pass c issues S of chunk c
+     and then P V of chunk c - 1, waits for S only, and runs chunk c's softmax while P V runs on
+     the tensor cores; then it waits for P V, rescales O and packs P of chunk c. K runs a chunk
+     ahead of V: pass c loads K of chunk c + 1 and V of chunk c, so each stage's K and V belong
+     to the same chunk but arrive a pass apart, and one barrier a pass both publishes the copies
+     of pass c - 1 and frees what pass c - 1 read (K of c - 1, V of c - 2).
+     ROT=2 (rank 1, two warpgroups): the second warpgroup runs half a pass behind, so that the
+     two take turns on the tensor cores and on the exponentials (FlashAttention-3's ping-pong):
+     its pass c runs chunk c - 1's softmax first, then issues S of chunk c and P V of chunk
+     c - 1 and waits for both before the next barrier. */
+  uint pa[MW][TK / 16][4];
+  /* P V of the previous chunk (V in stage `vst`, MN-major as in the unrotated loop). The empty
+     asm keeps P's packing above the fence. Every wait below is unconditional: where ptxas cannot
+     tell that a wait happened on every path it serializes all wgmma (C7514). */
+#define ROT_PV(vst)                                                                           \
+  do {                                                                                        \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
+                                                                          kk < TK / 16; ++kk) \
+        NA_ASM("" : "+r"(pa[m][kk][0]), "+r"(pa[m][kk][1]), "+r"(pa[m][kk][2]),               \
+               "+r"(pa[m][kk][3]));                                                           \
+    const ulong vdesc_ =                                                                      \
+        na_wg_desc(SMEM_ADDR(smem + (vst) * STAGE_WORDS + K_WORDS), VSEG * 128, 128);         \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, HDVP)(o[m]);        \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
+                                                                          kk < TK / 16; ++kk) \
+        WG_CAT(WGMMA_RA_N, HDVP)(o[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3], \
+                                 vdesc_ + (ulong)(kk * VSEG * 16), 1);                        \
+  } while (0)
+/* S = Q K^T of the chunk in stage `kst_`, issued (not committed). */
+#define ROT_S(kst_)                                                                           \
+  do {                                                                                        \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int j = 0; j < NKB; \
+                                                                          ++j) s[m][j][0] =   \
+        s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;                                          \
+    const ulong kdesc_ = na_wg_desc(SMEM_ADDR(smem + (kst_) * STAGE_WORDS), 128, KSEG * 128); \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, TK)(s[m]);          \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
+                                                                          kk < HDP / 16; ++kk) \
+        WG_KMAJOR_PIECES(s[m], qa[m][kk][0], qa[m][kk][1], qa[m][kk][2], qa[m][kk][3], kdesc_, \
+                         kk, KSEG);                                                           \
+  } while (0)
+/* Chunk c's softmax on its scores s (stage st): scale, mask, online softmax; O rescaled (its
+   P V must be complete) and P packed. */
+#if SPOS
+#define ROT_SCALE(s)
+#else
+#define ROT_SCALE(s)                                                                          \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int j = 0; j < NKB;   \
+                                                                          ++j)                \
+      _Pragma("unroll") for (int e = 0; e < 4; ++e) s[m][j][e] *= sscale;
+#endif
+/* Chunk cc's softmax on its scores s (stage sst): scaled, masked, the online softmax (alpha
+   and settled for O's rescale, whose P V must be complete first). */
+#define ROT_SOFTMAX(cc, sst)                \
+  do {                                      \
+    int full_;                              \
+    CHUNK_FULL(full_, cc, sst);             \
+    ROT_SCALE(s);                           \
+    if (!full_) MASK_S(s, cc, sst);         \
+    ONLINE_SOFTMAX(s, alpha, settled);      \
+  } while (0)
+/* The barrier of pass c: chunk c's K and chunk c - 1's V are in, and the copies of K of chunk
+   c + 1 and V of chunk c go out (into the stages that pass c - 1 finished with). Passes are
+   peeled so that every wgmma group is non-empty and every wait unconditional (an empty group or
+   a conditional wait makes ptxas insert warpgroup arrives, and on the ROT=2 path serialize all
+   wgmma: C7519, C7520). */
+#define ROT_PASS_START(c)                          \
+  do {                                             \
+    CP_ASYNC_WAIT(0);                              \
+    WG_PROXY_FENCE();                              \
+    barrier(CLK_LOCAL_MEM_FENCE);                  \
+    if ((c) + 1 < nchunks) LOAD_K((c) + 1, ((c) + 1) & 1); \
+    if ((c) < nchunks) LOAD_V(c, (c) & 1);         \
+    CP_ASYNC_COMMIT();                             \
+  } while (0)
+  if (nchunks > 0) LOAD_K(0, 0);
+  CP_ASYNC_COMMIT();
+  float s[MW][NKB][4];
+  float alpha[MW][2];
+  int settled;
+#if ROT == 2
+  if (warp >= 4) {
+    if (nchunks > 0) { /* pass 0: S of chunk 0 */
+      ROT_PASS_START(0);
+      ROT_S(0);
+      WG_COMMIT();
+#pragma unroll
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
+    }
+    for (int c = 1; c < nchunks; ++c) {
+      const int st = c & 1;
+      ROT_PASS_START(c);
+      ROT_SOFTMAX(c - 1, st ^ 1); /* chunk c - 1, whose P V runs below */
+      if (!settled) RESCALE_O(alpha);
+      PACK_P(pa, s);
+      ROT_S(st);
+      WG_COMMIT();
+      ROT_PV(st ^ 1);
+      WG_COMMIT();
+#pragma unroll
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
+#pragma unroll
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
+    }
+    ROT_PASS_START(nchunks);
+    if (nchunks > 0) { /* the last chunk's softmax and P V */
+      ROT_SOFTMAX(nchunks - 1, (nchunks - 1) & 1);
+      if (!settled) RESCALE_O(alpha);
+      PACK_P(pa, s);
+      ROT_PV((nchunks - 1) & 1);
+      WG_COMMIT();
+#pragma unroll
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
+    }
+  } else
+#endif
+  {
+    if (nchunks > 0) { /* pass 0: S and softmax of chunk 0 (O is zero: no P V to wait for) */
+      ROT_PASS_START(0);
+      ROT_S(0);
+      WG_COMMIT();
+#pragma unroll
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
+      ROT_SOFTMAX(0, 0);
+      PACK_P(pa, s);
+    }
+    for (int c = 1; c < nchunks; ++c) {
+      const int st = c & 1;
+      ROT_PASS_START(c);
+      ROT_S(st);
+      WG_COMMIT();
+      ROT_PV(st ^ 1);
+      WG_COMMIT();
+#pragma unroll
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT1_N, TK)(s[m]);
+      ROT_SOFTMAX(c, st);
+#pragma unroll
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
+      if (!settled) RESCALE_O(alpha);
+      PACK_P(pa, s);
+    }
+    /* P V of the last chunk, whose V the last pass loaded. */
+    ROT_PASS_START(nchunks);
+    if (nchunks > 0) {
+      ROT_PV((nchunks - 1) & 1);
+      WG_COMMIT();
+#pragma unroll
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
+    }
+  }
+#endif /* ROT */
 
 #if MMA_DQ
   /* dQ = scale * sum dS K (dS is with respect to the scaled scores), as f16/bf16 pairs. */

@@ -198,6 +198,42 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
   EXPECT_GT(ran_bwd, 0);
 }
 
+// The rotated WG forward (ROT=1: P V of chunk c - 1 runs during chunk c's softmax; ROT=2 in
+// rank 1: the second warpgroup also half a pass behind the first) and the
+// scale's two forms (a positive scale folded into the exponentials, SPOS; any other a separate
+// multiply): each random problem (every option) runs one of the forward's ROT candidates against
+// the reference, every third with its scale negative, which also runs its default tile.
+TEST(MmaConfigs, RotatedForwardIsCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
+    GTEST_SKIP() << "WG tiles need compute capability 9.0 (" << d.label() << ")";
+  }
+  ASSERT_EQ("", mma_probe(test_context(), OPENNA_F16, true));
+  std::vector<NaCase> cases = mma_random(TIER(5151, 5152), TIER(18, 60));
+  int ran = 0, negative = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    NaCase& c = cases[i];
+    if (!unsupported(c, "mma", Pass::Forward).empty()) continue;
+    if (i % 3 == 2) {
+      c.problem.scale = c.problem.scale == 0.0f ? -0.125f : -c.problem.scale;
+      SCOPED_TRACE(c.name() + " default tile, negative scale");
+      check_forward(c, "mma", nullptr);
+      ++negative;
+    }
+    std::vector<Config> rot;
+    for (const Config& cfg : find_variant("mma")->candidates(normalize(&c.problem), d,
+                                                             Pass::Forward))
+      if (cfg.get("ROT", 0) == 1) rot.push_back(cfg);
+    ASSERT_FALSE(rot.empty()) << c.name();
+    const Config& cfg = rot[i % rot.size()];
+    SCOPED_TRACE(c.name() + " " + cfg.str());
+    check_forward(c, "mma", &cfg);
+    ++ran;
+  }
+  EXPECT_GT(ran, 0);
+  EXPECT_GT(negative, 0);
+}
+
 // The dK/dV kernel's mma.sync step options: each random problem (every option, f16 and bf16)
 // runs its default backward with one of KSEQ=1, KQSUB=16, both, or KVREG=0 on an mma.sync dK/dV
 // tile (KWG=0), against the reference.
@@ -441,6 +477,20 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=64,STAGES=1,WG=1", Pass::Backward));
   EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=32,KWG=1", Pass::Backward));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=2,MW=2,TK=64,STAGES=2,WG=1").find("NW"));
+  // ROT: the forward's WG tiles of 2 stages only.
+  EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1,ROT=1"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,ROT=1").find("ROT needs WG=1"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,WG=1,ROT=1").find("STAGES=2"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,ROT=3").find("ROT must be"));
+  EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1,ROT=2"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1,ROT=2").find("ROT=2 needs"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=64,STAGES=2,WG=1,ROT=1", Pass::Backward)
+                .find("ROT is a forward parameter"));
   EXPECT_NE(
       std::string::npos,
       err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KNW=2,KMW=2,KWG=1", Pass::Backward).find("KNW"));

@@ -3,6 +3,7 @@
 #include "variants/mma.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -25,6 +26,9 @@ struct MmaTile {
   int mw = 1;      // 16-row blocks per warp (1 or 2)
   int maxreg = 0;  // NVIDIA's -cl-nv-maxrregcount (0: the compiler's choice)
   int wg = 0;      // 1: the kernel's products by wgmma (Hopper, compute capability 9.0)
+  int rot = 0;     // forward WG tiles only: 1 = the rotated loop (P V of chunk c - 1 runs on
+                   // during chunk c's softmax; na_mma_fwd.cl's ROT), 2 = also the second
+                   // warpgroup half a pass behind (rank 1, NW=8)
   int split = 0;   // dK/dV kernel only: 1 = a dV kernel and a dK kernel (WG tiles)
   int qsub = 0;    // dK/dV kernel only (mma.sync): query rows per compute step (0: the chunk's)
   int seq = 0;     // dK/dV kernel only (mma.sync): 1 = S, P, dV before dP, dS, dK
@@ -50,6 +54,7 @@ MmaTile tile_of(const Config& c) {
   t.mw = c.get("MW", 1);
   t.maxreg = c.get("MAXREG", 0);
   t.wg = c.get("WG", 0);
+  t.rot = c.get("ROT", 0);
   return t;
 }
 
@@ -64,6 +69,7 @@ Config config_of(const MmaTile& t) {
   if (t.mw != 1) c.set("MW", t.mw);
   if (t.maxreg) c.set("MAXREG", t.maxreg);
   if (t.wg) c.set("WG", t.wg);
+  if (t.rot) c.set("ROT", t.rot);
   return c;
 }
 
@@ -174,6 +180,12 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     }
     if (t.nw % 4 != 0) return k + "WG needs " + k + "NW a multiple of 4 (warpgroups)";
   }
+  if (t.rot != 0) {
+    if (t.rot != 1 && t.rot != 2) return "ROT must be 0, 1 or 2, not " + std::to_string(t.rot);
+    if (!t.wg || t.stages != 2) return "ROT needs WG=1 and STAGES=2";
+    if (t.rot == 2 && (p.rank != 1 || t.nw != 8 || t.mw != 1))
+      return "ROT=2 needs rank 1 and two warpgroups of one row block (NW=8, MW=1)";
+  }
   if (t.split != 0) {
     if (t.split != 1) return "KSPLIT must be 0 or 1";
     if (!t.wg) return "KSPLIT needs KWG=1 (the dV and dK kernels are WG tiles)";
@@ -221,6 +233,7 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c,
     }
     return kernel_tile_error(p, dev, tile_of(c), MmaKernel::Forward);
   }
+  if (c.get("ROT", -1) != -1) return "ROT is a forward parameter";
   const int dqd = dq_delta_of(c);
   if (dqd != 0 && dqd != 1) return "DQD must be 0 or 1, not " + std::to_string(dqd);
   const std::string q = kernel_tile_error(p, dev, tile_of(c), MmaKernel::Dq);
@@ -462,6 +475,7 @@ void fall_back(const Problem& p, const DeviceInfo& dev, Pass pass, MmaTile& t) {
          (t.stages > 1 || t.tk > 16 || t.nw > 1 || t.mw > 1 || t.wg)) {
     if (t.wg) {
       t.wg = 0;  // the mma.sync tiles below fall back further
+      t.rot = 0;
       t.maxreg = 0;
     } else if (t.mw > 1) {
       t.mw = 1;
@@ -585,12 +599,15 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
           query_box(p, t.rows(), t.tq);
           t.tk = tk;
           t.stages = stages;
-          for (int maxreg : {0, 128}) {
-            t.maxreg = maxreg;
-            const Config c = config_of(t);
-            if ((maxreg == 0 || nw * mw == 8) && config_error(p, dev, pass, c).empty())
-              out.push_back(c);
-          }
+          for (int maxreg : {0, 128})
+            for (int rot : {0, 1, 2}) {
+              t.maxreg = maxreg;
+              t.rot = rot;
+              const Config c = config_of(t);
+              if ((maxreg == 0 || nw * mw == 8) && (rot == 0 || pass == Pass::Forward) &&
+                  config_error(p, dev, pass, c).empty())
+                out.push_back(c);
+            }
         }
   const Config def = default_config(p, dev, pass);
   if (pass == Pass::Backward) {
@@ -635,7 +652,7 @@ std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pa
                                      const Config& c) const {
   for (const auto& kv : c.params) {
     static const char* known[] = {"TQ0", "TQ1",    "TQ2", "NW", "MW", "TK",
-                                  "STAGES", "MAXREG", "WG", "DQD"};
+                                  "STAGES", "MAXREG", "WG", "DQD", "ROT"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
         std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
@@ -653,6 +670,7 @@ std::string tile_knobs(const MmaTile& t) {
   return "w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
          std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
          (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "") +
+         (t.rot ? "_rot" : "") +
          (t.split ? "_split" : "") + (t.qsub ? "_qs" + std::to_string(t.qsub) : "") +
          (t.seq ? "_seq" : "") + (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") +
          (t.rmeta ? "_rm" : "");
@@ -718,8 +736,12 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   const MmaTile t = tile_of(c);
   if (t.wg) require_wg_probe(ctx, p, c);
   const std::string label = name(p, c, Pass::Forward);
-  cl::Kernel k =
-      ctx.kernel(kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}}), "na_mma_fwd", label);
+  // SPOS: with a positive scale the kernel folds it into the exponentials (the row maxima are
+  // taken of the unscaled scores); any other scale keeps the separate multiply.
+  const int spos = p.scale > 0.0f && std::isfinite(p.scale) ? 1 : 0;
+  cl::Kernel k = ctx.kernel(
+      kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"ROT", t.rot}, {"SPOS", spos}}),
+      "na_mma_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label);
   int nt[3];
   const Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
