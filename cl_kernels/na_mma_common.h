@@ -131,13 +131,6 @@ NA_FN float na_exp2(float x) {
   return y;
 }
 
-/* 2^x of an f16 pair (ex2.approx.f16x2), for P that is rounded to f16 anyway. */
-NA_FN uint na_exp2_h2(uint x) {
-  uint y;
-  NA_ASM("ex2.approx.f16x2 %0, %1;" : "=r"(y) : "r"(x));
-  return y;
-}
-
 /* Issues cp.async copies of the `nrows` rows of the work-group's tile into shared memory: row r
    (box coordinates by ROW_X) goes to dst + r * stride words as `nseg` 16-byte segments, from
    src + ((b * N + token) * heads + head) * width; zeros past the tile's valid part and past

@@ -58,19 +58,8 @@
 #define ROT 0 /* forward, WG tiles: 1, the products rotated (the rotated loop below); 2, also
                  the second warpgroup half a pass behind the first (rank 1) */
 #endif
-#ifndef RSUM
-#define RSUM 0 /* forward, ROT tiles: the rows' sums of P on the tensor cores (P times a column of
-                  ones, an m64n8 product beside P V) instead of additions */
-#endif
-#ifndef EXH
-#define EXH 0 /* forward, ROT tiles, f16, with RSUM: the exponentials as f16 pairs
-                 (ex2.approx.f16x2), which are P's A fragments directly */
-#endif
 #if MMA_DQ && (SPOS || ROT)
 #error "SPOS and ROT are forward options"
-#endif
-#if (RSUM && !ROT) || (EXH && (!RSUM || DTYPE != 1))
-#error "RSUM needs ROT; EXH needs RSUM and f16"
 #endif
 #if ROT && (!WG || STAGES != 2 || ROT > 2 || (ROT == 2 && (NW != 8 || RANK != 1)))
 #error "ROT needs WG=1 and STAGES=2; ROT=2 also NW=8 and rank 1"
@@ -472,12 +461,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 
 /* The A fragments of P (dQ kernel: dS) for the WG tiles' second product, from the f32
    accumulators of S: two adjacent n8 blocks make one k16 step. */
-#if EXH
-#define PACK_P(pa, s)                                                                         \
-  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0; kk < TK / 16; \
-                                                                          ++kk) _Pragma("unroll") \
-      for (int q_ = 0; q_ < 4; ++q_) pa[m][kk][q_] = ph[m][kk][q_]
-#else
 #define PACK_P(pa, s)                                                                         \
   _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0; kk < TK / 16; \
                                                                           ++kk) {             \
@@ -486,7 +469,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     pa[m][kk][2] = na_pack2(s[m][2 * kk + 1][0], s[m][2 * kk + 1][1]);                        \
     pa[m][kk][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);                        \
   }
-#endif
 
 #if !MMA_DQ
 /* The online softmax of a chunk's scores s for rows g (i = 0) and g + 8 (i = 1) of each block:
@@ -500,19 +482,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #else
 #define SCALED_MAX(x) (x)
 #define EXP_ARG(x, mu) ((x) - (mu))
-#endif
-/* Row i's pair of columns 8 j + 2 tq of block m from scores to P: in s, or with EXH as an f16
-   pair in ph (P's A fragment word: k16 step j / 2, word 2 (j % 2) + i). */
-#if EXH
-#define P_PAIR(s, m, j, i, mu)                                                                \
-  ph[m][(j) >> 1][((j)&1) * 2 + (i)] = na_exp2_h2(                                            \
-      na_pack2(EXP_ARG(s[m][j][2 * (i)], mu), EXP_ARG(s[m][j][2 * (i) + 1], mu)))
-#else
-#define P_PAIR(s, m, j, i, mu)                                         \
-  do {                                                                 \
-    s[m][j][2 * (i)] = na_exp2(EXP_ARG(s[m][j][2 * (i)], mu));         \
-    s[m][j][2 * (i) + 1] = na_exp2(EXP_ARG(s[m][j][2 * (i) + 1], mu)); \
-  } while (0)
 #endif
 #define ONLINE_SOFTMAX(s, alpha, settled)                                                     \
   do {                                                                                        \
@@ -529,24 +498,24 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       alpha[m][i] = na_exp2(m_i[m][i] - m_use);                                               \
       float sum = 0.0f;                                                                       \
       _Pragma("unroll") for (int j = 0; j < NKB; ++j) {                                       \
-        P_PAIR(s, m, j, i, m_use);                                                            \
-        if (!RSUM) sum += s[m][j][2 * i] + s[m][j][2 * i + 1];                                \
+        s[m][j][2 * i] = na_exp2(EXP_ARG(s[m][j][2 * i], m_use));                             \
+        s[m][j][2 * i + 1] = na_exp2(EXP_ARG(s[m][j][2 * i + 1], m_use));                     \
+        sum += s[m][j][2 * i] + s[m][j][2 * i + 1];                                           \
       }                                                                                       \
-      if (!RSUM) l_i[m][i] = l_i[m][i] * alpha[m][i] + sum;                                   \
+      l_i[m][i] = l_i[m][i] * alpha[m][i] + sum;                                              \
       m_i[m][i] = mx;                                                                         \
       settled &= alpha[m][i] == 1.0f;                                                         \
     }                                                                                         \
     settled = na_warp_all(settled);                                                           \
   } while (0)
-/* O *= alpha, row by row (with RSUM the rows' sums too). */
+/* O *= alpha, row by row. */
 #define RESCALE_O(alpha)                                                                      \
-  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int n = 0; n < NOB + RSUM; \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int n = 0; n < NDB;   \
                                                                           ++n) {              \
-    float* on_ = n < NOB ? o[m][n] : rs[m][0];                                                \
-    on_[0] *= alpha[m][0];                                                                    \
-    on_[1] *= alpha[m][0];                                                                    \
-    on_[2] *= alpha[m][1];                                                                    \
-    on_[3] *= alpha[m][1];                                                                    \
+    o[m][n][0] *= alpha[m][0];                                                                \
+    o[m][n][1] *= alpha[m][0];                                                                \
+    o[m][n][2] *= alpha[m][1];                                                                \
+    o[m][n][3] *= alpha[m][1];                                                                \
   }
 #endif
 
@@ -813,21 +782,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
      its pass c runs chunk c - 1's softmax first, then issues S of chunk c and P V of chunk
      c - 1 and waits for both before the next barrier. */
   uint pa[MW][TK / 16][4];
-#if EXH
-  uint ph[MW][TK / 16][4]; /* P of the chunk in softmax while pa feeds the previous one's P V */
-#endif
-#define PV_NO HDVP
-#if RSUM
-  /* The ones: B of 16 keys x 8 columns, K-major (two cores of 8 columns x 8 keys), column 0
-     all ones, the rest zeros; the same block serves every k16 step. Published by the first
-     pass's barrier. */
-  __local uint ones_blk[64] __attribute__((aligned(128)));
-  float rs[MW][1][4]; /* the rows' sums: column 0 of P times the ones (rows g, g + 8) */
-#pragma unroll
-  for (int m = 0; m < MW; ++m) rs[m][0][0] = rs[m][0][1] = rs[m][0][2] = rs[m][0][3] = 0.0f;
-  if (lid < 64) ones_blk[lid] = (lid & 31) < 4 ? (DTYPE == 1 ? 0x3C003C00u : 0x3F803F80u) : 0u;
-  const ulong ones_desc = na_wg_desc(SMEM_ADDR(ones_blk), 128, 256);
-#endif
   /* P V of the previous chunk (V in stage `vst`, MN-major as in the unrotated loop). The empty
      asm keeps P's packing above the fence. Every wait below is unconditional: where ptxas cannot
      tell that a wait happened on every path it serializes all wgmma (C7514). */
@@ -839,32 +793,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                "+r"(pa[m][kk][3]));                                                           \
     const ulong vdesc_ =                                                                      \
         na_wg_desc(SMEM_ADDR(smem + (vst) * STAGE_WORDS + K_WORDS), VSEG * 128, 128);         \
-    _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, PV_NO)(o[m]);        \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, HDVP)(o[m]);        \
     _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
                                                                           kk < TK / 16; ++kk) \
-        WG_CAT(WGMMA_RA_N, PV_NO)(o[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3], \
-                                  vdesc_ + (ulong)(kk * VSEG * 16), 1);                       \
-    ROT_ROWSUM();                                                                             \
+        WG_CAT(WGMMA_RA_N, HDVP)(o[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3], \
+                                 vdesc_ + (ulong)(kk * VSEG * 16), 1);                        \
   } while (0)
-#if RSUM
-#define ROT_ROWSUM()                                                                          \
-  _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                            \
-    WGMMA_FENCE_N8(rs[m]);                                                                    \
-    _Pragma("unroll") for (int kk = 0; kk < TK / 16; ++kk)                                    \
-        WGMMA_RA_N8(rs[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3], ones_desc, 0); \
-  }
-/* after the wait for P V: the sums are complete, and pa stays live until here (with EXH the
-   next P is written meanwhile, and must not take pa's registers) */
-#define ROT_ROWSUM_WAIT()                                                                     \
-  _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                            \
-    WGMMA_WAIT_N8(rs[m]);                                                                     \
-    _Pragma("unroll") for (int kk = 0; kk < TK / 16; ++kk)                                    \
-        NA_ASM("" ::"r"(pa[m][kk][0]), "r"(pa[m][kk][1]), "r"(pa[m][kk][2]), "r"(pa[m][kk][3])); \
-  }
-#else
-#define ROT_ROWSUM()
-#define ROT_ROWSUM_WAIT()
-#endif
 /* S = Q K^T of the chunk in stage `kst_`, issued (not committed). */
 #define ROT_S(kst_)                                                                           \
   do {                                                                                        \
@@ -939,8 +873,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #pragma unroll
       for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
 #pragma unroll
-      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, PV_NO)(o[m]);
-      ROT_ROWSUM_WAIT();
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
     }
     ROT_PASS_START(nchunks);
     if (nchunks > 0) { /* the last chunk's softmax and P V */
@@ -950,8 +883,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       ROT_PV((nchunks - 1) & 1);
       WG_COMMIT();
 #pragma unroll
-      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, PV_NO)(o[m]);
-      ROT_ROWSUM_WAIT();
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
     }
   } else
 #endif
@@ -976,8 +908,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT1_N, TK)(s[m]);
       ROT_SOFTMAX(c, st);
 #pragma unroll
-      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, PV_NO)(o[m]);
-      ROT_ROWSUM_WAIT();
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
       if (!settled) RESCALE_O(alpha);
       PACK_P(pa, s);
     }
@@ -987,8 +918,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       ROT_PV((nchunks - 1) & 1);
       WG_COMMIT();
 #pragma unroll
-      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, PV_NO)(o[m]);
-      ROT_ROWSUM_WAIT();
+      for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
     }
   }
 #endif /* ROT */
@@ -1011,18 +941,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   (void)l_i;
 }
 #else
-  /* Quad sums of l (RSUM: the row sums from the quad's first lane, column HDVP), normalize,
-     write out (pairs of f16/bf16) and lse. */
+  /* Quad sums of l, normalize, write out (pairs of f16/bf16) and lse. */
 #pragma unroll
   for (int m = 0; m < MW; ++m)
 #pragma unroll
     for (int i = 0; i < 2; ++i) {
-#if RSUM
-      l_i[m][i] = na_shfl_idx(rs[m][0][2 * i], lane & ~3);
-#else
       l_i[m][i] += na_shfl_xor(l_i[m][i], 1);
       l_i[m][i] += na_shfl_xor(l_i[m][i], 2);
-#endif
     }
 #pragma unroll
   for (int m = 0; m < MW; ++m)

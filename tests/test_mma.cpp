@@ -199,8 +199,7 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
 }
 
 // The rotated WG forward (ROT=1: P V of chunk c - 1 runs during chunk c's softmax; ROT=2 in
-// rank 1: the second warpgroup also half a pass behind the first; RSUM: the rows' sums on the
-// tensor cores; EXH: f16 exponentials) and the
+// rank 1: the second warpgroup also half a pass behind the first) and the
 // scale's two forms (a positive scale folded into the exponentials, SPOS; any other a separate
 // multiply): each random problem (every option) runs one of the forward's ROT candidates against
 // the reference, every third with its scale negative, which also runs its default tile.
@@ -221,18 +220,10 @@ TEST(MmaConfigs, RotatedForwardIsCorrect) {
       check_forward(c, "mma", nullptr);
       ++negative;
     }
-    // ROT=1 or 2 in turn, plain, with the sums on the tensor cores (RSUM), or with f16
-    // exponentials too (EXH, f16 problems)
-    const int want_rot = 1 + static_cast<int>(i / 3) % 2, want_sums = static_cast<int>(i % 3);
-    std::vector<Config> rot, any_rot;
+    std::vector<Config> rot;
     for (const Config& cfg : find_variant("mma")->candidates(normalize(&c.problem), d,
-                                                             Pass::Forward)) {
-      if (cfg.get("ROT", 0) == 0) continue;
-      any_rot.push_back(cfg);
-      if (cfg.get("ROT", 0) == want_rot && cfg.get("RSUM", 0) + cfg.get("EXH", 0) == want_sums)
-        rot.push_back(cfg);
-    }
-    if (rot.empty()) rot = any_rot;  // ROT=2 is rank 1 only, EXH f16 only
+                                                             Pass::Forward))
+      if (cfg.get("ROT", 0) == 1) rot.push_back(cfg);
     ASSERT_FALSE(rot.empty()) << c.name();
     const Config& cfg = rot[i % rot.size()];
     SCOPED_TRACE(c.name() + " " + cfg.str());
@@ -497,11 +488,6 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1,ROT=2"));
   EXPECT_NE(std::string::npos,
             err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1,ROT=2").find("ROT=2 needs"));
-  EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,ROT=2,RSUM=1,EXH=1"));
-  EXPECT_NE(std::string::npos,
-            err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,RSUM=1").find("RSUM must be"));
-  EXPECT_NE(std::string::npos,
-            err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,ROT=1,EXH=1").find("EXH must be"));
   EXPECT_NE(std::string::npos,
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=64,STAGES=2,WG=1,ROT=1", Pass::Backward)
                 .find("ROT is a forward parameter"));

@@ -29,8 +29,6 @@ struct MmaTile {
   int rot = 0;     // forward WG tiles only: 1 = the rotated loop (P V of chunk c - 1 runs on
                    // during chunk c's softmax; na_mma_fwd.cl's ROT), 2 = also the second
                    // warpgroup half a pass behind (rank 1, NW=8)
-  int rsum = 0;    // ROT tiles: the rows' sums of P on the tensor cores (na_mma_fwd.cl's RSUM)
-  int exh = 0;     // ROT tiles with RSUM, f16: exponentials as f16 pairs (EXH)
   int split = 0;   // dK/dV kernel only: 1 = a dV kernel and a dK kernel (WG tiles)
   int qsub = 0;    // dK/dV kernel only (mma.sync): query rows per compute step (0: the chunk's)
   int seq = 0;     // dK/dV kernel only (mma.sync): 1 = S, P, dV before dP, dS, dK
@@ -57,8 +55,6 @@ MmaTile tile_of(const Config& c) {
   t.maxreg = c.get("MAXREG", 0);
   t.wg = c.get("WG", 0);
   t.rot = c.get("ROT", 0);
-  t.rsum = c.get("RSUM", 0);
-  t.exh = c.get("EXH", 0);
   return t;
 }
 
@@ -74,8 +70,6 @@ Config config_of(const MmaTile& t) {
   if (t.maxreg) c.set("MAXREG", t.maxreg);
   if (t.wg) c.set("WG", t.wg);
   if (t.rot) c.set("ROT", t.rot);
-  if (t.rsum) c.set("RSUM", t.rsum);
-  if (t.exh) c.set("EXH", t.exh);
   return c;
 }
 
@@ -136,9 +130,8 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   const std::size_t stage = t.wg ? t.tk * (hdp + hdvp) / 2 : t.tk * (sk + sv);
   const std::size_t tile_rows = static_cast<std::size_t>(t.bq());
   switch (kernel) {
-    case MmaKernel::Forward:  // RSUM: the block of ones (256 bytes)
-      return 4 * std::max<std::size_t>(tile_rows * sk, t.stages * stage) + 16 * t.stages * t.tk +
-             (t.rsum ? 256 : 0);
+    case MmaKernel::Forward:
+      return 4 * std::max<std::size_t>(tile_rows * sk, t.stages * stage) + 16 * t.stages * t.tk;
     case MmaKernel::Dq:
       return 4 * std::max(
                      {tile_rows * sk, tile_rows * sv, static_cast<std::size_t>(t.stages) * stage}) +
@@ -193,9 +186,6 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     if (t.rot == 2 && (p.rank != 1 || t.nw != 8 || t.mw != 1))
       return "ROT=2 needs rank 1 and two warpgroups of one row block (NW=8, MW=1)";
   }
-  if (t.rsum != 0 && (t.rsum != 1 || !t.rot)) return "RSUM must be 0, or 1 with ROT";
-  if (t.exh != 0 && (t.exh != 1 || !t.rsum || p.dtype != OPENNA_F16))
-    return "EXH must be 0, or 1 with RSUM on f16";
   if (t.split != 0) {
     if (t.split != 1) return "KSPLIT must be 0 or 1";
     if (!t.wg) return "KSPLIT needs KWG=1 (the dV and dK kernels are WG tiles)";
@@ -243,8 +233,7 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c,
     }
     return kernel_tile_error(p, dev, tile_of(c), MmaKernel::Forward);
   }
-  for (const char* key : {"ROT", "RSUM", "EXH"})
-    if (c.get(key, -1) != -1) return std::string(key) + " is a forward parameter";
+  if (c.get("ROT", -1) != -1) return "ROT is a forward parameter";
   const int dqd = dq_delta_of(c);
   if (dqd != 0 && dqd != 1) return "DQD must be 0 or 1, not " + std::to_string(dqd);
   const std::string q = kernel_tile_error(p, dev, tile_of(c), MmaKernel::Dq);
@@ -486,7 +475,7 @@ void fall_back(const Problem& p, const DeviceInfo& dev, Pass pass, MmaTile& t) {
          (t.stages > 1 || t.tk > 16 || t.nw > 1 || t.mw > 1 || t.wg)) {
     if (t.wg) {
       t.wg = 0;  // the mma.sync tiles below fall back further
-      t.rot = t.rsum = t.exh = 0;
+      t.rot = 0;
       t.maxreg = 0;
     } else if (t.mw > 1) {
       t.mw = 1;
@@ -611,17 +600,14 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
           t.tk = tk;
           t.stages = stages;
           for (int maxreg : {0, 128})
-            for (int rot : {0, 1, 2})
-              for (int sums : {0, 1, 2}) {  // RSUM, then RSUM with EXH
-                t.maxreg = maxreg;
-                t.rot = rot;
-                t.rsum = sums > 0;
-                t.exh = sums > 1;
-                const Config c = config_of(t);
-                if ((maxreg == 0 || nw * mw == 8) && (rot == 0 || pass == Pass::Forward) &&
-                    config_error(p, dev, pass, c).empty())
-                  out.push_back(c);
-              }
+            for (int rot : {0, 1, 2}) {
+              t.maxreg = maxreg;
+              t.rot = rot;
+              const Config c = config_of(t);
+              if ((maxreg == 0 || nw * mw == 8) && (rot == 0 || pass == Pass::Forward) &&
+                  config_error(p, dev, pass, c).empty())
+                out.push_back(c);
+            }
         }
   const Config def = default_config(p, dev, pass);
   if (pass == Pass::Backward) {
@@ -666,7 +652,7 @@ std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pa
                                      const Config& c) const {
   for (const auto& kv : c.params) {
     static const char* known[] = {"TQ0", "TQ1",    "TQ2", "NW", "MW", "TK",
-                                  "STAGES", "MAXREG", "WG", "DQD", "ROT", "RSUM", "EXH"};
+                                  "STAGES", "MAXREG", "WG", "DQD", "ROT"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
         std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
@@ -684,8 +670,7 @@ std::string tile_knobs(const MmaTile& t) {
   return "w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
          std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
          (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "") +
-         (t.rot ? "_rot" + std::to_string(t.rot) : "") + (t.rsum ? "_rs" : "") +
-         (t.exh ? "_eh" : "") +
+         (t.rot ? "_rot" : "") +
          (t.split ? "_split" : "") + (t.qsub ? "_qs" + std::to_string(t.qsub) : "") +
          (t.seq ? "_seq" : "") + (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") +
          (t.rmeta ? "_rm" : "");
@@ -755,9 +740,7 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   // taken of the unscaled scores); any other scale keeps the separate multiply.
   const int spos = p.scale > 0.0f && std::isfinite(p.scale) ? 1 : 0;
   cl::Kernel k = ctx.kernel(
-      kFwdFile, mma_options(ctx.device(), p, t,
-                             {{"TK", t.tk}, {"ROT", t.rot}, {"SPOS", spos}, {"RSUM", t.rsum},
-                              {"EXH", t.exh}}),
+      kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"ROT", t.rot}, {"SPOS", spos}}),
       "na_mma_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label);
   int nt[3];
