@@ -401,7 +401,7 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   EXPECT_EQ(0, mma->default_config(long1d, synthetic_h100(8), Pass::Forward).get("WG", 0));
   EXPECT_EQ(0, mma->default_config(vision, synthetic_h100(9), Pass::Forward).get("WG", 0));
   EXPECT_EQ(0, mma->default_config(flux, synthetic_h100(9), Pass::Forward).get("WG", 0));
-  EXPECT_EQ("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1",
+  EXPECT_EQ("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1,ROT=2",
             mma->default_config(long1d, synthetic_h100(9), Pass::Forward).str());
   for (const Problem& p : {long1d, vision, flux, video}) {
     const Config c = mma->default_config(p, synthetic_h100(9), Pass::Backward);
