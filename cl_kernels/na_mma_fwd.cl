@@ -52,7 +52,8 @@
 #define MMA_DQ 0 /* 1: build the backward's dQ kernel instead of the forward */
 #endif
 #ifndef SPOS
-#define SPOS 0 /* forward: 1 when scale > 0 (the host's choice): scaling folded into the exponentials */
+#define SPOS 0 /* forward: 1 when scale > 0 (the host's choice): the scale folded into the
+                  exponentials */
 #endif
 #ifndef ROT
 #define ROT 0 /* forward, WG tiles: 1, the products rotated (the rotated loop below); 2, also
@@ -311,8 +312,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                   (live && seg * 8 < (width)) ? 16 : 0);                                       \
     off[j] += (step);                                                                          \
   }
-#define LOAD_K(ci, st) \
-  do { R1_COPY(ci, st, smem + (st) * STAGE_WORDS, koff, kstep, KSEG, hd, KSLOTS, K_AT, k) } while (0)
+#define LOAD_K(ci, st)                                                                        \
+  do {                                                                                        \
+    R1_COPY(ci, st, smem + (st) * STAGE_WORDS, koff, kstep, KSEG, hd, KSLOTS, K_AT, k)        \
+  } while (0)
 #define LOAD_V(ci, st)                                                                          \
   do {                                                                                          \
     R1_COPY(ci, st, smem + (st) * STAGE_WORDS + K_WORDS, voff, vstep, VSEG, hdv, VSLOTS, V_AT, v) \
@@ -445,8 +448,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   const int krow = (lane >> 4) * 8 + (lane & 7), kcol = ((lane >> 3) & 1) * 4;
   const int trow = ((lane >> 3) & 1) * 8 + (lane & 7), tcol = (lane >> 4) * 4;
 
-/* Masks S (rows g, g + 8 of each block; the chunk's keys in stage st) to each row's window. */
-#define MASK_S(s, c, st)                                                                      \
+/* Masks S (rows g, g + 8 of each block; chunk c's keys in stage st) to each row's window: the
+   entries outside become `val` (-inf for scores, 0 for P). */
+#define MASK_S(s, c, st, val)                                                                 \
   _Pragma("unroll") for (int j = 0; j < NKB; ++j) _Pragma("unroll") for (int e = 0; e < 2;    \
                                                                          ++e) {               \
     const int col = j * 8 + 2 * tq + e;                                                       \
@@ -455,7 +459,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                                                                             ++i) {            \
       if (!NA_IN_BOX(y0, y1, y2, wlo[m][i][0], whi[m][i][0], wlo[m][i][1], whi[m][i][1],      \
                      wlo[m][i][2], whi[m][i][2]))                                             \
-        s[m][j][2 * i + e] = -INFINITY;                                                       \
+        s[m][j][2 * i + e] = (val);                                                           \
     }                                                                                         \
   }
 
@@ -655,28 +659,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif /* WG */
 #endif /* MMA_DQ */
 
-      /* Scale into log2 units (SPOS: folded into the exponentials); mask each row to its window
-         unless the chunk is inside all. */
-#if !SPOS
-#pragma unroll
-      for (int m = 0; m < MW; ++m)
-#pragma unroll
-        for (int j = 0; j < NKB; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) s[m][j][e] *= sscale;
-#endif
-      if (!full) MASK_S(s, c, st);
-
 #if MMA_DQ
-      /* dS = P (dP - D) with P = exp2(S - lse) (0 where masked), then dQ += dS K: dS from the
-         accumulators as A fragments, K by ldmatrix.trans (B[k = key][n = head dim]). */
+      /* dS = P (dP - D) with P = exp2(scale S - lse), the scale inside the exponential's FFMA,
+         and P = 0 where masked (after the exponential: any sign of scale), then dQ += dS K: dS
+         from the accumulators as A fragments, K by ldmatrix.trans (B[k = key][n = head dim]). */
 #if WG
 #pragma unroll
       for (int m = 0; m < MW; ++m)
 #pragma unroll
         for (int j = 0; j < NKB; ++j)
 #pragma unroll
-          for (int e = 0; e < 4; ++e) s[m][j][e] = na_exp2(s[m][j][e] - lse2[m][e >> 1]);
+          for (int e = 0; e < 4; ++e)
+            s[m][j][e] = na_exp2(fma(s[m][j][e], sscale, -lse2[m][e >> 1]));
+      if (!full) MASK_S(s, c, st, 0.0f);
 #pragma unroll
       for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(dp[m]);
 #pragma unroll
@@ -693,14 +688,26 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
             const int i = e >> 1;
-            s[m][j][e] = na_exp2(s[m][j][e] - lse2[m][i]) * (dp[m][j][e] - dd[m][i]);
+            s[m][j][e] = na_exp2(fma(s[m][j][e], sscale, -lse2[m][i])) * (dp[m][j][e] - dd[m][i]);
           }
+      if (!full) MASK_S(s, c, st, 0.0f);
 #endif
 #define PV_SRC ks
 #define PV_STRIDE SK
 #define PV_SEG KSEG
 #define PV_N HDP
 #else
+      /* Scale into log2 units (SPOS: folded into the exponentials); mask each row to its window
+         unless the chunk is inside all. */
+#if !SPOS
+#pragma unroll
+      for (int m = 0; m < MW; ++m)
+#pragma unroll
+        for (int j = 0; j < NKB; ++j)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) s[m][j][e] *= sscale;
+#endif
+      if (!full) MASK_S(s, c, st, -INFINITY);
       float alpha[MW][2];
       int settled;
       ONLINE_SOFTMAX(s, alpha, settled);
@@ -829,7 +836,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     int full_;                              \
     CHUNK_FULL(full_, cc, sst);             \
     ROT_SCALE(s);                           \
-    if (!full_) MASK_S(s, cc, sst);         \
+    if (!full_) MASK_S(s, cc, sst, -INFINITY);         \
     ONLINE_SOFTMAX(s, alpha, settled);      \
   } while (0)
 /* The barrier of pass c: chunk c's K and chunk c - 1's V are in, and the copies of K of chunk
