@@ -286,7 +286,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if RANK == 1
   /* Rank 1: a chunk's keys are consecutive positions of the key box, so each slot's source
      moves by a fixed number of elements per chunk (koff, voff: offsets from k and v, segment
-     included), and the chunk metadata is arithmetic (CHUNK_FULL, CHUNK_HIT, KEY_Y0): no key
+     included), and the chunk metadata is arithmetic (CHUNK_FULL, CHUNK_HIT, KEY_Y): no key
      coordinates in registers or local memory. */
   int koff[KSLOTS], voff[VSLOTS];
 #pragma unroll
