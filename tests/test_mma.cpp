@@ -39,8 +39,8 @@ std::vector<NaCase> mma_random(std::uint64_t seed, int n) {
 // The variant's candidate configurations for a case's problem whose parameter `key` is `value`.
 std::vector<Config> candidates_with(const NaCase& c, Pass pass, const char* key, int value) {
   std::vector<Config> out;
-  for (const Config& cfg : find_variant("mma")->candidates(normalize(&c.problem),
-                                                           test_context().device(), pass))
+  for (const Config& cfg :
+       find_variant("mma")->candidates(normalize(&c.problem), test_context().device(), pass))
     if (cfg.get(key, 0) == value) out.push_back(cfg);
   return out;
 }

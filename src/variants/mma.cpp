@@ -654,8 +654,8 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0", "TQ1",    "TQ2", "NW", "MW", "TK",
-                                  "STAGES", "MAXREG", "WG", "DQD", "ROT"};
+    static const char* known[] = {"TQ0",    "TQ1",    "TQ2", "NW",  "MW", "TK",
+                                  "STAGES", "MAXREG", "WG",  "DQD", "ROT"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
         std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
@@ -673,10 +673,9 @@ std::string tile_knobs(const MmaTile& t) {
   return "w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
          std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
          (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "") +
-         (t.rot ? "_rot" : "") +
-         (t.split ? "_split" : "") + (t.qsub ? "_qs" + std::to_string(t.qsub) : "") +
-         (t.seq ? "_seq" : "") + (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") +
-         (t.rmeta ? "_rm" : "");
+         (t.rot ? "_rot" : "") + (t.split ? "_split" : "") +
+         (t.qsub ? "_qs" + std::to_string(t.qsub) : "") + (t.seq ? "_seq" : "") +
+         (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") + (t.rmeta ? "_rm" : "");
 }
 
 }  // namespace
