@@ -819,8 +819,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         WG_KMAJOR_PIECES(s[m], qa[m][kk][0], qa[m][kk][1], qa[m][kk][2], qa[m][kk][3], kdesc_, \
                          kk, KSEG);                                                           \
   } while (0)
-/* Chunk c's softmax on its scores s (stage st): scale, mask, online softmax; O rescaled (its
-   P V must be complete) and P packed. */
+/* Scores into log2 units, unless the scale is folded into the exponentials (SPOS). */
 #if SPOS
 #define ROT_SCALE(s)
 #else
@@ -831,27 +830,27 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif
 /* Chunk cc's softmax on its scores s (stage sst): scaled, masked, the online softmax (alpha
    and settled for O's rescale, whose P V must be complete first). */
-#define ROT_SOFTMAX(cc, sst)                \
-  do {                                      \
-    int full_;                              \
-    CHUNK_FULL(full_, cc, sst);             \
-    ROT_SCALE(s);                           \
-    if (!full_) MASK_S(s, cc, sst, -INFINITY);         \
-    ONLINE_SOFTMAX(s, alpha, settled);      \
+#define ROT_SOFTMAX(cc, sst)                   \
+  do {                                         \
+    int full_;                                 \
+    CHUNK_FULL(full_, cc, sst);                \
+    ROT_SCALE(s);                              \
+    if (!full_) MASK_S(s, cc, sst, -INFINITY); \
+    ONLINE_SOFTMAX(s, alpha, settled);         \
   } while (0)
 /* The barrier of pass c: chunk c's K and chunk c - 1's V are in, and the copies of K of chunk
    c + 1 and V of chunk c go out (into the stages that pass c - 1 finished with). Passes are
    peeled so that every wgmma group is non-empty and every wait unconditional (an empty group or
    a conditional wait makes ptxas insert warpgroup arrives, and on the ROT=2 path serialize all
    wgmma: C7519, C7520). */
-#define ROT_PASS_START(c)                          \
-  do {                                             \
-    CP_ASYNC_WAIT(0);                              \
-    WG_PROXY_FENCE();                              \
-    barrier(CLK_LOCAL_MEM_FENCE);                  \
+#define ROT_PASS_START(c)                                  \
+  do {                                                     \
+    CP_ASYNC_WAIT(0);                                      \
+    WG_PROXY_FENCE();                                      \
+    barrier(CLK_LOCAL_MEM_FENCE);                          \
     if ((c) + 1 < nchunks) LOAD_K((c) + 1, ((c) + 1) & 1); \
-    if ((c) < nchunks) LOAD_V(c, (c) & 1);         \
-    CP_ASYNC_COMMIT();                             \
+    if ((c) < nchunks) LOAD_V(c, (c) & 1);                 \
+    CP_ASYNC_COMMIT();                                     \
   } while (0)
   if (nchunks > 0) LOAD_K(0, 0);
   CP_ASYNC_COMMIT();
