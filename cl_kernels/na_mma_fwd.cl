@@ -474,6 +474,32 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     pa[m][kk][3] = na_pack2(s[m][2 * kk + 1][2], s[m][2 * kk + 1][3]);                        \
   }
 
+#if WG
+/* The WG tiles' products, issued (the caller commits). WG_ISSUE_KMAJOR: acc (TK columns) += A
+   (fragments a[m][HD / 16][4]) times the chunk at `base` stored K-major (its rows' HD dims
+   along K, `seg` 16-byte segments a row): S = Q K^T and dP = dO V^T. WG_ISSUE_MN: acc (N
+   columns) += A (pa) times the chunk at `base` stored MN-major (keys along K, `seg` segments a
+   row): O += P V and dQ += dS K. */
+#define WG_ISSUE_KMAJOR(acc, a, base, seg, hd)                                                \
+  do {                                                                                        \
+    const ulong kd_ = na_wg_desc(SMEM_ADDR(base), 128, (seg) * 128);                          \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, TK)(acc[m]);        \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
+                                                                          kk < (hd) / 16; ++kk) \
+        WG_KMAJOR_PIECES(acc[m], a[m][kk][0], a[m][kk][1], a[m][kk][2], a[m][kk][3], kd_, kk,   \
+                         seg);                                                                \
+  } while (0)
+#define WG_ISSUE_MN(acc, n, base, seg)                                                        \
+  do {                                                                                        \
+    const ulong vd_ = na_wg_desc(SMEM_ADDR(base), (seg) * 128, 128);                          \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, n)(acc[m]);         \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
+                                                                          kk < TK / 16; ++kk) \
+        WG_CAT(WGMMA_RA_N, n)(acc[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3],  \
+                              vd_ + (ulong)(kk * (seg) * 16), 1);                             \
+  } while (0)
+#endif
+
 #if !MMA_DQ
 /* The online softmax of a chunk's scores s for rows g (i = 0) and g + 8 (i = 1) of each block:
    s becomes P (relative to the new row maxima m_i, log2 units), l_i takes this thread's columns
@@ -483,9 +509,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if SPOS
 #define SCALED_MAX(x) ((x) * sscale)
 #define EXP_ARG(x, mu) fma((x), sscale, -(mu))
+#define SCALE_S(s)
 #else
 #define SCALED_MAX(x) (x)
 #define EXP_ARG(x, mu) ((x) - (mu))
+/* scores into log2 units (SPOS folds this into the exponentials) */
+#define SCALE_S(s)                                                                            \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int j = 0; j < NKB;   \
+                                                                          ++j)                \
+      _Pragma("unroll") for (int e = 0; e < 4; ++e) s[m][j][e] *= sscale;
 #endif
 #define ONLINE_SOFTMAX(s, alpha, settled)                                                     \
   do {                                                                                        \
@@ -574,15 +606,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         /* K as B (K-major: head dims along K); a k16 step is two cores further (256 bytes).
            The keys go in products of WG_SN; the next WG_SN keys start WG_SN / 8 row groups
            (of KSEG cores each) further. */
-        const ulong kdesc = na_wg_desc(SMEM_ADDR(ks), 128, KSEG * 128);
-#pragma unroll
-        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, TK)(s[m]);
-#pragma unroll
-        for (int m = 0; m < MW; ++m)
-#pragma unroll
-          for (int kk = 0; kk < HDP / 16; ++kk)
-            WG_KMAJOR_PIECES(s[m], qa[m][kk][0], qa[m][kk][1], qa[m][kk][2], qa[m][kk][3], kdesc,
-                             kk, KSEG);
+        WG_ISSUE_KMAJOR(s, qa, ks, KSEG, HDP);
         WG_COMMIT();
 #if !MMA_DQ /* the dQ kernel waits after issuing dP too (below) */
 #pragma unroll
@@ -627,15 +651,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if WG
       {
         /* V as B (K-major: value dims along K), in pieces of WG_SN keys, as K in S. */
-        const ulong vdesc = na_wg_desc(SMEM_ADDR(vs), 128, VSEG * 128);
-#pragma unroll
-        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, TK)(dp[m]);
-#pragma unroll
-        for (int m = 0; m < MW; ++m)
-#pragma unroll
-          for (int kk = 0; kk < HDVP / 16; ++kk)
-            WG_KMAJOR_PIECES(dp[m], oa[m][kk][0], oa[m][kk][1], oa[m][kk][2], oa[m][kk][3], vdesc,
-                             kk, VSEG);
+        WG_ISSUE_KMAJOR(dp, oa, vs, VSEG, HDVP);
         WG_COMMIT();
         /* S is ready; dP runs on while S is scaled, masked and exponentiated (below). */
 #pragma unroll
@@ -697,16 +713,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #define PV_SEG KSEG
 #define PV_N HDP
 #else
-      /* Scale into log2 units (SPOS: folded into the exponentials); mask each row to its window
-         unless the chunk is inside all. */
-#if !SPOS
-#pragma unroll
-      for (int m = 0; m < MW; ++m)
-#pragma unroll
-        for (int j = 0; j < NKB; ++j)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) s[m][j][e] *= sscale;
-#endif
+      /* Scale into log2 units; mask each row to its window unless the chunk is inside all. */
+      SCALE_S(s);
       if (!full) MASK_S(s, c, st, -INFINITY);
       float alpha[MW][2];
       int settled;
@@ -726,19 +734,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
            is two groups of 8 keys further. */
         uint pa[MW][TK / 16][4];
         PACK_P(pa, s);
-#ifndef WG_VLBO /* V's (dQ: K's) descriptor offsets: LBO along K (keys), SBO along N (dims) */
-#define WG_VLBO (PV_SEG * 128)
-#define WG_VSBO 128
-#endif
-        const ulong vdesc = na_wg_desc(SMEM_ADDR(PV_SRC), WG_VLBO, WG_VSBO);
-#pragma unroll
-        for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, PV_N)(o[m]);
-#pragma unroll
-        for (int m = 0; m < MW; ++m)
-#pragma unroll
-          for (int kk = 0; kk < TK / 16; ++kk)
-            WG_CAT(WGMMA_RA_N, PV_N)(o[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3],
-                                     vdesc + (ulong)(kk * PV_SEG * 16), 1);
+        WG_ISSUE_MN(o, PV_N, PV_SRC, PV_SEG);
         WG_COMMIT();
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, PV_N)(o[m]);
@@ -798,13 +794,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                                                                           kk < TK / 16; ++kk) \
         NA_ASM("" : "+r"(pa[m][kk][0]), "+r"(pa[m][kk][1]), "+r"(pa[m][kk][2]),               \
                "+r"(pa[m][kk][3]));                                                           \
-    const ulong vdesc_ =                                                                      \
-        na_wg_desc(SMEM_ADDR(smem + (vst) * STAGE_WORDS + K_WORDS), VSEG * 128, 128);         \
-    _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, HDVP)(o[m]);        \
-    _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
-                                                                          kk < TK / 16; ++kk) \
-        WG_CAT(WGMMA_RA_N, HDVP)(o[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3], \
-                                 vdesc_ + (ulong)(kk * VSEG * 16), 1);                        \
+    WG_ISSUE_MN(o, HDVP, smem + (vst) * STAGE_WORDS + K_WORDS, VSEG);                        \
   } while (0)
 /* S = Q K^T of the chunk in stage `kst_`, issued (not committed). */
 #define ROT_S(kst_)                                                                           \
@@ -812,29 +802,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int j = 0; j < NKB; \
                                                                           ++j) s[m][j][0] =   \
         s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;                                          \
-    const ulong kdesc_ = na_wg_desc(SMEM_ADDR(smem + (kst_) * STAGE_WORDS), 128, KSEG * 128); \
-    _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, TK)(s[m]);          \
-    _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
-                                                                          kk < HDP / 16; ++kk) \
-        WG_KMAJOR_PIECES(s[m], qa[m][kk][0], qa[m][kk][1], qa[m][kk][2], qa[m][kk][3], kdesc_, \
-                         kk, KSEG);                                                           \
+    WG_ISSUE_KMAJOR(s, qa, smem + (kst_) * STAGE_WORDS, KSEG, HDP);                          \
   } while (0)
-/* Scores into log2 units, unless the scale is folded into the exponentials (SPOS). */
-#if SPOS
-#define ROT_SCALE(s)
-#else
-#define ROT_SCALE(s)                                                                          \
-  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int j = 0; j < NKB;   \
-                                                                          ++j)                \
-      _Pragma("unroll") for (int e = 0; e < 4; ++e) s[m][j][e] *= sscale;
-#endif
 /* Chunk cc's softmax on its scores s (stage sst): scaled, masked, the online softmax (alpha
    and settled for O's rescale, whose P V must be complete first). */
 #define ROT_SOFTMAX(cc, sst)                   \
   do {                                         \
     int full_;                                 \
     CHUNK_FULL(full_, cc, sst);                \
-    ROT_SCALE(s);                              \
+    SCALE_S(s);                                \
     if (!full_) MASK_S(s, cc, sst, -INFINITY); \
     ONLINE_SOFTMAX(s, alpha, settled);         \
   } while (0)
