@@ -205,7 +205,8 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
 // rank 1: the second warpgroup also half a pass behind the first) and the
 // scale's two forms (a positive scale folded into the exponentials, SPOS; any other a separate
 // multiply): each random problem (every option) runs one of the forward's ROT candidates against
-// the reference, every third with its scale negative, which also runs its default tile.
+// the reference, every third with its scale negative, which also runs its default tile forward
+// and backward (the dQ kernel masks P after its exponential, for either sign of scale).
 TEST(MmaConfigs, RotatedForwardIsCorrect) {
   const DeviceInfo& d = test_context().device();
   if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
@@ -221,6 +222,7 @@ TEST(MmaConfigs, RotatedForwardIsCorrect) {
       c.problem.scale = c.problem.scale == 0.0f ? -0.125f : -c.problem.scale;
       SCOPED_TRACE(c.name() + " default tile, negative scale");
       check_forward(c, "mma", nullptr);
+      if (unsupported(c, "mma", Pass::Backward).empty()) check_backward(c, "mma", nullptr);
       ++negative;
     }
     // ROT=2 (rank 1 only) on every other rank-1 problem, ROT=1 elsewhere
