@@ -635,11 +635,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
             for (int kk = 0; kk < TQC / 16; ++kk) {
 #if DO_DV
               WG_CAT(WGMMA_RA_N, HDVP)(dv[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2],
-                                       pa[m][kk][3], odesc + (ulong)(kk * VSEG * 16), 1);
+                                       pa[m][kk][3], na_wg_desc_at(odesc, kk * VSEG * 16), 1);
 #endif
 #if DO_DK
               WG_CAT(WGMMA_RA_N, HDP)(dk[m], da[m][kk][0], da[m][kk][1], da[m][kk][2],
-                                      da[m][kk][3], qdesc + (ulong)(kk * KSEG * 16), 1);
+                                      da[m][kk][3], na_wg_desc_at(qdesc, kk * KSEG * 16), 1);
 #endif
             }
           WG_COMMIT();

@@ -496,7 +496,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
                                                                           kk < TK / 16; ++kk) \
         WG_CAT(WGMMA_RA_N, n)(acc[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3],  \
-                              vd_ + (ulong)(kk * (seg) * 16), 1);                             \
+                              na_wg_desc_at(vd_, kk * (seg) * 16), 1);                              \
   } while (0)
 #endif
 

@@ -41,7 +41,7 @@
 /* acc[0 .. WG_CHUNK / 8) += A (a0..a3) times a k16 step `kk` of WG_CHUNK columns of a K-major
    chunk (core matrices, `seg` 16-byte segments per row) through `desc`, in pieces of WG_SN
    columns: a k16 step is two cores further, the next piece WG_SN / 8 row groups. */
-#define WG_KMAJOR_PIECES(acc, a0, a1, a2, a3, desc, kk, seg)                                    _Pragma("unroll") for (int h_ = 0; h_ < WG_CHUNK / WG_SN; ++h_)                                   WG_CAT(WGMMA_RA_N, WG_SN)(((acc) + h_ * (WG_SN / 8)), a0, a1, a2, a3,                                                   (desc) + (ulong)(16 * (kk) + h_ * (WG_SN / 8) * (seg) * 8), 0)
+#define WG_KMAJOR_PIECES(acc, a0, a1, a2, a3, desc, kk, seg)                                    _Pragma("unroll") for (int h_ = 0; h_ < WG_CHUNK / WG_SN; ++h_)                                   WG_CAT(WGMMA_RA_N, WG_SN)(((acc) + h_ * (WG_SN / 8)), a0, a1, a2, a3,                                                   na_wg_desc_at(desc, 16 * (kk) + h_ * (WG_SN / 8) * (seg) * 8), 0)
 
 /* A shared-memory matrix descriptor without swizzle: the operand is made of 8 x 16-byte core
    matrices (128 contiguous bytes each); lbo = bytes between cores along K, sbo = bytes between
@@ -49,6 +49,15 @@
 NA_FN ulong na_wg_desc(uint addr, uint lbo, uint sbo) {
   return (ulong)((addr >> 4) & 0x3FFF) | ((ulong)((lbo >> 4) & 0x3FFF) << 16) |
          ((ulong)((sbo >> 4) & 0x3FFF) << 32);
+}
+
+/* desc with its start address `off` 16-byte units further. Only the low word changes: the
+   address field (bits 0-13) holds shared-memory offsets under 48 KB, so it never carries out,
+   and a 32-bit add leaves the high word (SBO) a constant the compiler can see. A 64-bit add
+   cost the rotated forward's loop about 60 instructions a pass in descriptor arithmetic and
+   register-to-uniform moves (SASS of the local stand-in, session 13). */
+NA_FN ulong na_wg_desc_at(ulong desc, uint off) {
+  return (desc & 0xFFFFFFFF00000000UL) | (ulong)((uint)desc + off);
 }
 
 #define WGMMA_RA_N8(d, a0, a1, a2, a3, desc, tb)                                    \
