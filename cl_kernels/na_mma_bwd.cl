@@ -201,6 +201,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __global const ushort* d_out, __global const float* lse, __global const float* delta,
     __global ushort* d_k, __global ushort* d_v, int B, int L0, int L1, int L2, int H, int HKV,
     int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+  HD_EXACT_CONSTANTS();
 #if KV_REGS /* the key tile in the chunk buffers' memory */
 #define KV_WORDS (BK * (SK + SV))
   __local uint smem_[KV_WORDS > STAGES * CHUNK_WORDS ? KV_WORDS : STAGES * CHUNK_WORDS]

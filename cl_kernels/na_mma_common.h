@@ -26,6 +26,18 @@
 #error "the mma kernels take f16 (DTYPE=1) or bf16 (DTYPE=2)"
 #endif
 
+/* HD_EXACT 1 (the host's define): head_dim and head_dim_v equal their buckets HDP and HDVP.
+   The kernels then overwrite their hd and hdv arguments with the constants, so that row
+   addresses and the zero fill past the head dims (seg * 8 < hd) fold at compile time. */
+#ifndef HD_EXACT
+#define HD_EXACT 0
+#endif
+#if HD_EXACT
+#define HD_EXACT_CONSTANTS() (hd = HDP, hdv = HDVP)
+#else
+#define HD_EXACT_CONSTANTS() ((void)0)
+#endif
+
 /* d[0..3] += A * B (m16n8k16, f32 accumulation). */
 #define MMA_16816(d, a0, a1, a2, a3, b0, b1)                                                    \
   NA_ASM("mma.sync.aligned.m16n8k16.row.col.f32." MMA_AB "." MMA_AB                             \

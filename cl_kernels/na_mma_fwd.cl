@@ -143,6 +143,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     __global ushort* out, __global float* lse, int B, int L0, int L1, int L2, int H, int HKV,
     int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
 #endif
+  HD_EXACT_CONSTANTS();
   /* Q staging, then STAGES x (K chunk, V chunk); 16-byte aligned for cp.async and ldmatrix */
   __local uint smem[SMEM_WORDS] __attribute__((aligned(SMEM_ALIGN)));
   __local int key_y[STAGES][3][TK]; /* box coordinates of each chunk's keys (FAR past the box) */

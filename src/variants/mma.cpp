@@ -705,6 +705,12 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
       {"HDP", hdp},     {"HDVP", hdvp}, {"TQ0", t.tq[0]}, {"TQ1", t.tq[1]},
       {"TQ2", t.tq[2]}, {"NW", t.nw},   {"MW", t.mw},     {"STAGES", t.stages}};
   defs.insert(defs.end(), extra.begin(), extra.end());
+  // Head dims equal to their buckets become compile-time constants in the kernels (HD_EXACT in
+  // na_mma_common.h): H100, f16, alternating rounds (2026-11-26 session 13, docs/PERFORMANCE.md):
+  // forward video-3d 3.654 -> 3.608 ms, flux-2d 0.2134 -> 0.2082, long-1d-causal (with the
+  // rotated loop's copies after its wgmma) 0.886-0.896 -> 0.869-0.871; backward flux-2d 0.619 ->
+  // 0.611, vision-2d 0.5726 -> 0.5635.
+  defs.push_back({"HD_EXACT", p.head_dim == hdp && p.head_dim_v == hdvp ? 1 : 0});
   // The per-warp chunk skip pays where a warp's rows see a clearly smaller part of the tile's
   // box than the whole tile does; estimated on axis 0 (warps split the tile along it).
   const int rows0 = std::max(1, t.rows() / t.nw / (t.tq[1] * t.tq[2]));
