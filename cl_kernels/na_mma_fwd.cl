@@ -65,6 +65,18 @@
 #if ROT && (!WG || STAGES != 2 || ROT > 2 || (ROT == 2 && (NW != 8 || RANK != 1)))
 #error "ROT needs WG=1 and STAGES=2; ROT=2 also NW=8 and rank 1"
 #endif
+#ifndef LATE_LOADS
+/* WG tiles of 2 stages or more, unrotated loop: 1 issues each pass's copies after its first
+   wgmma (S; in the dQ kernel S and dP), not right after the barrier. H100, f16, dQ kernel, two
+   alternating rounds (session 13): long-1d-causal 1.032/1.028 -> 1.02/1.02 ms, vision-2d
+   0.2326/0.2339 -> 0.2297/0.2309, vision-2d-dilated 0.2009 -> 0.1996; at head dim 128 it lost
+   (video-3d 4.104 -> 4.135, flux-2d 0.2318 -> 0.2332), so head dims up to 64 only. */
+#define LATE_LOADS (HDP <= 64 && HDVP <= 64)
+#endif
+#if LATE_LOADS && (!WG || STAGES < 2)
+#undef LATE_LOADS
+#define LATE_LOADS 0
+#endif
 #ifndef WG
 #define WG 0 /* 1: both products by Hopper's wgmma (sm_90a, na_wgmma.h): the 4 warps of a
                 warpgroup multiply their 64 rows together, K and V chunks as core matrices */
@@ -289,29 +301,37 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
      moves by a fixed number of elements per chunk (koff, voff: offsets from k and v, segment
      included), and the chunk metadata is arithmetic (CHUNK_FULL, CHUNK_HIT, KEY_Y): no key
      coordinates in registers or local memory. */
-  int koff[KSLOTS], voff[VSLOTS];
+  int koff[KSLOTS]; /* chunk 0's; chunk ci's are ci * kstep further (vstep for V) */
 #pragma unroll
   for (int j = 0; j < KSLOTS; ++j) {
     const int idx = lid + j * NT;
     const int tok = NA_TOKEN(SLOT_ROW(idx, KSEG, TK), 0, 0, t.kst, t.grp, L1, L2);
     koff[j] = ((b * N + tok) * HKV + hk) * hd + SLOT_SEG(idx, KSEG, TK) * 8;
   }
+#if HD_EXACT && HDP == HDVP
+#define voff koff /* hd == hdv: V's slots are K's (fewer registers) */
+#else
+  int voff[VSLOTS];
 #pragma unroll
   for (int j = 0; j < VSLOTS; ++j) {
     const int idx = lid + j * NT;
     const int tok = NA_TOKEN(SLOT_ROW(idx, VSEG, TK), 0, 0, t.kst, t.grp, L1, L2);
     voff[j] = ((b * N + tok) * HKV + hk) * hdv + SLOT_SEG(idx, VSEG, TK) * 8;
   }
+#endif
   /* one chunk further: TK positions, DIL0 tokens each */
   const int kstep = TK * DIL0 * HKV * hd, vstep = TK * DIL0 * HKV * hdv;
+/* The copies of chunk ci from src (offsets off of chunk 0, step elements a chunk) into base. The
+   offsets stay loop-invariant: a copy is issued for any chunk in any order (the rotated loop
+   loads K a chunk ahead of V). */
 #define R1_COPY(ci, st, base, off, step, seg_, width, nslots, AT, src)                          \
+  const int cofs_ = (ci) * (step), rem_ = kbox - (ci) * TK;                                    \
   _Pragma("unroll") for (int j = 0; j < nslots; ++j) {                                         \
     const int idx = lid + j * NT, kk = SLOT_ROW(idx, seg_, TK), seg = SLOT_SEG(idx, seg_, TK); \
-    const int live = (ci) * TK + kk < kbox;                                                    \
+    const int live = kk < rem_;                                                                \
     if (idx < TK * seg_)                                                                       \
-      CP_ASYNC_16(SMEM_ADDR(&(base)[AT(kk, seg)]), (src) + (live ? off[j] : 0),              \
+      CP_ASYNC_16(SMEM_ADDR(&(base)[AT(kk, seg)]), (src) + (live ? off[j] + cofs_ : 0),      \
                   (live && seg * 8 < (width)) ? 16 : 0);                                       \
-    off[j] += (step);                                                                          \
   }
 #define LOAD_K(ci, st)                                                                        \
   do {                                                                                        \
@@ -574,8 +594,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     WG_PROXY_FENCE();
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
-    if (c + STAGES - 1 < nchunks) LOAD_CHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);
-    CP_ASYNC_COMMIT();
+#define STD_LOADS()                                                                         \
+  do {                                                                                      \
+    if (c + STAGES - 1 < nchunks) LOAD_CHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);    \
+    CP_ASYNC_COMMIT();                                                                      \
+  } while (0)
+#if !LATE_LOADS
+    STD_LOADS();
+#endif
 #else
     LOAD_CHUNK(c, 0);
     CP_ASYNC_COMMIT();
@@ -610,6 +636,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         WG_ISSUE_KMAJOR(s, qa, ks, KSEG, HDP);
         WG_COMMIT();
 #if !MMA_DQ /* the dQ kernel waits after issuing dP too (below) */
+#if LATE_LOADS
+        STD_LOADS();
+#endif
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
 #endif
@@ -654,6 +683,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         /* V as B (K-major: value dims along K), in pieces of WG_SN keys, as K in S. */
         WG_ISSUE_KMAJOR(dp, oa, vs, VSEG, HDVP);
         WG_COMMIT();
+#if LATE_LOADS
+        STD_LOADS();
+#endif
         /* S is ready; dP runs on while S is scaled, masked and exponentiated (below). */
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT1_N, TK)(s[m]);
@@ -815,19 +847,32 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     if (!full_) MASK_S(s, cc, sst, -INFINITY); \
     ONLINE_SOFTMAX(s, alpha, settled);         \
   } while (0)
-/* The barrier of pass c: chunk c's K and chunk c - 1's V are in, and the copies of K of chunk
-   c + 1 and V of chunk c go out (into the stages that pass c - 1 finished with). Passes are
-   peeled so that every wgmma group is non-empty and every wait unconditional (an empty group or
-   a conditional wait makes ptxas insert warpgroup arrives, and on the ROT=2 path serialize all
-   wgmma: C7519, C7520). */
-#define ROT_PASS_START(c)                                  \
+/* The barrier of pass c (chunk c's K and chunk c - 1's V are in), then the copies of K of chunk
+   c + 1 and V of chunk c (into the stages that pass c - 1 finished with). Inside the loop the
+   copies go out after the pass's wgmma are issued, so the tensor cores start first: H100,
+   long-1d-causal 0.917-0.923 -> 0.890 ms (f16; bf16 0.916-0.919 -> 0.890; session 13). Of the
+   placements tried then (alternating rounds, f16 ms): the second warpgroup's copies between its
+   S and its P V 0.858-0.863, after both 0.866-0.875, right after the barrier 0.888; the first
+   warpgroup's between its S and P V 0.864-0.868 against after both 0.857-0.862. Passes
+   are peeled so that every wgmma group is non-empty and every wait unconditional (an empty group
+   or a conditional wait makes ptxas insert warpgroup arrives, and on the ROT=2 path serialize
+   all wgmma: C7519, C7520). */
+#define ROT_PASS_BARRIER()        \
+  do {                            \
+    CP_ASYNC_WAIT(0);             \
+    WG_PROXY_FENCE();             \
+    barrier(CLK_LOCAL_MEM_FENCE); \
+  } while (0)
+#define ROT_PASS_LOADS(c)                                  \
   do {                                                     \
-    CP_ASYNC_WAIT(0);                                      \
-    WG_PROXY_FENCE();                                      \
-    barrier(CLK_LOCAL_MEM_FENCE);                          \
     if ((c) + 1 < nchunks) LOAD_K((c) + 1, ((c) + 1) & 1); \
     if ((c) < nchunks) LOAD_V(c, (c) & 1);                 \
     CP_ASYNC_COMMIT();                                     \
+  } while (0)
+#define ROT_PASS_START(c) \
+  do {                    \
+    ROT_PASS_BARRIER();   \
+    ROT_PASS_LOADS(c);    \
   } while (0)
   if (nchunks > 0) LOAD_K(0, 0);
   CP_ASYNC_COMMIT();
@@ -845,12 +890,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     }
     for (int c = 1; c < nchunks; ++c) {
       const int st = c & 1;
-      ROT_PASS_START(c);
+      ROT_PASS_BARRIER();
       ROT_SOFTMAX(c - 1, st ^ 1); /* chunk c - 1, whose P V runs below */
       if (!settled) RESCALE_O(alpha);
       PACK_P(pa, s);
       ROT_S(st);
       WG_COMMIT();
+      ROT_PASS_LOADS(c);
       ROT_PV(st ^ 1);
       WG_COMMIT();
 #pragma unroll
@@ -882,11 +928,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     }
     for (int c = 1; c < nchunks; ++c) {
       const int st = c & 1;
-      ROT_PASS_START(c);
+      ROT_PASS_BARRIER();
       ROT_S(st);
       WG_COMMIT();
       ROT_PV(st ^ 1);
       WG_COMMIT();
+      ROT_PASS_LOADS(c);
 #pragma unroll
       for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT1_N, TK)(s[m]);
       ROT_SOFTMAX(c, st);
