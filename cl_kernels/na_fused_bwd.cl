@@ -168,6 +168,25 @@ NA_FN na_kmeta na_key_meta(int n, int kk, int nchunks, int kbox, na_tile t, int 
   return m;
 }
 
+/* Inside na_fused_bwd_dq: key metadata m[u] (key lid + u * NT) into buffer buf. */
+#define PUT_KMETA(buf)                                                                  \
+  do {                                                                                  \
+    _Pragma("unroll") for (int u = 0; u < NM; ++u) {                                    \
+      const int kk = lid + u * NT;                                                      \
+      if (NM * NT == TK || kk < TK) {                                                   \
+        key_row[buf][kk] = m[u].row;                                                    \
+        _Pragma("unroll") for (int a = 0; a < 3; ++a) key_y[buf][a][kk] = m[u].y[a];    \
+      }                                                                                 \
+    }                                                                                   \
+  } while (0)
+
+/* ... the metadata of chunk n's keys into m. */
+#define GET_KMETA(n)                                                                          \
+  do {                                                                                        \
+    _Pragma("unroll") for (int u = 0; u < NM; ++u) m[u] =                                     \
+        na_key_meta((n), lid + u * NT, nchunks, kbox, t, b, N, HKV, hk, L1, L2);              \
+  } while (0)
+
 /* Both kernels: the rows of a chunk (the other side's: keys for dQ, queries for dK/dV) whose
    row indices are in rows[buf] (-1 past the box) from pa (HDP head dims) and pb (HDVP) into
    registers ra, rb (NLQ and NLO values per item: issued, not waited for; zeros past the box
@@ -210,7 +229,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dq(
   __local float Vt[HDVP * TK] __attribute__((aligned(16))); /* Vt[d][key] */
   __local float Ps[BQ * TK] __attribute__((aligned(16)));   /* dS[row][key] */
   __local float lse_r[BQ], d_r[BQ];
-  /* Each chunk's key metadata, double-buffered as the dK/dV kernel's query metadata (below). */
+  /* Each chunk's key metadata, double-buffered as the dK/dV kernel's query metadata (below;
+     PUT_KMETA, GET_KMETA as its PUT_META, GET_META). */
   __local int key_row[2][TK];
   __local int key_y[2][3][TK];
 
@@ -273,22 +293,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dq(
   const int nchunks = (kbox + TK - 1) / TK;
   na_kmeta m[NM];
   float rk[NLQ], rv[NLO];
-#pragma unroll
-  for (int u = 0; u < NM; ++u)
-    m[u] = na_key_meta(0, lid + u * NT, nchunks, kbox, t, b, N, HKV, hk, L1, L2);
+  GET_KMETA(0);
   for (int n = -1; n < nchunks; ++n) {
     const int cb = n & 1; /* chunk n's metadata buffer */
     barrier(CLK_LOCAL_MEM_FENCE);
     if (n >= 0) STORE_ROWS(rk, rv, Kt, Vt);
-#pragma unroll
-    for (int u = 0; u < NM; ++u) {
-      const int kk = lid + u * NT;
-      if (NM * NT == TK || kk < TK) {
-        key_row[cb ^ 1][kk] = m[u].row;
-#pragma unroll
-        for (int a = 0; a < 3; ++a) key_y[cb ^ 1][a][kk] = m[u].y[a];
-      }
-    }
+    PUT_KMETA(cb ^ 1);
     barrier(CLK_LOCAL_MEM_FENCE);
     if (n >= 0) {
       vec_t s[RQ][NKV], dp[RQ][NKV];
@@ -341,9 +351,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_fused_bwd_dq(
     barrier(CLK_LOCAL_MEM_FENCE);
 
     LOAD_ROWS(cb ^ 1, key_row, rk, rv, k, v);
-#pragma unroll
-    for (int u = 0; u < NM; ++u)
-      m[u] = na_key_meta(n + 2, lid + u * NT, nchunks, kbox, t, b, N, HKV, hk, L1, L2);
+    GET_KMETA(n + 2);
     if (n >= 0)
       for (int kk = 0; kk < TK; ++kk) {
         vec_t kv[NDQ];

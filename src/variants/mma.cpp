@@ -770,11 +770,10 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   const MmaTile kt = dkdv_tile_of(c, p);
   if (t.wg || kt.wg) require_wg_probe(ctx, p, c);
   const std::string label = name(p, c, Pass::Backward);
-  cl::Kernel k_dq =
-      ctx.kernel(kFwdFile,
-                 mma_options(ctx.device(), p, t,
-                             {{"TK", t.tk}, {"MMA_DQ", 1}, {"DQ_DELTA", dq_delta_of(c)}}),
-                 "na_mma_bwd_dq", label);
+  cl::Kernel k_dq = ctx.kernel(
+      kFwdFile,
+      mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"MMA_DQ", 1}, {"DQ_DELTA", dq_delta_of(c)}}),
+      "na_mma_bwd_dq", label);
   // META_LATE (na_mma_bwd.cl): on the H100 it made flux-2d's dK/dV kernel 6% faster and
   // long-1d-causal's, under its 168-register cap, 4% slower (docs/PERFORMANCE.md, 2026-11-25
   // session 3): only without a cap.
