@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "core/problem.hpp"
+#include "core/tiling.hpp"
 #include "test_util.hpp"
 #include "testing/reference.hpp"
 #include "tiers.hpp"
@@ -195,6 +196,48 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
     const Config& bcfg = bwg[(i / 3) % bwg.size()];
     SCOPED_TRACE("backward " + bcfg.str());
     check_backward(c, "mma", &bcfg);
+    ++ran_bwd;
+  }
+  EXPECT_GT(ran, 0);
+  EXPECT_GT(ran_bwd, 0);
+}
+
+// Work-groups of more than 8 warps under a register cap. NVIDIA's driver reports 256 work-items
+// for every kernel, and the host takes the register file's bound instead
+// (nvidia_work_group_bound). Each random problem runs the forward with 12 warps (MAXREG=168)
+// or 16 (MAXREG=128), as mma.sync tiles or, on compute capability 9.0, every other one as WG
+// tiles. Then the backward with a dQ tile and a dK/dV tile of 12 warps, against the reference.
+// Problems whose wide tile does not fit the device's local memory are skipped; some must run.
+TEST(MmaConfigs, WideWorkGroupsAreCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device()) GTEST_SKIP() << "mma needs an NVIDIA GPU of compute capability 8.0";
+  const Variant* mma = find_variant("mma");
+  const bool hopper = d.nv_cc_major == 9 && d.nv_cc_minor == 0;
+  const std::vector<NaCase> cases = mma_random(TIER(6161, 6162), TIER(16, 48));
+  int ran = 0, ran_bwd = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const NaCase& c = cases[i];
+    if (!unsupported(c, "mma", Pass::Forward).empty()) continue;
+    const Problem p = normalize(&c.problem);
+    const int nw = i % 2 ? 16 : 12;
+    int tq[3];
+    query_box(p, 16 * nw, tq);
+    const std::string box = "TQ0=" + std::to_string(tq[0]) + ",TQ1=" + std::to_string(tq[1]) +
+                            ",TQ2=" + std::to_string(tq[2]) + ",NW=" + std::to_string(nw);
+    const std::string fwd = box + ",TK=32,STAGES=2,MAXREG=" + (nw == 16 ? "128" : "168") +
+                            (hopper && i % 4 < 2 ? ",WG=1" : "");
+    const Config f = Config::parse(fwd);
+    if (mma->config_error(p, d, Pass::Forward, f).empty()) {
+      SCOPED_TRACE(c.name() + " " + f.str());
+      check_forward(c, "mma", &f);
+      ++ran;
+    }
+    if (nw != 12 || !unsupported(c, "mma", Pass::Backward).empty()) continue;
+    const Config b = Config::parse(box + ",TK=16,STAGES=1,MAXREG=168,KNW=12,KMW=1,KTK=16," +
+                                   "KSTAGES=1,KMAXREG=168");
+    if (!mma->config_error(p, d, Pass::Backward, b).empty()) continue;
+    SCOPED_TRACE("backward " + c.name() + " " + b.str());
+    check_backward(c, "mma", &b);
     ++ran_bwd;
   }
   EXPECT_GT(ran, 0);
@@ -481,6 +524,19 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=64,STAGES=1,WG=1", Pass::Backward));
   EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KTK=32,KWG=1", Pass::Backward));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=2,MW=2,TK=64,STAGES=2,WG=1").find("NW"));
+  // More than 8 warps: only under a register cap the register file holds (65536 registers:
+  // 12 warps at 168 a work-item, 16 at 128), and never more than 16.
+  EXPECT_EQ("", err("TQ0=192,TQ1=1,TQ2=1,NW=12,TK=64,STAGES=2,MAXREG=168"));
+  EXPECT_EQ("", err("TQ0=256,TQ1=1,TQ2=1,NW=16,TK=32,STAGES=2,MAXREG=128,WG=1"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=192,TQ1=1,TQ2=1,NW=12,TK=64,STAGES=2").find("NW=12 (more than 256"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=256,TQ1=1,TQ2=1,NW=16,TK=32,STAGES=2,MAXREG=168").find("65536 registers"));
+  EXPECT_NE(std::string::npos, err("TQ0=272,TQ1=1,TQ2=1,NW=17,TK=32,STAGES=2").find("1..16"));
+  EXPECT_EQ(384u, nvidia_work_group_bound(dev, 168));
+  EXPECT_EQ(512u, nvidia_work_group_bound(dev, 128));
+  EXPECT_EQ(256u, nvidia_work_group_bound(dev, 255));
+  EXPECT_EQ(256u, nvidia_work_group_bound(dev, 0));
   // ROT: the forward's WG tiles of 2 stages only.
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1,ROT=1"));
   EXPECT_NE(std::string::npos,
@@ -576,6 +632,7 @@ TEST(MmaHostConfig, DkdvTileOfItsOwn) {
   EXPECT_NE(std::string::npos, err(",KNW=2,KTK=16,KSTAGES=3", Pass::Forward).find("backward"));
   EXPECT_NE(std::string::npos, err(",KTK=24").find("KTK"));
   EXPECT_NE(std::string::npos, err(",KNW=9").find("KNW"));
+  EXPECT_NE(std::string::npos, err(",KNW=17").find("KNW outside 1..16"));
   EXPECT_NE(std::string::npos, err(",KMW=3").find("KMW"));
   EXPECT_NE(std::string::npos, err(",KSTAGES=7").find("KSTAGES"));
   // 64 resident keys at head dim 128 (35 KB) leave no room for a second 16-row chunk stage.

@@ -163,7 +163,7 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     if (t.tq[a] < 1) return "TQ" + std::to_string(a) + " < 1";
     if (a >= p.rank && t.tq[a] != 1) return "TQ" + std::to_string(a) + " must be 1 past the rank";
   }
-  if (t.nw < 1 || t.nw > 8) return k + "NW outside 1..8";
+  if (t.nw < 1 || t.nw > 16) return k + "NW outside 1..16";
   if (t.mw < 1 || t.mw > 2) return k + "MW must be 1 or 2";
   if (t.bq() != t.rows()) {
     return kv ? "the key box must hold 16 * KMW * KNW keys"
@@ -211,6 +211,16 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
   }
   if (static_cast<std::size_t>(t.nt()) > dev.max_work_group_size) {
     return what + "too many work-items";
+  }
+  // More than 8 warps only under a register cap that the register file holds for them
+  // (nvidia_work_group_bound: without a cap the kernel may take 255 registers a work-item).
+  if (t.nt() > 256) {
+    const std::string nw = k + "NW=" + std::to_string(t.nw);
+    if (t.maxreg == 0) return what + nw + " (more than 256 work-items) needs " + k + "MAXREG";
+    if (static_cast<std::size_t>(t.nt()) > nvidia_work_group_bound(dev, t.maxreg)) {
+      return what + nw + " with " + k + "MAXREG=" + std::to_string(t.maxreg) +
+             " needs more than the 65536 registers of a work-group";
+    }
   }
   // NVIDIA's driver adds 16 bytes of its own to every kernel's local memory (H100, driver
   // 580.159.04: dK/dV kernels of 49152 bytes in __local arrays reported 49168 and did not run).
@@ -750,7 +760,7 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   cl::Kernel k = ctx.kernel(
       kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"ROT", t.rot}, {"SPOS", spos}}),
       "na_mma_fwd", label);
-  check_fits(k, ctx.device(), t.nt(), label);
+  check_fits(k, ctx.device(), t.nt(), label, t.maxreg);
   int nt[3];
   const Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
   cl::Event ev =
@@ -793,8 +803,9 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   };
   cl::Kernel k_dkdv = dkdv_kernel(kt.split ? 1 : 0);
   cl::Kernel k_dk = kt.split ? dkdv_kernel(2) : cl::Kernel();
-  const TiledKernel second{&k_dk, kt.tq, kt.nt()};
-  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt()}, {&k_dkdv, kt.tq, kt.nt()}, a, label, events,
+  const TiledKernel second{&k_dk, kt.tq, kt.nt(), 0, kt.maxreg};
+  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt(), 0, t.maxreg},
+                        {&k_dkdv, kt.tq, kt.nt(), 0, kt.maxreg}, a, label, events,
                         kt.split ? &second : nullptr, dq_delta_of(c) == 1);
 }
 

@@ -101,9 +101,18 @@ std::string Variant::name(const Problem& p, const Config& c, Pass pass) const {
   return n;
 }
 
+std::size_t nvidia_work_group_bound(const DeviceInfo& dev, int reg_cap) {
+  if (reg_cap <= 0) return 256;
+  const std::size_t regs = (static_cast<std::size_t>(reg_cap) + 7) / 8 * 8;
+  return std::min(dev.max_work_group_size, 65536 / (regs * 32) * 32);
+}
+
 void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
-                const std::string& label) {
-  const std::size_t max_wg = kernel.getWorkGroupInfo<CL_KERNEL_WORK_GROUP_SIZE>(dev.device);
+                const std::string& label, int reg_cap) {
+  std::size_t max_wg = kernel.getWorkGroupInfo<CL_KERNEL_WORK_GROUP_SIZE>(dev.device);
+  // NVIDIA's figure assumes 255 registers a work-item (nvidia_work_group_bound); a capped
+  // program's own bound is what the hardware enforces.
+  if (dev.is_nvidia() && reg_cap > 0) max_wg = std::max(max_wg, nvidia_work_group_bound(dev, reg_cap));
   const cl_ulong local = kernel.getWorkGroupInfo<CL_KERNEL_LOCAL_MEM_SIZE>(dev.device);
   if (static_cast<std::size_t>(work_items) > max_wg) {
     throw Unsupported(label + " needs " + std::to_string(work_items) +
@@ -173,9 +182,9 @@ DeltaPass launch_delta(Context& ctx, const Problem& p, cl_mem out, cl_mem d_out,
 void launch_tiled_backward(Context& ctx, const Problem& p, TiledKernel dq, TiledKernel dkdv,
                            const BwdArgs& a, const std::string& label, Events* events,
                            const TiledKernel* dkdv2, bool dq_delta) {
-  check_fits(*dq.kernel, ctx.device(), dq.work_items, label);
-  check_fits(*dkdv.kernel, ctx.device(), dkdv.work_items, label);
-  if (dkdv2) check_fits(*dkdv2->kernel, ctx.device(), dkdv2->work_items, label);
+  check_fits(*dq.kernel, ctx.device(), dq.work_items, label, dq.reg_cap);
+  check_fits(*dkdv.kernel, ctx.device(), dkdv.work_items, label, dkdv.reg_cap);
+  if (dkdv2) check_fits(*dkdv2->kernel, ctx.device(), dkdv2->work_items, label, dkdv2->reg_cap);
   int nq[3], nk[3];
   const Geometry gq = tiled_geometry(p, dq.tq, dq.work_items, p.heads, nq);
   const Geometry gk = tiled_geometry(p, dkdv.tq, dkdv.work_items, p.heads_kv, nk);

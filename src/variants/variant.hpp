@@ -87,9 +87,17 @@ std::string compile_options(const DeviceInfo& dev, const Problem& p,
 std::string problem_key(const Problem& p, int hd_bucket, int hdv_bucket);
 
 // After a build: throws Unsupported when the kernel cannot run `work_items` per group on the
-// device (registers or local memory), naming the variant and the limits.
+// device (registers or local memory), naming the variant and the limits. `reg_cap`: the
+// registers per work-item the program is capped at (0: none); see nvidia_work_group_bound.
 void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
-                const std::string& label);
+                const std::string& label, int reg_cap = 0);
+
+// Work-items per group that an NVIDIA GPU's register file holds for a kernel capped at
+// `reg_cap` registers (65536 per SM, allocated per warp in units of 8 registers a work-item),
+// at most the device's maximum. NVIDIA's driver reports CL_KERNEL_WORK_GROUP_SIZE 256 for every
+// kernel, as if each took 255 registers: on the H100 (driver 580) a 10-register kernel reported
+// 256 and ran launches of 384, 512 and 1024 work-items correctly (docs/DESIGN.md).
+std::size_t nvidia_work_group_bound(const DeviceInfo& dev, int reg_cap);
 
 // Launch geometry of the box-tiled kernels: one work-group of `work_items` per query (or key)
 // tile, batch item and head (`heads` of them); nt receives the tiles per axis.
@@ -116,6 +124,8 @@ struct TiledKernel {
   // LANES_FOR_EACH_TILE in na_lanes.h); the launch is capped at this many work-groups and gets
   // a fresh zeroed counter.
   std::size_t counter_groups = 0;
+  // The program's register cap per work-item (0: none), for check_fits.
+  int reg_cap = 0;
 };
 
 // Launches a tiled kernel over `g` with `args`, adding the counter that `tk` asks for.
