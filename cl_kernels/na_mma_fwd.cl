@@ -70,8 +70,11 @@
    wgmma (S; in the dQ kernel S and dP), not right after the barrier. H100, f16, dQ kernel, two
    alternating rounds (session 13): long-1d-causal 1.032/1.028 -> 1.02/1.02 ms, vision-2d
    0.2326/0.2339 -> 0.2297/0.2309, vision-2d-dilated 0.2009 -> 0.1996; at head dim 128 it lost
-   (video-3d 4.104 -> 4.135, flux-2d 0.2318 -> 0.2332), so head dims up to 64 only. */
-#define LATE_LOADS (HDP <= 64 && HDVP <= 64)
+   (video-3d 4.104 -> 4.135, flux-2d 0.2318 -> 0.2332), so head dims up to 64 only. The
+   unrotated WG forward was not measured with it on the H100 (its defaults there are mma.sync
+   or rotated); on the H200 its vision-2d tuning entry went 0.1928 -> 0.1962 in one round, so
+   the forward keeps the copies after the barrier. */
+#define LATE_LOADS (MMA_DQ && HDP <= 64 && HDVP <= 64)
 #endif
 #if LATE_LOADS && (!WG || STAGES < 2)
 #undef LATE_LOADS
