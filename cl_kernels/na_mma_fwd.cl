@@ -66,17 +66,16 @@
 #error "ROT needs WG=1 and STAGES=2; ROT=2 also NW=8 and rank 1"
 #endif
 #ifndef LATE_LOADS
-/* WG tiles of 2 stages or more, unrotated loop: 1 issues each pass's copies after its first
-   wgmma (S; in the dQ kernel S and dP), not right after the barrier. H100, f16, dQ kernel, two
-   alternating rounds (session 13): long-1d-causal 1.032/1.028 -> 1.02/1.02 ms, vision-2d
-   0.2326/0.2339 -> 0.2297/0.2309, vision-2d-dilated 0.2009 -> 0.1996; at head dim 128 it lost
-   (video-3d 4.104 -> 4.135, flux-2d 0.2318 -> 0.2332), so head dims up to 64 only. The
-   unrotated WG forward was not measured with it on the H100 (its defaults there are mma.sync
-   or rotated); on the H200 its vision-2d tuning entry went 0.1928 -> 0.1962 in one round, so
-   the forward keeps the copies after the barrier. */
-#define LATE_LOADS (MMA_DQ && HDP <= 64 && HDVP <= 64)
+/* The dQ kernel's WG tiles of 2 stages or more: 1 issues each pass's copies after its S and dP
+   wgmma, not right after the barrier. H100, f16, two alternating rounds (session 13):
+   long-1d-causal 1.032/1.028 -> 1.02/1.02 ms, vision-2d 0.2326/0.2339 -> 0.2297/0.2309,
+   vision-2d-dilated 0.2009 -> 0.1996; at head dim 128 it lost (video-3d 4.104 -> 4.135, flux-2d
+   0.2318 -> 0.2332), so head dims up to 64 only. The unrotated WG forward keeps its copies after
+   the barrier: never measured otherwise on the H100 (its defaults there are mma.sync or
+   rotated), and on the H200 its vision-2d tuning entry went 0.1928 -> 0.1962 in one round. */
+#define LATE_LOADS (HDP <= 64 && HDVP <= 64)
 #endif
-#if LATE_LOADS && (!WG || STAGES < 2)
+#if LATE_LOADS && (!MMA_DQ || !WG || STAGES < 2)
 #undef LATE_LOADS
 #define LATE_LOADS 0
 #endif
@@ -639,9 +638,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         WG_ISSUE_KMAJOR(s, qa, ks, KSEG, HDP);
         WG_COMMIT();
 #if !MMA_DQ /* the dQ kernel waits after issuing dP too (below) */
-#if LATE_LOADS
-        STD_LOADS();
-#endif
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
 #endif
