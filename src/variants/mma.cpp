@@ -214,13 +214,11 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
   }
   // More than 8 warps only under a register cap that the register file holds for them
   // (nvidia_work_group_bound: without a cap the kernel may take 255 registers a work-item).
-  if (t.nt() > 256) {
+  if (static_cast<std::size_t>(t.nt()) > nvidia_work_group_bound(dev, t.maxreg)) {
     const std::string nw = k + "NW=" + std::to_string(t.nw);
     if (t.maxreg == 0) return what + nw + " (more than 256 work-items) needs " + k + "MAXREG";
-    if (static_cast<std::size_t>(t.nt()) > nvidia_work_group_bound(dev, t.maxreg)) {
-      return what + nw + " with " + k + "MAXREG=" + std::to_string(t.maxreg) +
-             " needs more than the 65536 registers of a work-group";
-    }
+    return what + nw + " with " + k + "MAXREG=" + std::to_string(t.maxreg) +
+           " needs more than the 65536 registers of a work-group";
   }
   // NVIDIA's driver adds 16 bytes of its own to every kernel's local memory (H100, driver
   // 580.159.04: dK/dV kernels of 49152 bytes in __local arrays reported 49168 and did not run).

@@ -102,8 +102,8 @@ std::string Variant::name(const Problem& p, const Config& c, Pass pass) const {
 }
 
 std::size_t nvidia_work_group_bound(const DeviceInfo& dev, int reg_cap) {
-  if (reg_cap <= 0) return 256;
-  const std::size_t regs = (static_cast<std::size_t>(reg_cap) + 7) / 8 * 8;
+  const int cap = reg_cap > 0 ? reg_cap : 255;  // uncapped: the most a work-item may take
+  const std::size_t regs = (static_cast<std::size_t>(cap) + 7) / 8 * 8;
   return std::min(dev.max_work_group_size, 65536 / (regs * 32) * 32);
 }
 
@@ -112,7 +112,9 @@ void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
   std::size_t max_wg = kernel.getWorkGroupInfo<CL_KERNEL_WORK_GROUP_SIZE>(dev.device);
   // NVIDIA's figure assumes 255 registers a work-item (nvidia_work_group_bound); a capped
   // program's own bound is what the hardware enforces.
-  if (dev.is_nvidia() && reg_cap > 0) max_wg = std::max(max_wg, nvidia_work_group_bound(dev, reg_cap));
+  if (dev.is_nvidia() && reg_cap > 0) {
+    max_wg = std::max(max_wg, nvidia_work_group_bound(dev, reg_cap));
+  }
   const cl_ulong local = kernel.getWorkGroupInfo<CL_KERNEL_LOCAL_MEM_SIZE>(dev.device);
   if (static_cast<std::size_t>(work_items) > max_wg) {
     throw Unsupported(label + " needs " + std::to_string(work_items) +

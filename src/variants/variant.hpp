@@ -93,8 +93,8 @@ void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
                 const std::string& label, int reg_cap = 0);
 
 // Work-items per group that an NVIDIA GPU's register file holds for a kernel capped at
-// `reg_cap` registers (65536 per SM, allocated per warp in units of 8 registers a work-item),
-// at most the device's maximum. NVIDIA's driver reports CL_KERNEL_WORK_GROUP_SIZE 256 for every
+// `reg_cap` registers (65536 per SM, allocated per warp in units of 8 registers a work-item;
+// 0: uncapped, up to 255), at most the device's maximum. NVIDIA's driver reports CL_KERNEL_WORK_GROUP_SIZE 256 for every
 // kernel, as if each took 255 registers: on the H100 (driver 580) a 10-register kernel reported
 // 256 and ran launches of 384, 512 and 1024 work-items correctly (docs/DESIGN.md).
 std::size_t nvidia_work_group_bound(const DeviceInfo& dev, int reg_cap);
