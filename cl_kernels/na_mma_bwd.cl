@@ -54,7 +54,23 @@
    pairs of segments the H100's vision-2d WG dK/dV kernel ran 0.3464 -> 0.3582 ms (session 7). */
 #define CHUNK_PAIRS 0
 #endif
+#ifndef WS
+#define WS 0 /* 1 (WG tiles, 2+ stages, K and V in registers): warp-specialized. A producer
+                warpgroup beside the NW consumer warps issues every chunk copy and computes
+                the chunks' metadata; full and empty mbarriers per stage replace the work-group
+                barrier, so the consumer warpgroups never wait for each other. WS_CREGS and
+                WS_PREGS (host): the registers setmaxnreg gives the consumers and leaves the
+                producer (0: no setmaxnreg) */
+#endif
+#if WS
+#define NT (32 * NW + 128)
+#define CP_NT 128 /* the threads that issue the chunk copies, and this thread's index among them */
+#define CP_TID (lid - 32 * NW)
+#else
 #define NT (32 * NW)
+#define CP_NT NT
+#define CP_TID lid
+#endif
 #define WR (16 * MW) /* key rows per warp */
 #define BK (WR * NW)
 /* K and V fragments of the warp's rows stay in registers when they are small; the key tile is
@@ -196,6 +212,87 @@
 #error "RMETA: mma.sync tiles, TQC <= 32"
 #endif
 
+#if WS
+#if !WG || STAGES < 2 || !KV_REGS || PART != 0 || RMETA || NW > 8
+#error "WS: WG tiles of up to 8 consumer warps, 2+ stages, K and V in registers, dK and dV"
+#endif
+#ifndef WS_CREGS
+#define WS_CREGS 0
+#endif
+#ifndef WS_PREGS
+#define WS_PREGS 0
+#endif
+/* mbarriers (PTX ISA 7.8+, sm_90) and setmaxnreg (sm_90a) behind the sm_90a marker, since the
+   driver's first compile may emit an older PTX version; each line of an asm carries it. */
+#define SM90A "// @sm_90a@ "
+NA_FN void na_mbar_init(uint bar, uint count) {
+  NA_ASM(SM90A "mbarrier.init.shared.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+/* An arrival (release) on the mbarrier at shared address bar. */
+NA_FN void na_mbar_arrive(uint bar) {
+  NA_ASM(SM90A "{\n\t" SM90A ".reg .b64 state;\n\t" SM90A
+               "mbarrier.arrive.shared.b64 state, [%0];\n\t" SM90A "}" ::"r"(bar)
+         : "memory");
+}
+/* Waits (acquire) until the phase of the given parity of the mbarrier at bar has completed
+   (parity 1 of a fresh mbarrier counts as completed). */
+NA_FN void na_mbar_wait(uint bar, uint parity) {
+  uint done;
+  do {
+    NA_ASM(SM90A "{\n\t" SM90A ".reg .pred p;\n\t" SM90A
+                 "mbarrier.try_wait.parity.shared.b64 p, [%1], %2;\n\t" SM90A
+                 "selp.u32 %0, 1, 0, p;\n\t" SM90A "}"
+           : "=r"(done)
+           : "r"(bar), "r"(parity)
+           : "memory");
+  } while (!done);
+}
+#define SETMAXNREG(op, n) NA_ASM(SM90A "setmaxnreg." op ".sync.aligned.u32 %0;" ::"n"(n))
+#endif
+
+/* P^T and dS^T are masked to each query's window unless every query sees the tile.
+   The metadata of the query in chunk column col: from local memory, or (RMETA) from the
+   registers of lane col. QUERY_WINDOW: its window where `masked` (a literal; the
+   shuffles are volatile, so an unmasked chunk must not issue them). OpenCL C has no
+   variadic macros, so the rest of the column's setup stays at each use. */
+#if RMETA
+#define Q_LSE2(col) na_shfl_idx(m_lse2, col)
+#define Q_DD(col) na_shfl_idx(m_d, col)
+#define Q_LO(a, col) na_shfl_idx_i(m_lo[a], col)
+#define Q_HI(a, col) na_shfl_idx_i(m_hi[a], col)
+#else
+#define Q_LSE2(col) (q_lse[st][col] * LOG2E)
+#define Q_DD(col) q_d[st][col]
+#define Q_LO(a, col) q_lo[st][a][col]
+#define Q_HI(a, col) q_hi[st][a][col]
+#endif
+#define QUERY_WINDOW(col, masked)                                                              \
+  const int l0 = (masked) ? Q_LO(0, col) : 0, h0 = (masked) ? Q_HI(0, col) : 0;                \
+  const int l1 = (masked) && RANK >= 2 ? Q_LO(1, col) : 0;                                     \
+  const int h1 = (masked) && RANK >= 2 ? Q_HI(1, col) : 0;                                     \
+  const int l2 = (masked) && RANK >= 3 ? Q_LO(2, col) : 0;                                     \
+  const int h2 = (masked) && RANK >= 3 ? Q_HI(2, col) : 0
+/* P^T = exp2(S^T scale - lse) in s for nb n8 query blocks from chunk row sb, masked to each
+   query's window where `masked` (a literal: 0 where every query of the chunk sees the whole tile,
+   so the compiler drops the window loads and tests); with `ds` also dS^T = P^T (dP^T - D) in dp.
+   The caller branches on the warp-uniform `full`: a select per element cost the long-1d-causal
+   dK/dV kernel 19% (H100, 2026-11-26 session 7). */
+#define P_FROM_S(s, dp, nb, sb, masked, ds)                                                    \
+  _Pragma("unroll") for (int j = 0; j < (nb); ++j)                                             \
+      _Pragma("unroll") for (int c2 = 0; c2 < 2; ++c2) {                                       \
+    const int col = (sb) + j * 8 + 2 * tq + c2; /* elements c2 and 2 + c2 (rows g, g + 8) */   \
+    const float lse2 = Q_LSE2(col), dd = (ds) ? Q_DD(col) : 0.0f;                              \
+    QUERY_WINDOW(col, masked);                                                                 \
+    _Pragma("unroll") for (int i = 0; i < 2; ++i)                                              \
+        _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                       \
+      const int e = 2 * i + c2;                                                                \
+      const int in = !(masked) || NA_IN_BOX(ky[m][i][0], ky[m][i][1], ky[m][i][2], l0, h0, l1, \
+                                            h1, l2, h2);                                       \
+      const float p = in ? na_exp2(s[m][j][e] * sscale - lse2) : 0.0f;                         \
+      if (ds) dp[m][j][e] = p * (dp[m][j][e] - dd); /* dS^T */                                 \
+      s[m][j][e] = p;                               /* P^T */                                  \
+    }                                                                                          \
+  }
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __global const ushort* q, __global const ushort* k, __global const ushort* v,
     __global const ushort* d_out, __global const float* lse, __global const float* delta,
@@ -218,6 +315,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   __local float q_lse[STAGES][TQC], q_d[STAGES][TQC]; /* by cp.async with the chunk's rows */
   __local int q_lo[STAGES][3][TQC], q_hi[STAGES][3][TQC];
   __local int q_in[STAGES][TQC]; /* the query's window holds the whole key tile */
+#endif
+#if WS
+  __local ulong ws_bar[2 * STAGES]; /* full (the producer's arrivals), then empty (consumers') */
+  __local int ws_box[NW][6];        /* each consumer warp's key box */
 #endif
 
   const int lid = get_local_id(0);
@@ -265,6 +366,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         }
     }
   WARP_BOX(kmin, kmax);
+#if WS
+  if (lane == 0 && warp < NW) {
+#pragma unroll
+    for (int a = 0; a < 3; ++a) {
+      ws_box[warp][a] = kmin[a];
+      ws_box[warp][3 + a] = kmax[a];
+    }
+  }
+#endif
 
   /* The key tile (K and V rows; zeros past the tile and the head dims) stays in shared memory. */
   STAGE_TILE_ROWS(ks, SK, BK, KSEG, k, HKV, hk, hd);
@@ -288,10 +398,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   const int trow = ((lane >> 3) & 1) * 8 + (lane & 7), tcol = (lane >> 4) * 4;
 #if KV_REGS /* the fragments once the tile has landed; then the memory goes to the chunks */
   uint ka[MW][HDP / 16][4], va[MW][HDVP / 16][4];
+#if WS
+  if (lid == 0) {
+#pragma unroll
+    for (int s_ = 0; s_ < STAGES; ++s_) {
+      na_mbar_init(SMEM_ADDR(&ws_bar[s_]), CP_NT);
+      na_mbar_init(SMEM_ADDR(&ws_bar[STAGES + s_]), 32 * NW);
+    }
+  }
+#endif
   CP_ASYNC_WAIT(0);
   barrier(CLK_LOCAL_MEM_FENCE);
 #pragma unroll
-  for (int m = 0; m < MW; ++m) {
+  for (int m = 0; m < (!WS || warp < NW ? MW : 0); ++m) {
 #pragma unroll
     for (int kk = 0; kk < HDP / 16; ++kk)
       LDMATRIX_X4(ka[m][kk][0], ka[m][kk][1], ka[m][kk][2], ka[m][kk][3],
@@ -303,9 +422,20 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   }
   barrier(CLK_LOCAL_MEM_FENCE);
 #endif
+#if WS /* a warpgroup runs or skips a chunk as one: the box of its four warps' keys */
+  if (warp < NW) {
+#pragma unroll
+    for (int a = 0; a < RANK; ++a)
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        kmin[a] = min(kmin[a], ws_box[(warp & ~3) + w][a]);
+        kmax[a] = max(kmax[a], ws_box[(warp & ~3) + w][3 + a]);
+      }
+  }
+#endif
 
-#define QSLOTS ((TQC * KSEG + NT - 1) / NT)
-#define OSLOTS ((TQC * VSEG + NT - 1) / NT)
+#define QSLOTS ((TQC * KSEG + CP_NT - 1) / CP_NT)
+#define OSLOTS ((TQC * VSEG + CP_NT - 1) / CP_NT)
   int qc[QSLOTS][3];
 #if RMETA && KSEG == VSEG
 #define oc qc /* the same slots for Q and dO rows: the dO copies advance them */
@@ -332,7 +462,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
    row (the row of q, lse and D); Q_SLOT_ISSUE issues its copy into qs_. Shared by every
    LOAD_QCHUNK below (the META_LATE 1 form stores the row between the two, as it was measured). */
 #define Q_SLOT(j, ci)                                                                          \
-  const int idx = lid + (j) * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
+  const int idx = CP_TID + (j) * CP_NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
   const int live = (ci) * TQC + qq < qbox && idx < TQC * KSEG;                                 \
   const int row = (b * N + NA_TOKEN(qc[j][0], qc[j][1], qc[j][2], t.kst, t.grp, L1, L2)) * H + \
                   h
@@ -347,7 +477,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
    shared by every LOAD_QCHUNK below. */
 #define COPY_DO_ROWS(ci, os_)                                                                  \
   _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC); \
+      const int idx = CP_TID + j * CP_NT, qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC); \
       const int live = (ci) * TQC + qq < qbox && idx < TQC * VSEG;                             \
       const int row = (b * N + NA_TOKEN(oc[j][0], oc[j][1], oc[j][2], t.kst, t.grp, L1, L2)) * \
                           H + h;                                                               \
@@ -389,7 +519,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     }                                                                                          \
     COPY_DO_ROWS(ci, os_);                                                                     \
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
-      const int idx = lid + j * NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
+      const int idx = CP_TID + j * CP_NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
       if (seg == 0 && idx < TQC * KSEG) {                                                      \
         const int live = qrow_[j] >= 0;                                                        \
         CP_ASYNC_4(SMEM_ADDR(&q_lse[st][qq]), lse + (live ? qrow_[j] : 0), live ? 4 : 0);      \
@@ -435,32 +565,77 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   } while (0)
 #endif
 
+/* The copy slots' box coordinates for a head's chunk 0. */
+#define SLOT_COORDS()                                           \
+  _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {          \
+    const int f = SLOT_ROW(CP_TID + j * CP_NT, KSEG, TQC);      \
+    BOX_COORDS(f, qc[j], t.kcnt[1], t.kcnt[2]);                 \
+  }                                                             \
+  _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {          \
+    const int f = SLOT_ROW(CP_TID + j * CP_NT, VSEG, TQC);      \
+    BOX_COORDS(f, oc[j], t.kcnt[1], t.kcnt[2]);                 \
+  }
+
+#if WS
+  /* The producer warpgroup walks the same chunks as the consumers (heads, then chunks; n_
+     counts them): it waits until the consumers have released chunk n_'s stage (empty), issues
+     the chunk's copies and metadata, and publishes the chunk before (full) once its own copies
+     of that one have landed, so that two chunks' copies are in flight. Every thread arrives. */
+#define WS_PUBLISH(pending, n)                   \
+  do {                                           \
+    CP_ASYNC_WAIT(pending);                      \
+    WG_PROXY_FENCE();                            \
+    na_mbar_arrive(SMEM_ADDR(&ws_bar[(n) % STAGES])); \
+  } while (0)
+  if (warp >= NW) {
+#if WS_PREGS
+    SETMAXNREG("dec", WS_PREGS);
+#endif
+    int n_ = 0;
+    for (int h = hk * G; h < (hk + 1) * G; ++h) {
+      SLOT_COORDS();
+      for (int c = 0; c < nchunks; ++c, ++n_) {
+        const int st = n_ % STAGES;
+        na_mbar_wait(SMEM_ADDR(&ws_bar[STAGES + st]), ((n_ / STAGES) & 1) ^ 1);
+        LOAD_QCHUNK(c, st);
+        CP_ASYNC_COMMIT();
+        if (n_ > 0) WS_PUBLISH(1, n_ - 1);
+      }
+    }
+    if (n_ > 0) WS_PUBLISH(0, n_ - 1);
+    return;
+  }
+#if WS_CREGS
+  SETMAXNREG("inc", WS_CREGS);
+#endif
+  int n_ = 0; /* the consumers' chunk count */
+#endif
   for (int h = hk * G; h < (hk + 1) * G; ++h) {
-#pragma unroll
-    for (int j = 0; j < QSLOTS; ++j) {
-      const int f = SLOT_ROW(lid + j * NT, KSEG, TQC);
-      BOX_COORDS(f, qc[j], t.kcnt[1], t.kcnt[2]);
-    }
-#pragma unroll
-    for (int j = 0; j < OSLOTS; ++j) {
-      const int f = SLOT_ROW(lid + j * NT, VSEG, TQC);
-      BOX_COORDS(f, oc[j], t.kcnt[1], t.kcnt[2]);
-    }
+#if !WS
+    SLOT_COORDS();
+#endif
 #if RMETA
     int mq[3]; /* box coordinates of lane l's row of the current chunk */
     BOX_COORDS(lane, mq, t.kcnt[1], t.kcnt[2]);
     float nx_lse = 0.0f, nx_d = 0.0f;
     META_FETCH(0);
 #endif
+#if !WS
     /* Chunks 0 .. STAGES - 2 in flight first; chunk c + STAGES - 1 is issued in pass c. */
 #pragma unroll
     for (int c = 0; c < STAGES - 1; ++c) {
       if (c < nchunks) LOAD_QCHUNK(c, c);
       CP_ASYNC_COMMIT();
     }
+#endif
 
     for (int c = 0; c < nchunks; ++c) {
+#if WS
+      const int st = n_ % STAGES;
+      na_mbar_wait(SMEM_ADDR(&ws_bar[st]), (n_ / STAGES) & 1);
+#else
       const int st = c % STAGES;
+#endif
 #if RMETA
       /* Lane l's row of chunk c: lse (log2 units) and D (fetched in the pass before), window,
          whether it sees the whole tile and whether it sees a key of this warp (lanes past TQC
@@ -482,7 +657,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       ADVANCE(mq[0], mq[1], mq[2], TQC, t.kcnt[1], t.kcnt[2]);
       if (c + 1 < nchunks) META_FETCH(c + 1);
 #endif
-#if STAGES >= 2
+#if WS
+#elif STAGES >= 2
       /* One barrier per chunk (as in na_mma_fwd.cl): wait for chunk c; the barrier publishes it
          and tells that every warp is done with chunk c - 1, whose buffer takes c + STAGES - 1. */
       CP_ASYNC_WAIT(STAGES - 2);
@@ -528,50 +704,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       }
 #endif
       const int full = na_warp_all(whole);
-      /* P^T and dS^T are masked to each query's window unless every query sees the tile.
-         The metadata of the query in chunk column col: from local memory, or (RMETA) from the
-         registers of lane col. QUERY_WINDOW: its window where `masked` (a literal; the
-         shuffles are volatile, so an unmasked chunk must not issue them). OpenCL C has no
-         variadic macros, so the rest of the column's setup stays at each use. */
-#if RMETA
-#define Q_LSE2(col) na_shfl_idx(m_lse2, col)
-#define Q_DD(col) na_shfl_idx(m_d, col)
-#define Q_LO(a, col) na_shfl_idx_i(m_lo[a], col)
-#define Q_HI(a, col) na_shfl_idx_i(m_hi[a], col)
-#else
-#define Q_LSE2(col) (q_lse[st][col] * LOG2E)
-#define Q_DD(col) q_d[st][col]
-#define Q_LO(a, col) q_lo[st][a][col]
-#define Q_HI(a, col) q_hi[st][a][col]
-#endif
-#define QUERY_WINDOW(col, masked)                                                              \
-  const int l0 = (masked) ? Q_LO(0, col) : 0, h0 = (masked) ? Q_HI(0, col) : 0;                \
-  const int l1 = (masked) && RANK >= 2 ? Q_LO(1, col) : 0;                                     \
-  const int h1 = (masked) && RANK >= 2 ? Q_HI(1, col) : 0;                                     \
-  const int l2 = (masked) && RANK >= 3 ? Q_LO(2, col) : 0;                                     \
-  const int h2 = (masked) && RANK >= 3 ? Q_HI(2, col) : 0
-/* P^T = exp2(S^T scale - lse) in s for nb n8 query blocks from chunk row sb, masked to each
-   query's window where `masked` (a literal: 0 where every query of the chunk sees the whole tile,
-   so the compiler drops the window loads and tests); with `ds` also dS^T = P^T (dP^T - D) in dp.
-   The caller branches on the warp-uniform `full`: a select per element cost the long-1d-causal
-   dK/dV kernel 19% (H100, 2026-11-26 session 7). */
-#define P_FROM_S(s, dp, nb, sb, masked, ds)                                                    \
-  _Pragma("unroll") for (int j = 0; j < (nb); ++j)                                             \
-      _Pragma("unroll") for (int c2 = 0; c2 < 2; ++c2) {                                       \
-    const int col = (sb) + j * 8 + 2 * tq + c2; /* elements c2 and 2 + c2 (rows g, g + 8) */   \
-    const float lse2 = Q_LSE2(col), dd = (ds) ? Q_DD(col) : 0.0f;                              \
-    QUERY_WINDOW(col, masked);                                                                 \
-    _Pragma("unroll") for (int i = 0; i < 2; ++i)                                              \
-        _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                       \
-      const int e = 2 * i + c2;                                                                \
-      const int in = !(masked) || NA_IN_BOX(ky[m][i][0], ky[m][i][1], ky[m][i][2], l0, h0, l1, \
-                                            h1, l2, h2);                                       \
-      const float p = in ? na_exp2(s[m][j][e] * sscale - lse2) : 0.0f;                         \
-      if (ds) dp[m][j][e] = p * (dp[m][j][e] - dd); /* dS^T */                                 \
-      s[m][j][e] = p;                               /* P^T */                                  \
-    }                                                                                          \
-  }
-      if (!WSKIP || full || na_warp_any(hit)) {
+      if (WS ? full || na_warp_any(hit) : !WSKIP || full || na_warp_any(hit)) {
 #if WG
         /* S^T = K Q^T and dP^T = V dO^T for this warp's keys x TQC queries. */
         float s[MW][NQB][4], dp[MW][NQB][4];
@@ -700,11 +833,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         }
 #endif
       }
-#if STAGES == 1
+#if WS
+      na_mbar_arrive(SMEM_ADDR(&ws_bar[STAGES + st])); /* the stage is free */
+      ++n_;
+#elif STAGES == 1
       barrier(CLK_LOCAL_MEM_FENCE); /* the single buffer is free for the next chunk */
 #endif
     }
-#if STAGES >= 2
+#if STAGES >= 2 && !WS
     barrier(CLK_LOCAL_MEM_FENCE); /* the next head's first chunks overwrite this head's last */
 #endif
   }

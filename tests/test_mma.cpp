@@ -202,6 +202,36 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
   EXPECT_GT(ran_bwd, 0);
 }
 
+// The warp-specialized dK/dV kernel (KWS=1: a producer warpgroup beside the consumer warps,
+// mbarriers instead of a barrier per chunk). Each random problem (every option, f16 and bf16,
+// GQA/MQA's several query heads per kv head included: the chunk count runs on across heads) runs
+// the backward with one of the tuner's KWS tiles, against the reference; some must have 8
+// consumer warps (12-warp work-groups under the register file's cap).
+TEST(MmaConfigs, WarpSpecializedDkdvIsCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
+    GTEST_SKIP() << "WG tiles need compute capability 9.0 (" << d.label() << ")";
+  }
+  const std::vector<NaCase> cases = mma_random(TIER(7272, 7273), TIER(24, 64));
+  int ran = 0, wide = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const NaCase& c = cases[i];
+    if (!unsupported(c, "mma", Pass::Backward).empty()) continue;
+    const std::vector<Config> ws = candidates_with(c, Pass::Backward, "KWS", 1);
+    if (ws.empty()) continue;  // e.g. head dim 128: K and V fragments do not fit registers
+    // Every other problem takes the widest (8 consumer warps) where there is one.
+    const auto widest = std::find_if(ws.begin(), ws.end(),
+                                     [](const Config& k) { return k.get("KNW", 0) == 8; });
+    const Config& cfg = i % 2 == 0 && widest != ws.end() ? *widest : ws[(i / 2) % ws.size()];
+    SCOPED_TRACE(c.name() + " " + cfg.str());
+    check_backward(c, "mma", &cfg);
+    ++ran;
+    wide += cfg.get("KNW", 0) == 8;
+  }
+  EXPECT_GT(ran, static_cast<int>(cases.size()) / 3);
+  EXPECT_GT(wide, 0);
+}
+
 // Work-groups of more than 8 warps under a register cap. NVIDIA's driver reports 256 work-items
 // for every kernel, and the host takes the register file's bound instead
 // (nvidia_work_group_bound). Each random problem runs the forward with 12 warps (MAXREG=168)
@@ -578,6 +608,22 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KVREG=3", Pass::Backward).find("KVREG"));
   EXPECT_NE(std::string::npos,
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KSEQ=1").find("backward parameters"));
+  // KWS: WG tiles of 2+ stages with K and V in registers, dK and dV in one kernel, up to 8
+  // consumer warps; 8 of them (12 with the producer) take a cap of 168 registers.
+  const std::string ws = "TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KNW=8,KTK=32,KSTAGES=4,KWG=1";
+  EXPECT_EQ("", err(ws + ",KWS=1", Pass::Backward));
+  EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(ws + ",KWS=1")).find("_r168"));
+  EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(ws + ",KWS=1")).find("_ws"));
+  EXPECT_NE(std::string::npos, err(ws + ",KWS=2", Pass::Backward).find("KWS must be 0 or 1"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KSTAGES=2,KWS=1", Pass::Backward)
+                .find("KWS needs KWG=1"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KWG=1,KSTAGES=1,KWS=1", Pass::Backward)
+                .find("KWS needs KSTAGES"));
+  EXPECT_NE(std::string::npos, err(ws + ",KWS=1,KSPLIT=1", Pass::Backward).find("KSPLIT"));
+  EXPECT_NE(std::string::npos, err(ws + ",KWS=1,KVREG=0", Pass::Backward).find("registers"));
+  EXPECT_NE(std::string::npos, err(ws + ",KWS=1", Pass::Forward).find("backward parameters"));
   // KVREG=0: the 128-key tile of head dim 64 and a 32-row chunk fit 48 KB without the
   // registers (36864 + 9216 + 1152 bytes).
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=1,KVREG=0", Pass::Backward));

@@ -34,13 +34,14 @@ struct MmaTile {
   int seq = 0;     // dK/dV kernel only (mma.sync): 1 = S, P, dV before dP, dS, dK
   int kvreg = -1;  // dK/dV kernel only: K and V fragments in registers (-1: by head dims)
   int rmeta = 0;   // dK/dV kernel only (mma.sync): chunk metadata in registers, not local memory
+  int ws = 0;      // dK/dV kernel only (WG): warp-specialized, a producer warpgroup beside NW warps
   // Whether the dK/dV kernel keeps its K and V fragments in registers (na_mma_bwd.cl's KV_REGS).
   bool kv_regs(int hdp, int hdvp) const {
     return kvreg >= 0 ? kvreg == 1 : (hdp + hdvp) * mw <= 128;
   }
   int bq() const { return tq[0] * tq[1] * tq[2]; }
   int rows() const { return 16 * mw * nw; }  // what the box must hold
-  int nt() const { return 32 * nw; }
+  int nt() const { return 32 * (nw + (ws ? 4 : 0)); }
 };
 
 MmaTile tile_of(const Config& c) {
@@ -88,8 +89,12 @@ Config config_of(const MmaTile& t) {
 // shared memory or in registers (default: registers where (head dim buckets) * KMW <= 128).
 // KRMETA=1 (mma.sync tiles, KTK <= 32): each chunk's lse, D and query windows in registers, one
 // query row per lane, read by shuffles, instead of local memory.
-constexpr const char* kDkdvKeys[] = {"KNW",    "KMW",   "KTK",  "KSTAGES", "KMAXREG", "KWG",
-                                     "KSPLIT", "KQSUB", "KSEQ", "KVREG",   "KRMETA"};
+// KWS=1 (WG tiles of 2+ stages with K and V in registers): the warp-specialized dK/dV kernel, a
+// producer warpgroup that issues the chunk copies and metadata beside the KNW consumer warps,
+// synchronized by mbarriers instead of a barrier per chunk (na_mma_bwd.cl's WS). Its register
+// cap is the register file's share of its work-items (168 for 12 warps) unless KMAXREG is given.
+constexpr const char* kDkdvKeys[] = {"KNW",   "KMW",  "KTK",   "KSTAGES", "KMAXREG", "KWG",
+                                     "KSPLIT", "KQSUB", "KSEQ", "KVREG",  "KRMETA",  "KWS"};
 
 // DQD (backward only, 1 where absent): 1, the dQ kernel computes each row's D = dot(dO, O) and
 // writes it for the dK/dV kernel (no D pass); 0, the D pass (na_delta.cl) runs first.
@@ -102,13 +107,18 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.mw = c.get("KMW", q.mw);
   k.tk = c.get("KTK", q.tk);
   k.stages = c.get("KSTAGES", q.stages);
-  k.maxreg = c.get("KMAXREG", q.maxreg);
+  k.ws = c.get("KWS", 0);
+  // The warp-specialized tile does not inherit the dQ kernel's cap (its own is below).
+  k.maxreg = c.get("KMAXREG", k.ws ? 0 : q.maxreg);
   k.wg = c.get("KWG", 0);
   k.split = c.get("KSPLIT", 0);
   k.qsub = c.get("KQSUB", 0);
   k.seq = c.get("KSEQ", 0);
   k.kvreg = c.get("KVREG", -1);
   k.rmeta = c.get("KRMETA", 0);
+  // A warp-specialized tile of more than 8 warps takes the register file's share of a
+  // work-item (multiples of 8), unless a cap is given.
+  if (k.ws == 1 && k.maxreg == 0 && k.nt() > 256) k.maxreg = (65536 / k.nt()) / 8 * 8;
   if (k.rows() != q.rows()) query_box(p, k.rows(), k.tq);
   return k;
 }
@@ -143,8 +153,10 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   // buffers' memory; WG tiles align the chunk buffers to 128 bytes (wgmma's descriptors).
   // KRMETA keeps no per-row lse, D and windows in local memory (36 bytes a row otherwise).
   const std::size_t tile = tile_rows * (sk + sv), chunks = t.stages * stage;
+  // WS adds two 8-byte mbarriers a stage and each consumer warp's key box (24 bytes).
   return 4 * (t.kv_regs(hdp, hdvp) ? std::max(tile, chunks) : tile + chunks) +
-         (t.rmeta ? 0 : 36 * t.stages * t.tk) + (t.wg ? 128 : 0);
+         (t.rmeta ? 0 : 36 * t.stages * t.tk) + (t.wg ? 128 : 0) +
+         (t.ws ? 16 * t.stages + 24 * t.nw : 0);
 }
 
 // Devices with wgmma (Hopper, compute capability 9.0): the WG tiles' host-side condition (the
@@ -202,6 +214,17 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     if (t.wg) return "KSEQ applies to mma.sync dK/dV tiles only (KWG=0)";
   }
   if (t.kvreg != -1 && t.kvreg != 0 && t.kvreg != 1) return "KVREG must be 0 or 1";
+  if (t.ws != 0) {
+    if (t.ws != 1) return "KWS must be 0 or 1, not " + std::to_string(t.ws);
+    if (!t.wg) return "KWS needs KWG=1 (the consumers' products are wgmma)";
+    if (t.split) return "KWS computes dK and dV in one kernel (no KSPLIT)";
+    if (t.stages < 2) return "KWS needs KSTAGES of 2 or more (the producer runs ahead)";
+    if (t.nw > 8) return "KWS takes up to 8 consumer warps (KNW), not " + std::to_string(t.nw);
+    if (!t.kv_regs(hdp, hdvp)) {
+      return "KWS needs the K and V fragments in registers ((head dim buckets) * KMW <= 128, "
+             "KVREG not 0)";
+    }
+  }
   if (t.rmeta != 0) {
     if (t.rmeta != 1) return "KRMETA must be 0 or 1";
     if (t.wg) return "KRMETA applies to mma.sync dK/dV tiles only (KWG=0)";
@@ -647,6 +670,9 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
               if (kwg) c.set("KWG", 1);
               if (config_error(p, dev, pass, c).empty()) out.push_back(c);
               if (kwg) {
+                Config w = c;
+                w.set("KWS", 1);
+                if (config_error(p, dev, pass, w).empty()) out.push_back(w);
                 c.set("KSPLIT", 1);
                 if (config_error(p, dev, pass, c).empty()) out.push_back(c);
               } else {
@@ -683,7 +709,8 @@ std::string tile_knobs(const MmaTile& t) {
          (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "") +
          (t.rot ? "_rot" : "") + (t.split ? "_split" : "") +
          (t.qsub ? "_qs" + std::to_string(t.qsub) : "") + (t.seq ? "_seq" : "") +
-         (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") + (t.rmeta ? "_rm" : "");
+         (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") + (t.rmeta ? "_rm" : "") +
+         (t.ws ? "_ws" : "");
 }
 
 }  // namespace
@@ -794,9 +821,10 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
                                    {"QSUB", kt.qsub ? kt.qsub : kt.tk},
                                    {"SEQ", kt.seq},
                                    {"KV_REGS", kt.kv_regs(hdp, hdvp) ? 1 : 0},
-                                   {"META_LATE", kt.maxreg == 0 ? 1 : 0},
+                                   {"META_LATE", kt.maxreg == 0 || kt.ws ? 1 : 0},
                                    {"RMETA", kt.rmeta},
-                                   {"PART", part}}),
+                                   {"PART", part},
+                                   {"WS", kt.ws}}),
                       "na_mma_bwd_dkdv", label);
   };
   cl::Kernel k_dkdv = dkdv_kernel(kt.split ? 1 : 0);
