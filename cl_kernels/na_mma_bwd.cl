@@ -62,10 +62,16 @@
                 WS_PREGS (host): the registers setmaxnreg gives the consumers and leaves the
                 producer (0: no setmaxnreg) */
 #endif
+#ifndef WS_SPLIT
+#define WS_SPLIT 0 /* 1: producer warp w alone fills the stages w, w + 4 (one chunk at a time,
+                      published as soon as it has landed); 0: the producer warpgroup fills each
+                      chunk together and publishes it once the next one is issued (WS_LAG) */
+#endif
 #if WS
 #define NT (32 * NW + 128)
-#define CP_NT 128 /* the threads that issue the chunk copies, and this thread's index among them */
-#define CP_TID (lid - 32 * NW)
+/* the threads that issue a chunk's copies, and this thread's index among them */
+#define CP_NT (WS_SPLIT ? 32 : 128)
+#define CP_TID (WS_SPLIT ? lane : lid - 32 * NW)
 #else
 #define NT (32 * NW)
 #define CP_NT NT
@@ -218,6 +224,16 @@
 #endif
 #ifndef WS_CREGS
 #define WS_CREGS 0
+#endif
+#ifndef WS_DEFER
+#define WS_DEFER 0 /* 1: a chunk's dV and dK products run on into the next chunk, retired by the
+                      wait for its S (one stage released later: 3+ stages) */
+#endif
+#ifndef WS_LAG
+#define WS_LAG 1 /* the producer publishes chunk n once chunk n + WS_LAG is issued */
+#endif
+#if !WS_SPLIT && (WS_LAG < 0 || WS_LAG > STAGES - 1 - WS_DEFER)
+#error "WS: WS_LAG must be in 0 .. STAGES - 1 - WS_DEFER (the producer would wait for itself)"
 #endif
 #ifndef WS_PREGS
 #define WS_PREGS 0
@@ -579,8 +595,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #if WS
   /* The producer warpgroup walks the same chunks as the consumers (heads, then chunks; n_
      counts them): it waits until the consumers have released chunk n_'s stage (empty), issues
-     the chunk's copies and metadata, and publishes the chunk before (full) once its own copies
-     of that one have landed, so that two chunks' copies are in flight. Every thread arrives. */
+     the chunk's copies and metadata, and publishes chunk n_ - WS_LAG (full) once its own copies
+     of that one have landed, so that WS_LAG + 1 chunks' copies are in flight. Every thread
+     arrives. */
+#if RANK == 1 /* box coordinates of flat index f (rank 1: the index itself) */
+#define WS_BOX_COORDS(f, c) ((c)[0] = (f), (c)[1] = (c)[2] = 0)
+#else
+#define WS_BOX_COORDS(f, c) BOX_COORDS(f, c, t.kcnt[1], t.kcnt[2])
+#endif
 #define WS_PUBLISH(pending, n)                   \
   do {                                           \
     CP_ASYNC_WAIT(pending);                      \
@@ -591,6 +613,30 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #if WS_PREGS
     SETMAXNREG("dec", WS_PREGS);
 #endif
+#if WS_SPLIT
+    /* Stage st's chunks come from warp st % 4 alone, in order: an mbarrier's phases are told
+       apart by parity only, so no other warp may wait for a later phase of the same stage. */
+    for (int n = 0; n < G * nchunks; ++n) {
+      const int st = n % STAGES;
+      if (st % 4 != warp - NW) continue;
+      const int hh = n / nchunks, c = n - hh * nchunks, h = hk * G + hh;
+#pragma unroll
+      for (int j = 0; j < QSLOTS; ++j) {
+        const int f = c * TQC + SLOT_ROW(CP_TID + j * CP_NT, KSEG, TQC);
+        WS_BOX_COORDS(f, qc[j]);
+      }
+#pragma unroll
+      for (int j = 0; j < OSLOTS; ++j) {
+        const int f = c * TQC + SLOT_ROW(CP_TID + j * CP_NT, VSEG, TQC);
+        WS_BOX_COORDS(f, oc[j]);
+      }
+      na_mbar_wait(SMEM_ADDR(&ws_bar[STAGES + st]), ((n / STAGES) & 1) ^ 1);
+      LOAD_QCHUNK(c, st);
+      CP_ASYNC_COMMIT();
+      WS_PUBLISH(0, n);
+    }
+    return;
+#endif
     int n_ = 0;
     for (int h = hk * G; h < (hk + 1) * G; ++h) {
       SLOT_COORDS();
@@ -599,16 +645,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         na_mbar_wait(SMEM_ADDR(&ws_bar[STAGES + st]), ((n_ / STAGES) & 1) ^ 1);
         LOAD_QCHUNK(c, st);
         CP_ASYNC_COMMIT();
-        if (n_ > 0) WS_PUBLISH(1, n_ - 1);
+        if (n_ >= WS_LAG) WS_PUBLISH(WS_LAG, n_ - WS_LAG);
       }
     }
-    if (n_ > 0) WS_PUBLISH(0, n_ - 1);
+#pragma unroll
+    for (int r = WS_LAG - 1; r >= 0; --r)
+      if (n_ - 1 - r >= 0) WS_PUBLISH(r, n_ - 1 - r);
     return;
   }
 #if WS_CREGS
   SETMAXNREG("inc", WS_CREGS);
 #endif
-  int n_ = 0; /* the consumers' chunk count */
+  int n_ = 0;       /* the consumers' chunk count */
+  int ws_prev = -1; /* WS_DEFER: the stage whose chunk's dV and dK are still running, or -1 */
 #endif
   for (int h = hk * G; h < (hk + 1) * G; ++h) {
 #if !WS
@@ -730,6 +779,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           WG_COMMIT();
 #pragma unroll
           for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT1_N, TQC)(s[m]);
+#if WS_DEFER /* the wait retired the earlier chunk's dV and dK too: its stage is free */
+          if (ws_prev >= 0) na_mbar_arrive(SMEM_ADDR(&ws_bar[STAGES + ws_prev]));
+          ws_prev = -1;
+#endif
 #else
 #pragma unroll
           for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TQC)(s[m]);
@@ -777,7 +830,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #endif
             }
           WG_COMMIT();
+#if WS_DEFER
+          ws_prev = st;
+#else
           WG_DVDK(WAIT);
+#endif
         }
 #else
         /* In steps of QSUB queries (sb: the step's first chunk row). SEQ 0: S^T and dP^T, then
@@ -833,7 +890,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         }
 #endif
       }
-#if WS
+#if WS_DEFER
+      if (ws_prev != st) { /* skipped: retire the earlier chunk's products, free both stages */
+        if (ws_prev >= 0) {
+          WG_DVDK(WAIT);
+          na_mbar_arrive(SMEM_ADDR(&ws_bar[STAGES + ws_prev]));
+          ws_prev = -1;
+        }
+        na_mbar_arrive(SMEM_ADDR(&ws_bar[STAGES + st]));
+      }
+      ++n_;
+#elif WS
       na_mbar_arrive(SMEM_ADDR(&ws_bar[STAGES + st])); /* the stage is free */
       ++n_;
 #elif STAGES == 1
@@ -844,6 +911,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     barrier(CLK_LOCAL_MEM_FENCE); /* the next head's first chunks overwrite this head's last */
 #endif
   }
+#if WS_DEFER /* unconditionally: ptxas injects a wait where it cannot see none is pending */
+  WG_DVDK(WAIT);
+#endif
 
   /* dK = scale * sum dS^T Q (dS is with respect to the scaled scores), dV; f16/bf16 pairs. */
 #pragma unroll

@@ -202,7 +202,7 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
   EXPECT_GT(ran_bwd, 0);
 }
 
-// The warp-specialized dK/dV kernel (KWS=1: a producer warpgroup beside the consumer warps,
+// The warp-specialized dK/dV kernel (KWS=1 and 2: a producer warpgroup beside the consumer warps,
 // mbarriers instead of a barrier per chunk). Each random problem (every option, f16 and bf16,
 // GQA/MQA's several query heads per kv head included: the chunk count runs on across heads) runs
 // the backward with one of the tuner's KWS tiles, against the reference; some must have 8
@@ -213,23 +213,30 @@ TEST(MmaConfigs, WarpSpecializedDkdvIsCorrect) {
     GTEST_SKIP() << "WG tiles need compute capability 9.0 (" << d.label() << ")";
   }
   const std::vector<NaCase> cases = mma_random(TIER(7272, 7273), TIER(24, 64));
-  int ran = 0, wide = 0;
+  int ran = 0, wide = 0, deferred = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const NaCase& c = cases[i];
     if (!unsupported(c, "mma", Pass::Backward).empty()) continue;
-    const std::vector<Config> ws = candidates_with(c, Pass::Backward, "KWS", 1);
+    std::vector<Config> ws = candidates_with(c, Pass::Backward, "KWS", 1);
+    const std::vector<Config> ws2 = candidates_with(c, Pass::Backward, "KWS", 2);
+    ws.insert(ws.end(), ws2.begin(), ws2.end());
     if (ws.empty()) continue;  // e.g. head dim 128: K and V fragments do not fit registers
-    // Every other problem takes the widest (8 consumer warps) where there is one.
-    const auto widest = std::find_if(ws.begin(), ws.end(),
-                                     [](const Config& k) { return k.get("KNW", 0) == 8; });
+    // Every other problem takes the widest (8 consumer warps) where there is one, of KWS=1 and
+    // KWS=2 in turn.
+    const int form = 1 + (i / 2) % 2;
+    const auto widest = std::find_if(ws.begin(), ws.end(), [&](const Config& k) {
+      return k.get("KNW", 0) == 8 && k.get("KWS", 0) == form;
+    });
     const Config& cfg = i % 2 == 0 && widest != ws.end() ? *widest : ws[(i / 2) % ws.size()];
     SCOPED_TRACE(c.name() + " " + cfg.str());
     check_backward(c, "mma", &cfg);
     ++ran;
     wide += cfg.get("KNW", 0) == 8;
+    deferred += cfg.get("KWS", 0) == 2;
   }
   EXPECT_GT(ran, static_cast<int>(cases.size()) / 3);
   EXPECT_GT(wide, 0);
+  EXPECT_GT(deferred, 0);
 }
 
 // Work-groups of more than 8 warps under a register cap. NVIDIA's driver reports 256 work-items
@@ -614,7 +621,12 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_EQ("", err(ws + ",KWS=1", Pass::Backward));
   EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(ws + ",KWS=1")).find("_r168"));
   EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(ws + ",KWS=1")).find("_ws"));
-  EXPECT_NE(std::string::npos, err(ws + ",KWS=2", Pass::Backward).find("KWS must be 0 or 1"));
+  EXPECT_EQ("", err(ws + ",KWS=2", Pass::Backward));
+  EXPECT_NE(std::string::npos, err(ws + ",KWS=3", Pass::Backward).find("KWS must be 0, 1 or 2"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KNW=8,KTK=32,KSTAGES=2,KWG=1,KWS=2",
+                Pass::Backward)
+                .find("KWS=2 needs KSTAGES of 3"));
   EXPECT_NE(std::string::npos,
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KSTAGES=2,KWS=1", Pass::Backward)
                 .find("KWS needs KWG=1"));

@@ -93,6 +93,9 @@ Config config_of(const MmaTile& t) {
 // producer warpgroup that issues the chunk copies and metadata beside the KNW consumer warps,
 // synchronized by mbarriers instead of a barrier per chunk (na_mma_bwd.cl's WS). Its register
 // cap is the register file's share of its work-items (168 for 12 warps) unless KMAXREG is given.
+// KWS=2: also each chunk's dV and dK products run on into the next chunk (retired by the wait
+// for its S; 3+ stages), and under a cap the producer gives registers to the consumers
+// (setmaxnreg, ws_registers).
 constexpr const char* kDkdvKeys[] = {"KNW",   "KMW",  "KTK",   "KSTAGES", "KMAXREG", "KWG",
                                      "KSPLIT", "KQSUB", "KSEQ", "KVREG",  "KRMETA",  "KWS"};
 
@@ -118,7 +121,7 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.rmeta = c.get("KRMETA", 0);
   // A warp-specialized tile of more than 8 warps takes the register file's share of a
   // work-item (multiples of 8), unless a cap is given.
-  if (k.ws == 1 && k.maxreg == 0 && k.nt() > 256) k.maxreg = (65536 / k.nt()) / 8 * 8;
+  if (k.ws != 0 && k.maxreg == 0 && k.nt() > 256) k.maxreg = (65536 / k.nt()) / 8 * 8;
   if (k.rows() != q.rows()) query_box(p, k.rows(), k.tq);
   return k;
 }
@@ -215,7 +218,8 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
   }
   if (t.kvreg != -1 && t.kvreg != 0 && t.kvreg != 1) return "KVREG must be 0 or 1";
   if (t.ws != 0) {
-    if (t.ws != 1) return "KWS must be 0 or 1, not " + std::to_string(t.ws);
+    if (t.ws != 1 && t.ws != 2) return "KWS must be 0, 1 or 2, not " + std::to_string(t.ws);
+    if (t.ws == 2 && t.stages < 3) return "KWS=2 needs KSTAGES of 3 or more";
     if (!t.wg) return "KWS needs KWG=1 (the consumers' products are wgmma)";
     if (t.split) return "KWS computes dK and dV in one kernel (no KSPLIT)";
     if (t.stages < 2) return "KWS needs KSTAGES of 2 or more (the producer runs ahead)";
@@ -670,9 +674,11 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
               if (kwg) c.set("KWG", 1);
               if (config_error(p, dev, pass, c).empty()) out.push_back(c);
               if (kwg) {
-                Config w = c;
-                w.set("KWS", 1);
-                if (config_error(p, dev, pass, w).empty()) out.push_back(w);
+                for (int ws : {1, 2}) {
+                  Config w = c;
+                  w.set("KWS", ws);
+                  if (config_error(p, dev, pass, w).empty()) out.push_back(w);
+                }
                 c.set("KSPLIT", 1);
                 if (config_error(p, dev, pass, c).empty()) out.push_back(c);
               } else {
@@ -710,7 +716,7 @@ std::string tile_knobs(const MmaTile& t) {
          (t.rot ? "_rot" : "") + (t.split ? "_split" : "") +
          (t.qsub ? "_qs" + std::to_string(t.qsub) : "") + (t.seq ? "_seq" : "") +
          (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") + (t.rmeta ? "_rm" : "") +
-         (t.ws ? "_ws" : "");
+         (t.ws ? "_ws" + std::to_string(t.ws) : "");
 }
 
 }  // namespace
@@ -731,6 +737,18 @@ SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
 }
 
 namespace {
+
+// KWS=2 under a register cap: the registers setmaxnreg leaves the producer warpgroup (56: its
+// copies and metadata, without spills in the stand-in) and gives each consumer work-item from
+// the work-group's pool (maxreg per work-item), in multiples of 8; {0, 0} (no setmaxnreg)
+// otherwise.
+std::pair<int, int> ws_registers(const MmaTile& t) {
+  constexpr int kProducer = 56;
+  if (t.ws != 2 || t.maxreg == 0) return {0, 0};
+  const int consumers = std::min(255, (t.maxreg * t.nt() - 128 * kProducer) / (32 * t.nw)) / 8 * 8;
+  if (consumers <= t.maxreg) return {0, 0};
+  return {consumers, kProducer};
+}
 
 // Compile options of an mma program (one place for the forward, dQ and dK/dV kernels).
 std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& t,
@@ -824,7 +842,10 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
                                    {"META_LATE", kt.maxreg == 0 || kt.ws ? 1 : 0},
                                    {"RMETA", kt.rmeta},
                                    {"PART", part},
-                                   {"WS", kt.ws}}),
+                                   {"WS", kt.ws != 0},
+                                   {"WS_DEFER", kt.ws == 2},
+                                   {"WS_CREGS", ws_registers(kt).first},
+                                   {"WS_PREGS", ws_registers(kt).second}}),
                       "na_mma_bwd_dkdv", label);
   };
   cl::Kernel k_dkdv = dkdv_kernel(kt.split ? 1 : 0);
