@@ -57,21 +57,15 @@
 #ifndef WS
 #define WS 0 /* 1 (WG tiles, 2+ stages, K and V in registers): warp-specialized. A producer
                 warpgroup beside the NW consumer warps issues every chunk copy and computes
-                the chunks' metadata; full and empty mbarriers per stage replace the work-group
-                barrier, so the consumer warpgroups never wait for each other. WS_CREGS and
-                WS_PREGS (host): the registers setmaxnreg gives the consumers and leaves the
-                producer (0: no setmaxnreg) */
-#endif
-#ifndef WS_SPLIT
-#define WS_SPLIT 0 /* 1: producer warp w alone fills the stages w, w + 4 (one chunk at a time,
-                      published as soon as it has landed); 0: the producer warpgroup fills each
-                      chunk together and publishes it once the next one is issued (WS_LAG) */
+                the chunks' metadata, its warp w alone for stages w, w + 4; full and empty
+                mbarriers per stage replace the work-group barrier, so the consumer warpgroups
+                never wait for each other. WS_CREGS and WS_PREGS (host): the registers
+                setmaxnreg gives the consumers and leaves the producer (0: no setmaxnreg) */
 #endif
 #if WS
 #define NT (32 * NW + 128)
-/* the threads that issue a chunk's copies, and this thread's index among them */
-#define CP_NT (WS_SPLIT ? 32 : 128)
-#define CP_TID (WS_SPLIT ? lane : lid - 32 * NW)
+#define CP_NT 32 /* the threads that issue a chunk's copies (one producer warp)... */
+#define CP_TID lane /* ...and this thread's index among them */
 #else
 #define NT (32 * NW)
 #define CP_NT NT
@@ -228,12 +222,6 @@
 #ifndef WS_DEFER
 #define WS_DEFER 0 /* 1: a chunk's dV and dK products run on into the next chunk, retired by the
                       wait for its S (one stage released later: 3+ stages) */
-#endif
-#ifndef WS_LAG
-#define WS_LAG 1 /* the producer publishes chunk n once chunk n + WS_LAG is issued */
-#endif
-#if !WS_SPLIT && (WS_LAG < 0 || WS_LAG > STAGES - 1 - WS_DEFER)
-#error "WS: WS_LAG must be in 0 .. STAGES - 1 - WS_DEFER (the producer would wait for itself)"
 #endif
 #ifndef WS_PREGS
 #define WS_PREGS 0
@@ -593,29 +581,24 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   }
 
 #if WS
-  /* The producer warpgroup walks the same chunks as the consumers (heads, then chunks; n_
-     counts them): it waits until the consumers have released chunk n_'s stage (empty), issues
-     the chunk's copies and metadata, and publishes chunk n_ - WS_LAG (full) once its own copies
-     of that one have landed, so that WS_LAG + 1 chunks' copies are in flight. Every thread
-     arrives. */
+  /* The producer warpgroup: the consumers take the chunks in order (heads, then chunks; n
+     counts them), chunk n in stage n % STAGES. Warp w fills stages w and w + 4 alone: for each
+     of their chunks it waits until the consumers have released the stage (empty), issues the
+     chunk's copies and metadata, waits for its copies and publishes the chunk (full; all 32
+     lanes arrive). One warp a stage keeps a stage's phases in order: an mbarrier's phases are
+     told apart by parity only, so no other warp may wait for a later phase of the same stage.
+     H100, long-1d-causal's dK/dV kernel (2026-11-26 session 14): 1.564-1.575 ms, against
+     1.757-1.764 with the warpgroup filling each chunk together and publishing it once the next
+     was issued (two chunks' copies in flight). */
 #if RANK == 1 /* box coordinates of flat index f (rank 1: the index itself) */
 #define WS_BOX_COORDS(f, c) ((c)[0] = (f), (c)[1] = (c)[2] = 0)
 #else
 #define WS_BOX_COORDS(f, c) BOX_COORDS(f, c, t.kcnt[1], t.kcnt[2])
 #endif
-#define WS_PUBLISH(pending, n)                   \
-  do {                                           \
-    CP_ASYNC_WAIT(pending);                      \
-    WG_PROXY_FENCE();                            \
-    na_mbar_arrive(SMEM_ADDR(&ws_bar[(n) % STAGES])); \
-  } while (0)
   if (warp >= NW) {
 #if WS_PREGS
     SETMAXNREG("dec", WS_PREGS);
 #endif
-#if WS_SPLIT
-    /* Stage st's chunks come from warp st % 4 alone, in order: an mbarrier's phases are told
-       apart by parity only, so no other warp may wait for a later phase of the same stage. */
     for (int n = 0; n < G * nchunks; ++n) {
       const int st = n % STAGES;
       if (st % 4 != warp - NW) continue;
@@ -633,24 +616,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       na_mbar_wait(SMEM_ADDR(&ws_bar[STAGES + st]), ((n / STAGES) & 1) ^ 1);
       LOAD_QCHUNK(c, st);
       CP_ASYNC_COMMIT();
-      WS_PUBLISH(0, n);
+      CP_ASYNC_WAIT(0);
+      WG_PROXY_FENCE();
+      na_mbar_arrive(SMEM_ADDR(&ws_bar[st]));
     }
-    return;
-#endif
-    int n_ = 0;
-    for (int h = hk * G; h < (hk + 1) * G; ++h) {
-      SLOT_COORDS();
-      for (int c = 0; c < nchunks; ++c, ++n_) {
-        const int st = n_ % STAGES;
-        na_mbar_wait(SMEM_ADDR(&ws_bar[STAGES + st]), ((n_ / STAGES) & 1) ^ 1);
-        LOAD_QCHUNK(c, st);
-        CP_ASYNC_COMMIT();
-        if (n_ >= WS_LAG) WS_PUBLISH(WS_LAG, n_ - WS_LAG);
-      }
-    }
-#pragma unroll
-    for (int r = WS_LAG - 1; r >= 0; --r)
-      if (n_ - 1 - r >= 0) WS_PUBLISH(r, n_ - 1 - r);
     return;
   }
 #if WS_CREGS
@@ -757,8 +726,20 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #if WG
         /* S^T = K Q^T and dP^T = V dO^T for this warp's keys x TQC queries. */
         float s[MW][NQB][4], dp[MW][NQB][4];
+#if WS
+        /* Zeros of their own (as the dQ kernel's dP): the compiler made a zero register that
+           initialized S one of dP's accumulators, and ptxas then waited for every wgmma in
+           flight (the deferred dV and dK too) before zeroing the next chunk's (C7517). */
+        _Pragma("unroll") for (int m = 0; m < MW; ++m)
+            _Pragma("unroll") for (int j = 0; j < NQB; ++j)
+                _Pragma("unroll") for (int e = 0; e < 4; ++e) {
+          NA_ASM("mov.b32 %0, 0;" : "=f"(s[m][j][e]));
+          NA_ASM("mov.b32 %0, 0;" : "=f"(dp[m][j][e]));
+        }
+#else
         ZERO_SCORES(s, NQB);
         ZERO_SCORES(dp, NQB);
+#endif
         {
           /* Q and dO chunks as B (K-major: head dims along K), in pieces of WG_SN queries: a
              k16 step is two cores further, the next WG_SN queries WG_SN / 8 row groups. */
@@ -911,8 +892,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     barrier(CLK_LOCAL_MEM_FENCE); /* the next head's first chunks overwrite this head's last */
 #endif
   }
-#if WS_DEFER /* unconditionally: ptxas injects a wait where it cannot see none is pending */
-  WG_DVDK(WAIT);
+#if WS_DEFER
+  /* Only where products are pending. ptxas then injects a wait here (C7517: it cannot see that
+     none is pending on the other path), which costs nothing after the loop; unconditional, the
+     driver's build serialized every wgmma of the kernel (C7515) and the long-1d-causal dK/dV
+     kernel took 1.99 ms instead of 1.63-1.66 (H100, 2026-11-26 session 14). */
+  if (ws_prev >= 0) WG_DVDK(WAIT);
 #endif
 
   /* dK = scale * sum dS^T Q (dS is with respect to the scaled scores), dV; f16/bf16 pairs. */

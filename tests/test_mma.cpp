@@ -491,7 +491,9 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
     const Config c = mma->default_config(p, synthetic_h100(9), Pass::Backward);
     SCOPED_TRACE(c.str());
     EXPECT_EQ(1, c.get("WG", 0));
-    EXPECT_EQ(0, c.get("KWG", 0));
+    // The dK/dV kernel: WG tiles (warp-specialized) in rank 1 only.
+    EXPECT_EQ(p.rank == 1 ? 1 : 0, c.get("KWG", 0));
+    EXPECT_EQ(p.rank == 1 ? 1 : 0, c.get("KWS", 0));
     EXPECT_EQ("", mma->config_error(p, synthetic_h100(9), Pass::Backward, c));
     EXPECT_EQ(0, mma->default_config(p, synthetic_h100(8), Pass::Backward).get("WG", 0));
     // The tuner's dK/dV tiles: WG ones (which take no KRMETA or KSEQ, although the default
@@ -509,13 +511,16 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
     EXPECT_GT(rmeta, 0);
     EXPECT_GT(plain, 0);
   }
-  // The dK/dV kernel keeps the tile it had, without a register cap: for long-1d-causal 4 warps
-  // of two blocks, 32-row chunks, 1 stage; its chunk metadata in registers, products in
-  // sequence.
+  // In rank 1 at head dims up to 64 the dK/dV kernel is the warp-specialized WG tile: two
+  // consumer warpgroups of 64 keys, 32-row chunks, 4 stages, its own register cap (168).
   EXPECT_EQ(
-      "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KNW=4,KMW=2,KTK=32,"
-      "KSTAGES=1,KMAXREG=0,KRMETA=1,KSEQ=1",
+      "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KMAXREG=0,KNW=8,KMW=1,KTK=32,"
+      "KSTAGES=4,KWG=1,KWS=1",
       mma->default_config(long1d, synthetic_h100(9), Pass::Backward).str());
+  EXPECT_NE(std::string::npos,
+            mma->config_suffix(long1d, mma->default_config(long1d, synthetic_h100(9),
+                                                           Pass::Backward))
+                .find("_kvw8_k32_s4_r168_wg_ws1"));
   // Rank 2 at head dims up to 64 (vision-2d): a 128-key dK/dV tile of 4 warps of two blocks,
   // 32-row chunks, 1 stage.
   const Config v = mma->default_config(vision, synthetic_h100(9), Pass::Backward);

@@ -5,6 +5,7 @@
 # (as for gpu_session.sh configs) runs once per DIR, alternating; the PTX of each (DIR, config)
 # goes through ptxas (sm_90a) for registers, spills, warnings and an instruction count; a
 # backward's line shows its kernels' medians in brackets.
+# KEEP_PTX=1 brings the dumped PTX of every run back as $OUT/ptx_ab.tgz.
 set -uo pipefail
 B=build-gpu
 OUT=${OUT:-/tmp/out}
@@ -25,6 +26,11 @@ while read -r p dt pass cfg; do
       awk '/kernels/ {print "[" $7, $8, $9, $10, $11, $12, $13 "]"; next} {print $7, $10}' |
       tr '\n' ' ')
     regs=""
+    # KEEP_PTX=1: the dumped PTX of each (DIR, config) into $OUT/ptx_ab.tgz (at the end)
+    if [ "${KEEP_PTX:-0}" = 1 ]; then
+      k=/tmp/ptx_keep/$name.$p.$dt.$(echo "$cfg" | md5sum | cut -c1-8)
+      mkdir -p "$k" && cp /tmp/ptx_ab/*.bin "$k"/ 2>/dev/null
+    fi
     for f in /tmp/ptx_ab/*.bin; do
       [ -e "$f" ] || continue
       case "$f" in *probe*) continue ;; esac
@@ -39,3 +45,4 @@ while read -r p dt pass cfg; do
     echo "$name $p $dt $line | $regs"
   done
 done < "$list" | tee -a "$OUT/ab.log"
+[ "${KEEP_PTX:-0}" = 1 ] && [ -d /tmp/ptx_keep ] && tar czf "$OUT/ptx_ab.tgz" -C /tmp ptx_keep

@@ -576,6 +576,21 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     }
     return c;
   };
+  // Rank 1 at head dims up to 64: the warp-specialized WG dK/dV tile (KWS=1: two consumer
+  // warpgroups of 64 keys, 32-row chunks, 4 stages, a producer warp per stage; 12 warps under
+  // the 168-register cap). H100 (2026-11-26 session 14, tools/sweeps/ws14e.txt, f16):
+  // long-1d-causal's dK/dV kernel 1.963 -> 1.564-1.575 ms against the mma.sync tile below.
+  if (p.rank == 1 && hdp <= 64) {
+    Config c = config_of(q);
+    if (q.maxreg != 0) c.set("KMAXREG", 0);  // the WS tile's own cap (dkdv_tile_of)
+    c.set("KNW", 8);
+    c.set("KMW", 1);
+    c.set("KTK", 32);
+    c.set("KSTAGES", 4);
+    c.set("KWG", 1);
+    c.set("KWS", 1);
+    if (tile_error(p, dev, c, Pass::Backward).empty()) return c;
+  }
   // Rank 2 at head dims up to 64: a 128-key dK/dV tile (4 warps of two blocks, 32-row chunks,
   // 1 stage), as on rank 1. H100, after the unmasked-chunk branch (2026-11-26 session 7,
   // tools/sweeps/retune7.txt, f16): dK/dV kernel 0.3797 -> 0.3137 ms on vision-2d-dilated and
@@ -652,12 +667,14 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
     // The dK/dV kernel's own tiles beside the default dQ tile: 64 or 128 keys (on the H100,
     // 32-key tiles and 64-row chunks were slower on every preset; docs/PERFORMANCE.md,
     // 2026-11-25 session 3), 16 or 32 query rows per chunk, 1 to 4 stages; mma.sync or WG; the
-    // mma.sync tiles also with their chunk metadata in registers. Each starts from the default
-    // without its dK/dV step options (KRMETA and KSEQ apply to mma.sync tiles only).
+    // mma.sync tiles also with their chunk metadata in registers, WG ones also warp-specialized.
+    // Each starts from the default without its dK/dV kernel's form (KRMETA and KSEQ apply to
+    // mma.sync tiles only; KWG and KWS are set below).
     Config base = def;
     base.params.erase(std::remove_if(base.params.begin(), base.params.end(),
                                      [](const std::pair<std::string, int>& kv) {
-                                       return kv.first == "KRMETA" || kv.first == "KSEQ";
+                                       return kv.first == "KRMETA" || kv.first == "KSEQ" ||
+                                              kv.first == "KWG" || kv.first == "KWS";
                                      }),
                       base.params.end());
     for (int kwg : {0, 1})
@@ -738,12 +755,12 @@ SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
 
 namespace {
 
-// KWS=2 under a register cap: the registers setmaxnreg leaves the producer warpgroup (56: its
-// copies and metadata, without spills in the stand-in) and gives each consumer work-item from
-// the work-group's pool (maxreg per work-item), in multiples of 8; {0, 0} (no setmaxnreg)
-// otherwise.
+// KWS=2 under a register cap: the registers setmaxnreg leaves the producer warpgroup and gives
+// each consumer work-item from the work-group's pool (maxreg per work-item), in multiples of 8;
+// {0, 0} (no setmaxnreg) otherwise. 88 for the producer: at 56 the driver's build spilled 184
+// bytes and long-1d-causal's dK/dV kernel took 2.18 ms instead of 1.66 (H100, session 14).
 std::pair<int, int> ws_registers(const MmaTile& t) {
-  constexpr int kProducer = 56;
+  constexpr int kProducer = 88;
   if (t.ws != 2 || t.maxreg == 0) return {0, 0};
   const int consumers = std::min(255, (t.maxreg * t.nt() - 128 * kProducer) / (32 * t.nw)) / 8 * 8;
   if (consumers <= t.maxreg) return {0, 0};
@@ -839,7 +856,7 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
                                    {"QSUB", kt.qsub ? kt.qsub : kt.tk},
                                    {"SEQ", kt.seq},
                                    {"KV_REGS", kt.kv_regs(hdp, hdvp) ? 1 : 0},
-                                   {"META_LATE", kt.maxreg == 0 || kt.ws ? 1 : 0},
+                                   {"META_LATE", kt.maxreg == 0 && !kt.ws ? 1 : 0},
                                    {"RMETA", kt.rmeta},
                                    {"PART", part},
                                    {"WS", kt.ws != 0},
