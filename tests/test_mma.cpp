@@ -517,10 +517,10 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
       "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KMAXREG=0,KNW=8,KMW=1,KTK=32,"
       "KSTAGES=4,KWG=1,KWS=1",
       mma->default_config(long1d, synthetic_h100(9), Pass::Backward).str());
-  EXPECT_NE(std::string::npos,
-            mma->config_suffix(long1d, mma->default_config(long1d, synthetic_h100(9),
-                                                           Pass::Backward))
-                .find("_kvw8_k32_s4_r168_wg_ws1"));
+  EXPECT_NE(
+      std::string::npos,
+      mma->config_suffix(long1d, mma->default_config(long1d, synthetic_h100(9), Pass::Backward))
+          .find("_kvw8_k32_s4_r168_wg_ws1"));
   // Rank 2 at head dims up to 64 (vision-2d): a 128-key dK/dV tile of 4 warps of two blocks,
   // 32-row chunks, 1 stage.
   const Config v = mma->default_config(vision, synthetic_h100(9), Pass::Backward);

@@ -96,8 +96,8 @@ Config config_of(const MmaTile& t) {
 // KWS=2: also each chunk's dV and dK products run on into the next chunk (retired by the wait
 // for its S; 3+ stages), and under a cap the producer gives registers to the consumers
 // (setmaxnreg, ws_registers).
-constexpr const char* kDkdvKeys[] = {"KNW",   "KMW",  "KTK",   "KSTAGES", "KMAXREG", "KWG",
-                                     "KSPLIT", "KQSUB", "KSEQ", "KVREG",  "KRMETA",  "KWS"};
+constexpr const char* kDkdvKeys[] = {"KNW",    "KMW",   "KTK",  "KSTAGES", "KMAXREG", "KWG",
+                                     "KSPLIT", "KQSUB", "KSEQ", "KVREG",   "KRMETA",  "KWS"};
 
 // DQD (backward only, 1 where absent): 1, the dQ kernel computes each row's D = dot(dO, O) and
 // writes it for the dK/dV kernel (no D pass); 0, the D pass (na_delta.cl) runs first.
