@@ -569,16 +569,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   } while (0)
 #endif
 
-/* The copy slots' box coordinates for a head's chunk 0. */
-#define SLOT_COORDS()                                      \
-  _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {     \
-    const int f = SLOT_ROW(CP_TID + j * CP_NT, KSEG, TQC); \
-    BOX_COORDS(f, qc[j], t.kcnt[1], t.kcnt[2]);            \
-  }                                                        \
-  _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {     \
-    const int f = SLOT_ROW(CP_TID + j * CP_NT, VSEG, TQC); \
-    BOX_COORDS(f, oc[j], t.kcnt[1], t.kcnt[2]);            \
+/* The copy slots' box coordinates for chunk c0 of a head, by COORDS(flat index, coordinates):
+   TILE_BOX_COORDS, or (WS) WS_BOX_COORDS. */
+#define SLOT_COORDS(c0, COORDS)                                        \
+  _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                 \
+    COORDS((c0) * TQC + SLOT_ROW(CP_TID + j * CP_NT, KSEG, TQC), qc[j]); \
+  }                                                                    \
+  _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                 \
+    COORDS((c0) * TQC + SLOT_ROW(CP_TID + j * CP_NT, VSEG, TQC), oc[j]); \
   }
+#define TILE_BOX_COORDS(f, c) BOX_COORDS(f, c, t.kcnt[1], t.kcnt[2])
 
 #if WS
   /* The producer warpgroup: the consumers take the chunks in order (heads, then chunks; n
@@ -593,7 +593,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #if RANK == 1 /* box coordinates of flat index f (rank 1: the index itself) */
 #define WS_BOX_COORDS(f, c) ((c)[0] = (f), (c)[1] = (c)[2] = 0)
 #else
-#define WS_BOX_COORDS(f, c) BOX_COORDS(f, c, t.kcnt[1], t.kcnt[2])
+#define WS_BOX_COORDS TILE_BOX_COORDS
 #endif
   if (warp >= NW) {
 #if WS_PREGS
@@ -603,16 +603,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int st = n % STAGES;
       if (st % 4 != warp - NW) continue;
       const int hh = n / nchunks, c = n - hh * nchunks, h = hk * G + hh;
-#pragma unroll
-      for (int j = 0; j < QSLOTS; ++j) {
-        const int f = c * TQC + SLOT_ROW(CP_TID + j * CP_NT, KSEG, TQC);
-        WS_BOX_COORDS(f, qc[j]);
-      }
-#pragma unroll
-      for (int j = 0; j < OSLOTS; ++j) {
-        const int f = c * TQC + SLOT_ROW(CP_TID + j * CP_NT, VSEG, TQC);
-        WS_BOX_COORDS(f, oc[j]);
-      }
+      SLOT_COORDS(c, WS_BOX_COORDS);
       na_mbar_wait(SMEM_ADDR(&ws_bar[STAGES + st]), ((n / STAGES) & 1) ^ 1);
       LOAD_QCHUNK(c, st);
       CP_ASYNC_COMMIT();
@@ -630,7 +621,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #endif
   for (int h = hk * G; h < (hk + 1) * G; ++h) {
 #if !WS
-    SLOT_COORDS();
+    SLOT_COORDS(0, TILE_BOX_COORDS);
 #endif
 #if RMETA
     int mq[3]; /* box coordinates of lane l's row of the current chunk */
@@ -727,18 +718,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         /* S^T = K Q^T and dP^T = V dO^T for this warp's keys x TQC queries. */
         float s[MW][NQB][4], dp[MW][NQB][4];
 #if WS
-        /* Zeros of their own (as the dQ kernel's dP): the driver's compiler made the register
-           that held S's zeros one of dP's accumulators, and ptxas then waited for every wgmma
-           in flight, the deferred dV and dK included, before the next chunk's zeros (C7517).
-           H100, KWS=2, long-1d-causal's dK/dV kernel: 1.63-1.66 -> 1.596 ms (session 14). */
+        /* Zeros of their own: the driver's compiler made the register that held S's zeros one
+           of dP's accumulators, and ptxas then waited for every wgmma in flight, the deferred
+           dV and dK included, before the next chunk's zeros (C7517). H100, KWS=2,
+           long-1d-causal's dK/dV kernel: 1.63-1.66 -> 1.596 ms (session 14). */
 #pragma unroll
         for (int m = 0; m < MW; ++m)
 #pragma unroll
           for (int j = 0; j < NQB; ++j)
 #pragma unroll
             for (int e = 0; e < 4; ++e) {
-              NA_ASM("mov.b32 %0, 0;" : "=f"(s[m][j][e]));
-              NA_ASM("mov.b32 %0, 0;" : "=f"(dp[m][j][e]));
+              NA_ZERO_OWN(s[m][j][e]);
+              NA_ZERO_OWN(dp[m][j][e]);
             }
 #else
         ZERO_SCORES(s, NQB);
@@ -898,9 +889,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   }
 #if WS_DEFER
   /* Only where products are pending. ptxas then injects a wait here (C7517: it cannot see that
-     none is pending on the other path), which costs nothing after the loop; unconditional, the
-     driver's build serialized every wgmma of the kernel (C7515) and the long-1d-causal dK/dV
-     kernel took 1.99 ms instead of 1.63-1.66 (H100, 2026-11-26 session 14). */
+     none is pending on the other path), which costs nothing after the loop. Unconditional, the
+     driver's build serialized every wgmma of the kernel (C7515), and the long-1d-causal dK/dV
+     kernel took 2.09 ms instead of 1.63-1.66 with the producer form of then, 1.99-2.01 instead
+     of 1.86-1.87 with this one (H100, 2026-11-26 session 14, tools/sweeps/ws14c.txt and
+     ws14d.txt). */
   if (ws_prev >= 0) WG_DVDK(WAIT);
 #endif
 

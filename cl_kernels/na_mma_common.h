@@ -38,6 +38,13 @@
 #define HD_EXACT_CONSTANTS() ((void)0)
 #endif
 
+/* x = 0 by an instruction of its own, for wgmma accumulators. When the compiler gives two
+   products' accumulators one shared zero register, ptxas waits for the first product's wgmma
+   before issuing the second, or before the next zeros (warning C7517), and the products no
+   longer overlap: the dQ kernel's S and dP (session 8), the WS dK/dV kernel's S and dP and the
+   deferred dV and dK (session 14). */
+#define NA_ZERO_OWN(x) NA_ASM("mov.b32 %0, 0;" : "=f"(x))
+
 /* d[0..3] += A * B (m16n8k16, f32 accumulation). */
 #define MMA_16816(d, a0, a1, a2, a3, b0, b1)                                                    \
   NA_ASM("mma.sync.aligned.m16n8k16.row.col.f32." MMA_AB "." MMA_AB                             \

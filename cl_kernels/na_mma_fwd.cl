@@ -669,10 +669,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #pragma unroll
           for (int e = 0; e < 4; ++e) {
 #if WG
-            /* Zeros of their own: when the compiler shares one zero register among S's and dP's
-               accumulators, ptxas waits for S's wgmma before issuing dP's (warning C7517), and
-               the two products no longer overlap. */
-            NA_ASM("mov.b32 %0, 0;" : "=f"(dp[m][j][e]));
+            NA_ZERO_OWN(dp[m][j][e]); /* else ptxas waits for S's wgmma before dP's */
 #else
             dp[m][j][e] = 0.0f;
 #endif
