@@ -579,6 +579,10 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_EQ(512u, nvidia_work_group_bound(dev, 128));
   EXPECT_EQ(256u, nvidia_work_group_bound(dev, 255));
   EXPECT_EQ(256u, nvidia_work_group_bound(dev, 0));
+  // ... and its inverse, the register file's share of a work-item.
+  EXPECT_EQ(168, nvidia_register_share(384));
+  EXPECT_EQ(128, nvidia_register_share(512));
+  EXPECT_EQ(248, nvidia_register_share(256));
   // ROT: the forward's WG tiles of 2 stages only.
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1,ROT=1"));
   EXPECT_NE(std::string::npos,
@@ -639,6 +643,8 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KWG=1,KSTAGES=1,KWS=1", Pass::Backward)
                 .find("KWS needs KSTAGES"));
   EXPECT_NE(std::string::npos, err(ws + ",KWS=1,KSPLIT=1", Pass::Backward).find("KSPLIT"));
+  EXPECT_NE(std::string::npos,
+            err(ws + ",KNW=12,KWS=1", Pass::Backward).find("up to 8 consumer warps (KNW), not 12"));
   EXPECT_NE(std::string::npos, err(ws + ",KWS=1,KVREG=0", Pass::Backward).find("registers"));
   EXPECT_NE(std::string::npos, err(ws + ",KWS=1", Pass::Forward).find("backward parameters"));
   // KVREG=0: the 128-key tile of head dim 64 and a 32-row chunk fit 48 KB without the

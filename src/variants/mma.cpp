@@ -120,8 +120,8 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.kvreg = c.get("KVREG", -1);
   k.rmeta = c.get("KRMETA", 0);
   // A warp-specialized tile of more than 8 warps takes the register file's share of a
-  // work-item (multiples of 8), unless a cap is given.
-  if (k.ws != 0 && k.maxreg == 0 && k.nt() > 256) k.maxreg = (65536 / k.nt()) / 8 * 8;
+  // work-item, unless a cap is given.
+  if (k.ws != 0 && k.maxreg == 0 && k.nt() > 256) k.maxreg = nvidia_register_share(k.nt());
   if (k.rows() != q.rows()) query_box(p, k.rows(), k.tq);
   return k;
 }
@@ -846,7 +846,8 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
       "na_mma_bwd_dq", label);
   // META_LATE (na_mma_bwd.cl): on the H100 it made flux-2d's dK/dV kernel 6% faster and
   // long-1d-causal's, under its 168-register cap, 4% slower (docs/PERFORMANCE.md, 2026-11-25
-  // session 3): only without a cap.
+  // session 3): only without a cap, and not in the WS kernel's producer (its kept form was
+  // measured with 0: tools/sweeps/ws14e.txt).
   // KSPLIT: the program twice, PART 1 (dV) and PART 2 (dK); else PART 0 (both).
   const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
   const auto dkdv_kernel = [&](int part) {

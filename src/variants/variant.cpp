@@ -101,10 +101,17 @@ std::string Variant::name(const Problem& p, const Config& c, Pass pass) const {
   return n;
 }
 
+constexpr int kNvRegisterFile = 65536;  // 32-bit registers an SM (and a work-group) has
+
 std::size_t nvidia_work_group_bound(const DeviceInfo& dev, int reg_cap) {
   const int cap = reg_cap > 0 ? reg_cap : 255;  // uncapped: the most a work-item may take
   const std::size_t regs = (static_cast<std::size_t>(cap) + 7) / 8 * 8;
-  return std::min(dev.max_work_group_size, 65536 / (regs * 32) * 32);
+  return std::min(dev.max_work_group_size, kNvRegisterFile / (regs * 32) * 32);
+}
+
+int nvidia_register_share(int work_items) {
+  const int warps = (work_items + 31) / 32;
+  return std::min(255, kNvRegisterFile / (warps * 32)) / 8 * 8;
 }
 
 void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,

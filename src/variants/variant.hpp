@@ -94,10 +94,15 @@ void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
 
 // Work-items per group that an NVIDIA GPU's register file holds for a kernel capped at
 // `reg_cap` registers (65536 per SM, allocated per warp in units of 8 registers a work-item;
-// 0: uncapped, up to 255), at most the device's maximum. NVIDIA's driver reports CL_KERNEL_WORK_GROUP_SIZE 256 for every
-// kernel, as if each took 255 registers: on the H100 (driver 580) a 10-register kernel reported
-// 256 and ran launches of 384, 512 and 1024 work-items correctly (docs/DESIGN.md).
+// 0: uncapped, up to 255), at most the device's maximum. NVIDIA's driver reports
+// CL_KERNEL_WORK_GROUP_SIZE 256 for every kernel, as if each took 255 registers: on the H100
+// (driver 580) a 10-register kernel reported 256 and ran launches of 384, 512 and 1024 work-items
+// correctly (docs/DESIGN.md).
 std::size_t nvidia_work_group_bound(const DeviceInfo& dev, int reg_cap);
+
+// Its inverse: the registers per work-item (a multiple of 8, at most 255) that an NVIDIA GPU's
+// register file gives each of `work_items` in one work-group.
+int nvidia_register_share(int work_items);
 
 // Launch geometry of the box-tiled kernels: one work-group of `work_items` per query (or key)
 // tile, batch item and head (`heads` of them); nt receives the tiles per axis.
