@@ -13,6 +13,7 @@ dirs=()
 while [ "$1" != "--" ]; do dirs+=("$1"); shift; done
 shift
 list=$1
+rm -rf /tmp/ptx_keep # KEEP_PTX: this run's PTX only
 export OPENNA_DEVICE=nvidia OPENNA_DISK_CACHE=0 PATH=$PATH:/usr/local/cuda/bin
 while read -r p dt pass cfg; do
   [ -z "$p" ] || [ "${p#\#}" != "$p" ] && continue
@@ -45,4 +46,7 @@ while read -r p dt pass cfg; do
     echo "$name $p $dt $line | $regs"
   done
 done < "$list" | tee -a "$OUT/ab.log"
-[ "${KEEP_PTX:-0}" = 1 ] && [ -d /tmp/ptx_keep ] && tar czf "$OUT/ptx_ab.tgz" -C /tmp ptx_keep
+# (an if: as the last command, a false test would be the script's exit status)
+if [ "${KEEP_PTX:-0}" = 1 ] && [ -d /tmp/ptx_keep ]; then
+  tar czf "$OUT/ptx_ab.tgz" -C /tmp ptx_keep
+fi
