@@ -202,6 +202,52 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
   EXPECT_GT(ran_bwd, 0);
 }
 
+// Tiles of more than 48 KB of local memory, which NVIDIA's driver runs on compute capability
+// 9.0 although the device reports 48 KB (DeviceInfo::kernel_local_mem). Each random problem,
+// its head dims raised to 72-128 (where the big tiles are the defaults), runs the forward and the
+// backward with their defaults and with one of the tuner's candidates that do not fit 48 KB,
+// against the reference. Skips where the device allows no more than it reports.
+TEST(MmaConfigs, LargeLocalMemoryTilesAreCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device() || d.kernel_local_mem() <= d.local_mem) {
+    GTEST_SKIP() << "the device allows no more local memory than it reports (" << d.label()
+                 << ")";
+  }
+  const Variant* mma = find_variant("mma");
+  std::vector<NaCase> cases = mma_random(TIER(5151, 5152), TIER(16, 48));
+  int ran = 0, big = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    NaCase& c = cases[i];
+    c.problem.head_dim = 72 + 8 * static_cast<int>(i % 8);
+    c.problem.head_dim_v = i % 4 == 1 ? 128 : c.problem.head_dim;
+    for (Pass pass : {Pass::Forward, Pass::Backward}) {
+      if (!unsupported(c, "mma", pass).empty()) continue;
+      const Problem p = normalize(&c.problem);
+      std::vector<Config> over;
+      for (const Config& k : mma->candidates(p, d, pass))
+        if (mma_local_bytes(p, k, pass) > d.local_mem) over.push_back(k);
+      SCOPED_TRACE(c.name());
+      if (pass == Pass::Forward) {
+        check_forward(c, "mma");
+      } else {
+        check_backward(c, "mma");
+      }
+      ++ran;
+      if (over.empty()) continue;
+      const Config& k = over[i % over.size()];
+      SCOPED_TRACE(k.str());
+      if (pass == Pass::Forward) {
+        check_forward(c, "mma", &k);
+      } else {
+        check_backward(c, "mma", &k);
+      }
+      ++big;
+    }
+  }
+  EXPECT_GT(ran, static_cast<int>(cases.size()) / 2);
+  EXPECT_GT(big, ran / 2);
+}
+
 // The warp-specialized dK/dV kernel (KWS=1 and 2: a producer warpgroup beside the consumer warps,
 // mbarriers instead of a barrier per chunk). Each random problem (every option, f16 and bf16,
 // GQA/MQA's several query heads per kv head included: the chunk count runs on across heads) runs
@@ -415,8 +461,8 @@ TEST(MmaConfigs, DPassOptionIsCorrect) {
   EXPECT_GT(ran, static_cast<int>(cases.size()) / 3);
 }
 
-// The configuration logic needs no GPU: a synthetic H100 description (48 KB of local memory,
-// 1024 work-items, compute capability 9.0) checks defaults, candidates and rejections here, so
+// The configuration logic needs no GPU: a synthetic H100 description (48 KB of local memory
+// reported, 227 KB for a kernel's static arrays at compute capability 9.0, 1024 work-items) checks defaults, candidates and rejections here, so
 // CI covers them too.
 DeviceInfo synthetic_h100(int cc_major = 9) {
   DeviceInfo d;
@@ -469,7 +515,31 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
         EXPECT_TRUE(two_blocks) << "MW 2 candidates for small head dims";
         EXPECT_TRUE(three_stages) << "3-stage candidates for small head dims";
       }
+      // Without the 227 KB (compute capability 8.0: 48 KB) the defaults fit as well.
+      const DeviceInfo a100 = synthetic_h100(8);
+      EXPECT_EQ("", mma->config_error(p, a100, pass, mma->default_config(p, a100, pass)));
     }
+  // At head dim 128 in ranks 2 and 3 the H100's defaults take more than 48 KB (session 15).
+  const Problem video = problems[2], flux = problems[0];
+  const Config vf = mma->default_config(video, dev, Pass::Forward);
+  EXPECT_EQ(1, vf.get("WG", 0)) << vf.str();
+  EXPECT_EQ(2, vf.get("STAGES", 0)) << vf.str();
+  const Config vb = mma->default_config(video, dev, Pass::Backward);
+  EXPECT_EQ(8, vb.get("NW", 0)) << vb.str();
+  EXPECT_EQ(3, vb.get("STAGES", 0)) << vb.str();
+  EXPECT_EQ(8, vb.get("KNW", 0)) << vb.str();
+  EXPECT_EQ(32, vb.get("KTK", 0)) << vb.str();
+  EXPECT_EQ(2, vb.get("KSTAGES", 0)) << vb.str();
+  const Config ff = mma->default_config(flux, dev, Pass::Forward);
+  EXPECT_EQ(64, ff.get("TK", 0)) << ff.str();
+  EXPECT_EQ(3, ff.get("STAGES", 0)) << ff.str();
+  const Config fb = mma->default_config(flux, dev, Pass::Backward);
+  EXPECT_EQ(4, fb.get("KNW", 0)) << fb.str();
+  EXPECT_EQ(32, fb.get("KTK", 0)) << fb.str();
+  EXPECT_GT(mma_local_bytes(video, vf, Pass::Forward), 49152u) << vf.str();
+  EXPECT_GT(mma_local_bytes(video, vb, Pass::Backward), 49152u) << vb.str();
+  EXPECT_GT(mma_local_bytes(flux, ff, Pass::Forward), 49152u) << ff.str();
+  EXPECT_GT(mma_local_bytes(flux, fb, Pass::Backward), 49152u) << fb.str();
 }
 
 // On compute capability 9.0 the forward's default is a WG tile (wgmma) at head dims up to 64 in
@@ -558,8 +628,17 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=7").find("STAGES"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=24,STAGES=1").find("TK"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,FOO=1").find("FOO"));
-  // 4 stages of 128-key chunks at head dim 64: 4 * 128 * 2 * 72 * 2 bytes is over 48 KB.
-  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4").find("local memory"));
+  // 4 stages of 128-key chunks at head dim 64 (4 * 128 * 2 * 72 * 2 bytes and 16 bytes of
+  // metadata a key: 155648) fit the 227 KB a kernel may take on compute capability 9.0, not the
+  // 48 KB of compute capability 8.0; 6 stages of 128 keys at head dim 128 fit neither.
+  EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4"));
+  const std::string over48 = mma->config_error(p, synthetic_h100(8), Pass::Forward,
+                                               Config::parse("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4"));
+  EXPECT_NE(std::string::npos, over48.find("over the device's 49152")) << over48;
+  const Problem p128 = preset_like(1, {4096}, {512}, 0, 128, OPENNA_F16);
+  const std::string over227 = mma->config_error(p128, dev, Pass::Forward,
+                                                Config::parse("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=6"));
+  EXPECT_NE(std::string::npos, over227.find("over the device's 227344")) << over227;
   // WG tiles: compute capability 9.0, whole warpgroups (in both kernels of the backward).
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1"));
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=16,STAGES=2,WG=1"));
@@ -664,10 +743,12 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KRMETA=1").find("backward parameters"));
   // The driver's 16 bytes: at head dim 64 a 128-key tile (36864 bytes padded) and a 32-row
   // chunk (9216) leave 3072 bytes, 1152 of them the metadata's at KRMETA=0; with the metadata in
-  // registers a second 32-row stage is still over (36864 + 18432 + 16 > 49152).
+  // registers a second 32-row stage is still over (36864 + 18432 + 16 > 49152) on compute
+  // capability 8.0.
   EXPECT_NE(std::string::npos,
-            err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=1,KTK=32,KSTAGES=2,KRMETA=1,KVREG=0",
-                Pass::Backward)
+            mma->config_error(p, synthetic_h100(8), Pass::Backward,
+                              Config::parse("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=1,KTK=32,"
+                                            "KSTAGES=2,KRMETA=1,KVREG=0"))
                 .find("16 of them the driver's"));
   EXPECT_NE(std::string::npos,
             mma->config_error(p, synthetic_h100(8), Pass::Backward,
@@ -698,14 +779,17 @@ TEST(MmaHostConfig, DkdvTileOfItsOwn) {
   };
   EXPECT_EQ("", err(""));
   EXPECT_EQ("", err(",KNW=2,KTK=16,KSTAGES=3"));  // 32 keys: K/V tile and 3 chunks fit 48 KB
+  EXPECT_EQ("", err(",KSTAGES=2"));  // 64 keys and two chunks: 52 KB, more than 48 KB
   EXPECT_NE(std::string::npos, err(",KNW=2,KTK=16,KSTAGES=3", Pass::Forward).find("backward"));
   EXPECT_NE(std::string::npos, err(",KTK=24").find("KTK"));
   EXPECT_NE(std::string::npos, err(",KNW=9").find("KNW"));
   EXPECT_NE(std::string::npos, err(",KNW=17").find("KNW outside 1..16"));
   EXPECT_NE(std::string::npos, err(",KMW=3").find("KMW"));
   EXPECT_NE(std::string::npos, err(",KSTAGES=7").find("KSTAGES"));
-  // 64 resident keys at head dim 128 (35 KB) leave no room for a second 16-row chunk stage.
-  const std::string full = err(",KSTAGES=2");
+  // 64 resident keys at head dim 128 (35 KB) leave no room for a second 16-row chunk stage in
+  // the 48 KB of compute capability 8.0.
+  const std::string full = mma->config_error(p, synthetic_h100(8), Pass::Backward,
+                                             Config::parse(base + ",KSTAGES=2"));
   EXPECT_NE(std::string::npos, full.find("dK/dV kernel")) << full;
   EXPECT_NE(std::string::npos, full.find("local memory")) << full;
   const Config own = Config::parse(base + ",KNW=2,KTK=16,KSTAGES=3");

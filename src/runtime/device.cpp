@@ -46,6 +46,15 @@ bool DeviceInfo::is_nvidia() const {
          lower(platform_name).find("nvidia") != std::string::npos;
 }
 
+unsigned long long DeviceInfo::kernel_local_mem() const {
+  // H100, driver 580.159.04 (tools/dynsmem_probe.cpp, 2026-11-27): one static __local array of
+  // 49152 to 227328 bytes built and ran correctly from OpenCL C and from its PTX as a binary
+  // (CL_KERNEL_LOCAL_MEM_SIZE 4 bytes more); 232448 bytes did not build. The same kernel with
+  // its array as a __local argument failed at enqueue (CL_OUT_OF_RESOURCES) from 49152 bytes.
+  if (is_nvidia() && nv_cc_major == 9 && nv_cc_minor == 0) return 227328 + 16;
+  return local_mem;
+}
+
 bool DeviceInfo::has_extension(const std::string& ext) const {
   return (" " + extensions + " ").find(" " + ext + " ") != std::string::npos;
 }

@@ -38,6 +38,11 @@ struct DeviceInfo {
   bool is_cpu() const { return (type & CL_DEVICE_TYPE_CPU) != 0; }
   bool is_nvidia() const;
   bool has_extension(const std::string& ext) const;
+  // The most local memory one kernel's static __local arrays may take, in bytes, counting what
+  // the driver adds. CL_DEVICE_LOCAL_MEM_SIZE everywhere except NVIDIA's driver on compute
+  // capability 9.0, which reports 48 KB but builds and runs kernels whose static arrays are
+  // larger, up to the SM's opt-in limit (docs/DESIGN.md; __local kernel arguments stay at 48 KB).
+  unsigned long long kernel_local_mem() const;
   const char* type_name() const;
   // The device name as the tuning database keys it: trimmed, lower case, PoCL's "pthread-"
   // (and similar driver) prefixes removed.

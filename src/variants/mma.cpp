@@ -247,13 +247,15 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     return what + nw + " with " + k + "MAXREG=" + std::to_string(t.maxreg) +
            " needs more than the 65536 registers of a work-group";
   }
-  // NVIDIA's driver adds 16 bytes of its own to every kernel's local memory (H100, driver
-  // 580.159.04: dK/dV kernels of 49152 bytes in __local arrays reported 49168 and did not run).
+  // NVIDIA's driver adds up to 16 bytes of its own to a kernel's local memory (H100, driver
+  // 580.159.04: dK/dV kernels of 49152 bytes in __local arrays reported 49168). On compute
+  // capability 9.0 the limit is the SM's opt-in one, not the 48 KB the device reports
+  // (DeviceInfo::kernel_local_mem).
   const std::size_t smem = smem_bytes(t, hdp, hdvp, kernel) + kNvLocalReserve;
-  if (smem > dev.local_mem) {
+  if (smem > dev.kernel_local_mem()) {
     return what + std::to_string(smem) + " bytes of local memory (" +
            std::to_string(kNvLocalReserve) + " of them the driver's) over the device's " +
-           std::to_string(dev.local_mem);
+           std::to_string(dev.kernel_local_mem());
   }
   return "";
 }
@@ -393,6 +395,16 @@ std::string run_probe(Context& ctx, openna_dtype dt) {
 
 }  // namespace
 
+std::size_t mma_local_bytes(const Problem& p, const Config& c, Pass pass) {
+  const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
+  if (pass == Pass::Forward) {
+    return smem_bytes(tile_of(c), hdp, hdvp, MmaKernel::Forward) + kNvLocalReserve;
+  }
+  return std::max(smem_bytes(tile_of(c), hdp, hdvp, MmaKernel::Dq),
+                  smem_bytes(dkdv_tile_of(c, p), hdp, hdvp, MmaKernel::Dkdv)) +
+         kNvLocalReserve;
+}
+
 std::string mma_probe(Context& ctx, openna_dtype dtype, bool wg) {
   const ProbeKey key{ctx.device().name, ctx.device().driver_version, static_cast<int>(dtype), wg};
   std::lock_guard<std::mutex> lock(g_probe_mutex);
@@ -443,16 +455,19 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   //     64-key chunks, 2 stages
   //   forward, rank 2, hd <= 64 (vision-2d and dilated): 4 warps, 8x8 boxes, 32-key chunks,
   //     3 stages (best on the dilated preset, within 2% of the best on vision-2d)
-  //   forward, rank 2, hd 128 (flux-2d): 4 warps, 8x8 boxes, 16-key chunks, 1 stage
-  //   forward, rank 3, hd 128 (video-3d): 8 warps, 4x4x8 boxes, 64-key chunks, 1 stage
+  //   forward, rank 2, hd 128 (flux-2d): 4 warps, 8x8 boxes, 16-key chunks, 1 stage (on
+  //     compute capability 9.0, beyond 48 KB: 64-key chunks, 3 stages; session 15)
+  //   forward, rank 3, hd 128 (video-3d): 8 warps, 4x4x8 boxes, 64-key chunks, 1 stage (on
+  //     compute capability 9.0: a WG tile of 2 stages; session 15)
   //   backward, hd <= 64: two 16-row blocks per warp (MW 2); rank 1: 4 warps, 32-row chunks,
   //     1 stage, at most 168 registers; rank 2-3: 2 warps, 16-row chunks, 2 stages
   //   backward, hd 128: 4 warps, 16-row chunks, 1 stage (the dK/dV kernel keeps the K and V
   //     tile resident: 48 KB of shared memory leaves no room for more)
   //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default), the dK/dV
-  //     kernel as above (rank 2 at head dims up to 64: a 128-key tile) with its chunk metadata
-  //     in registers (rank 1: f16 only) and, in rank 1 and at head dim 128, S, P, dV before dP,
-  //     dS, dK (wg_dq_default)
+  //     kernel as above (rank 2 at head dims up to 64: a 128-key tile; head dim 128 in ranks 2
+  //     and 3: 32-row chunks, 2 stages, beyond 48 KB) with its chunk metadata in registers
+  //     (rank 1: f16 only) and, in rank 1 and at head dim 128, S, P, dV before dP, dS, dK
+  //     (wg_dq_default)
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
   if (pass == Pass::Backward) {
@@ -490,10 +505,23 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     t.nw = 4;
     t.tk = hdp <= 64 ? 32 : 16;
     t.stages = hdp <= 64 ? 3 : 1;
+    // Head dim 128 on compute capability 9.0, where a kernel may take more than 48 KB of local
+    // memory (DeviceInfo::kernel_local_mem): 64-key chunks, 3 stages (104 KB). H100, f16
+    // (2026-11-27 session 15, tools/sweeps/smem15b.txt): flux-2d 0.2105 -> 0.1952 ms.
+    if (hdp > 64 && wgmma_device(dev)) {
+      t.tk = 64;
+      t.stages = 3;
+    }
   } else {
     t.nw = 8;
     t.tk = 64;
     t.stages = 1;
+    // Compute capability 9.0: a WG tile of two warpgroups, 2 stages (66 KB at head dim 128).
+    // H100, f16 (session 15, smem15b.txt): video-3d 3.638 -> 3.359 ms.
+    if (wgmma_device(dev)) {
+      t.wg = 1;
+      t.stages = 2;
+    }
   }
   query_box(p, t.rows(), t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
@@ -547,6 +575,12 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     q.nw = 8;
     q.stages = 3;
     q.maxreg = 128;
+  } else if (hdp > 64 && p.rank > 1) {
+    // Two warpgroups, 3 stages: more than 48 KB (compute capability 9.0 allows it, and only it
+    // calls this). H100, f16 (2026-11-27 session 15, tools/sweeps/smem15b.txt): the dQ kernel
+    // 4.14 -> 3.35-3.39 ms on video-3d, 0.2333 -> 0.2154 on flux-2d.
+    q.nw = 8;
+    q.stages = 3;
   } else {
     q.nw = 4;
     q.stages = hdp <= 64 ? 3 : 2;
@@ -604,6 +638,18 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     const Config c = with_kv(k);
     if (tile_error(p, dev, c, Pass::Backward).empty()) return c;
   }
+  // Head dim 128 in ranks 2 and 3: 32-row chunks, 2 stages (more than 48 KB), 128 keys in
+  // rank 3. H100, f16 (session 15, smem15.txt and smem15b.txt), dK/dV kernel: video-3d 6.88 ->
+  // 5.93-6.0 ms, flux-2d 0.388 -> 0.340 (its 128-key tile: 0.485).
+  if (hdp > 64 && p.rank > 1) {
+    MmaTile k = kv;
+    k.nw = p.rank == 3 ? 8 : 4;
+    k.mw = 1;
+    k.tk = 32;
+    k.stages = 2;
+    const Config c = with_kv(k);
+    if (tile_error(p, dev, c, Pass::Backward).empty()) return c;
+  }
   const Config c = with_kv(kv);
   if (!tile_error(p, dev, c, Pass::Backward).empty()) return Config{};
   return c;
@@ -613,14 +659,15 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
 
 std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& dev,
                                            Pass pass) const {
-  // Warps x row blocks per warp x chunk x pipeline depth; three stages only for chunks up to
-  // 32 rows (deeper pipelines of big chunks do not fit the 48 KB of local memory anyway).
+  // Warps x row blocks per warp x chunk x pipeline depth, up to 256 keys in flight (deeper
+  // pipelines need more than 48 KB of local memory: compute capability 9.0 only,
+  // DeviceInfo::kernel_local_mem).
   std::vector<Config> out;
   for (int nw : {2, 4, 8})
     for (int mw : {1, 2})
       for (int tk : {16, 32, 64, 128})
-        for (int stages : {1, 2, 3}) {
-          if (nw * mw > 8 || (stages == 3 && tk > 32)) continue;
+        for (int stages : {1, 2, 3, 4}) {
+          if (nw * mw > 8 || stages * tk > 256) continue;
           MmaTile t;
           t.nw = nw;
           t.mw = mw;
@@ -643,8 +690,8 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
   for (int nw : {4, 8})
     for (int mw : {1, 2})
       for (int tk : {32, 64})
-        for (int stages : {1, 2, 3}) {
-          if (nw * mw > 8 || (stages == 3 && tk > 32)) continue;
+        for (int stages : {1, 2, 3, 4}) {
+          if (nw * mw > 8 || stages * tk > 192) continue;
           MmaTile t;
           t.nw = nw;
           t.mw = mw;
@@ -665,8 +712,8 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
   const Config def = default_config(p, dev, pass);
   if (pass == Pass::Backward) {
     // The dK/dV kernel's own tiles beside the default dQ tile: 64 or 128 keys (on the H100,
-    // 32-key tiles and 64-row chunks were slower on every preset; docs/PERFORMANCE.md,
-    // 2026-11-25 session 3), 16 or 32 query rows per chunk, 1 to 4 stages; mma.sync or WG; the
+    // 32-key tiles were slower on every preset; docs/PERFORMANCE.md, 2026-11-25 session 3), 16,
+    // 32 or 64 query rows per chunk, 1 to 4 stages (up to 128 rows); mma.sync or WG; the
     // mma.sync tiles also with their chunk metadata in registers, WG ones also warp-specialized.
     // Each starts from the default without its dK/dV kernel's form (KRMETA and KSEQ apply to
     // mma.sync tiles only; KWG and KWS are set below).
@@ -680,9 +727,9 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
     for (int kwg : {0, 1})
       for (int knw : {2, 4, 8})
         for (int kmw : {1, 2})
-          for (int ktk : {16, 32})
+          for (int ktk : {16, 32, 64})
             for (int kst : {1, 2, 3, 4}) {
-              if (knw * kmw < 4 || knw * kmw > 8) continue;
+              if (knw * kmw < 4 || knw * kmw > 8 || ktk * kst > 128) continue;
               Config c = base;
               c.set("KNW", knw);
               c.set("KMW", kmw);

@@ -128,9 +128,9 @@ void check_fits(const cl::Kernel& kernel, const DeviceInfo& dev, int work_items,
                       " work-items per group; the built kernel allows " + std::to_string(max_wg) +
                       " on " + dev.name);
   }
-  if (local > dev.local_mem) {
+  if (local > dev.kernel_local_mem()) {
     throw Unsupported(label + " needs " + std::to_string(local) + " bytes of local memory; " +
-                      dev.name + " has " + std::to_string(dev.local_mem));
+                      dev.name + " allows " + std::to_string(dev.kernel_local_mem()));
   }
 }
 
