@@ -32,7 +32,7 @@
 #define TQC 32 /* queries per chunk (multiple of 16) */
 #endif
 #ifndef STAGES
-#define STAGES 2 /* shared-memory buffers for query chunks (1 to 6) */
+#define STAGES 2 /* shared-memory buffers for query chunks (1 to 8) */
 #endif
 #ifndef WSKIP
 #define WSKIP 1 /* warps skip chunks none of whose queries see their keys (host may turn off) */
@@ -205,7 +205,7 @@
 #endif
 
 #if TQ0 * TQ1 * TQ2 != BK || TQC % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || MW < 1 || \
-    MW > 2 || STAGES < 1 || STAGES > 6
+    MW > 2 || STAGES < 1 || STAGES > 8
 #error "mma backward tile configuration"
 #endif
 #if RMETA && (WG || TQC > 32)

@@ -36,7 +36,7 @@
 #define TK 32 /* keys per chunk (multiple of 16) */
 #endif
 #ifndef STAGES
-#define STAGES 2 /* shared-memory buffers for K/V chunks (1 to 6) */
+#define STAGES 2 /* shared-memory buffers for K/V chunks (1 to 8) */
 #endif
 #ifndef HDP
 #define HDP 64 /* head_dim bucket (multiple of 16, <= 128: Q fragments live in registers) */
@@ -126,7 +126,7 @@
 #define SMEM_WORDS (QTILE_WORDS > STAGES * STAGE_WORDS ? QTILE_WORDS : STAGES * STAGE_WORDS)
 
 #if TQ0 * TQ1 * TQ2 != BQ || TK % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || HDP > 128 || \
-    MW < 1 || MW > 2 || STAGES < 1 || STAGES > 6
+    MW < 1 || MW > 2 || STAGES < 1 || STAGES > 8
 #error "mma tile configuration"
 #endif
 

@@ -561,9 +561,11 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
     const Config c = mma->default_config(p, synthetic_h100(9), Pass::Backward);
     SCOPED_TRACE(c.str());
     EXPECT_EQ(1, c.get("WG", 0));
-    // The dK/dV kernel: WG tiles (warp-specialized) in rank 1 only.
-    EXPECT_EQ(p.rank == 1 ? 1 : 0, c.get("KWG", 0));
-    EXPECT_EQ(p.rank == 1 ? 1 : 0, c.get("KWS", 0));
+    // The dK/dV kernel: WG tiles (warp-specialized) at head dims up to 64 in ranks 1 and 2
+    // (KWS=2 in rank 2).
+    const bool ws = p.rank <= 2 && p.head_dim <= 64;
+    EXPECT_EQ(ws ? 1 : 0, c.get("KWG", 0));
+    EXPECT_EQ(ws ? p.rank : 0, c.get("KWS", 0));
     EXPECT_EQ("", mma->config_error(p, synthetic_h100(9), Pass::Backward, c));
     EXPECT_EQ(0, mma->default_config(p, synthetic_h100(8), Pass::Backward).get("WG", 0));
     // The tuner's dK/dV tiles: WG ones (which take no KRMETA or KSEQ, although the default
@@ -591,22 +593,22 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
       std::string::npos,
       mma->config_suffix(long1d, mma->default_config(long1d, synthetic_h100(9), Pass::Backward))
           .find("_kvw8_k32_s4_r168_wg_ws1"));
-  // Rank 2 at head dims up to 64 (vision-2d): a 128-key dK/dV tile of 4 warps of two blocks,
-  // 32-row chunks, 1 stage.
-  const Config v = mma->default_config(vision, synthetic_h100(9), Pass::Backward);
-  EXPECT_EQ(4, v.get("KNW", 0));
-  EXPECT_EQ(2, v.get("KMW", 0));
-  EXPECT_EQ(32, v.get("KTK", 0));
-  EXPECT_EQ(1, v.get("KSTAGES", 0));
+  // Rank 2 at head dims up to 64 (vision-2d): the WS tile with 8 stages (74 KB) and KWS=2 (the
+  // 128-key mma.sync tile of before remains the fallback where it does not fit).
+  EXPECT_EQ(
+      "TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=3,WG=1,KNW=8,KMW=1,KTK=32,KSTAGES=8,KWG=1,KWS=2",
+      mma->default_config(vision, synthetic_h100(9), Pass::Backward).str());
+  EXPECT_GT(mma_local_bytes(vision, mma->default_config(vision, synthetic_h100(9), Pass::Backward),
+                            Pass::Backward),
+            49152u);
   // The chunk metadata in registers, only where the dK/dV tile is the WG default's.
-  EXPECT_EQ(1, v.get("KRMETA", 0));
   EXPECT_EQ(1, mma->default_config(flux, synthetic_h100(9), Pass::Backward).get("KRMETA", 0));
   EXPECT_EQ(1, mma->default_config(video, synthetic_h100(9), Pass::Backward).get("KRMETA", 0));
   EXPECT_EQ(0, mma->default_config(flux, synthetic_h100(8), Pass::Backward).get("KRMETA", 0));
   // and at head dim 128 the products in sequence (KSEQ).
   EXPECT_EQ(1, mma->default_config(flux, synthetic_h100(9), Pass::Backward).get("KSEQ", 0));
   EXPECT_EQ(1, mma->default_config(video, synthetic_h100(9), Pass::Backward).get("KSEQ", 0));
-  EXPECT_EQ(0, v.get("KSEQ", 0));
+  EXPECT_EQ(0, mma->default_config(vision, synthetic_h100(8), Pass::Backward).get("KSEQ", 0));
   // In rank 1, f16 only (long-1d-causal in bf16 keeps the tile it had).
   Problem long1d_bf16 = long1d;
   long1d_bf16.dtype = OPENNA_BF16;
@@ -625,7 +627,7 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2"));
   EXPECT_NE(std::string::npos, err("TQ0=192,TQ1=1,TQ2=1,NW=4,MW=3,TK=64,STAGES=2").find("MW"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2").find("16 * MW"));
-  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=7").find("STAGES"));
+  EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=9").find("STAGES"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=24,STAGES=1").find("TK"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,FOO=1").find("FOO"));
   // 4 stages of 128-key chunks at head dim 64 (4 * 128 * 2 * 72 * 2 bytes and 16 bytes of
@@ -785,7 +787,7 @@ TEST(MmaHostConfig, DkdvTileOfItsOwn) {
   EXPECT_NE(std::string::npos, err(",KNW=9").find("KNW"));
   EXPECT_NE(std::string::npos, err(",KNW=17").find("KNW outside 1..16"));
   EXPECT_NE(std::string::npos, err(",KMW=3").find("KMW"));
-  EXPECT_NE(std::string::npos, err(",KSTAGES=7").find("KSTAGES"));
+  EXPECT_NE(std::string::npos, err(",KSTAGES=9").find("KSTAGES"));
   // 64 resident keys at head dim 128 (35 KB) leave no room for a second 16-row chunk stage in
   // the 48 KB of compute capability 8.0.
   const std::string full = mma->config_error(p, synthetic_h100(8), Pass::Backward,

@@ -185,7 +185,7 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
               : "the query box must hold 16 * MW * NW queries";
   }
   if (t.tk < 16 || t.tk % 16 != 0 || t.tk > 128) return k + "TK must be a multiple of 16 up to 128";
-  if (t.stages < 1 || t.stages > 6) return k + "STAGES must be 1 to 6";
+  if (t.stages < 1 || t.stages > 8) return k + "STAGES must be 1 to 8";
   if (t.maxreg != 0 && (t.maxreg < 64 || t.maxreg > 255)) return k + "MAXREG must be 0 or 64..255";
   if (t.wg != 0) {
     if (t.wg != 1) return k + "WG must be 0 or 1";
@@ -464,10 +464,9 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   //   backward, hd 128: 4 warps, 16-row chunks, 1 stage (the dK/dV kernel keeps the K and V
   //     tile resident: 48 KB of shared memory leaves no room for more)
   //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default), the dK/dV
-  //     kernel as above (rank 2 at head dims up to 64: a 128-key tile; head dim 128 in ranks 2
-  //     and 3: 32-row chunks, 2 stages, beyond 48 KB) with its chunk metadata in registers
-  //     (rank 1: f16 only) and, in rank 1 and at head dim 128, S, P, dV before dP, dS, dK
-  //     (wg_dq_default)
+  //     kernel warp-specialized in ranks 1 and 2 at head dims up to 64, else as above (head
+  //     dim 128 in ranks 2 and 3: 32-row chunks, 2 stages, beyond 48 KB) with its chunk
+  //     metadata in registers and, at head dim 128, S, P, dV before dP, dS, dK (wg_dq_default)
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
   if (pass == Pass::Backward) {
@@ -614,15 +613,20 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
   // warpgroups of 64 keys, 32-row chunks, 4 stages, a producer warp per stage; 12 warps under
   // the 168-register cap). H100 (2026-11-26 session 14, tools/sweeps/ws14e.txt, f16):
   // long-1d-causal's dK/dV kernel 1.963 -> 1.564-1.575 ms against the mma.sync tile below.
-  if (p.rank == 1 && hdp <= 64) {
+  // Rank 2 at head dims up to 64: the same tile with 8 stages (two per producer warp, 74 KB)
+  // and the dV/dK products run on into the next chunk (KWS=2). H100, f16 (2026-11-27 session
+  // 15, tools/sweeps/ws15d.txt), dK/dV kernel: vision-2d 0.3413 -> 0.3204 ms (KWS=1 with 4
+  // stages 0.3315, with 8 0.3238), vision-2d-dilated 0.3038 -> 0.2851 (KWS=1, 4 stages:
+  // 0.2919), against their tuned tiles. In rank 1 8 stages lost (1.647-1.69 against 1.56-1.58).
+  if (p.rank <= 2 && hdp <= 64) {
     Config c = config_of(q);
     if (q.maxreg != 0) c.set("KMAXREG", 0);  // the WS tile's own cap (dkdv_tile_of)
     c.set("KNW", 8);
     c.set("KMW", 1);
     c.set("KTK", 32);
-    c.set("KSTAGES", 4);
+    c.set("KSTAGES", p.rank == 1 ? 4 : 8);
     c.set("KWG", 1);
-    c.set("KWS", 1);
+    c.set("KWS", p.rank == 1 ? 1 : 2);
     if (tile_error(p, dev, c, Pass::Backward).empty()) return c;
   }
   // Rank 2 at head dims up to 64: a 128-key dK/dV tile (4 warps of two blocks, 32-row chunks,
@@ -742,6 +746,9 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
                   Config w = c;
                   w.set("KWS", ws);
                   if (config_error(p, dev, pass, w).empty()) out.push_back(w);
+                  // and with two stages per producer warp (session 15's rank-2 default)
+                  w.set("KSTAGES", 2 * kst);
+                  if (kst == 4 && config_error(p, dev, pass, w).empty()) out.push_back(w);
                 }
                 c.set("KSPLIT", 1);
                 if (config_error(p, dev, pass, c).empty()) out.push_back(c);
