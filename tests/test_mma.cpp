@@ -214,7 +214,7 @@ TEST(MmaConfigs, LargeLocalMemoryTilesAreCorrect) {
                  << ")";
   }
   const Variant* mma = find_variant("mma");
-  std::vector<NaCase> cases = mma_random(TIER(5151, 5152), TIER(16, 48));
+  std::vector<NaCase> cases = mma_random(TIER(6161, 6162), TIER(16, 48));
   int ran = 0, big = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     NaCase& c = cases[i];
@@ -384,6 +384,7 @@ TEST(MmaConfigs, DkdvStepOptionsAreCorrect) {
     Config cfg = mma->default_config(p, d, Pass::Backward);
     cfg.set("KWG", 0);
     cfg.set("KSPLIT", 0);
+    cfg.set("KWS", 0);  // (the warp-specialized default of ranks 1 and 2 is a WG tile)
     const Config extra = Config::parse(options[i % 5]);
     for (const auto& kv : extra.params) cfg.set(kv.first, kv.second);
     if (!mma->config_error(p, d, Pass::Backward, cfg).empty()) {
