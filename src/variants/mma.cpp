@@ -505,7 +505,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     t.tk = hdp <= 64 ? 32 : 16;
     t.stages = hdp <= 64 ? 3 : 1;
     // Head dim 128 on compute capability 9.0, where a kernel may take more than 48 KB of local
-    // memory (DeviceInfo::kernel_local_mem): 64-key chunks, 3 stages (104 KB). H100, f16
+    // memory (DeviceInfo::kernel_local_mem): 64-key chunks, 3 stages (105 KB). H100, f16
     // (2026-11-27 session 15, tools/sweeps/smem15b.txt): flux-2d 0.2105 -> 0.1952 ms.
     if (hdp > 64 && wgmma_device(dev)) {
       t.tk = 64;
@@ -629,10 +629,11 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     c.set("KWS", p.rank == 1 ? 1 : 2);
     if (tile_error(p, dev, c, Pass::Backward).empty()) return c;
   }
-  // Rank 2 at head dims up to 64: a 128-key dK/dV tile (4 warps of two blocks, 32-row chunks,
-  // 1 stage), as on rank 1. H100, after the unmasked-chunk branch (2026-11-26 session 7,
-  // tools/sweeps/retune7.txt, f16): dK/dV kernel 0.3797 -> 0.3137 ms on vision-2d-dilated and
-  // 0.3987 -> 0.3813 on vision-2d against the 64-key tile of 2 warps, 16-row chunks, 2 stages.
+  // Rank 2 at head dims up to 64 where the WS tile does not fit: a 128-key dK/dV tile (4 warps
+  // of two blocks, 32-row chunks, 1 stage), as on rank 1 before session 14. H100, after the
+  // unmasked-chunk branch (2026-11-26 session 7, tools/sweeps/retune7.txt, f16): dK/dV kernel
+  // 0.3797 -> 0.3137 ms on vision-2d-dilated and 0.3987 -> 0.3813 on vision-2d against the
+  // 64-key tile of 2 warps, 16-row chunks, 2 stages.
   if (p.rank == 2 && hdp <= 64) {
     MmaTile k = kv;
     k.nw = 4;
