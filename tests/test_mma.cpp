@@ -210,8 +210,7 @@ TEST(MmaConfigs, WarpgroupTilesAreCorrect) {
 TEST(MmaConfigs, LargeLocalMemoryTilesAreCorrect) {
   const DeviceInfo& d = test_context().device();
   if (!capable_device() || d.kernel_local_mem() <= d.local_mem) {
-    GTEST_SKIP() << "the device allows no more local memory than it reports (" << d.label()
-                 << ")";
+    GTEST_SKIP() << "the device allows no more local memory than it reports (" << d.label() << ")";
   }
   const Variant* mma = find_variant("mma");
   std::vector<NaCase> cases = mma_random(TIER(6161, 6162), TIER(16, 48));
@@ -463,8 +462,8 @@ TEST(MmaConfigs, DPassOptionIsCorrect) {
 }
 
 // The configuration logic needs no GPU: a synthetic H100 description (48 KB of local memory
-// reported, 227 KB for a kernel's static arrays at compute capability 9.0, 1024 work-items) checks defaults, candidates and rejections here, so
-// CI covers them too.
+// reported, 227 KB for a kernel's static arrays at compute capability 9.0, 1024 work-items) checks
+// defaults, candidates and rejections here, so CI covers them too.
 DeviceInfo synthetic_h100(int cc_major = 9) {
   DeviceInfo d;
   d.name = "NVIDIA H100 80GB HBM3";
@@ -527,13 +526,15 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
   const Config ff = mma->default_config(flux, dev, Pass::Forward);
   const Config fb = mma->default_config(flux, dev, Pass::Backward);
   EXPECT_EQ("TQ0=4,TQ1=4,TQ2=8,NW=8,TK=64,STAGES=2,WG=1", vf.str());
-  EXPECT_EQ("TQ0=4,TQ1=4,TQ2=8,NW=8,TK=32,STAGES=3,WG=1,KNW=8,KMW=1,KTK=32,KSTAGES=2,KRMETA=1,"
-            "KSEQ=1",
-            vb.str());
+  EXPECT_EQ(
+      "TQ0=4,TQ1=4,TQ2=8,NW=8,TK=32,STAGES=3,WG=1,KNW=8,KMW=1,KTK=32,KSTAGES=2,KRMETA=1,"
+      "KSEQ=1",
+      vb.str());
   EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=3", ff.str());
-  EXPECT_EQ("TQ0=8,TQ1=16,TQ2=1,NW=8,TK=32,STAGES=3,WG=1,KNW=4,KMW=1,KTK=32,KSTAGES=2,KRMETA=1,"
-            "KSEQ=1",
-            fb.str());
+  EXPECT_EQ(
+      "TQ0=8,TQ1=16,TQ2=1,NW=8,TK=32,STAGES=3,WG=1,KNW=4,KMW=1,KTK=32,KSTAGES=2,KRMETA=1,"
+      "KSEQ=1",
+      fb.str());
   EXPECT_GT(mma_local_bytes(video, vf, Pass::Forward), 49152u) << vf.str();
   EXPECT_GT(mma_local_bytes(video, vb, Pass::Backward), 49152u) << vb.str();
   EXPECT_GT(mma_local_bytes(flux, ff, Pass::Forward), 49152u) << ff.str();
@@ -593,9 +594,8 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
           .find("_kvw8_k32_s4_r168_wg_ws1"));
   // Rank 2 at head dims up to 64 (vision-2d): the WS tile with 8 stages (74 KB) and KWS=2 (the
   // 128-key mma.sync tile of before remains the fallback where it does not fit).
-  EXPECT_EQ(
-      "TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=3,WG=1,KNW=8,KMW=1,KTK=32,KSTAGES=8,KWG=1,KWS=2",
-      mma->default_config(vision, synthetic_h100(9), Pass::Backward).str());
+  EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=3,WG=1,KNW=8,KMW=1,KTK=32,KSTAGES=8,KWG=1,KWS=2",
+            mma->default_config(vision, synthetic_h100(9), Pass::Backward).str());
   EXPECT_GT(mma_local_bytes(vision, mma->default_config(vision, synthetic_h100(9), Pass::Backward),
                             Pass::Backward),
             49152u);
@@ -632,13 +632,26 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   // metadata a key: 155648) fit the 227 KB a kernel may take on compute capability 9.0, not the
   // 48 KB of compute capability 8.0; 6 stages of 128 keys at head dim 128 fit neither.
   EXPECT_EQ("", err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4"));
-  const std::string over48 = mma->config_error(p, synthetic_h100(8), Pass::Forward,
-                                               Config::parse("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4"));
+  const std::string over48 =
+      mma->config_error(p, synthetic_h100(8), Pass::Forward,
+                        Config::parse("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=4"));
   EXPECT_NE(std::string::npos, over48.find("over the device's 49152")) << over48;
   const Problem p128 = preset_like(1, {4096}, {512}, 0, 128, OPENNA_F16);
-  const std::string over227 = mma->config_error(p128, dev, Pass::Forward,
-                                                Config::parse("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=6"));
+  const std::string over227 = mma->config_error(
+      p128, dev, Pass::Forward, Config::parse("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=128,STAGES=6"));
   EXPECT_NE(std::string::npos, over227.find("over the device's 227344")) << over227;
+  // Arrays of exactly 48 KB, 16 bytes over it with the driver's: refused on compute capability
+  // 9.0 too (such kernels did not run; session 10). A dK/dV tile at head dim 16 of 256 keys and
+  // 8 stages of 32 rows: (256 + 256) rows * 24 words * 4 bytes = 49152.
+  const Problem p16 = preset_like(1, {4096}, {512}, 1, 16, OPENNA_F16);
+  const std::string at48 =
+      "TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KNW=8,KMW=2,KTK=32,KRMETA=1,KVREG=0";
+  const Config band = Config::parse(at48 + ",KSTAGES=8");
+  EXPECT_EQ(49152u + 16u, mma_local_bytes(p16, band, Pass::Backward));
+  const std::string in_band = mma->config_error(p16, dev, Pass::Backward, band);
+  EXPECT_NE(std::string::npos, in_band.find("within its 16 bytes of the reported 49152"))
+      << in_band;
+  EXPECT_EQ("", mma->config_error(p16, dev, Pass::Backward, Config::parse(at48 + ",KSTAGES=7")));
   // WG tiles: compute capability 9.0, whole warpgroups (in both kernels of the backward).
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,WG=1"));
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=16,STAGES=2,WG=1"));
@@ -779,7 +792,7 @@ TEST(MmaHostConfig, DkdvTileOfItsOwn) {
   };
   EXPECT_EQ("", err(""));
   EXPECT_EQ("", err(",KNW=2,KTK=16,KSTAGES=3"));  // 32 keys: K/V tile and 3 chunks fit 48 KB
-  EXPECT_EQ("", err(",KSTAGES=2"));  // 64 keys and two chunks: 52 KB, more than 48 KB
+  EXPECT_EQ("", err(",KSTAGES=2"));               // 64 keys and two chunks: 52 KB, more than 48 KB
   EXPECT_NE(std::string::npos, err(",KNW=2,KTK=16,KSTAGES=3", Pass::Forward).find("backward"));
   EXPECT_NE(std::string::npos, err(",KTK=24").find("KTK"));
   EXPECT_NE(std::string::npos, err(",KNW=9").find("KNW"));
@@ -788,8 +801,8 @@ TEST(MmaHostConfig, DkdvTileOfItsOwn) {
   EXPECT_NE(std::string::npos, err(",KSTAGES=9").find("KSTAGES"));
   // 64 resident keys at head dim 128 (35 KB) leave no room for a second 16-row chunk stage in
   // the 48 KB of compute capability 8.0.
-  const std::string full = mma->config_error(p, synthetic_h100(8), Pass::Backward,
-                                             Config::parse(base + ",KSTAGES=2"));
+  const std::string full =
+      mma->config_error(p, synthetic_h100(8), Pass::Backward, Config::parse(base + ",KSTAGES=2"));
   EXPECT_NE(std::string::npos, full.find("dK/dV kernel")) << full;
   EXPECT_NE(std::string::npos, full.find("local memory")) << full;
   const Config own = Config::parse(base + ",KNW=2,KTK=16,KSTAGES=3");

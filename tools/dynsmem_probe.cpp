@@ -1,12 +1,15 @@
 // Can an OpenCL kernel on NVIDIA's driver use more than the 48 KB of local memory that
-// CL_DEVICE_LOCAL_MEM_SIZE reports, through a __local kernel argument (dynamic shared memory)?
-// Launches a kernel whose __local argument is 40 KB to 227 KB: each work-group fills it, reads
-// it back in another order and writes a checksum, which the host checks. Also: the same kernel
-// rebuilt from its own PTX as a binary (openna's sm_90a path), and a static __local array of
-// 64 KB. Prints every OpenCL status.
+// CL_DEVICE_LOCAL_MEM_SIZE reports (session 15)? Builds kernels with one static __local array of
+// 48 KB to 228 KB (-DWORDS), from source and again from their own PTX as a binary (openna's
+// sm_90a path), and a kernel whose __local argument is 40 KB to 227 KB; each work-group fills
+// its array, reads it back in another order and writes checksums, which the host checks.
+// Prints every OpenCL status. H100 and H200, driver 580.159.04: static arrays up to 227328
+// bytes build and run (232448 does not build); arguments fail at enqueue from 49152 bytes
+// (CL_OUT_OF_RESOURCES). docs/DESIGN.md.
 // Build on the GPU machine: g++ -O1 -std=c++17 tools/dynsmem_probe.cpp -lOpenCL -o /tmp/d
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
+
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -89,7 +92,10 @@ int main() {
     if (std::string(name).find("NVIDIA") == std::string::npos) continue;
     clGetDeviceIDs(p, CL_DEVICE_TYPE_GPU, 1, &dev, nullptr);
   }
-  if (!dev) { std::printf("no NVIDIA device\n"); return 1; }
+  if (!dev) {
+    std::printf("no NVIDIA device\n");
+    return 1;
+  }
   cl_ulong lm = 0;
   clGetDeviceInfo(dev, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lm, &lm, nullptr);
   std::printf("CL_DEVICE_LOCAL_MEM_SIZE %llu\n", static_cast<unsigned long long>(lm));
@@ -122,12 +128,16 @@ int main() {
     const unsigned char* pb = reinterpret_cast<const unsigned char*>(px.data());
     size_t pl = px.size();
     cl_int bs2;
-    cl_program pp = b1 == CL_SUCCESS ? clCreateProgramWithBinary(ctx, 1, &dev, &pl, &pb, &bs2, &e) : nullptr;
+    cl_program pp =
+        b1 == CL_SUCCESS ? clCreateProgramWithBinary(ctx, 1, &dev, &pl, &pb, &bs2, &e) : nullptr;
     cl_int b2 = pp ? clBuildProgram(pp, 1, &dev, "", nullptr, nullptr) : -999;
     for (cl_program pr : {ps, pp}) {
       if (!pr) continue;
       cl_kernel k = clCreateKernel(pr, "fixed64", &e);
-      if (e != CL_SUCCESS) { std::printf("%d words: build %d/%d, kernel %d\n", words, b1, b2, e); continue; }
+      if (e != CL_SUCCESS) {
+        std::printf("%d words: build %d/%d, kernel %d\n", words, b1, b2, e);
+        continue;
+      }
       cl_ulong klm = 0;
       clGetKernelWorkGroupInfo(k, dev, CL_KERNEL_LOCAL_MEM_SIZE, sizeof klm, &klm, nullptr);
       const int groups = 264;
@@ -142,18 +152,19 @@ int main() {
       for (int g = 0; g < groups; ++g)
         for (int lid = 0; lid < 256; ++lid) {
           cl_uint sum = 0;
-          for (int i = lid; i < words; i += 256) sum += static_cast<cl_uint>(words - 1 - i) * 3u + g;
+          for (int i = lid; i < words; i += 256)
+            sum += static_cast<cl_uint>(words - 1 - i) * 3u + g;
           bad += got[g * 256 + lid] != sum;
         }
-      std::printf("static %d bytes (%s): build %d/%d, local %llu, enqueue %d finish %d, wrong %ld\n",
-                  4 * words, pr == ps ? "source" : "PTX binary", b1, b2,
-                  static_cast<unsigned long long>(klm), ee, ef, bad);
+      std::printf(
+          "static %d bytes (%s): build %d/%d, local %llu, enqueue %d finish %d, wrong %ld\n",
+          4 * words, pr == ps ? "source" : "PTX binary", b1, b2,
+          static_cast<unsigned long long>(klm), ee, ef, bad);
       clReleaseMemObject(out);
       clReleaseKernel(k);
     }
   }
-  for (size_t kb : {40, 47, 48, 64})
-    run(prog, "source", kb * 1024);
+  for (size_t kb : {40, 47, 48, 64}) run(prog, "source", kb * 1024);
   std::string ptx = ptx_of(prog);
   while (!ptx.empty() && ptx.back() == '\0') ptx.pop_back();
   const unsigned char* bin = reinterpret_cast<const unsigned char*>(ptx.data());
