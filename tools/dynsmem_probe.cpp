@@ -7,8 +7,7 @@
 // bytes build and run (232448 does not build); arguments fail at enqueue from 49152 bytes
 // (CL_OUT_OF_RESOURCES). docs/DESIGN.md.
 // Build on the GPU machine: g++ -O1 -std=c++17 tools/dynsmem_probe.cpp -lOpenCL -o /tmp/d
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
+#include "cl_probe.hpp"
 
 #include <cstdio>
 #include <string>
@@ -41,14 +40,6 @@ static cl_context ctx;
 static cl_device_id dev;
 static cl_command_queue queue;
 
-static std::string ptx_of(cl_program p) {
-  size_t n = 0;
-  clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof n, &n, nullptr);
-  std::string s(n, '\0');
-  unsigned char* b = reinterpret_cast<unsigned char*>(&s[0]);
-  clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof b, &b, nullptr);
-  return s;
-}
 
 static void run(cl_program prog, const char* what, size_t bytes) {
   cl_int e;
@@ -124,7 +115,6 @@ int main() {
     cl_program ps = clCreateProgramWithSource(ctx, 1, &kSrc, nullptr, &e);
     cl_int b1 = clBuildProgram(ps, 1, &dev, opt.c_str(), nullptr, nullptr);
     std::string px = ptx_of(ps);
-    while (!px.empty() && px.back() == '\0') px.pop_back();
     const unsigned char* pb = reinterpret_cast<const unsigned char*>(px.data());
     size_t pl = px.size();
     cl_int bs2;
@@ -166,7 +156,6 @@ int main() {
   }
   for (size_t kb : {40, 47, 48, 64}) run(prog, "source", kb * 1024);
   std::string ptx = ptx_of(prog);
-  while (!ptx.empty() && ptx.back() == '\0') ptx.pop_back();
   const unsigned char* bin = reinterpret_cast<const unsigned char*>(ptx.data());
   size_t len = ptx.size();
   cl_int bs;

@@ -9,8 +9,7 @@
 // 1024, and launches of 384, 512 and 1024 work-items of the trivial kernel ran correctly: the
 // driver's figure assumes 255 registers a work-item (docs/DESIGN.md).
 // Build on the GPU machine: g++ -O1 -std=c++17 tools/wgsize_probe.cpp -lOpenCL -o /tmp/p
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
+#include "cl_probe.hpp"
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -25,15 +24,6 @@ static std::string log_of(cl_program p) {
   clGetProgramBuildInfo(p, dev, CL_PROGRAM_BUILD_LOG, 0, nullptr, &n);
   std::string s(n, '\0');
   clGetProgramBuildInfo(p, dev, CL_PROGRAM_BUILD_LOG, n, &s[0], nullptr);
-  return s;
-}
-static std::string ptx_of(cl_program p) {
-  size_t n = 0;
-  clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof n, &n, nullptr);
-  std::string s(n, '\0');
-  unsigned char* b = reinterpret_cast<unsigned char*>(&s[0]);
-  clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof b, &b, nullptr);
-  while (!s.empty() && s.back() == '\0') s.pop_back();
   return s;
 }
 static void report(const char* what, cl_program p, const char* kname, cl_int berr) {
