@@ -757,9 +757,10 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
                   Config w = c;
                   w.set("KWS", ws);
                   if (config_error(p, dev, pass, w).empty()) out.push_back(w);
-                  // and with two stages per producer warp (session 15's rank-2 default)
-                  w.set("KSTAGES", 2 * kst);
-                  if (kst == 4 && config_error(p, dev, pass, w).empty()) out.push_back(w);
+                  if (kst == 4) {  // and 8: two stages per producer warp (rank 2's default)
+                    w.set("KSTAGES", 8);
+                    if (config_error(p, dev, pass, w).empty()) out.push_back(w);
+                  }
                 }
                 c.set("KSPLIT", 1);
                 if (config_error(p, dev, pass, c).empty()) out.push_back(c);

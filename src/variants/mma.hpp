@@ -25,14 +25,14 @@ class MmaVariant final : public Variant {
                 Events* events) const override;
 };
 
-// "" when the device passed (or passes now) the mma probe for this dtype, else why not; with
-// `wg`, the probe of the forward's WG tiles (wgmma, sm_90a). Cached per device, driver, dtype
-// and probe for the life of the process. Needs a context on the device.
 // The local memory of the largest kernel that a valid configuration `c` of the pass runs, in
 // bytes, with NVIDIA's driver's own 16 (what the tile check holds against
 // DeviceInfo::kernel_local_mem).
 std::size_t mma_local_bytes(const Problem& p, const Config& c, Pass pass);
 
+// "" when the device passed (or passes now) the mma probe for this dtype, else why not; with
+// `wg`, the probe of the forward's WG tiles (wgmma, sm_90a). Cached per device, driver, dtype
+// and probe for the life of the process. Needs a context on the device.
 std::string mma_probe(Context& ctx, openna_dtype dtype, bool wg = false);
 
 }  // namespace openna
