@@ -226,6 +226,12 @@
 #ifndef WS_PREGS
 #define WS_PREGS 0
 #endif
+#ifndef WS_ROT
+#define WS_ROT 0 /* 1: the rotated consumer loop (below); 3+ stages, not with WS_DEFER */
+#endif
+#if WS_ROT && (STAGES < 3 || WS_DEFER || !DO_DK || !DO_DV)
+#error "WS_ROT needs 3+ stages, dK and dV, and no WS_DEFER"
+#endif
 /* mbarriers (PTX ISA 7.8+, sm_90) and setmaxnreg (sm_90a) behind the sm_90a marker, since the
    driver's first compile may emit an older PTX version; each line of an asm carries it. */
 #define SM90A "// @sm_90a@ "
@@ -413,18 +419,22 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #endif
   CP_ASYNC_WAIT(0);
   barrier(CLK_LOCAL_MEM_FENCE);
-#pragma unroll
-  for (int m = 0; m < (!WS || warp < NW ? MW : 0); ++m) {
-#pragma unroll
-    for (int kk = 0; kk < HDP / 16; ++kk)
-      LDMATRIX_X4(ka[m][kk][0], ka[m][kk][1], ka[m][kk][2], ka[m][kk][3],
-                  SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));
-#pragma unroll
-    for (int kk = 0; kk < (DO_DK ? HDVP / 16 : 0); ++kk)
-      LDMATRIX_X4(va[m][kk][0], va[m][kk][1], va[m][kk][2], va[m][kk][3],
-                  SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));
+#define LOAD_KV_FRAGMENTS()                                                                   \
+  _Pragma("unroll") for (int m = 0; m < (!WS || warp < NW ? MW : 0); ++m) {                  \
+    _Pragma("unroll") for (int kk = 0; kk < HDP / 16; ++kk)                                   \
+        LDMATRIX_X4(ka[m][kk][0], ka[m][kk][1], ka[m][kk][2], ka[m][kk][3],                   \
+                    SMEM_ADDR(&ks[(arow + 16 * m) * SK + kk * 8 + acol]));                    \
+    _Pragma("unroll") for (int kk = 0; kk < (DO_DK ? HDVP / 16 : 0); ++kk)                    \
+        LDMATRIX_X4(va[m][kk][0], va[m][kk][1], va[m][kk][2], va[m][kk][3],                   \
+                    SMEM_ADDR(&vs[(arow + 16 * m) * SV + kk * 8 + acol]));                    \
   }
+#if WS_ROT
+  /* The consumers load their fragments after setmaxnreg (below): live across it, they were
+     spilled. The producer waits for them at named barrier 1 before its first copy. */
+#else
+  LOAD_KV_FRAGMENTS();
   barrier(CLK_LOCAL_MEM_FENCE);
+#endif
 #endif
 #if WS /* a warpgroup runs or skips a chunk as one: the box of its four warps' keys */
   if (warp < NW) {
@@ -599,6 +609,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #if WS_PREGS
     SETMAXNREG("dec", WS_PREGS);
 #endif
+#if WS_ROT
+    NA_ASM("bar.sync 1, %0;" ::"n"(NT) : "memory"); /* the consumers hold K and V: the tile's
+                                                        memory takes chunks */
+#endif
     for (int n = 0; n < G * nchunks; ++n) {
       const int st = n % STAGES;
       if (st % 4 != warp - NW) continue;
@@ -616,9 +630,170 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #if WS_CREGS
   SETMAXNREG("inc", WS_CREGS);
 #endif
+#if WS_ROT
+  LOAD_KV_FRAGMENTS();
+  NA_ASM("bar.arrive 1, %0;" ::"n"(NT) : "memory");
+#endif
   int n_ = 0;       /* the consumers' chunk count */
   int ws_prev = -1; /* WS_DEFER: the stage whose chunk's dV and dK are still running, or -1 */
 #endif
+#if WS_ROT
+  /* The rotated consumers (WS_ROT; FlashAttention-3's overlap within a warpgroup): step n
+     issues S^T and dP^T of chunk n, waits for those of chunk n - 1 (and for dV and dK of chunk
+     n - 2, whose stage it then frees), computes P^T and dS^T of chunk n - 1 while chunk n's
+     products run, and issues that chunk's dV and dK. So a chunk's stage is held two steps: 3+
+     stages. A warpgroup runs every chunk from the first to the last that its keys' queries
+     reach (in rank 1 exactly the chunks it needs; in ranks 2 and 3 some between them may be
+     all masked) and frees the others unread: every wgmma group is then non-empty and every
+     wait unconditional, which ptxas needs to keep the products in flight (ROT in
+     na_mma_fwd.cl). Two sets of score accumulators alternate (the loop is unrolled twice). */
+  {
+    /* The warpgroup's chunks: the queries that see any key of its box, as flat indices of the
+       partner box (row-major, axis 0 slowest). */
+    int r_lo = 0, r_hi = 0, r_any = 1;
+#pragma unroll
+    for (int a = 0; a < 3; ++a) {
+      const int ext = a == 1 ? t.kcnt[2] : 1;
+      const int mul = a == 0 ? t.kcnt[1] * t.kcnt[2] : ext;
+      int lo = 0, hi = 0;
+      if (a < RANK) {
+        r_any = r_any && kmin[a] <= kmax[a];
+        lo = max(na_inv_lo(kmin[a], t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a], 0);
+        hi = min(na_inv_hi(kmax[a], t.glen[a], AX_K(a), AX_S(a), AX_C(a)) - t.kst[a],
+                 t.kcnt[a] - 1);
+      }
+      r_lo += lo * mul;
+      r_hi += hi * mul;
+    }
+    const int c_lo = r_any ? r_lo / TQC : 0, c_hi = r_any ? r_hi / TQC : -1;
+    float s0[MW][NQB][4], p0[MW][NQB][4], s1[MW][NQB][4], p1[MW][NQB][4];
+    uint pa[MW][TQC / 16][4], da[MW][TQC / 16][4];
+    int n = 0;      /* the consumers' chunk count (heads, then chunks) */
+    int pst = 0;    /* the stage of the chunk whose S^T and dP^T are in flight */
+    int pfull = 0;  /* whether every query of that chunk sees the whole tile */
+    int bst = -1;   /* the stage of the chunk whose dV and dK are in flight, or -1 */
+/* Frees the next chunk unread (after it has landed: the stages' phases stay in order). */
+#define ROT_FREE()                                                        \
+  do {                                                                    \
+    const int st_ = n % STAGES;                                           \
+    na_mbar_wait(SMEM_ADDR(&ws_bar[st_]), (n / STAGES) & 1);              \
+    na_mbar_arrive(SMEM_ADDR(&ws_bar[STAGES + st_]));                     \
+    ++n;                                                                  \
+  } while (0)
+/* Waits for the next chunk, tells whether every query sees the whole tile (full_), and issues
+   its S^T and dP^T into S_ and P_ (one group; zeros of their own, as above). */
+#define ROT_ISSUE(S_, P_)                                                                   \
+  const int st_ = n % STAGES;                                                               \
+  na_mbar_wait(SMEM_ADDR(&ws_bar[st_]), (n / STAGES) & 1);                                  \
+  int full_ = 1;                                                                            \
+  _Pragma("unroll") for (int u = 0; u < (TQC + 31) / 32; ++u) {                             \
+    const int qq = lane + 32 * u;                                                           \
+    if (qq < TQC) full_ &= q_in[st_][qq];                                                   \
+  }                                                                                         \
+  full_ = na_warp_all(full_);                                                               \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int j = 0; j < NQB; \
+                                                                        ++j)                \
+      _Pragma("unroll") for (int e = 0; e < 4; ++e) {                                       \
+    NA_ZERO_OWN(S_[m][j][e]);                                                               \
+    NA_ZERO_OWN(P_[m][j][e]);                                                               \
+  }                                                                                         \
+  {                                                                                         \
+    __local const uint* qs = cs + st_ * CHUNK_WORDS;                                        \
+    __local const uint* os = qs + Q_WORDS;                                                  \
+    const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), 128, KSEG * 128);                         \
+    const ulong odesc = na_wg_desc(SMEM_ADDR(os), 128, VSEG * 128);                         \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                        \
+      WG_CAT(WGMMA_FENCE_N, TQC)(S_[m]);                                                    \
+      WG_CAT(WGMMA_FENCE_N, TQC)(P_[m]);                                                    \
+    }                                                                                       \
+    WG_KEY_PRODUCT(S_, ka, ks, SK, HDP, qdesc, KSEG);                                       \
+    WG_KEY_PRODUCT(P_, va, vs, SV, HDVP, odesc, VSEG);                                      \
+    WG_COMMIT();                                                                            \
+  }
+/* The pending chunk (stage pst, scores in S_ and P_): waits for its products by WAIT (WAIT1_N
+   where the next chunk's are in flight behind them, WAIT_N where none is), frees the stage of
+   the chunk before it, computes P^T and dS^T, and issues its dV and dK. */
+#define ROT_PROCESS(S_, P_, WAIT)                                                            \
+  do {                                                                                       \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                         \
+      WG_CAT(WAIT, TQC)(S_[m]);                                                              \
+      WG_CAT(WAIT, TQC)(P_[m]);                                                              \
+    }                                                                                        \
+    if (bst >= 0) na_mbar_arrive(SMEM_ADDR(&ws_bar[STAGES + bst]));                          \
+    const int st = pst;                                                                      \
+    if (pfull) {                                                                             \
+      P_FROM_S(S_, P_, NQB, 0, 0, 1);                                                        \
+    } else {                                                                                 \
+      P_FROM_S(S_, P_, NQB, 0, 1, 1);                                                        \
+    }                                                                                        \
+    PACK_A(pa, S_, TQC / 16);                                                                \
+    PACK_A(da, P_, TQC / 16);                                                                \
+    __local const uint* qs = cs + st * CHUNK_WORDS;                                          \
+    __local const uint* os = qs + Q_WORDS;                                                   \
+    const ulong odesc = na_wg_desc(SMEM_ADDR(os), VSEG * 128, 128);                          \
+    const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), KSEG * 128, 128);                          \
+    WG_DVDK(FENCE);                                                                          \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m)                                           \
+        _Pragma("unroll") for (int kk = 0; kk < TQC / 16; ++kk) {                            \
+      WG_CAT(WGMMA_RA_N, HDVP)(dv[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3], \
+                               na_wg_desc_at(odesc, kk * VSEG * 16), 1);                     \
+      WG_CAT(WGMMA_RA_N, HDP)(dk[m], da[m][kk][0], da[m][kk][1], da[m][kk][2], da[m][kk][3],  \
+                              na_wg_desc_at(qdesc, kk * KSEG * 16), 1);                      \
+    }                                                                                        \
+    WG_COMMIT();                                                                             \
+    bst = st;                                                                                \
+  } while (0)
+/* A step: the next chunk into NS_/NP_, the pending one (in PS_/PP_) processed. */
+#define ROT_STEP(NS_, NP_, PS_, PP_)         \
+  do {                                       \
+    ROT_ISSUE(NS_, NP_);                     \
+    ROT_PROCESS(PS_, PP_, WGMMA_WAIT1_N);    \
+    pst = st_;                               \
+    pfull = full_;                           \
+    ++n;                                     \
+  } while (0)
+/* The first chunk of a run (nothing pending), and the last (nothing behind it: every product
+   waited for and both stages freed). */
+#define ROT_FIRST(NS_, NP_) \
+  do {                      \
+    ROT_ISSUE(NS_, NP_);    \
+    pst = st_;              \
+    pfull = full_;          \
+    ++n;                    \
+  } while (0)
+#define ROT_LAST(PS_, PP_)                                 \
+  do {                                                     \
+    ROT_PROCESS(PS_, PP_, WGMMA_WAIT_N);                   \
+    WG_DVDK(WAIT);                                         \
+    na_mbar_arrive(SMEM_ADDR(&ws_bar[STAGES + pst]));      \
+    bst = -1;                                              \
+  } while (0)
+    for (int hh = 0; hh < G; ++hh) {
+      for (int c = 0; c < c_lo; ++c) ROT_FREE();
+      if (c_lo <= c_hi) {
+        ROT_FIRST(s0, p0);
+        int c = c_lo + 1;
+        for (; c + 1 <= c_hi; c += 2) {
+          ROT_STEP(s1, p1, s0, p0);
+          ROT_STEP(s0, p0, s1, p1);
+        }
+        if (c <= c_hi) {
+          ROT_STEP(s1, p1, s0, p0);
+          ROT_LAST(s1, p1);
+        } else {
+          ROT_LAST(s0, p0);
+        }
+      }
+      for (int c = c_hi + 1; c < nchunks; ++c) ROT_FREE();
+    }
+#undef ROT_FREE
+#undef ROT_ISSUE
+#undef ROT_PROCESS
+#undef ROT_STEP
+#undef ROT_FIRST
+#undef ROT_LAST
+  }
+#else
   for (int h = hk * G; h < (hk + 1) * G; ++h) {
 #if !WS
     SLOT_COORDS(0, TILE_BOX_COORDS);
@@ -887,6 +1062,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     barrier(CLK_LOCAL_MEM_FENCE); /* the next head's first chunks overwrite this head's last */
 #endif
   }
+#endif /* WS_ROT */
 #if WS_DEFER
   /* Only where products are pending. ptxas then injects a wait here (C7517: it cannot see that
      none is pending on the other path), which costs nothing after the loop. Unconditional, the

@@ -247,7 +247,48 @@ TEST(MmaConfigs, LargeLocalMemoryTilesAreCorrect) {
   EXPECT_GT(big, ran / 2);
 }
 
-// The warp-specialized dK/dV kernel (KWS=1 and 2: a producer warpgroup beside the consumer warps,
+// Forward pipelines deeper than the tuner's candidates (5 to 8 stages: the kernels and the host
+// allow 8, the candidates go to 4). Each random problem runs the forward with its default box and
+// 5-8 stages of 16- or 32-key chunks, as mma.sync or (compute capability 9.0) WG tiles, against
+// the reference; configurations the device does not fit are left out, and some must run.
+TEST(MmaConfigs, DeepForwardPipelinesAreCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device()) GTEST_SKIP() << "mma needs an NVIDIA GPU of compute capability 8.0";
+  const Variant* mma = find_variant("mma");
+  const bool hopper = d.nv_cc_major == 9 && d.nv_cc_minor == 0;
+  const std::vector<NaCase> cases = mma_random(TIER(8383, 8384), TIER(16, 48));
+  int ran = 0, wg = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const NaCase& c = cases[i];
+    if (!unsupported(c, "mma", Pass::Forward).empty()) continue;
+    const Problem p = normalize(&c.problem);
+    Config k = mma->default_config(p, d, Pass::Forward);
+    k.params.erase(std::remove_if(k.params.begin(), k.params.end(),
+                                  [](const std::pair<std::string, int>& kv) {
+                                    return kv.first == "ROT" || kv.first == "MAXREG";
+                                  }),
+                   k.params.end());
+    k.set("STAGES", 5 + static_cast<int>(i % 4));
+    k.set("TK", i % 3 == 0 ? 16 : 32);
+    k.set("WG", hopper && i % 2 == 1 ? 1 : 0);
+    if (k.get("WG", 0) == 0) {
+      k.params.erase(std::remove_if(k.params.begin(), k.params.end(),
+                                    [](const std::pair<std::string, int>& kv) {
+                                      return kv.first == "WG";
+                                    }),
+                     k.params.end());
+    }
+    if (!mma->config_error(p, d, Pass::Forward, k).empty()) continue;
+    SCOPED_TRACE(c.name() + " " + k.str());
+    check_forward(c, "mma", &k);
+    ++ran;
+    wg += k.get("WG", 0);
+  }
+  EXPECT_GT(ran, static_cast<int>(cases.size()) / 3);
+  if (hopper) EXPECT_GT(wg, 0);
+}
+
+// The warp-specialized dK/dV kernel (KWS=1, 2, 3: a producer warpgroup beside the consumer warps,
 // mbarriers instead of a barrier per chunk). Each random problem (every option, f16 and bf16,
 // GQA/MQA's several query heads per kv head included: the chunk count runs on across heads) runs
 // the backward with one of the tuner's KWS tiles, against the reference; some must have 8
@@ -258,17 +299,19 @@ TEST(MmaConfigs, WarpSpecializedDkdvIsCorrect) {
     GTEST_SKIP() << "WG tiles need compute capability 9.0 (" << d.label() << ")";
   }
   const std::vector<NaCase> cases = mma_random(TIER(7272, 7273), TIER(24, 64));
-  int ran = 0, wide = 0, deferred = 0;
+  int ran = 0, wide = 0, deferred = 0, rotated = 0;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const NaCase& c = cases[i];
     if (!unsupported(c, "mma", Pass::Backward).empty()) continue;
-    std::vector<Config> ws = candidates_with(c, Pass::Backward, "KWS", 1);
-    const std::vector<Config> ws2 = candidates_with(c, Pass::Backward, "KWS", 2);
-    ws.insert(ws.end(), ws2.begin(), ws2.end());
+    std::vector<Config> ws;
+    for (int form : {1, 2, 3}) {
+      const std::vector<Config> f = candidates_with(c, Pass::Backward, "KWS", form);
+      ws.insert(ws.end(), f.begin(), f.end());
+    }
     if (ws.empty()) continue;  // e.g. head dim 128: K and V fragments do not fit registers
-    // Every other problem takes the widest (8 consumer warps) where there is one, of KWS=1 and
-    // KWS=2 in turn.
-    const int form = 1 + (i / 2) % 2;
+    // Every other problem takes the widest (8 consumer warps) where there is one, of KWS=1, 2
+    // and 3 in turn.
+    const int form = 1 + (i / 2) % 3;
     const auto widest = std::find_if(ws.begin(), ws.end(), [&](const Config& k) {
       return k.get("KNW", 0) == 8 && k.get("KWS", 0) == form;
     });
@@ -278,10 +321,12 @@ TEST(MmaConfigs, WarpSpecializedDkdvIsCorrect) {
     ++ran;
     wide += cfg.get("KNW", 0) == 8;
     deferred += cfg.get("KWS", 0) == 2;
+    rotated += cfg.get("KWS", 0) == 3;
   }
   EXPECT_GT(ran, static_cast<int>(cases.size()) / 3);
   EXPECT_GT(wide, 0);
   EXPECT_GT(deferred, 0);
+  EXPECT_GT(rotated, 0);
 }
 
 // Work-groups of more than 8 warps under a register cap. NVIDIA's driver reports 256 work-items
@@ -723,11 +768,17 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(ws + ",KWS=1")).find("_r168"));
   EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(ws + ",KWS=1")).find("_ws"));
   EXPECT_EQ("", err(ws + ",KWS=2", Pass::Backward));
-  EXPECT_NE(std::string::npos, err(ws + ",KWS=3", Pass::Backward).find("KWS must be 0, 1 or 2"));
+  EXPECT_EQ("", err(ws + ",KWS=3", Pass::Backward));
+  EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(ws + ",KWS=3")).find("_ws3"));
   EXPECT_NE(std::string::npos,
-            err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KNW=8,KTK=32,KSTAGES=2,KWG=1,KWS=2",
-                Pass::Backward)
-                .find("KWS=2 needs KSTAGES of 3"));
+            err(ws + ",KWS=4", Pass::Backward).find("KWS must be 0, 1, 2 or 3, not 4"));
+  for (const char* form : {"2", "3"}) {
+    EXPECT_NE(std::string::npos,
+              err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KNW=8,KTK=32,KSTAGES=2,KWG=1,KWS=" +
+                      std::string(form),
+                  Pass::Backward)
+                  .find("KWS=" + std::string(form) + " needs KSTAGES of 3 or more, not 2"));
+  }
   EXPECT_NE(std::string::npos,
             err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,KSTAGES=2,KWS=1", Pass::Backward)
                 .find("KWS needs KWG=1"));

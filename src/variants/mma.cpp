@@ -96,6 +96,8 @@ Config config_of(const MmaTile& t) {
 // KWS=2: also each chunk's dV and dK products run on into the next chunk (retired by the wait
 // for its S; 3+ stages), and under a cap the producer gives registers to the consumers
 // (setmaxnreg, ws_registers).
+// KWS=3: the consumers' loop rotated instead (na_mma_bwd.cl's WS_ROT): a chunk's P and dS are
+// computed while the next chunk's S and dP run (3+ stages; setmaxnreg as for KWS=2).
 constexpr const char* kDkdvKeys[] = {"KNW",    "KMW",   "KTK",  "KSTAGES", "KMAXREG", "KWG",
                                      "KSPLIT", "KQSUB", "KSEQ", "KVREG",   "KRMETA",  "KWS"};
 
@@ -218,8 +220,11 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
   }
   if (t.kvreg != -1 && t.kvreg != 0 && t.kvreg != 1) return "KVREG must be 0 or 1";
   if (t.ws != 0) {
-    if (t.ws != 1 && t.ws != 2) return "KWS must be 0, 1 or 2, not " + std::to_string(t.ws);
-    if (t.ws == 2 && t.stages < 3) return "KWS=2 needs KSTAGES of 3 or more";
+    if (t.ws < 1 || t.ws > 3) return "KWS must be 0, 1, 2 or 3, not " + std::to_string(t.ws);
+    if (t.ws >= 2 && t.stages < 3) {
+      return "KWS=" + std::to_string(t.ws) + " needs KSTAGES of 3 or more, not " +
+             std::to_string(t.stages);
+    }
     if (!t.wg) return "KWS needs KWG=1 (the consumers' products are wgmma)";
     if (t.split) return "KWS computes dK and dV in one kernel (no KSPLIT)";
     if (t.stages < 2) return "KWS needs KSTAGES of 2 or more (the producer runs ahead)";
@@ -753,7 +758,7 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
               if (kwg) c.set("KWG", 1);
               if (config_error(p, dev, pass, c).empty()) out.push_back(c);
               if (kwg) {
-                for (int ws : {1, 2}) {
+                for (int ws : {1, 2, 3}) {
                   Config w = c;
                   w.set("KWS", ws);
                   if (config_error(p, dev, pass, w).empty()) out.push_back(w);
@@ -821,13 +826,16 @@ SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
 
 namespace {
 
-// KWS=2 under a register cap: the registers setmaxnreg leaves the producer warpgroup and gives
-// each consumer work-item from the work-group's pool (maxreg per work-item), in multiples of 8;
-// {0, 0} (no setmaxnreg) otherwise. 88 for the producer: at 56 the driver's build spilled 184
-// bytes and long-1d-causal's dK/dV kernel took 2.18 ms instead of 1.66 (H100, session 14).
+// KWS=2 or 3 under a register cap: the registers setmaxnreg leaves the producer warpgroup and
+// gives each consumer work-item from the work-group's pool (maxreg per work-item), in multiples
+// of 8; {0, 0} (no setmaxnreg) otherwise. KWS=2: 88 for the producer (at 56 the driver's build
+// spilled 184 bytes and long-1d-causal's dK/dV kernel took 2.18 ms instead of 1.66; H100,
+// session 14). KWS=3: 72, which leaves the rotated consumers 216 (long-1d-causal's defines in
+// the local stand-in, tools/local_ptxas.sh: no spill at 216/72 or 224/56; at 232/40 the producer
+// spilled 44 bytes; at 208/88, or without setmaxnreg, ptxas serialized the wgmma, C7512).
 std::pair<int, int> ws_registers(const MmaTile& t) {
-  constexpr int kProducer = 88;
-  if (t.ws != 2 || t.maxreg == 0) return {0, 0};
+  const int kProducer = t.ws == 3 ? 72 : 88;
+  if (t.ws < 2 || t.maxreg == 0) return {0, 0};
   const int consumers = std::min(255, (t.maxreg * t.nt() - 128 * kProducer) / (32 * t.nw)) / 8 * 8;
   if (consumers <= t.maxreg) return {0, 0};
   return {consumers, kProducer};
@@ -928,6 +936,7 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
                                    {"PART", part},
                                    {"WS", kt.ws != 0},
                                    {"WS_DEFER", kt.ws == 2},
+                                   {"WS_ROT", kt.ws == 3},
                                    {"WS_CREGS", ws_registers(kt).first},
                                    {"WS_PREGS", ws_registers(kt).second}}),
                       "na_mma_bwd_dkdv", label);
