@@ -15,15 +15,17 @@
 #           addresses and instructions stay, the traffic goes
 #   noaddr: the 16-byte copies all read the kernel's first key row (no address arithmetic,
 #           almost no traffic)
+#   nowgmma: every wgmma of shapes n32 and n64 (WG tiles of 32-row chunks at head dim 64)
+#           replaced by one dependent FADD (inserted after na_wgmma.h)
 # VARIANTS (default: all) picks some; FILE (default na_mma_bwd.cl) the kernel file changed
 # (na_mma_fwd.cl: the forward and the dQ kernel).
 set -u
 list=$1
 rm -rf /tmp/diag && mkdir -p /tmp/diag
-add() {  # name, text after the includes
+add() {  # name, text after the includes (or after the line matching $3)
   cp -r cl_kernels /tmp/diag/$1
   printf '%s\n' "$2" > /tmp/diag/repl.txt
-  sed -i '/#include "na_tile.h"/r /tmp/diag/repl.txt' /tmp/diag/$1/${FILE:-na_mma_bwd.cl}
+  sed -i "/${3:-#include \"na_tile.h\"}/r /tmp/diag/repl.txt" /tmp/diag/$1/${FILE:-na_mma_bwd.cl}
 }
 add nomma '#undef MMA_16816
 #define MMA_16816(d, a0, a1, a2, a3, b0, b1) ((d)[0] += as_float((a0) ^ (b1)))'
@@ -43,6 +45,10 @@ add nofetch '#undef CP_ASYNC_16
 #define CP_ASYNC_16(d, s, n) NA_ASM("cp.async.cg.shared.global [%0], [%1], 16, 0;" ::"r"(d), "l"((ulong)(size_t)(s)) : "memory")'
 add noaddr '#undef CP_ASYNC_16
 #define CP_ASYNC_16(d, s, n) NA_ASM("cp.async.cg.shared.global [%0], [%1], 16, 16;" ::"r"(d), "l"((ulong)(size_t)(k)) : "memory")'
+add nowgmma '#undef WGMMA_RA_N32
+#undef WGMMA_RA_N64
+#define WGMMA_RA_N32(d, a0, a1, a2, a3, desc, tb) ((d)[0][0] += as_float((a0) ^ (uint)(desc)))
+#define WGMMA_RA_N64(d, a0, a1, a2, a3, desc, tb) ((d)[0][0] += as_float((a0) ^ (uint)(desc)))' '#include "na_wgmma.h"'
 args=(base=$PWD/cl_kernels)
-for v in ${VARIANTS:-nomma noldsm nocopy nowait nobar nopack noexp nomask nofetch noaddr}; do args+=($v=/tmp/diag/$v); done
+for v in ${VARIANTS:-nomma noldsm nocopy nowait nobar nopack noexp nomask nofetch noaddr nowgmma}; do args+=($v=/tmp/diag/$v); done
 bash tools/wg_ab.sh "${args[@]}" -- "$list"
