@@ -79,6 +79,11 @@
 #undef LATE_LOADS
 #define LATE_LOADS 0
 #endif
+#ifndef DQ_DEFER
+#define DQ_DEFER 0 /* the dQ kernel's WG tiles of 3+ stages: 1, each chunk's dQ product runs on into
+                      the next pass (retired by the wait for its S), and the copies go one chunk
+                      less far ahead, into the stage whose dQ product that wait retired */
+#endif
 #ifndef WG
 #define WG 0 /* 1: both products by Hopper's wgmma (sm_90a, na_wgmma.h): the 4 warps of a
                 warpgroup multiply their 64 rows together, K and V chunks as core matrices */
@@ -91,6 +96,9 @@
 #endif
 #endif
 
+#if DQ_DEFER && (!MMA_DQ || !WG || STAGES < 3)
+#error "DQ_DEFER: the dQ kernel's WG tiles of 3+ stages"
+#endif
 #ifndef CHUNK_PAIRS
 /* The chunk copies' thread map (SLOT_ROW in na_mma_common.h): pairs of segments for WG tiles.
    H100 (session 7): long-1d-causal forward 1.11 -> 1.082 ms, the WG dQ kernel 0.2402 -> 0.2193
@@ -579,9 +587,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif
 
 #if !ROT
-  /* Chunks 0 .. STAGES - 2 in flight before the loop; chunk c + STAGES - 1 issued in pass c. */
+  /* Chunks 0 .. AHEAD - 1 in flight before the loop; chunk c + AHEAD issued in pass c. */
+#define AHEAD (STAGES - 1 - DQ_DEFER)
 #pragma unroll
-  for (int c = 0; c < STAGES - 1; ++c) {
+  for (int c = 0; c < AHEAD; ++c) {
     if (c < nchunks) LOAD_CHUNK(c, c);
     CP_ASYNC_COMMIT();
   }
@@ -591,15 +600,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if STAGES >= 2
     /* One barrier per chunk: wait for chunk c, and the barrier both publishes it and tells
        that every warp is done with chunk c - 1, whose buffer then takes chunk c + STAGES - 1. */
-    CP_ASYNC_WAIT(STAGES - 2);
+    CP_ASYNC_WAIT(AHEAD - 1);
 #if WG
     WG_PROXY_FENCE();
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
-#define STD_LOADS()                                                                         \
-  do {                                                                                      \
-    if (c + STAGES - 1 < nchunks) LOAD_CHUNK(c + STAGES - 1, (c + STAGES - 1) % STAGES);    \
-    CP_ASYNC_COMMIT();                                                                      \
+#define STD_LOADS()                                                           \
+  do {                                                                        \
+    if (c + AHEAD < nchunks) LOAD_CHUNK(c + AHEAD, (c + AHEAD) % STAGES);     \
+    CP_ASYNC_COMMIT();                                                        \
   } while (0)
 #if !LATE_LOADS
     STD_LOADS();
@@ -765,8 +774,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         PACK_P(pa, s);
         WG_ISSUE_MN(o, PV_N, PV_SRC, PV_SEG);
         WG_COMMIT();
+#if !DQ_DEFER
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, PV_N)(o[m]);
+#endif
       }
 #else
 #pragma unroll
@@ -801,6 +812,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     barrier(CLK_LOCAL_MEM_FENCE); /* the single buffer is free for the next chunk */
 #endif
   }
+#if DQ_DEFER /* the last chunk's dQ product */
+#pragma unroll
+  for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDP)(o[m]);
+#endif
+#undef AHEAD
 
 #else /* ROT */
   /* The rotated loop (FlashAttention-3's overlap within a warpgroup): pass c issues S of chunk c

@@ -288,6 +288,34 @@ TEST(MmaConfigs, DeepForwardPipelinesAreCorrect) {
   if (hopper) EXPECT_GT(wg, 0);
 }
 
+// The dQ kernel's deferred dQ product (DQDEFER=1: WG tiles of 3+ stages; each chunk's dQ
+// product runs on into the next pass, the copies one chunk less far ahead). Each random problem
+// runs the backward with its default configuration, DQDEFER=1 and 3 or 4 stages in the dQ
+// kernel, against the reference.
+TEST(MmaConfigs, DeferredDqIsCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
+    GTEST_SKIP() << "WG tiles need compute capability 9.0 (" << d.label() << ")";
+  }
+  const Variant* mma = find_variant("mma");
+  const std::vector<NaCase> cases = mma_random(TIER(5151, 5152), TIER(16, 48));
+  int ran = 0;
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const NaCase& c = cases[i];
+    if (!unsupported(c, "mma", Pass::Backward).empty()) continue;
+    const Problem p = normalize(&c.problem);
+    Config k = mma->default_config(p, d, Pass::Backward);
+    if (k.get("WG", 0) != 1) continue;
+    k.set("STAGES", 3 + static_cast<int>(i % 2));
+    k.set("DQDEFER", 1);
+    if (!mma->config_error(p, d, Pass::Backward, k).empty()) continue;
+    SCOPED_TRACE(c.name() + " " + k.str());
+    check_backward(c, "mma", &k);
+    ++ran;
+  }
+  EXPECT_GT(ran, static_cast<int>(cases.size()) / 3);
+}
+
 // The warp-specialized dK/dV kernel (KWS=1, 2, 3: a producer warpgroup beside the consumer warps,
 // mbarriers instead of a barrier per chunk). Each random problem (every option, f16 and bf16,
 // GQA/MQA's several query heads per kv head included: the chunk count runs on across heads) runs
@@ -769,6 +797,20 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(ws + ",KWS=1")).find("_ws"));
   EXPECT_EQ("", err(ws + ",KWS=2", Pass::Backward));
   EXPECT_EQ("", err(ws + ",KWS=3", Pass::Backward));
+  // DQDEFER: the dQ kernel's WG tiles of 3+ stages, backward only.
+  const std::string dq = "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,WG=1";
+  EXPECT_EQ("", err(dq + ",DQDEFER=1", Pass::Backward));
+  EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(dq + ",DQDEFER=1")).find("_defer"));
+  EXPECT_NE(std::string::npos,
+            err(dq + ",DQDEFER=1", Pass::Forward).find("DQDEFER is a backward parameter"));
+  EXPECT_NE(std::string::npos,
+            err(dq + ",DQDEFER=2", Pass::Backward).find("DQDEFER must be 0 or 1, not 2"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=2,WG=1,DQDEFER=1", Pass::Backward)
+                .find("DQDEFER=1 needs the dQ kernel's WG tiles (WG=1) of 3 or more stages"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,DQDEFER=1", Pass::Backward)
+                .find("DQDEFER=1 needs"));
   EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(ws + ",KWS=3")).find("_ws3"));
   EXPECT_NE(std::string::npos,
             err(ws + ",KWS=4", Pass::Backward).find("KWS must be 0, 1, 2 or 3, not 4"));

@@ -105,6 +105,10 @@ constexpr const char* kDkdvKeys[] = {"KNW",    "KMW",   "KTK",  "KSTAGES", "KMAX
 // writes it for the dK/dV kernel (no D pass); 0, the D pass (na_delta.cl) runs first.
 int dq_delta_of(const Config& c) { return c.get("DQD", 1); }
 
+// DQDEFER (backward only, 0 where absent): 1, the dQ kernel's WG tiles of 3+ stages let each
+// chunk's dQ product run on into the next pass (na_mma_fwd.cl's DQ_DEFER).
+int dq_defer_of(const Config& c) { return c.get("DQDEFER", 0); }
+
 MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   const MmaTile q = tile_of(c);
   MmaTile k = q;
@@ -278,6 +282,7 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
 std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c, Pass pass) {
   if (pass == Pass::Forward) {
     if (c.get("DQD", -1) != -1) return "DQD is a backward parameter";
+    if (c.get("DQDEFER", -1) != -1) return "DQDEFER is a backward parameter";
     if (has_dkdv_keys(c)) {
       std::string keys;
       for (const char* key : kDkdvKeys) keys += std::string(keys.empty() ? "" : ", ") + key;
@@ -288,6 +293,11 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c,
   if (c.get("ROT", -1) != -1) return "ROT is a forward parameter";
   const int dqd = dq_delta_of(c);
   if (dqd != 0 && dqd != 1) return "DQD must be 0 or 1, not " + std::to_string(dqd);
+  const int defer = dq_defer_of(c);
+  if (defer != 0 && defer != 1) return "DQDEFER must be 0 or 1, not " + std::to_string(defer);
+  if (defer == 1 && (!tile_of(c).wg || tile_of(c).stages < 3)) {
+    return "DQDEFER=1 needs the dQ kernel's WG tiles (WG=1) of 3 or more stages";
+  }
   const std::string q = kernel_tile_error(p, dev, tile_of(c), MmaKernel::Dq);
   if (!q.empty()) return q;
   return kernel_tile_error(p, dev, dkdv_tile_of(c, p), MmaKernel::Dkdv);
@@ -783,7 +793,7 @@ std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pa
                                      const Config& c) const {
   for (const auto& kv : c.params) {
     static const char* known[] = {"TQ0",    "TQ1",    "TQ2", "NW",  "MW", "TK",
-                                  "STAGES", "MAXREG", "WG",  "DQD", "ROT"};
+                                  "STAGES", "MAXREG", "WG",  "DQD", "ROT", "DQDEFER"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
         std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
@@ -815,6 +825,7 @@ std::string MmaVariant::config_suffix(const Problem& p, const Config& c) const {
   for (int a = 0; a < p.rank; ++a) s += (a ? "x" : "") + std::to_string(t.tq[a]);
   s += "_" + tile_knobs(t);
   if (dq_delta_of(c) == 0) s += "_dpass";  // D by the D pass
+  if (dq_defer_of(c) == 1) s += "_defer";
   // The dK/dV kernel's own tile, after "_kv".
   return has_dkdv_keys(c) ? s + "_kv" + tile_knobs(dkdv_tile_of(c, p)) : s;
 }
@@ -916,7 +927,9 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   const std::string label = name(p, c, Pass::Backward);
   cl::Kernel k_dq = ctx.kernel(
       kFwdFile,
-      mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"MMA_DQ", 1}, {"DQ_DELTA", dq_delta_of(c)}}),
+      mma_options(ctx.device(), p, t,
+                  {{"TK", t.tk}, {"MMA_DQ", 1}, {"DQ_DELTA", dq_delta_of(c)},
+                   {"DQ_DEFER", dq_defer_of(c)}}),
       "na_mma_bwd_dq", label);
   // META_LATE (na_mma_bwd.cl): on the H100 it made flux-2d's dK/dV kernel 6% faster and
   // long-1d-causal's, under its 168-register cap, 4% slower (docs/PERFORMANCE.md, 2026-11-25
