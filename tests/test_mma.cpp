@@ -600,13 +600,13 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
   const Config fb = mma->default_config(flux, dev, Pass::Backward);
   EXPECT_EQ("TQ0=4,TQ1=4,TQ2=8,NW=8,TK=64,STAGES=2,WG=1", vf.str());
   EXPECT_EQ(
-      "TQ0=4,TQ1=4,TQ2=8,NW=8,TK=32,STAGES=3,WG=1,KNW=8,KMW=1,KTK=32,KSTAGES=2,KRMETA=1,"
-      "KSEQ=1",
+      "TQ0=4,TQ1=4,TQ2=8,NW=8,TK=32,STAGES=3,WG=1,DQDEFER=1,KNW=8,KMW=1,KTK=32,KSTAGES=2,"
+      "KRMETA=1,KSEQ=1",
       vb.str());
   EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=3", ff.str());
   EXPECT_EQ(
-      "TQ0=8,TQ1=16,TQ2=1,NW=8,TK=32,STAGES=3,WG=1,KNW=4,KMW=1,KTK=32,KSTAGES=2,KRMETA=1,"
-      "KSEQ=1",
+      "TQ0=8,TQ1=16,TQ2=1,NW=8,TK=32,STAGES=3,WG=1,DQDEFER=1,KNW=4,KMW=1,KTK=32,KSTAGES=2,"
+      "KRMETA=1,KSEQ=1",
       fb.str());
   EXPECT_GT(mma_local_bytes(video, vf, Pass::Forward), 49152u) << vf.str();
   EXPECT_GT(mma_local_bytes(video, vb, Pass::Backward), 49152u) << vb.str();

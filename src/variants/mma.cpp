@@ -488,7 +488,8 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   //     1 stage, at most 168 registers; rank 2-3: 2 warps, 16-row chunks, 2 stages
   //   backward, hd 128: 4 warps, 16-row chunks, 1 stage (the dK/dV kernel keeps the K and V
   //     tile resident: 48 KB of shared memory leaves no room for more)
-  //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default), the dK/dV
+  //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default; at head dim
+  //     128 with its dQ products deferred, DQDEFER), the dK/dV
   //     kernel warp-specialized in ranks 1 and 2 at head dims up to 64, else as above (head
   //     dim 128 in ranks 2 and 3: 32-row chunks, 2 stages, beyond 48 KB) with its chunk
   //     metadata in registers and, at head dim 128, S, P, dV before dP, dS, dK (wg_dq_default)
@@ -595,6 +596,7 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
   MmaTile q;
   q.wg = 1;
   q.tk = 32;
+  bool defer = false;
   if (hdp <= 64 && p.rank == 1) {
     q.nw = 8;
     q.stages = 3;
@@ -603,8 +605,14 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     // Two warpgroups, 3 stages: more than 48 KB (compute capability 9.0 allows it, and only it
     // calls this). H100, f16 (2026-11-27 session 15, tools/sweeps/smem15b.txt): the dQ kernel
     // 4.14 -> 3.35-3.39 ms on video-3d, 0.2333 -> 0.2154 on flux-2d.
+    // With each chunk's dQ product deferred into the next pass (DQDEFER=1). H100, f16
+    // (session 16, tools/sweeps/dq16.txt): the dQ kernel 3.365 -> 3.167 ms on video-3d, 0.2137
+    // -> 0.2088 on flux-2d. At head dim 64 it did not pay: long-1d-causal 1.018 -> 1.143-1.194
+    // (ptxas serialized its wgmma under the cap of 128 registers, C7512 in the local stand-in),
+    // vision-2d 0.2299 -> 0.2271-0.2322, vision-2d-dilated 0.2001 -> 0.1996.
     q.nw = 8;
     q.stages = 3;
+    defer = true;
   } else {
     q.nw = 4;
     q.stages = hdp <= 64 ? 3 : 2;
@@ -612,6 +620,7 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
   query_box(p, q.rows(), q.tq);
   const auto with_kv = [&](const MmaTile& k) {
     Config c = config_of(q);
+    if (defer) c.set("DQDEFER", 1);
     c.set("KNW", k.nw);
     c.set("KMW", k.mw);
     c.set("KTK", k.tk);
