@@ -263,21 +263,12 @@ TEST(MmaConfigs, DeepForwardPipelinesAreCorrect) {
     if (!unsupported(c, "mma", Pass::Forward).empty()) continue;
     const Problem p = normalize(&c.problem);
     Config k = mma->default_config(p, d, Pass::Forward);
-    k.params.erase(std::remove_if(k.params.begin(), k.params.end(),
-                                  [](const std::pair<std::string, int>& kv) {
-                                    return kv.first == "ROT" || kv.first == "MAXREG";
-                                  }),
-                   k.params.end());
+    k.erase("ROT");
+    k.erase("MAXREG");
     k.set("STAGES", 5 + static_cast<int>(i % 4));
     k.set("TK", i % 3 == 0 ? 16 : 32);
-    k.set("WG", hopper && i % 2 == 1 ? 1 : 0);
-    if (k.get("WG", 0) == 0) {
-      k.params.erase(std::remove_if(k.params.begin(), k.params.end(),
-                                    [](const std::pair<std::string, int>& kv) {
-                                      return kv.first == "WG";
-                                    }),
-                     k.params.end());
-    }
+    k.erase("WG");
+    if (hopper && i % 2 == 1) k.set("WG", 1);
     if (!mma->config_error(p, d, Pass::Forward, k).empty()) continue;
     SCOPED_TRACE(c.name() + " " + k.str());
     check_forward(c, "mma", &k);
@@ -797,10 +788,17 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(ws + ",KWS=1")).find("_ws"));
   EXPECT_EQ("", err(ws + ",KWS=2", Pass::Backward));
   EXPECT_EQ("", err(ws + ",KWS=3", Pass::Backward));
+  // Config::erase removes a key's entry and leaves the order of the others.
+  Config e = Config::parse("TQ0=64,NW=4,TK=32");
+  e.erase("NW");
+  EXPECT_EQ("TQ0=64,TK=32", e.str());
+  e.erase("NW");
+  EXPECT_EQ("TQ0=64,TK=32", e.str());
   // DQDEFER: the dQ kernel's WG tiles of 3+ stages, backward only.
   const std::string dq = "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,WG=1";
   EXPECT_EQ("", err(dq + ",DQDEFER=1", Pass::Backward));
-  EXPECT_NE(std::string::npos, mma->config_suffix(p, Config::parse(dq + ",DQDEFER=1")).find("_defer"));
+  EXPECT_NE(std::string::npos,
+            mma->config_suffix(p, Config::parse(dq + ",DQDEFER=1")).find("_defer"));
   EXPECT_NE(std::string::npos,
             err(dq + ",DQDEFER=1", Pass::Forward).find("DQDEFER is a backward parameter"));
   EXPECT_NE(std::string::npos,

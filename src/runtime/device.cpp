@@ -51,7 +51,7 @@ unsigned long long DeviceInfo::kernel_local_mem() const {
   // 49152 to 227328 bytes built and ran correctly from OpenCL C and from its PTX as a binary
   // (CL_KERNEL_LOCAL_MEM_SIZE 4 bytes more); 232448 bytes did not build. The same kernel with
   // its array as a __local argument failed at enqueue (CL_OUT_OF_RESOURCES) from 49152 bytes.
-  if (is_nvidia() && nv_cc_major == 9 && nv_cc_minor == 0) return 227328 + 16;
+  if (is_nvidia() && nv_cc_major == 9 && nv_cc_minor == 0) return 227328 + kNvidiaLocalReserve;
   return local_mem;
 }
 

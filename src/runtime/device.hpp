@@ -43,6 +43,10 @@ struct DeviceInfo {
   // capability 9.0, which reports 48 KB but builds and runs kernels whose static arrays are
   // larger, up to the SM's opt-in limit (docs/DESIGN.md; __local kernel arguments stay at 48 KB).
   unsigned long long kernel_local_mem() const;
+  // The local memory NVIDIA's driver adds to a kernel's own static arrays, in bytes (16 in
+  // session 10's kernel of 49152 bytes; 4 in tools/dynsmem_probe.cpp's): the mma variant counts
+  // it in every tile's size, and kernel_local_mem() includes it.
+  static constexpr unsigned long long kNvidiaLocalReserve = 16;
   const char* type_name() const;
   // The device name as the tuning database keys it: trimmed, lower case, PoCL's "pthread-"
   // (and similar driver) prefixes removed.

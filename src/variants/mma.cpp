@@ -141,7 +141,7 @@ bool has_dkdv_keys(const Config& c) {
 // Shared memory of the kernels in bytes (must match na_mma_fwd.cl and na_mma_bwd.cl): the
 // forward, the backward's dQ kernel (the forward's file with MMA_DQ) and its dK/dV kernel.
 enum class MmaKernel { Forward, Dq, Dkdv };
-constexpr std::size_t kNvLocalReserve = 16;  // see kernel_tile_error
+constexpr std::size_t kNvLocalReserve = DeviceInfo::kNvidiaLocalReserve;  // see kernel_tile_error
 
 std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   const std::size_t sk = (hdp + 8) / 2, sv = (hdvp + 8) / 2;
@@ -757,12 +757,7 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
     // Each starts from the default without its dK/dV kernel's form (KRMETA and KSEQ apply to
     // mma.sync tiles only; KWG and KWS are set below).
     Config base = def;
-    base.params.erase(std::remove_if(base.params.begin(), base.params.end(),
-                                     [](const std::pair<std::string, int>& kv) {
-                                       return kv.first == "KRMETA" || kv.first == "KSEQ" ||
-                                              kv.first == "KWG" || kv.first == "KWS";
-                                     }),
-                      base.params.end());
+    for (const char* key : {"KRMETA", "KSEQ", "KWG", "KWS"}) base.erase(key);
     for (int kwg : {0, 1})
       for (int knw : {2, 4, 8})
         for (int kmw : {1, 2})
@@ -801,7 +796,7 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0",    "TQ1",    "TQ2", "NW",  "MW", "TK",
+    static const char* known[] = {"TQ0",    "TQ1",    "TQ2", "NW",  "MW",  "TK",
                                   "STAGES", "MAXREG", "WG",  "DQD", "ROT", "DQDEFER"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
@@ -934,12 +929,13 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   const MmaTile kt = dkdv_tile_of(c, p);
   if (t.wg || kt.wg) require_wg_probe(ctx, p, c);
   const std::string label = name(p, c, Pass::Backward);
-  cl::Kernel k_dq = ctx.kernel(
-      kFwdFile,
-      mma_options(ctx.device(), p, t,
-                  {{"TK", t.tk}, {"MMA_DQ", 1}, {"DQ_DELTA", dq_delta_of(c)},
-                   {"DQ_DEFER", dq_defer_of(c)}}),
-      "na_mma_bwd_dq", label);
+  cl::Kernel k_dq = ctx.kernel(kFwdFile,
+                               mma_options(ctx.device(), p, t,
+                                           {{"TK", t.tk},
+                                            {"MMA_DQ", 1},
+                                            {"DQ_DELTA", dq_delta_of(c)},
+                                            {"DQ_DEFER", dq_defer_of(c)}}),
+                               "na_mma_bwd_dq", label);
   // META_LATE (na_mma_bwd.cl): on the H100 it made flux-2d's dK/dV kernel 6% faster and
   // long-1d-causal's, under its 168-register cap, 4% slower (docs/PERFORMANCE.md, 2026-11-25
   // session 3): only without a cap, and not in the WS kernel's producer (its kept form was

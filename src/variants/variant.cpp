@@ -27,6 +27,13 @@ void Config::set(const std::string& key, int value) {
   params.emplace_back(key, value);
 }
 
+void Config::erase(const std::string& key) {
+  params.erase(
+      std::remove_if(params.begin(), params.end(),
+                     [&](const std::pair<std::string, int>& kv) { return kv.first == key; }),
+      params.end());
+}
+
 std::string Config::str() const {
   std::string s;
   for (const auto& kv : params) {

@@ -25,6 +25,7 @@ struct Config {
 
   int get(const std::string& key, int fallback) const;
   void set(const std::string& key, int value);
+  void erase(const std::string& key);  // the key's entry, if there is one
   std::string str() const;
   static Config parse(const std::string& s);  // inverse of str(); throws InvalidArgument
   bool operator==(const Config& o) const { return params == o.params; }
