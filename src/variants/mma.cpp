@@ -488,11 +488,11 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   //     1 stage, at most 168 registers; rank 2-3: 2 warps, 16-row chunks, 2 stages
   //   backward, hd 128: 4 warps, 16-row chunks, 1 stage (the dK/dV kernel keeps the K and V
   //     tile resident: 48 KB of shared memory leaves no room for more)
-  //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default; at head dim
-  //     128 with its dQ products deferred, DQDEFER), the dK/dV
-  //     kernel warp-specialized in ranks 1 and 2 at head dims up to 64, else as above (head
-  //     dim 128 in ranks 2 and 3: 32-row chunks, 2 stages, beyond 48 KB) with its chunk
-  //     metadata in registers and, at head dim 128, S, P, dV before dP, dS, dK (wg_dq_default)
+  //   backward on compute capability 9.0: the dQ kernel as WG tiles (wg_dq_default; at head
+  //     dim 128 with its dQ products deferred, DQDEFER), the dK/dV kernel warp-specialized in
+  //     ranks 1 and 2 at head dims up to 64, else as above (head dim 128 in ranks 2 and 3:
+  //     32-row chunks, 2 stages, beyond 48 KB) with its chunk metadata in registers and, at
+  //     head dim 128, S, P, dV before dP, dS, dK (wg_dq_default)
   const int hdp = std::max(head_dim_bucket(p.head_dim), head_dim_bucket(p.head_dim_v));
   MmaTile t;
   if (pass == Pass::Backward) {
