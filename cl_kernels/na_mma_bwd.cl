@@ -130,6 +130,25 @@
     KV_A(a, fr, tile, stride, m, kk);                                    \
     WG_KMAJOR_PIECES(acc[m], a[0], a[1], a[2], a[3], desc, kk, seg);     \
   }
+/* dV += P^T dO and dK += dS^T Q as one wgmma group: P^T and dS^T as A from their packed
+   fragments pa and da, the dO and Q chunks at os and qs as B stored MN-major (dims contiguous,
+   queries along K: tb = 1), a k16 step two groups of 8 queries further. */
+#define WG_ISSUE_DVDK(pa, da, qs, os)                                                         \
+  do {                                                                                        \
+    const ulong odesc_ = na_wg_desc(SMEM_ADDR(os), VSEG * 128, 128);                          \
+    const ulong qdesc_ = na_wg_desc(SMEM_ADDR(qs), KSEG * 128, 128);                          \
+    WG_DVDK(FENCE);                                                                           \
+    _Pragma("unroll") for (int m = 0; m < MW; ++m)                                            \
+        _Pragma("unroll") for (int kk = 0; kk < TQC / 16; ++kk) {                             \
+      if (DO_DV)                                                                              \
+        WG_CAT(WGMMA_RA_N, HDVP)(dv[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3], \
+                                 na_wg_desc_at(odesc_, kk * VSEG * 16), 1);                   \
+      if (DO_DK)                                                                              \
+        WG_CAT(WGMMA_RA_N, HDP)(dk[m], da[m][kk][0], da[m][kk][1], da[m][kk][2], da[m][kk][3],  \
+                                na_wg_desc_at(qdesc_, kk * KSEG * 16), 1);                    \
+    }                                                                                         \
+    WG_COMMIT();                                                                              \
+  } while (0)
 #else
 #define Q_WORDS (TQC * SK)
 #define QC_AT(r, sg) ((r) * SK + (sg) * 4)
@@ -183,6 +202,18 @@
   _Pragma("unroll") for (int m = 0; m < MW; ++m)           \
       _Pragma("unroll") for (int j = 0; j < (nb); ++j)     \
       acc[m][j][0] = acc[m][j][1] = acc[m][j][2] = acc[m][j][3] = 0.0f
+/* The same for S^T and dP^T of a whole chunk, from zeros of their own (inline mov): the driver's
+   compiler made the register that held S's zeros one of dP's accumulators, and ptxas then
+   waited for every wgmma in flight, the deferred dV and dK included, before the next chunk's
+   zeros (C7517). H100, KWS=2, long-1d-causal's dK/dV kernel: 1.63-1.66 -> 1.596 ms (session
+   14). */
+#define ZERO_OWN_SCORES(s_, p_)                                                 \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int j = 0; j < NQB; \
+                                                                        ++j)    \
+      _Pragma("unroll") for (int e = 0; e < 4; ++e) {                           \
+    NA_ZERO_OWN(s_[m][j][e]);                                                   \
+    NA_ZERO_OWN(p_[m][j][e]);                                                   \
+  }
 /* fr[m][0 .. nk): packed A fragments (f16/bf16 pairs) of nk k16 query blocks from the
    accumulators acc (the C fragments of two n8 blocks are the A fragment of one k16 block). */
 #define PACK_A(fr, acc, nk)                                                 \
@@ -681,7 +712,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     ++n;                                                                  \
   } while (0)
 /* Waits for the next chunk, tells whether every query sees the whole tile (full_), and issues
-   its S^T and dP^T into S_ and P_ (one group; zeros of their own, as above). */
+   its S^T and dP^T into S_ and P_ (one group; zeros of their own, ZERO_OWN_SCORES). */
 #define ROT_ISSUE(S_, P_)                                                                   \
   const int st_ = n % STAGES;                                                               \
   na_mbar_wait(SMEM_ADDR(&ws_bar[st_]), (n / STAGES) & 1);                                  \
@@ -691,12 +722,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     if (qq < TQC) full_ &= q_in[st_][qq];                                                   \
   }                                                                                         \
   full_ = na_warp_all(full_);                                                               \
-  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int j = 0; j < NQB; \
-                                                                        ++j)                \
-      _Pragma("unroll") for (int e = 0; e < 4; ++e) {                                       \
-    NA_ZERO_OWN(S_[m][j][e]);                                                               \
-    NA_ZERO_OWN(P_[m][j][e]);                                                               \
-  }                                                                                         \
+  ZERO_OWN_SCORES(S_, P_);                                                                  \
   {                                                                                         \
     __local const uint* qs = cs + st_ * CHUNK_WORDS;                                        \
     __local const uint* os = qs + Q_WORDS;                                                  \
@@ -729,18 +755,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     PACK_A(pa, S_, TQC / 16);                                                                \
     PACK_A(da, P_, TQC / 16);                                                                \
     __local const uint* qs = cs + st * CHUNK_WORDS;                                          \
-    __local const uint* os = qs + Q_WORDS;                                                   \
-    const ulong odesc = na_wg_desc(SMEM_ADDR(os), VSEG * 128, 128);                          \
-    const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), KSEG * 128, 128);                          \
-    WG_DVDK(FENCE);                                                                          \
-    _Pragma("unroll") for (int m = 0; m < MW; ++m)                                           \
-        _Pragma("unroll") for (int kk = 0; kk < TQC / 16; ++kk) {                            \
-      WG_CAT(WGMMA_RA_N, HDVP)(dv[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3], \
-                               na_wg_desc_at(odesc, kk * VSEG * 16), 1);                     \
-      WG_CAT(WGMMA_RA_N, HDP)(dk[m], da[m][kk][0], da[m][kk][1], da[m][kk][2], da[m][kk][3],  \
-                              na_wg_desc_at(qdesc, kk * KSEG * 16), 1);                      \
-    }                                                                                        \
-    WG_COMMIT();                                                                             \
+    WG_ISSUE_DVDK(pa, da, qs, qs + Q_WORDS);                                                 \
     bst = st;                                                                                \
   } while (0)
 /* A step: the next chunk into NS_/NP_, the pending one (in PS_/PP_) processed. */
@@ -893,19 +908,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         /* S^T = K Q^T and dP^T = V dO^T for this warp's keys x TQC queries. */
         float s[MW][NQB][4], dp[MW][NQB][4];
 #if WS
-        /* Zeros of their own: the driver's compiler made the register that held S's zeros one
-           of dP's accumulators, and ptxas then waited for every wgmma in flight, the deferred
-           dV and dK included, before the next chunk's zeros (C7517). H100, KWS=2,
-           long-1d-causal's dK/dV kernel: 1.63-1.66 -> 1.596 ms (session 14). */
-#pragma unroll
-        for (int m = 0; m < MW; ++m)
-#pragma unroll
-          for (int j = 0; j < NQB; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) {
-              NA_ZERO_OWN(s[m][j][e]);
-              NA_ZERO_OWN(dp[m][j][e]);
-            }
+        ZERO_OWN_SCORES(s, dp);
 #else
         ZERO_SCORES(s, NQB);
         ZERO_SCORES(dp, NQB);
@@ -957,30 +960,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           }
 #endif
 
-        /* dV += P^T dO and dK += dS^T Q (B = dO, Q rows by ldmatrix.trans). */
+        /* dV += P^T dO and dK += dS^T Q: P^T and dS^T as A from the accumulators. */
         {
-          /* P^T and dS^T as A from the accumulators; dO and Q chunks as B stored MN-major
-             (dims contiguous, queries along K: tb = 1): a k16 step is two groups of 8 queries. */
           uint pa[MW][TQC / 16][4], da[MW][TQC / 16][4];
           PACK_A(pa, s, TQC / 16);
           PACK_A(da, dp, TQC / 16);
-          const ulong odesc = na_wg_desc(SMEM_ADDR(os), VSEG * 128, 128);
-          const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), KSEG * 128, 128);
-          WG_DVDK(FENCE);
-#pragma unroll
-          for (int m = 0; m < MW; ++m)
-#pragma unroll
-            for (int kk = 0; kk < TQC / 16; ++kk) {
-#if DO_DV
-              WG_CAT(WGMMA_RA_N, HDVP)(dv[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2],
-                                       pa[m][kk][3], na_wg_desc_at(odesc, kk * VSEG * 16), 1);
-#endif
-#if DO_DK
-              WG_CAT(WGMMA_RA_N, HDP)(dk[m], da[m][kk][0], da[m][kk][1], da[m][kk][2],
-                                      da[m][kk][3], na_wg_desc_at(qdesc, kk * KSEG * 16), 1);
-#endif
-            }
-          WG_COMMIT();
+          WG_ISSUE_DVDK(pa, da, qs, os);
 #if WS_DEFER
           ws_prev = st;
 #else

@@ -599,7 +599,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     const int st = c % STAGES;
 #if STAGES >= 2
     /* One barrier per chunk: wait for chunk c, and the barrier both publishes it and tells
-       that every warp is done with chunk c - 1, whose buffer then takes chunk c + STAGES - 1. */
+       that every warp is done with the chunk whose buffer then takes chunk c + AHEAD: chunk
+       c - 1, or with DQ_DEFER chunk c - 2 (its dQ product was retired by pass c - 1's wait). */
     CP_ASYNC_WAIT(AHEAD - 1);
 #if WG
     WG_PROXY_FENCE();

@@ -293,12 +293,13 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c,
   if (c.get("ROT", -1) != -1) return "ROT is a forward parameter";
   const int dqd = dq_delta_of(c);
   if (dqd != 0 && dqd != 1) return "DQD must be 0 or 1, not " + std::to_string(dqd);
+  const MmaTile dq = tile_of(c);
   const int defer = dq_defer_of(c);
   if (defer != 0 && defer != 1) return "DQDEFER must be 0 or 1, not " + std::to_string(defer);
-  if (defer == 1 && (!tile_of(c).wg || tile_of(c).stages < 3)) {
+  if (defer == 1 && (!dq.wg || dq.stages < 3)) {
     return "DQDEFER=1 needs the dQ kernel's WG tiles (WG=1) of 3 or more stages";
   }
-  const std::string q = kernel_tile_error(p, dev, tile_of(c), MmaKernel::Dq);
+  const std::string q = kernel_tile_error(p, dev, dq, MmaKernel::Dq);
   if (!q.empty()) return q;
   return kernel_tile_error(p, dev, dkdv_tile_of(c, p), MmaKernel::Dkdv);
 }
@@ -849,11 +850,11 @@ namespace {
 // the local stand-in, tools/local_ptxas.sh: no spill at 216/72 or 224/56; at 232/40 the producer
 // spilled 44 bytes; at 208/88, or without setmaxnreg, ptxas serialized the wgmma, C7512).
 std::pair<int, int> ws_registers(const MmaTile& t) {
-  const int kProducer = t.ws == 3 ? 72 : 88;
   if (t.ws < 2 || t.maxreg == 0) return {0, 0};
-  const int consumers = std::min(255, (t.maxreg * t.nt() - 128 * kProducer) / (32 * t.nw)) / 8 * 8;
+  const int producer = t.ws == 3 ? 72 : 88;
+  const int consumers = std::min(255, (t.maxreg * t.nt() - 128 * producer) / (32 * t.nw)) / 8 * 8;
   if (consumers <= t.maxreg) return {0, 0};
-  return {consumers, kProducer};
+  return {consumers, producer};
 }
 
 // Compile options of an mma program (one place for the forward, dQ and dK/dV kernels).
