@@ -257,6 +257,9 @@
 #ifndef WS_PREGS
 #define WS_PREGS 0
 #endif
+#ifndef WS_LANE_META
+#define WS_LANE_META 0 /* 1: the producer's chunk metadata lane by lane (LOAD_QCHUNK below) */
+#endif
 #ifndef WS_ROT
 #define WS_ROT 0 /* 1: the rotated consumer loop (below); 3+ stages, not with WS_DEFER */
 #endif
@@ -583,6 +586,60 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
   } while (0)
+#elif WS && WS_LANE_META
+/* The WS producer warp: lane l first finds the q/dO row of chunk rows l, l + 32, ... (one box
+   coordinate computation each, not one per copy slot) and copies their lse and D and writes
+   their windows; then every copy slot takes its row from the lane holding it (a shuffle). The
+   slot coordinates (qc, oc) are not used. */
+#define LANE_ROW(qq_) \
+  (TQC <= 32 ? na_shfl_idx_i(lrow_[0], (qq_)&31) : SEL_ROW(qq_))
+#define SEL_ROW(qq_)                                                                      \
+  ((qq_) < 32 ? na_shfl_idx_i(lrow_[0], (qq_)&31) : na_shfl_idx_i(lrow_[(TQC + 31) / 32 - 1], (qq_)&31))
+#define LOAD_QCHUNK(ci, st)                                                                    \
+  do {                                                                                         \
+    __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
+    __local uint* os_ = qs_ + Q_WORDS;                                                         \
+    int lrow_[(TQC + 31) / 32]; /* the row of chunk row lane + 32 u, or -1 past the box */     \
+    _Pragma("unroll") for (int u = 0; u < (TQC + 31) / 32; ++u) {                              \
+      const int qq = lane + 32 * u;                                                            \
+      int mc[3];                                                                               \
+      WS_BOX_COORDS((ci) * TQC + qq, mc);                                                      \
+      const int live = qq < TQC && (ci) * TQC + qq < qbox;                                     \
+      const int row =                                                                          \
+          (b * N + NA_TOKEN(mc[0], mc[1], mc[2], t.kst, t.grp, L1, L2)) * H + h;               \
+      lrow_[u] = live ? row : -1;                                                              \
+      if (qq < TQC) {                                                                          \
+        CP_ASYNC_4(SMEM_ADDR(&q_lse[st][qq]), lse + (live ? row : 0), live ? 4 : 0);           \
+        CP_ASYNC_4(SMEM_ADDR(&q_d[st][qq]), delta + (live ? row : 0), live ? 4 : 0);           \
+        int whole = live;                                                                      \
+        _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                        \
+          const int qi = t.kst[a] + mc[a];                                                     \
+          const int lo = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));               \
+          const int hi = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));                 \
+          q_lo[st][a][qq] = live ? lo : FAR;                                                   \
+          q_hi[st][a][qq] = live ? hi : FAR;                                                   \
+          whole = whole && lo <= t.first[a] && t.first[a] + t.valid[a] <= hi;                  \
+        }                                                                                      \
+        q_in[st][qq] = whole;                                                                  \
+      }                                                                                        \
+    }                                                                                          \
+    _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
+      const int idx = CP_TID + j * CP_NT;                                                      \
+      const int qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC);                 \
+      const int r = LANE_ROW(qq);                                                              \
+      if (idx < TQC * KSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (r >= 0 ? r : 0) * hd + seg * 8,      \
+                    (r >= 0 && seg * 8 < hd) ? 16 : 0);                                        \
+    }                                                                                          \
+    _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
+      const int idx = CP_TID + j * CP_NT;                                                      \
+      const int qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC);                 \
+      const int r = LANE_ROW(qq);                                                              \
+      if (idx < TQC * VSEG)                                                                    \
+        CP_ASYNC_16(SMEM_ADDR(&os_[OC_AT(qq, seg)]), d_out + (r >= 0 ? r : 0) * hdv + seg * 8, \
+                    (r >= 0 && seg * 8 < hdv) ? 16 : 0);                                       \
+    }                                                                                          \
+  } while (0)
 #else
 #define LOAD_QCHUNK(ci, st)                                                                    \
   do {                                                                                         \
@@ -648,7 +705,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int st = n % STAGES;
       if (st % 4 != warp - NW) continue;
       const int hh = n / nchunks, c = n - hh * nchunks, h = hk * G + hh;
+#if !WS_LANE_META
       SLOT_COORDS(c, WS_BOX_COORDS);
+#endif
       na_mbar_wait(SMEM_ADDR(&ws_bar[STAGES + st]), ((n / STAGES) & 1) ^ 1);
       LOAD_QCHUNK(c, st);
       CP_ASYNC_COMMIT();
