@@ -591,10 +591,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
    coordinate computation each, not one per copy slot) and copies their lse and D and writes
    their windows; then every copy slot takes its row from the lane holding it (a shuffle). The
    slot coordinates (qc, oc) are not used. */
-#define LANE_ROW(qq_) \
-  (TQC <= 32 ? na_shfl_idx_i(lrow_[0], (qq_)&31) : SEL_ROW(qq_))
-#define SEL_ROW(qq_)                                                                      \
-  ((qq_) < 32 ? na_shfl_idx_i(lrow_[0], (qq_)&31) : na_shfl_idx_i(lrow_[(TQC + 31) / 32 - 1], (qq_)&31))
+/* r = the row of chunk row qq_ (every lane shuffles from every row group: shfl.sync needs the
+   whole warp, and qq_ differs between lanes) */
+#define LANE_ROW(r, qq_)                                                   \
+  int r = -1;                                                              \
+  _Pragma("unroll") for (int u_ = 0; u_ < (TQC + 31) / 32; ++u_) {         \
+    const int ru_ = na_shfl_idx_i(lrow_[u_], (qq_)&31);                    \
+    if ((qq_) >> 5 == u_) r = ru_;                                         \
+  }
 #define LOAD_QCHUNK(ci, st)                                                                    \
   do {                                                                                         \
     __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
@@ -626,7 +630,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
       const int idx = CP_TID + j * CP_NT;                                                      \
       const int qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC);                 \
-      const int r = LANE_ROW(qq);                                                              \
+      LANE_ROW(r, qq);                                                                         \
       if (idx < TQC * KSEG)                                                                    \
         CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (r >= 0 ? r : 0) * hd + seg * 8,      \
                     (r >= 0 && seg * 8 < hd) ? 16 : 0);                                        \
@@ -634,7 +638,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
       const int idx = CP_TID + j * CP_NT;                                                      \
       const int qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC);                 \
-      const int r = LANE_ROW(qq);                                                              \
+      LANE_ROW(r, qq);                                                                         \
       if (idx < TQC * VSEG)                                                                    \
         CP_ASYNC_16(SMEM_ADDR(&os_[OC_AT(qq, seg)]), d_out + (r >= 0 ? r : 0) * hdv + seg * 8, \
                     (r >= 0 && seg * 8 < hdv) ? 16 : 0);                                       \
