@@ -257,8 +257,14 @@
 #ifndef WS_PREGS
 #define WS_PREGS 0
 #endif
-#ifndef WS_LANE_META
-#define WS_LANE_META 0 /* 1: the producer's chunk metadata lane by lane (LOAD_QCHUNK below) */
+#ifndef WS_NOINC
+/* 1: each producer lane arrives on a chunk's full barrier twice, once when its copies of the
+   chunk have landed (cp.async.mbarrier.arrive.noinc, counted in the barrier's 2 * CP_NT) and
+   once at once (releasing its stores of the windows), and goes on to its next stage without
+   waiting; the consumers fence the proxies after the wait (their wgmma read what the copies
+   wrote). 0: each producer lane waits for its copies, fences and arrives (one chunk in flight
+   per producer warp). */
+#define WS_NOINC 1
 #endif
 #ifndef WS_ROT
 #define WS_ROT 0 /* 1: the rotated consumer loop (below); 3+ stages, not with WS_DEFER */
@@ -291,6 +297,18 @@ NA_FN void na_mbar_wait(uint bar, uint parity) {
            : "memory");
   } while (!done);
 }
+/* An arrival on the mbarrier at bar when every cp.async this thread has issued has landed (not
+   counted in advance: .noinc). */
+NA_FN void na_mbar_arrive_copies(uint bar) {
+  NA_ASM(SM90A "cp.async.mbarrier.arrive.noinc.shared.b64 [%0];" ::"r"(bar) : "memory");
+}
+/* The consumers' wait for the chunk in stage st (phase parity par): then (WS_NOINC) the proxy
+   fence the producer no longer runs. */
+#define WS_WAIT_FULL(st, par)                            \
+  do {                                                   \
+    na_mbar_wait(SMEM_ADDR(&ws_bar[st]), par);           \
+    if (WS_NOINC) WG_PROXY_FENCE();                      \
+  } while (0)
 #define SETMAXNREG(op, n) NA_ASM(SM90A "setmaxnreg." op ".sync.aligned.u32 %0;" ::"n"(n))
 #endif
 
@@ -446,7 +464,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   if (lid == 0) {
 #pragma unroll
     for (int s_ = 0; s_ < STAGES; ++s_) {
-      na_mbar_init(SMEM_ADDR(&ws_bar[s_]), CP_NT);
+      na_mbar_init(SMEM_ADDR(&ws_bar[s_]), WS_NOINC ? 2 * CP_NT : CP_NT);
       na_mbar_init(SMEM_ADDR(&ws_bar[STAGES + s_]), 32 * NW);
     }
   }
@@ -586,7 +604,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
   } while (0)
-#elif WS && WS_LANE_META
+#elif WS
 /* The WS producer warp: lane l first finds the q/dO row of chunk rows l, l + 32, ... (one box
    coordinate computation each, not one per copy slot) and copies their lse and D and writes
    their windows; then every copy slot takes its row from the lane holding it (a shuffle). The
@@ -709,16 +727,20 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int st = n % STAGES;
       if (st % 4 != warp - NW) continue;
       const int hh = n / nchunks, c = n - hh * nchunks, h = hk * G + hh;
-#if !WS_LANE_META
-      SLOT_COORDS(c, WS_BOX_COORDS);
-#endif
       na_mbar_wait(SMEM_ADDR(&ws_bar[STAGES + st]), ((n / STAGES) & 1) ^ 1);
       LOAD_QCHUNK(c, st);
+#if WS_NOINC
+      na_mbar_arrive_copies(SMEM_ADDR(&ws_bar[st]));
+#else
       CP_ASYNC_COMMIT();
       CP_ASYNC_WAIT(0);
       WG_PROXY_FENCE();
+#endif
       na_mbar_arrive(SMEM_ADDR(&ws_bar[st]));
     }
+#if WS_NOINC
+    NA_ASM("cp.async.wait_all;" ::: "memory"); /* no copy outlives its thread */
+#endif
     return;
   }
 #if WS_CREGS
@@ -778,7 +800,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
    its S^T and dP^T into S_ and P_ (one group; zeros of their own, ZERO_OWN_SCORES). */
 #define ROT_ISSUE(S_, P_)                                                                   \
   const int st_ = n % STAGES;                                                               \
-  na_mbar_wait(SMEM_ADDR(&ws_bar[st_]), (n / STAGES) & 1);                                  \
+  WS_WAIT_FULL(st_, (n / STAGES) & 1);                                                      \
   int full_ = 1;                                                                            \
   _Pragma("unroll") for (int u = 0; u < (TQC + 31) / 32; ++u) {                             \
     const int qq = lane + 32 * u;                                                           \
@@ -894,7 +916,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     for (int c = 0; c < nchunks; ++c) {
 #if WS
       const int st = n_ % STAGES;
-      na_mbar_wait(SMEM_ADDR(&ws_bar[st]), (n_ / STAGES) & 1);
+      WS_WAIT_FULL(st, (n_ / STAGES) & 1);
 #else
       const int st = c % STAGES;
 #endif

@@ -35,7 +35,6 @@ struct MmaTile {
   int kvreg = -1;  // dK/dV kernel only: K and V fragments in registers (-1: by head dims)
   int rmeta = 0;   // dK/dV kernel only (mma.sync): chunk metadata in registers, not local memory
   int ws = 0;      // dK/dV kernel only (WG): warp-specialized, a producer warpgroup beside NW warps
-  int wsmeta = 0;  // WS only: 1 = the producer's chunk metadata lane by lane (WS_LANE_META)
   // Whether the dK/dV kernel keeps its K and V fragments in registers (na_mma_bwd.cl's KV_REGS).
   bool kv_regs(int hdp, int hdvp) const {
     return kvreg >= 0 ? kvreg == 1 : (hdp + hdvp) * mw <= 128;
@@ -97,13 +96,10 @@ Config config_of(const MmaTile& t) {
 // KWS=2: also each chunk's dV and dK products run on into the next chunk (retired by the wait
 // for its S; 3+ stages), and under a cap the producer gives registers to the consumers
 // (setmaxnreg, ws_registers).
-// KWSMETA=1 (KWS tiles): the producer finds each chunk row's q/dO row and metadata once, lane by
-// lane, and its copy slots take the rows by shuffles (na_mma_bwd.cl's WS_LANE_META).
 // KWS=3: the consumers' loop rotated instead (na_mma_bwd.cl's WS_ROT): a chunk's P and dS are
 // computed while the next chunk's S and dP run (3+ stages; setmaxnreg as for KWS=2).
 constexpr const char* kDkdvKeys[] = {"KNW",    "KMW",   "KTK",  "KSTAGES", "KMAXREG", "KWG",
-                                     "KSPLIT", "KQSUB", "KSEQ", "KVREG",   "KRMETA",  "KWS",
-                                     "KWSMETA"};
+                                     "KSPLIT", "KQSUB", "KSEQ", "KVREG",   "KRMETA",  "KWS"};
 
 // DQD (backward only, 1 where absent): 1, the dQ kernel computes each row's D = dot(dO, O) and
 // writes it for the dK/dV kernel (no D pass); 0, the D pass (na_delta.cl) runs first.
@@ -121,7 +117,6 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.tk = c.get("KTK", q.tk);
   k.stages = c.get("KSTAGES", q.stages);
   k.ws = c.get("KWS", 0);
-  k.wsmeta = c.get("KWSMETA", 0);
   // The warp-specialized tile does not inherit the dQ kernel's cap (its own is below).
   k.maxreg = c.get("KMAXREG", k.ws ? 0 : q.maxreg);
   k.wg = c.get("KWG", 0);
@@ -242,10 +237,6 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
       return "KWS needs the K and V fragments in registers ((head dim buckets) * KMW <= 128, "
              "KVREG not 0)";
     }
-  }
-  if (t.wsmeta != 0) {
-    if (t.wsmeta != 1) return "KWSMETA must be 0 or 1, not " + std::to_string(t.wsmeta);
-    if (t.ws == 0) return "KWSMETA applies to warp-specialized dK/dV tiles only (KWS)";
   }
   if (t.rmeta != 0) {
     if (t.rmeta != 1) return "KRMETA must be 0 or 1";
@@ -828,7 +819,7 @@ std::string tile_knobs(const MmaTile& t) {
          (t.rot ? "_rot" : "") + (t.split ? "_split" : "") +
          (t.qsub ? "_qs" + std::to_string(t.qsub) : "") + (t.seq ? "_seq" : "") +
          (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") + (t.rmeta ? "_rm" : "") +
-         (t.ws ? "_ws" + std::to_string(t.ws) : "") + (t.wsmeta ? "_lm" : "");
+         (t.ws ? "_ws" + std::to_string(t.ws) : "");
 }
 
 }  // namespace
@@ -965,7 +956,6 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
                                    {"WS", kt.ws != 0},
                                    {"WS_DEFER", kt.ws == 2},
                                    {"WS_ROT", kt.ws == 3},
-                                   {"WS_LANE_META", kt.wsmeta},
                                    {"WS_CREGS", ws_registers(kt).first},
                                    {"WS_PREGS", ws_registers(kt).second}}),
                       "na_mma_bwd_dkdv", label);
