@@ -263,8 +263,12 @@
    once at once (releasing its stores of the windows), and goes on to its next stage without
    waiting; the consumers fence the proxies after the wait (their wgmma read what the copies
    wrote). 0: each producer lane waits for its copies, fences and arrives (one chunk in flight
-   per producer warp). */
-#define WS_NOINC 1
+   per producer warp). H100, 2026-11-27 (session 17, tools/sweeps/noinc17.txt), dK/dV kernel
+   with 1 against 0: long-1d-causal KWS=1 1.597-1.605 ms against 1.534-1.556 at 4, 6 and 8
+   stages; KWS=2 and 3 (8 stages), vision-2d and vision-2d-dilated within 1.5% either way. The
+   producer alone (noconsume) took 1.182 ms with 1, as with 0: its copies' latency is not what
+   bounds it. So 0; the test suite's WS test passed with both. */
+#define WS_NOINC 0
 #endif
 #ifndef WS_ROT
 #define WS_ROT 0 /* 1: the rotated consumer loop (below); 3+ stages, not with WS_DEFER */
