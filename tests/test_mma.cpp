@@ -627,10 +627,10 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
     SCOPED_TRACE(c.str());
     EXPECT_EQ(1, c.get("WG", 0));
     // The dK/dV kernel: WG tiles (warp-specialized) at head dims up to 64 in ranks 1 and 2
-    // (KWS=2 in rank 2).
+    // (KWS=3 in rank 1, KWS=2 in rank 2).
     const bool ws = p.rank <= 2 && p.head_dim <= 64;
     EXPECT_EQ(ws ? 1 : 0, c.get("KWG", 0));
-    EXPECT_EQ(ws ? p.rank : 0, c.get("KWS", 0));
+    EXPECT_EQ(ws ? (p.rank == 1 ? 3 : 2) : 0, c.get("KWS", 0));
     EXPECT_EQ("", mma->config_error(p, synthetic_h100(9), Pass::Backward, c));
     EXPECT_EQ(0, mma->default_config(p, synthetic_h100(8), Pass::Backward).get("WG", 0));
     // The tuner's dK/dV tiles: WG ones (which take no KRMETA or KSEQ, although the default
@@ -649,15 +649,16 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
     EXPECT_GT(plain, 0);
   }
   // In rank 1 at head dims up to 64 the dK/dV kernel is the warp-specialized WG tile: two
-  // consumer warpgroups of 64 keys, 32-row chunks, 4 stages, its own register cap (168).
+  // consumer warpgroups of 64 keys, rotated (KWS=3), 32-row chunks, 8 stages, its own register
+  // cap (168).
   EXPECT_EQ(
       "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KMAXREG=0,KNW=8,KMW=1,KTK=32,"
-      "KSTAGES=4,KWG=1,KWS=1",
+      "KSTAGES=8,KWG=1,KWS=3",
       mma->default_config(long1d, synthetic_h100(9), Pass::Backward).str());
   EXPECT_NE(
       std::string::npos,
       mma->config_suffix(long1d, mma->default_config(long1d, synthetic_h100(9), Pass::Backward))
-          .find("_kvw8_k32_s4_r168_wg_ws1"));
+          .find("_kvw8_k32_s8_r168_wg_ws3"));
   // Rank 2 at head dims up to 64 (vision-2d): the WS tile with 8 stages (74 KB) and KWS=2 (the
   // 128-key mma.sync tile of before remains the fallback where it does not fit).
   EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=3,WG=1,KNW=8,KMW=1,KTK=32,KSTAGES=8,KWG=1,KWS=2",

@@ -653,15 +653,21 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
   // 15, tools/sweeps/ws15d.txt), dK/dV kernel: vision-2d 0.3413 -> 0.3204 ms (KWS=1 with 4
   // stages 0.3315, with 8 0.3238), vision-2d-dilated 0.3038 -> 0.2851 (KWS=1, 4 stages:
   // 0.2919), against their tuned tiles. In rank 1 8 stages lost (1.647-1.69 against 1.56-1.58).
+  // Since session 17 the producer finds each chunk row's metadata lane by lane (na_mma_bwd.cl's
+  // LOAD_QCHUNK for WS), and rank 1 takes the rotated consumers (KWS=3) with 8 stages. H100
+  // (2026-11-27, tools/sweeps/noinc17.txt and tiles17.txt), long-1d-causal's dK/dV kernel:
+  // 1.529-1.556 ms (KWS=1, 4 stages) -> 1.469-1.489 (f16, three rounds), bf16 1.535 -> 1.472.
+  // In rank 2 KWS=3 tied KWS=2 (vision-2d 0.290 against 0.288, vision-2d-dilated 0.2547 against
+  // 0.2575).
   if (p.rank <= 2 && hdp <= 64) {
     Config c = config_of(q);
     if (q.maxreg != 0) c.set("KMAXREG", 0);  // the WS tile's own cap (dkdv_tile_of)
     c.set("KNW", 8);
     c.set("KMW", 1);
     c.set("KTK", 32);
-    c.set("KSTAGES", p.rank == 1 ? 4 : 8);
+    c.set("KSTAGES", 8);
     c.set("KWG", 1);
-    c.set("KWS", p.rank == 1 ? 1 : 2);
+    c.set("KWS", p.rank == 1 ? 3 : 2);
     if (tile_error(p, dev, c, Pass::Backward).empty()) return c;
   }
   // Rank 2 at head dims up to 64 where the WS tile does not fit: a 128-key dK/dV tile (4 warps
