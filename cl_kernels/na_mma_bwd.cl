@@ -543,6 +543,24 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #define Q_SLOT_COPY(j, ci) \
   Q_SLOT(j, ci);           \
   Q_SLOT_ISSUE()
+/* Row qq of stage st's chunk (live: inside the box; row: its row of lse and D; c: its box
+   coordinates): its lse and D copies, its window on each axis and whether it sees the whole tile.
+   Shared by every LOAD_QCHUNK below. */
+#define ROW_META(st, qq, live, row, c)                                                          \
+  do {                                                                                          \
+    CP_ASYNC_4(SMEM_ADDR(&q_lse[st][qq]), lse + ((live) ? (row) : 0), (live) ? 4 : 0);          \
+    CP_ASYNC_4(SMEM_ADDR(&q_d[st][qq]), delta + ((live) ? (row) : 0), (live) ? 4 : 0);          \
+    int whole_ = (live);                                                                        \
+    _Pragma("unroll") for (int a_ = 0; a_ < 3; ++a_) {                                          \
+      const int qi_ = t.kst[a_] + (c)[a_];                                                      \
+      const int lo_ = na_win_start(qi_, t.glen[a_], AX_K(a_), AX_S(a_), AX_C(a_));              \
+      const int hi_ = na_win_end(qi_, t.glen[a_], AX_K(a_), AX_S(a_), AX_C(a_));                \
+      q_lo[st][a_][qq] = (live) ? lo_ : FAR;                                                    \
+      q_hi[st][a_][qq] = (live) ? hi_ : FAR;                                                    \
+      whole_ = whole_ && lo_ <= t.first[a_] && t.first[a_] + t.valid[a_] <= hi_;                \
+    }                                                                                           \
+    q_in[st][qq] = whole_;                                                                      \
+  } while (0)
 /* The dO rows of query chunk `ci` into os_ (copies issued), advancing the dO slots' coordinates;
    shared by every LOAD_QCHUNK below. */
 #define COPY_DO_ROWS(ci, os_)                                                                  \
@@ -592,18 +610,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int idx = CP_TID + j * CP_NT, qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC); \
       if (seg == 0 && idx < TQC * KSEG) {                                                      \
         const int live = qrow_[j] >= 0;                                                        \
-        CP_ASYNC_4(SMEM_ADDR(&q_lse[st][qq]), lse + (live ? qrow_[j] : 0), live ? 4 : 0);      \
-        CP_ASYNC_4(SMEM_ADDR(&q_d[st][qq]), delta + (live ? qrow_[j] : 0), live ? 4 : 0);      \
-        int whole = live;                                                                      \
-        _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                        \
-          const int qi = t.kst[a] + qc[j][a];                                                  \
-          const int lo = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));               \
-          const int hi = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));                 \
-          q_lo[st][a][qq] = live ? lo : FAR;                                                   \
-          q_hi[st][a][qq] = live ? hi : FAR;                                                   \
-          whole = whole && lo <= t.first[a] && t.first[a] + t.valid[a] <= hi;                  \
-        }                                                                                      \
-        q_in[st][qq] = whole;                                                                  \
+        ROW_META(st, qq, live, qrow_[j], qc[j]);                                               \
       }                                                                                        \
       ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
@@ -621,6 +628,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     const int ru_ = na_shfl_idx_i(lrow_[u_], (qq_)&31);                    \
     if ((qq_) >> 5 == u_) r = ru_;                                         \
   }
+/* The 16-byte copies of a chunk's rows from src (width elements a row, seg_ segments) into
+   base (layout AT), each slot's row from the lane holding it */
+#define WS_ROW_COPIES(base, AT, seg_, nslots, src, width)                                      \
+  _Pragma("unroll") for (int j = 0; j < (nslots); ++j) {                                       \
+    const int idx = CP_TID + j * CP_NT;                                                        \
+    const int qq = SLOT_ROW(idx, seg_, TQC), seg = SLOT_SEG(idx, seg_, TQC);                   \
+    LANE_ROW(r, qq);                                                                           \
+    if (idx < TQC * (seg_))                                                                    \
+      CP_ASYNC_16(SMEM_ADDR(&(base)[AT(qq, seg)]), (src) + (r >= 0 ? r : 0) * (width) + seg * 8, \
+                  (r >= 0 && seg * 8 < (width)) ? 16 : 0);                                     \
+  }
 #define LOAD_QCHUNK(ci, st)                                                                    \
   do {                                                                                         \
     __local uint* qs_ = cs + (st) * CHUNK_WORDS;                                               \
@@ -635,36 +653,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
           (b * N + NA_TOKEN(mc[0], mc[1], mc[2], t.kst, t.grp, L1, L2)) * H + h;               \
       lrow_[u] = live ? row : -1;                                                              \
       if (qq < TQC) {                                                                          \
-        CP_ASYNC_4(SMEM_ADDR(&q_lse[st][qq]), lse + (live ? row : 0), live ? 4 : 0);           \
-        CP_ASYNC_4(SMEM_ADDR(&q_d[st][qq]), delta + (live ? row : 0), live ? 4 : 0);           \
-        int whole = live;                                                                      \
-        _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                        \
-          const int qi = t.kst[a] + mc[a];                                                     \
-          const int lo = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));               \
-          const int hi = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));                 \
-          q_lo[st][a][qq] = live ? lo : FAR;                                                   \
-          q_hi[st][a][qq] = live ? hi : FAR;                                                   \
-          whole = whole && lo <= t.first[a] && t.first[a] + t.valid[a] <= hi;                  \
-        }                                                                                      \
-        q_in[st][qq] = whole;                                                                  \
+        ROW_META(st, qq, live, row, mc);                                                       \
       }                                                                                        \
     }                                                                                          \
-    _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
-      const int idx = CP_TID + j * CP_NT;                                                      \
-      const int qq = SLOT_ROW(idx, KSEG, TQC), seg = SLOT_SEG(idx, KSEG, TQC);                 \
-      LANE_ROW(r, qq);                                                                         \
-      if (idx < TQC * KSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&qs_[QC_AT(qq, seg)]), q + (r >= 0 ? r : 0) * hd + seg * 8,      \
-                    (r >= 0 && seg * 8 < hd) ? 16 : 0);                                        \
-    }                                                                                          \
-    _Pragma("unroll") for (int j = 0; j < OSLOTS; ++j) {                                       \
-      const int idx = CP_TID + j * CP_NT;                                                      \
-      const int qq = SLOT_ROW(idx, VSEG, TQC), seg = SLOT_SEG(idx, VSEG, TQC);                 \
-      LANE_ROW(r, qq);                                                                         \
-      if (idx < TQC * VSEG)                                                                    \
-        CP_ASYNC_16(SMEM_ADDR(&os_[OC_AT(qq, seg)]), d_out + (r >= 0 ? r : 0) * hdv + seg * 8, \
-                    (r >= 0 && seg * 8 < hdv) ? 16 : 0);                                       \
-    }                                                                                          \
+    WS_ROW_COPIES(qs_, QC_AT, KSEG, QSLOTS, q, hd);                                            \
+    WS_ROW_COPIES(os_, OC_AT, VSEG, OSLOTS, d_out, hdv);                                       \
   } while (0)
 #else
 #define LOAD_QCHUNK(ci, st)                                                                    \
@@ -674,18 +667,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     _Pragma("unroll") for (int j = 0; j < QSLOTS; ++j) {                                       \
       Q_SLOT_COPY(j, ci);                                                                      \
       if (seg == 0 && idx < TQC * KSEG) {                                                      \
-        CP_ASYNC_4(SMEM_ADDR(&q_lse[st][qq]), lse + (live ? row : 0), live ? 4 : 0);           \
-        CP_ASYNC_4(SMEM_ADDR(&q_d[st][qq]), delta + (live ? row : 0), live ? 4 : 0);           \
-        int whole = live;                                                                      \
-        _Pragma("unroll") for (int a = 0; a < 3; ++a) {                                        \
-          const int qi = t.kst[a] + qc[j][a];                                                  \
-          const int lo = na_win_start(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));               \
-          const int hi = na_win_end(qi, t.glen[a], AX_K(a), AX_S(a), AX_C(a));                 \
-          q_lo[st][a][qq] = live ? lo : FAR;                                                   \
-          q_hi[st][a][qq] = live ? hi : FAR;                                                   \
-          whole = whole && lo <= t.first[a] && t.first[a] + t.valid[a] <= hi;                  \
-        }                                                                                      \
-        q_in[st][qq] = whole;                                                                  \
+        ROW_META(st, qq, live, row, qc[j]);                                                    \
       }                                                                                        \
       ADVANCE(qc[j][0], qc[j][1], qc[j][2], TQC, t.kcnt[1], t.kcnt[2]);                        \
     }                                                                                          \
