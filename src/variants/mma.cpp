@@ -656,7 +656,7 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
   // Since session 17 the producer finds each chunk row's metadata lane by lane (na_mma_bwd.cl's
   // LOAD_QCHUNK for WS), and rank 1 takes the rotated consumers (KWS=3) with 8 stages. H100
   // (2026-11-27, tools/sweeps/noinc17.txt and tiles17.txt), long-1d-causal's dK/dV kernel:
-  // 1.529-1.556 ms (KWS=1, 4 stages) -> 1.469-1.489 (f16, three rounds), bf16 1.535 -> 1.472.
+  // 1.529-1.548 ms (KWS=1, 4 stages) -> 1.469-1.493 (f16, five rounds), bf16 1.535 -> 1.472.
   // In rank 2 KWS=3 tied KWS=2 (vision-2d 0.290 against 0.288, vision-2d-dilated 0.2547 against
   // 0.2575).
   if (p.rank <= 2 && hdp <= 64) {
