@@ -257,19 +257,6 @@
 #ifndef WS_PREGS
 #define WS_PREGS 0
 #endif
-#ifndef WS_NOINC
-/* 1: each producer lane arrives on a chunk's full barrier twice, once when its copies of the
-   chunk have landed (cp.async.mbarrier.arrive.noinc, counted in the barrier's 2 * CP_NT) and
-   once at once (releasing its stores of the windows), and goes on to its next stage without
-   waiting; the consumers fence the proxies after the wait (their wgmma read what the copies
-   wrote). 0: each producer lane waits for its copies, fences and arrives (one chunk in flight
-   per producer warp). H100, 2026-11-27 (session 17, tools/sweeps/noinc17.txt), dK/dV kernel
-   with 1 against 0: long-1d-causal KWS=1 1.597-1.605 ms against 1.534-1.556 at 4, 6 and 8
-   stages; KWS=2 and 3 (8 stages), vision-2d and vision-2d-dilated within 1.5% either way. The
-   producer alone (noconsume) took 1.182 ms with 1, as with 0: its copies' latency is not what
-   bounds it. So 0; the test suite's WS test passed with both. */
-#define WS_NOINC 0
-#endif
 #ifndef WS_ROT
 #define WS_ROT 0 /* 1: the rotated consumer loop (below); 3+ stages, not with WS_DEFER */
 #endif
@@ -301,18 +288,6 @@ NA_FN void na_mbar_wait(uint bar, uint parity) {
            : "memory");
   } while (!done);
 }
-/* An arrival on the mbarrier at bar when every cp.async this thread has issued has landed (not
-   counted in advance: .noinc). */
-NA_FN void na_mbar_arrive_copies(uint bar) {
-  NA_ASM(SM90A "cp.async.mbarrier.arrive.noinc.shared.b64 [%0];" ::"r"(bar) : "memory");
-}
-/* The consumers' wait for the chunk in stage st (phase parity par): then (WS_NOINC) the proxy
-   fence the producer no longer runs. */
-#define WS_WAIT_FULL(st, par)                            \
-  do {                                                   \
-    na_mbar_wait(SMEM_ADDR(&ws_bar[st]), par);           \
-    if (WS_NOINC) WG_PROXY_FENCE();                      \
-  } while (0)
 #define SETMAXNREG(op, n) NA_ASM(SM90A "setmaxnreg." op ".sync.aligned.u32 %0;" ::"n"(n))
 #endif
 
@@ -468,7 +443,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   if (lid == 0) {
 #pragma unroll
     for (int s_ = 0; s_ < STAGES; ++s_) {
-      na_mbar_init(SMEM_ADDR(&ws_bar[s_]), WS_NOINC ? 2 * CP_NT : CP_NT);
+      na_mbar_init(SMEM_ADDR(&ws_bar[s_]), CP_NT);
       na_mbar_init(SMEM_ADDR(&ws_bar[STAGES + s_]), 32 * NW);
     }
   }
@@ -715,18 +690,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
       const int hh = n / nchunks, c = n - hh * nchunks, h = hk * G + hh;
       na_mbar_wait(SMEM_ADDR(&ws_bar[STAGES + st]), ((n / STAGES) & 1) ^ 1);
       LOAD_QCHUNK(c, st);
-#if WS_NOINC
-      na_mbar_arrive_copies(SMEM_ADDR(&ws_bar[st]));
-#else
       CP_ASYNC_COMMIT();
       CP_ASYNC_WAIT(0);
       WG_PROXY_FENCE();
-#endif
       na_mbar_arrive(SMEM_ADDR(&ws_bar[st]));
     }
-#if WS_NOINC
-    NA_ASM("cp.async.wait_all;" ::: "memory"); /* no copy outlives its thread */
-#endif
     return;
   }
 #if WS_CREGS
@@ -786,7 +754,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
    its S^T and dP^T into S_ and P_ (one group; zeros of their own, ZERO_OWN_SCORES). */
 #define ROT_ISSUE(S_, P_)                                                                   \
   const int st_ = n % STAGES;                                                               \
-  WS_WAIT_FULL(st_, (n / STAGES) & 1);                                                      \
+  na_mbar_wait(SMEM_ADDR(&ws_bar[st_]), (n / STAGES) & 1);                                  \
   int full_ = 1;                                                                            \
   _Pragma("unroll") for (int u = 0; u < (TQC + 31) / 32; ++u) {                             \
     const int qq = lane + 32 * u;                                                           \
@@ -902,7 +870,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     for (int c = 0; c < nchunks; ++c) {
 #if WS
       const int st = n_ % STAGES;
-      WS_WAIT_FULL(st, (n_ / STAGES) & 1);
+      na_mbar_wait(SMEM_ADDR(&ws_bar[st]), (n_ / STAGES) & 1);
 #else
       const int st = c % STAGES;
 #endif

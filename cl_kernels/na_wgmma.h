@@ -54,9 +54,8 @@ NA_FN ulong na_wg_desc(uint addr, uint lbo, uint sbo) {
 /* desc with its start address `off` 16-byte units further. Only the low word changes: the
    address field (bits 0-13) holds shared-memory offsets under 256 KB (an SM has 228 KB), so it
    never carries out, and a 32-bit add leaves the high word (SBO) a constant the compiler can
-   see. A 64-bit add
-   cost the rotated forward's loop about 60 instructions a pass in descriptor arithmetic and
-   register-to-uniform moves (SASS of the local stand-in, session 13). */
+   see. A 64-bit add cost the rotated forward's loop about 60 instructions a pass in descriptor
+   arithmetic and register-to-uniform moves (SASS of the local stand-in, session 13). */
 NA_FN ulong na_wg_desc_at(ulong desc, uint off) {
   return (desc & 0xFFFFFFFF00000000UL) | (ulong)((uint)desc + off);
 }

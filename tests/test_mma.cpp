@@ -311,9 +311,7 @@ TEST(MmaConfigs, DeferredDqIsCorrect) {
 // mbarriers instead of a barrier per chunk). Each random problem (every option, f16 and bf16,
 // GQA/MQA's several query heads per kv head included: the chunk count runs on across heads) runs
 // the backward with one of the tuner's KWS tiles, against the reference; some must have 8
-// consumer warps (12-warp work-groups under the register file's cap). The producer's copies
-// arrive on their chunk's barrier as they land (WS_NOINC), so a missing proxy fence or a chunk
-// published early shows here as wrong gradients.
+// consumer warps (12-warp work-groups under the register file's cap).
 TEST(MmaConfigs, WarpSpecializedDkdvIsCorrect) {
   const DeviceInfo& d = test_context().device();
   if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {

@@ -40,7 +40,6 @@ static cl_context ctx;
 static cl_device_id dev;
 static cl_command_queue queue;
 
-
 static void run(cl_program prog, const char* what, size_t bytes) {
   cl_int e;
   cl_kernel k = clCreateKernel(prog, "fill", &e);
