@@ -263,32 +263,8 @@
 #if WS_ROT && (STAGES < 3 || WS_DEFER || !DO_DK || !DO_DV)
 #error "WS_ROT needs 3+ stages, dK and dV, and no WS_DEFER"
 #endif
-/* mbarriers (PTX ISA 7.8+, sm_90) and setmaxnreg (sm_90a) behind the sm_90a marker, since the
-   driver's first compile may emit an older PTX version; each line of an asm carries it. */
-#define SM90A "// @sm_90a@ "
-NA_FN void na_mbar_init(uint bar, uint count) {
-  NA_ASM(SM90A "mbarrier.init.shared.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
-}
-/* An arrival (release) on the mbarrier at shared address bar. */
-NA_FN void na_mbar_arrive(uint bar) {
-  NA_ASM(SM90A "{\n\t" SM90A ".reg .b64 state;\n\t" SM90A
-               "mbarrier.arrive.shared.b64 state, [%0];\n\t" SM90A "}" ::"r"(bar)
-         : "memory");
-}
-/* Waits (acquire) until the phase of the given parity of the mbarrier at bar has completed
-   (parity 1 of a fresh mbarrier counts as completed). */
-NA_FN void na_mbar_wait(uint bar, uint parity) {
-  uint done;
-  do {
-    NA_ASM(SM90A "{\n\t" SM90A ".reg .pred p;\n\t" SM90A
-                 "mbarrier.try_wait.parity.shared.b64 p, [%1], %2;\n\t" SM90A
-                 "selp.u32 %0, 1, 0, p;\n\t" SM90A "}"
-           : "=r"(done)
-           : "r"(bar), "r"(parity)
-           : "memory");
-  } while (!done);
-}
-#define SETMAXNREG(op, n) NA_ASM(SM90A "setmaxnreg." op ".sync.aligned.u32 %0;" ::"n"(n))
+/* mbarriers and setmaxnreg: na_sm90.h */
+#include "na_sm90.h"
 #endif
 
 /* P^T and dS^T are masked to each query's window unless every query sees the tile.

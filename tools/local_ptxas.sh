@@ -43,7 +43,10 @@ clang-15 -x cl -cl-std=CL1.2 -target nvptx64-nvidia-nvcl -Xclang -target-cpu -Xc
 llvm-link-15 --only-needed "$work/$n.bc" "$libclc" -o "$work/$n.linked.bc" 2> >(grep -v "different target triples" >&2)
 opt-15 -O3 "$work/$n.linked.bc" -o "$work/$n.opt.bc"
 llc-15 -mcpu=sm_80 -O3 "$work/$n.opt.bc" -o "$work/$n.sm80.ptx"
-sed -E 's|^([ \t]*)// @sm_90a@ |\1|; s|^\.target sm_[0-9]+.*|.target sm_90a|; s|^\.version [0-9.]+|.version 8.0|' \
+# PTX ISA 8.3 where a marked line uses a tensormap instruction (tensormap.replace), as the host
+ver=8.0
+grep -q '// @sm_90a@ .*tensormap\.' "$work/$n.sm80.ptx" && ver=8.3
+sed -E 's|^([ \t]*)// @sm_90a@ |\1|; s|^\.target sm_[0-9]+.*|.target sm_90a|; s|^\.version [0-9.]+|.version '"$ver"'|' \
   "$work/$n.sm80.ptx" > "$work/$n.ptx"
 "$ptxas" -arch=sm_90a ${MAXNREG:+-maxrregcount "$MAXNREG"} -v "$work/$n.ptx" -o "$work/$n.cubin" 2>&1 |
   grep -E "Compiling|registers|spill|C75|error|fatal" | sed -E 's/ptxas (info|warning) *: *//'

@@ -1,0 +1,136 @@
+/* Hopper (sm_90) asynchronous copies for the mma kernels: mbarriers, and the tensor memory
+ * accelerator (TMA: cp.async.bulk.tensor) with tensor maps that the GPU builds itself.
+ *
+ * Every instruction here sits behind the sm_90a marker (na_wgmma.h explains it): NVIDIA's OpenCL
+ * compiler may emit a PTX version older than these instructions, and tensormap.replace is an
+ * sm_90a instruction of PTX ISA 8.3. The program cache uncomments the marked lines, sets the
+ * target to sm_90a and the version to at least 8.3 where a tensormap instruction is present,
+ * and builds the PTX again. Each line of an asm carries the marker.
+ *
+ * Tensor maps: OpenCL has no cuTensorMapEncode, so na_tma_map_build writes the 128-byte map in
+ * shared memory from zeros with tensormap.replace (every field it documents), and a whole warp
+ * copies it to global memory with tensormap.cp_fenceproxy (release). A kernel that uses the map
+ * acquires it once (na_tma_map_acquire) before its first copy through it. */
+#ifndef NA_SM90_H
+#define NA_SM90_H
+
+#define SM90A "// @sm_90a@ "
+
+NA_FN void na_mbar_init(uint bar, uint count) {
+  NA_ASM(SM90A "mbarrier.init.shared.b64 [%0], %1;" ::"r"(bar), "r"(count) : "memory");
+}
+/* An arrival (release) on the mbarrier at shared address bar. */
+NA_FN void na_mbar_arrive(uint bar) {
+  NA_ASM(SM90A "{\n\t" SM90A ".reg .b64 state;\n\t" SM90A
+               "mbarrier.arrive.shared.b64 state, [%0];\n\t" SM90A "}" ::"r"(bar)
+         : "memory");
+}
+/* An arrival that also expects `bytes` more bytes of asynchronous copies to complete (their
+   complete_tx) before the phase can complete. */
+NA_FN void na_mbar_arrive_expect(uint bar, uint bytes) {
+  NA_ASM(SM90A "mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes)
+         : "memory");
+}
+/* Waits (acquire) until the phase of the given parity of the mbarrier at bar has completed
+   (parity 1 of a fresh mbarrier counts as completed). */
+NA_FN void na_mbar_wait(uint bar, uint parity) {
+  uint done;
+  do {
+    NA_ASM(SM90A "{\n\t" SM90A ".reg .pred p;\n\t" SM90A
+                 "mbarrier.try_wait.parity.shared.b64 p, [%1], %2;\n\t" SM90A
+                 "selp.u32 %0, 1, 0, p;\n\t" SM90A "}"
+           : "=r"(done)
+           : "r"(bar), "r"(parity)
+           : "memory");
+  } while (!done);
+}
+#define SETMAXNREG(op, n) NA_ASM(SM90A "setmaxnreg." op ".sync.aligned.u32 %0;" ::"n"(n))
+
+/* Initialized mbarriers made visible to the asynchronous proxy (the TMA's complete_tx); before
+   the work-group barrier that publishes them. */
+#define NA_MBAR_INIT_FENCE() NA_ASM(SM90A "fence.mbarrier_init.release.cluster;" ::: "memory")
+
+/* One box of a rank-4 tensor map (map: its global address) into shared memory at dst, with
+   coordinates c0 (innermost) .. c3; its bytes complete_tx on the mbarrier at bar. Elements past
+   the tensor's extents arrive as zeros. */
+#define NA_TMA_LOAD_4D(dst, map, c0, c1, c2, c3, bar)                                          \
+  NA_ASM(SM90A "cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes" \
+               " [%0], [%1, {%2, %3, %4, %5}], [%6];" ::"r"(dst),                               \
+         "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)                                  \
+         : "memory")
+
+/* The map at global address `map` made visible to this thread's later TMA copies (the acquire
+   that pairs with na_tma_map_build's release in an earlier kernel). */
+#define NA_TMA_MAP_ACQUIRE(map) \
+  NA_ASM(SM90A "fence.proxy.tensormap::generic.acquire.gpu [%0], 128;" ::"l"(map) : "memory")
+
+#define NA_TMAP_SET(field, imm) /* an immediate value */ \
+  NA_ASM(SM90A "tensormap.replace.tile." field ".shared::cta.b1024.b32 [%0], %1;" ::"r"(tm), \
+         "n"(imm) : "memory")
+#define NA_TMAP_SET_ORD(field, ord, val)                                                       \
+  NA_ASM(SM90A "tensormap.replace.tile." field ".shared::cta.b1024.b32 [%0], %1, %2;" ::"r"(tm), \
+         "n"(ord), "r"(val) : "memory")
+#define NA_TMAP_STRIDE(ord, val)                                                                \
+  NA_ASM(SM90A "tensormap.replace.tile.global_stride.shared::cta.b1024.b64 [%0], %1, %2;" ::"r"( \
+             tm),                                                                               \
+         "n"(ord), "l"(val) : "memory")
+
+/* Writes, by the first warp of the work-group (all 32 lanes take part), the tensor map of a
+   [d3][d2][d1][d0] tensor of 16-bit elements at `base` (d0 contiguous; row strides s1, s2, s3 in
+   bytes, multiples of 16) with boxes of b0 x b1 x b2 x b3 elements, zeros past the extents, in
+   the 128-byte swizzle layout (b0 * 2 must be 128: na_wg_desc_sw128), to the 128-byte aligned
+   global `map`. tm_smem: 128 bytes of shared memory, 128-byte aligned. */
+NA_FN void na_tma_map_build(__global ulong* map, __local ulong* tm_smem, ulong base, int d0,
+                            int d1, int d2, int d3, ulong s1, ulong s2, ulong s3, int b0, int b1,
+                            int b2, int b3) {
+  const int lane = get_local_id(0);
+  if (lane < 16) tm_smem[lane] = 0;
+  barrier(CLK_LOCAL_MEM_FENCE);
+  const uint tm = SMEM_ADDR(tm_smem);
+  if (lane == 0) {
+    NA_ASM(SM90A "tensormap.replace.tile.global_address.shared::cta.b1024.b64 [%0], %1;" ::"r"(tm),
+           "l"(base) : "memory");
+    NA_TMAP_SET("rank", 3); /* rank - 1 */
+    NA_TMAP_SET_ORD("box_dim", 0, (uint)b0);
+    NA_TMAP_SET_ORD("box_dim", 1, (uint)b1);
+    NA_TMAP_SET_ORD("box_dim", 2, (uint)b2);
+    NA_TMAP_SET_ORD("box_dim", 3, (uint)b3);
+    NA_TMAP_SET_ORD("global_dim", 0, (uint)d0);
+    NA_TMAP_SET_ORD("global_dim", 1, (uint)d1);
+    NA_TMAP_SET_ORD("global_dim", 2, (uint)d2);
+    NA_TMAP_SET_ORD("global_dim", 3, (uint)d3);
+    NA_TMAP_STRIDE(0, s1); /* ordinal i: the stride of dimension i + 1 */
+    NA_TMAP_STRIDE(1, s2);
+    NA_TMAP_STRIDE(2, s3);
+    NA_TMAP_SET_ORD("element_stride", 0, 1u);
+    NA_TMAP_SET_ORD("element_stride", 1, 1u);
+    NA_TMAP_SET_ORD("element_stride", 2, 1u);
+    NA_TMAP_SET_ORD("element_stride", 3, 1u);
+    NA_TMAP_SET("elemtype", 1);          /* 16-bit elements (copied as bits: f16 and bf16) */
+    NA_TMAP_SET("interleave_layout", 0); /* none */
+    NA_TMAP_SET("swizzle_mode", 3);      /* 128 bytes */
+    NA_TMAP_SET("fill_mode", 0);         /* zeros past the extents */
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (lane < 32)
+    NA_ASM(SM90A "tensormap.cp_fenceproxy.global.shared::cta.tensormap::generic.release.gpu"
+                 ".sync.aligned [%0], [%1], 128;" ::"l"((ulong)(size_t)map),
+           "r"(tm)
+           : "memory");
+}
+#undef NA_TMAP_SET
+#undef NA_TMAP_SET_ORD
+#undef NA_TMAP_STRIDE
+
+/* A wgmma shared-memory descriptor of an operand in the 128-byte swizzle layout (what a TMA box
+   with 128-byte rows and swizzle 3 writes): 8 rows of 128 bytes make a 1024-byte atom, the 16-byte
+   pieces of row r stored at piece index (p ^ (r % 8)); addr 1024-byte aligned at the atom, or a
+   multiple of 16 bytes into it along K-major rows. sbo: bytes between atoms of 8 rows; lbo:
+   bytes between atoms along the 128-byte rows' direction (MN-major operands wider than 64
+   elements). */
+NA_FN ulong na_wg_desc_sw128(uint addr, uint lbo, uint sbo) {
+  return (ulong)((addr >> 4) & 0x3FFF) | ((ulong)((lbo >> 4) & 0x3FFF) << 16) |
+         ((ulong)((sbo >> 4) & 0x3FFF) << 32) | (1UL << 62);
+}
+
+#endif /* NA_SM90_H */
