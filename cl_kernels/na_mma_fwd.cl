@@ -105,6 +105,21 @@
    on flux-2d, 4.519 -> 4.213 on video-3d, 0.2367 -> 0.2266 on vision-2d. */
 #define CHUNK_PAIRS WG
 #endif
+#ifndef TMA
+/* 1: K and V chunks arrive by the TMA (na_sm90.h) through tensor maps that na_tma_kv_maps
+   built before the kernel (argument tmaps: K's map, then V's), one elected thread issuing each
+   box and an mbarrier a stage and operand signalling its bytes, instead of cp.async by every
+   thread; the chunks are stored in the 128-byte swizzle layout that wgmma reads through
+   na_wg_desc_sw128. Rank 1 without dilation (a chunk is TK consecutive tokens), head dims 64
+   (a row is the swizzle's 128 bytes), WG tiles of 2+ stages. */
+#define TMA 0
+#endif
+#if TMA
+#include "na_sm90.h"
+#if !WG || RANK != 1 || DIL0 != 1 || !HD_EXACT || HDP != 64 || HDVP != 64 || STAGES < 2
+#error "TMA: WG tiles of 2+ stages, rank 1 without dilation, head dims 64"
+#endif
+#endif
 #define NT (32 * NW)
 #define WR (16 * MW) /* query rows per warp */
 #define BQ (WR * NW)
@@ -158,16 +173,30 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dq(
 #if DQ_DELTA
     , __global const ushort* out
 #endif
+#if TMA
+    , __global const ulong* tmaps
+#endif
     ) {
 #else
 __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     __global const ushort* q, __global const ushort* k, __global const ushort* v,
     __global ushort* out, __global float* lse, int B, int L0, int L1, int L2, int H, int HKV,
-    int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+    int hd, int hdv, float scale, int nt0, int nt1, int nt2
+#if TMA
+    , __global const ulong* tmaps
+#endif
+    ) {
 #endif
   HD_EXACT_CONSTANTS();
   /* Q staging, then STAGES x (K chunk, V chunk); 16-byte aligned for cp.async and ldmatrix */
+#if TMA
+  /* the chunk buffers at a 1024-byte boundary (the swizzle's atoms) */
+  __local uint smem_raw[SMEM_WORDS + 256];
+  __local uint* smem = smem_raw + ((1024u - (SMEM_ADDR(smem_raw) & 1023u)) & 1023u) / 4;
+  __local ulong tma_bar[STAGES][2]; /* per stage: K's and V's boxes landed */
+#else
   __local uint smem[SMEM_WORDS] __attribute__((aligned(SMEM_ALIGN)));
+#endif
   __local int key_y[STAGES][3][TK]; /* box coordinates of each chunk's keys (FAR past the box) */
   __local int key_in[STAGES][TK];   /* 1 when the key is in every row's window of the tile */
 
@@ -185,6 +214,19 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   if (!t.live) return;
   const int kbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
   const int nchunks = (kbox + TK - 1) / TK;
+#if TMA
+  const ulong kmap = (ulong)(size_t)tmaps, vmap = kmap + 128;
+  if (lid == 0) { /* published by the query staging's barrier (below) */
+    NA_TMA_MAP_ACQUIRE(kmap);
+    NA_TMA_MAP_ACQUIRE(vmap);
+#pragma unroll
+    for (int s_ = 0; s_ < STAGES; ++s_) {
+      na_mbar_init(SMEM_ADDR(&tma_bar[s_][0]), 1);
+      na_mbar_init(SMEM_ADDR(&tma_bar[s_][1]), 1);
+    }
+    NA_MBAR_INIT_FENCE();
+  }
+#endif
 
   /* This thread's rows (g and g + 8 of each of its warp's MW blocks): windows relative to the
      key box. */
@@ -256,6 +298,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       qa[m][kk][2] = smem[r0 + 4];
       qa[m][kk][3] = smem[r0 + 8 * SK + 4];
     }
+#if TMA
+  WG_PROXY_FENCE(); /* the reads above before the TMA's writes (another proxy) */
+#endif
   barrier(CLK_LOCAL_MEM_FENCE);
 #if MMA_DQ
   /* The same for dO (A operand of dP = dO V^T), and each row's lse (log2 units) and D. */
@@ -274,6 +319,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       oa[m][kk][2] = smem[r0 + 4];
       oa[m][kk][3] = smem[r0 + 8 * SV + 4];
     }
+#if TMA
+  WG_PROXY_FENCE();
+#endif
   barrier(CLK_LOCAL_MEM_FENCE);
   float lse2[MW][2], dd[MW][2];
 #pragma unroll
@@ -311,6 +359,34 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
      moves by a fixed number of elements per chunk (koff, voff: offsets from k and v, segment
      included), and the chunk metadata is arithmetic (CHUNK_FULL, CHUNK_HIT, KEY_Y): no key
      coordinates in registers or local memory. */
+#if TMA
+/* One box of TK tokens (from the key box's first, t.kst[0]) per operand and chunk, issued by
+   thread 0; the stage's mbarrier for the operand counts its bytes. Tokens past the sequence
+   arrive as zeros; those past the key box but inside the sequence are real rows (TMA_V_TAIL). */
+#define TMA_CHUNK(ci, bar, dst, map)                                                          \
+  do {                                                                                        \
+    if (lid == 0) {                                                                           \
+      na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 128);                                        \
+      NA_TMA_LOAD_4D(SMEM_ADDR(dst), map, 0, hk, t.kst[0] + (ci) * TK, b, SMEM_ADDR(bar));   \
+    }                                                                                         \
+  } while (0)
+#define LOAD_K(ci, st) TMA_CHUNK(ci, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap)
+#define LOAD_V(ci, st) TMA_CHUNK(ci, &tma_bar[st][1], smem + (st) * STAGE_WORDS + K_WORDS, vmap)
+/* Waits for chunk cc's K (TMA_WAIT_K) or V in stage st (the n-th use of a stage's mbarrier
+   completes its phase of parity n & 1). V's rows past the key box become zeros: their P is 0,
+   but a non-finite value there would still reach O through 0 * inf. */
+#define TMA_WAIT_K(cc, st) na_mbar_wait(SMEM_ADDR(&tma_bar[st][0]), ((cc) / STAGES) & 1)
+#define TMA_WAIT_V(cc, st)                                                                    \
+  do {                                                                                        \
+    na_mbar_wait(SMEM_ADDR(&tma_bar[st][1]), ((cc) / STAGES) & 1);                            \
+    const int rem_ = kbox - (cc) * TK;                                                        \
+    if (rem_ < TK) {                                                                          \
+      __local uint* vz_ = smem + (st) * STAGE_WORDS + K_WORDS;                                \
+      for (int i_ = rem_ * 32 + lid; i_ < TK * 32; i_ += NT) vz_[i_] = 0u;                    \
+      WG_PROXY_FENCE();                                                                       \
+    }                                                                                         \
+  } while (0)
+#else
   int koff[KSLOTS]; /* chunk 0's; chunk ci's are ci * kstep further (vstep for V) */
 #pragma unroll
   for (int j = 0; j < KSLOTS; ++j) {
@@ -351,6 +427,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   do {                                                                                          \
     R1_COPY(ci, st, smem + (st) * STAGE_WORDS + K_WORDS, voff, vstep, VSEG, hdv, VSLOTS, V_AT, v) \
   } while (0)
+#endif /* TMA */
 /* whether chunk c lies inside every window of the tile, and whether it meets the warp's box */
 #define CHUNK_FULL(full, c, st) \
   full = (c) * TK >= ilo[0] && (c) * TK + TK <= min(ihi[0], kbox)
@@ -454,6 +531,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     LOAD_K(ci, st);        \
     LOAD_V(ci, st);        \
   } while (0)
+#if TMA
+#define LOADS_COMMIT() ((void)0) /* the mbarriers track the boxes */
+#else
+#define LOADS_COMMIT() CP_ASYNC_COMMIT()
+#endif
 
 #if MMA_DQ
 #define NOB (HDP / 8) /* n8 blocks of the accumulator: dQ's head dims */
@@ -511,23 +593,40 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
    along K, `seg` 16-byte segments a row): S = Q K^T and dP = dO V^T. WG_ISSUE_MN: acc (N
    columns) += A (pa) times the chunk at `base` stored MN-major (keys along K, `seg` segments a
    row): O += P V and dQ += dS K. */
+#if TMA
+/* The 128-byte swizzle layout of the TMA's boxes (na_sm90.h): the next WG_SN keys are WG_SN
+   rows further. */
+#define WG_KMAJOR_DESC(base, seg) NA_SW128_KMAJOR_DESC(SMEM_ADDR(base))
+#define WG_KMAJOR_AT(desc, kk, h, seg) na_wg_desc_at(desc, NA_SW128_KMAJOR_OFF(kk, (h) * WG_SN))
+#define WG_MN_DESC(base, seg) NA_SW128_MN_DESC(SMEM_ADDR(base))
+#define WG_MN_AT(desc, kk, seg) na_wg_desc_at(desc, NA_SW128_MN_OFF(kk))
+#else
+/* Core matrices: K-major, a k16 step is two cores further (256 bytes), the next WG_SN keys
+   WG_SN / 8 row groups of `seg` cores; MN-major, a k16 step is two row groups. */
+#define WG_KMAJOR_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), 128, (seg) * 128)
+#define WG_KMAJOR_AT(desc, kk, h, seg) na_wg_desc_at(desc, 16 * (kk) + (h) * (WG_SN / 8) * (seg) * 8)
+#define WG_MN_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), (seg) * 128, 128)
+#define WG_MN_AT(desc, kk, seg) na_wg_desc_at(desc, (kk) * (seg) * 16)
+#endif
 #define WG_ISSUE_KMAJOR(acc, a, base, seg, hd)                                                \
   do {                                                                                        \
-    const ulong kd_ = na_wg_desc(SMEM_ADDR(base), 128, (seg) * 128);                          \
+    const ulong kd_ = WG_KMAJOR_DESC(base, seg);                                              \
     _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, TK)(acc[m]);        \
     _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
                                                                           kk < (hd) / 16; ++kk) \
-        WG_KMAJOR_PIECES(acc[m], a[m][kk][0], a[m][kk][1], a[m][kk][2], a[m][kk][3], kd_, kk,   \
-                         seg);                                                                \
+        _Pragma("unroll") for (int h_ = 0; h_ < WG_CHUNK / WG_SN; ++h_)                       \
+            WG_CAT(WGMMA_RA_N, WG_SN)(acc[m] + h_ * (WG_SN / 8), a[m][kk][0], a[m][kk][1],     \
+                                      a[m][kk][2], a[m][kk][3], WG_KMAJOR_AT(kd_, kk, h_, seg), \
+                                      0);                                                     \
   } while (0)
 #define WG_ISSUE_MN(acc, n, base, seg)                                                        \
   do {                                                                                        \
-    const ulong vd_ = na_wg_desc(SMEM_ADDR(base), (seg) * 128, 128);                          \
+    const ulong vd_ = WG_MN_DESC(base, seg);                                                  \
     _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, n)(acc[m]);         \
     _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
                                                                           kk < TK / 16; ++kk) \
         WG_CAT(WGMMA_RA_N, n)(acc[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3],  \
-                              na_wg_desc_at(vd_, kk * (seg) * 16), 1);                              \
+                              WG_MN_AT(vd_, kk, seg), 1);                                     \
   } while (0)
 #endif
 
@@ -592,7 +691,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #pragma unroll
   for (int c = 0; c < AHEAD; ++c) {
     if (c < nchunks) LOAD_CHUNK(c, c);
-    CP_ASYNC_COMMIT();
+    LOADS_COMMIT();
   }
 
   for (int c = 0; c < nchunks; ++c) {
@@ -601,15 +700,20 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     /* One barrier per chunk: wait for chunk c, and the barrier both publishes it and tells
        that every warp is done with the chunk whose buffer then takes chunk c + AHEAD: chunk
        c - 1, or with DQ_DEFER chunk c - 2 (its dQ product was retired by pass c - 1's wait). */
+#if TMA
+    TMA_WAIT_K(c, st);
+    TMA_WAIT_V(c, st);
+#else
     CP_ASYNC_WAIT(AHEAD - 1);
 #if WG
     WG_PROXY_FENCE();
+#endif
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
 #define STD_LOADS()                                                           \
   do {                                                                        \
     if (c + AHEAD < nchunks) LOAD_CHUNK(c + AHEAD, (c + AHEAD) % STAGES);     \
-    CP_ASYNC_COMMIT();                                                        \
+    LOADS_COMMIT();                                                           \
   } while (0)
 #if !LATE_LOADS
     STD_LOADS();
@@ -870,25 +974,34 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
    are peeled so that every wgmma group is non-empty and every wait unconditional (an empty group
    or a conditional wait makes ptxas insert warpgroup arrives, and on the ROT=2 path serialize
    all wgmma: C7519, C7520). */
-#define ROT_PASS_BARRIER()        \
+#if TMA /* pass c waits for chunk c's K and chunk c - 1's V */
+#define ROT_PASS_BARRIER(c)                                          \
+  do {                                                               \
+    if ((c) < nchunks) TMA_WAIT_K(c, (c) & 1);                       \
+    if ((c) >= 1 && (c) <= nchunks) TMA_WAIT_V((c) - 1, ((c) - 1) & 1); \
+    barrier(CLK_LOCAL_MEM_FENCE);                                    \
+  } while (0)
+#else
+#define ROT_PASS_BARRIER(c)       \
   do {                            \
     CP_ASYNC_WAIT(0);             \
     WG_PROXY_FENCE();             \
     barrier(CLK_LOCAL_MEM_FENCE); \
   } while (0)
+#endif
 #define ROT_PASS_LOADS(c)                                  \
   do {                                                     \
     if ((c) + 1 < nchunks) LOAD_K((c) + 1, ((c) + 1) & 1); \
     if ((c) < nchunks) LOAD_V(c, (c) & 1);                 \
-    CP_ASYNC_COMMIT();                                     \
+    LOADS_COMMIT();                                        \
   } while (0)
 #define ROT_PASS_START(c) \
   do {                    \
-    ROT_PASS_BARRIER();   \
+    ROT_PASS_BARRIER(c);  \
     ROT_PASS_LOADS(c);    \
   } while (0)
   if (nchunks > 0) LOAD_K(0, 0);
-  CP_ASYNC_COMMIT();
+  LOADS_COMMIT();
   float s[MW][NKB][4];
   float alpha[MW][2];
   int settled;
@@ -903,7 +1016,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     }
     for (int c = 1; c < nchunks; ++c) {
       const int st = c & 1;
-      ROT_PASS_BARRIER();
+      ROT_PASS_BARRIER(c);
       ROT_SOFTMAX(c - 1, st ^ 1); /* chunk c - 1, whose P V runs below */
       if (!settled) RESCALE_O(alpha);
       PACK_P(pa, s);
@@ -941,7 +1054,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     }
     for (int c = 1; c < nchunks; ++c) {
       const int st = c & 1;
-      ROT_PASS_BARRIER();
+      ROT_PASS_BARRIER(c);
       ROT_S(st);
       WG_COMMIT();
       ROT_PV(st ^ 1);

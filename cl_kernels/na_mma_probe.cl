@@ -78,3 +78,87 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void na_mma_wg_probe(
     }
 }
 #endif
+
+#if defined(TMA) && TMA
+#include "na_wgmma.h"
+#include "na_sm90.h"
+/* The probe of the TMA chunks (compiled with TMA=1, after na_tma_kv_maps built the maps of k and
+ * v, [1][N][1][64] with N < tok0 + 64, boxes of 64 rows): one warpgroup loads the 64-token boxes
+ * of K and V at token tok0 by the TMA (the rows past N as zeros), computes S = Q K^T (Q: 64 x 64
+ * row-major, from registers) with K K-major through the forward's swizzled descriptors in two
+ * pieces of 32 keys, and O = P V with P = S as f16/bf16 pairs and V MN-major. d: S, then O,
+ * 64 x 64 floats each. */
+__kernel __attribute__((reqd_work_group_size(128, 1, 1))) void na_mma_tma_probe(
+    __global const ulong* maps, __global const uint* q, __global float* d, int tok0) {
+  __local uint buf[(16384 + 1024) / 4];
+  __local ulong bar[1];
+  const int lid = get_local_id(0), lane = lid & 31, warp = lid >> 5, g = lane >> 2, t = lane & 3;
+  const uint kbase = (SMEM_ADDR(buf) + 1023u) & ~1023u, vbase = kbase + 8192;
+  const uint mb = SMEM_ADDR(bar);
+  const ulong kmap = (ulong)(size_t)maps, vmap = kmap + 128;
+  if (lid == 0) {
+    NA_TMA_MAP_ACQUIRE(kmap);
+    NA_TMA_MAP_ACQUIRE(vmap);
+    na_mbar_init(mb, 1);
+    NA_MBAR_INIT_FENCE();
+  }
+  barrier(CLK_LOCAL_MEM_FENCE);
+  if (lid == 0) {
+    na_mbar_arrive_expect(mb, 16384u);
+    NA_TMA_LOAD_4D(kbase, kmap, 0, 0, tok0, 0, mb);
+    NA_TMA_LOAD_4D(vbase, vmap, 0, 0, tok0, 0, mb);
+  }
+  uint qa[4][4];
+  const int r = 16 * warp + g;
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    qa[kk][0] = q[r * 32 + 8 * kk + t];
+    qa[kk][1] = q[(r + 8) * 32 + 8 * kk + t];
+    qa[kk][2] = q[r * 32 + 8 * kk + 4 + t];
+    qa[kk][3] = q[(r + 8) * 32 + 8 * kk + 4 + t];
+  }
+  na_mbar_wait(mb, 0);
+  float s[8][4], o[8][4];
+#pragma unroll
+  for (int j = 0; j < 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      NA_ZERO_OWN(s[j][e]);
+      NA_ZERO_OWN(o[j][e]);
+    }
+  const ulong kd = NA_SW128_KMAJOR_DESC(kbase);
+  WGMMA_FENCE_N64(s);
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+      WGMMA_RA_N32((s + 4 * h), qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3],
+                   na_wg_desc_at(kd, NA_SW128_KMAJOR_OFF(kk, 32 * h)), 0);
+  WG_COMMIT();
+  WGMMA_WAIT_N64(s);
+  uint pa[4][4];
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk) {
+    pa[kk][0] = na_pack2(s[2 * kk][0], s[2 * kk][1]);
+    pa[kk][1] = na_pack2(s[2 * kk][2], s[2 * kk][3]);
+    pa[kk][2] = na_pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
+    pa[kk][3] = na_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
+  }
+  const ulong vd = NA_SW128_MN_DESC(vbase);
+  WGMMA_FENCE_N64(o);
+#pragma unroll
+  for (int kk = 0; kk < 4; ++kk)
+    WGMMA_RA_N64(o, pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3],
+                 na_wg_desc_at(vd, NA_SW128_MN_OFF(kk)), 1);
+  WG_COMMIT();
+  WGMMA_WAIT_N64(o);
+#pragma unroll
+  for (int j = 0; j < 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int row = r + 8 * (e >> 1), col = 8 * j + 2 * t + (e & 1);
+      d[row * 64 + col] = s[j][e];
+      d[4096 + row * 64 + col] = o[j][e];
+    }
+}
+#endif

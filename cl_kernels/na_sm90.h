@@ -122,6 +122,22 @@ NA_FN void na_tma_map_build(__global ulong* map, __local ulong* tm_smem, ulong b
 #undef NA_TMAP_SET_ORD
 #undef NA_TMAP_STRIDE
 
+#if defined(TMA) && TMA
+/* The tensor maps of a call's K and V ([B][N][HKV][hd] and [B][N][HKV][hdv], 16-bit elements):
+   boxes of one head's `rows` consecutive tokens, K's map at maps[0..15], V's at maps[16..31].
+   One warp. */
+__kernel __attribute__((reqd_work_group_size(32, 1, 1))) void na_tma_kv_maps(
+    __global ulong* maps, __global const ushort* k, __global const ushort* v, int B, int N,
+    int HKV, int hd, int hdv, int rows) {
+  __local ulong tm[2][16] __attribute__((aligned(128)));
+  const ulong rk = (ulong)hd * 2, rv = (ulong)hdv * 2;
+  na_tma_map_build(maps, tm[0], (ulong)(size_t)k, hd, HKV, N, B, rk, rk * HKV, rk * HKV * N, hd,
+                   1, rows, 1);
+  na_tma_map_build(maps + 16, tm[1], (ulong)(size_t)v, hdv, HKV, N, B, rv, rv * HKV,
+                   rv * HKV * N, hdv, 1, rows, 1);
+}
+#endif
+
 /* A wgmma shared-memory descriptor of an operand in the 128-byte swizzle layout (what a TMA box
    with 128-byte rows and swizzle 3 writes): 8 rows of 128 bytes make a 1024-byte atom, the 16-byte
    pieces of row r stored at piece index (p ^ (r % 8)); addr 1024-byte aligned at the atom, or a
@@ -132,5 +148,15 @@ NA_FN ulong na_wg_desc_sw128(uint addr, uint lbo, uint sbo) {
   return (ulong)((addr >> 4) & 0x3FFF) | ((ulong)((lbo >> 4) & 0x3FFF) << 16) |
          ((ulong)((sbo >> 4) & 0x3FFF) << 32) | (1UL << 62);
 }
+
+/* The descriptors of a chunk of 128-byte rows (64 f16/bf16 elements) in that layout, and their
+   offsets (16-byte units) to a k16 step: K-major (the rows' elements along K, as K in Q K^T), k16
+   step kk is 32 bytes along the rows, and `rows` rows further is rows * 128 bytes; MN-major (rows
+   along K, as V in P V), k16 step kk is 16 rows. LBO is unused by both at these widths. H100
+   (tools/tma_probe.cpp): these were exact; MN-major with LBO 1024 and SBO 8192 faulted. */
+#define NA_SW128_KMAJOR_DESC(addr) na_wg_desc_sw128(addr, 16, 1024)
+#define NA_SW128_KMAJOR_OFF(kk, rows) (2 * (kk) + (rows) * 8)
+#define NA_SW128_MN_DESC(addr) na_wg_desc_sw128(addr, 8192, 1024)
+#define NA_SW128_MN_OFF(kk) ((kk) * 128)
 
 #endif /* NA_SM90_H */

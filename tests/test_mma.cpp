@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
 
 #include "core/problem.hpp"
 #include "core/tiling.hpp"
@@ -427,6 +430,87 @@ TEST(MmaConfigs, RotatedForwardIsCorrect) {
   EXPECT_GT(negative, 0);
 }
 
+// The TMA chunks (TMA=1: rank 1 without dilation, head dims 64, WG tiles; na_sm90.h): random
+// rank-1 problems (lengths below, at and past a chunk, key boxes that end inside and past the
+// sequence, causal or not, strides, GQA, batches of 2), f16 and bf16, each forward on the
+// default tile with TMA=1, with the rotated loop of one warpgroup (ROT=1), or unrotated with 3
+// stages of 32 keys, and each backward with the dQ kernel's default tile and TMA=1; against the
+// reference. Then the rows of a chunk past a tile's key box: V there holds +inf at one token, and
+// every output row whose window does not hold it must equal the clean run's bit for bit (their
+// P is 0, and the kernel zeroes those V rows: 0 * inf would be NaN).
+TEST(MmaConfigs, TmaChunksAreCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
+    GTEST_SKIP() << "TMA chunks need compute capability 9.0 (" << d.label() << ")";
+  }
+  ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_F16));
+  ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_BF16));
+  const Variant* mma = find_variant("mma");
+  std::mt19937_64 rng(TIER(6161, 6162));
+  static const int kLengths[] = {1, 17, 64, 100, 129, 300, 517};
+  const int n = TIER(14, 42);
+  for (int i = 0; i < n; ++i) {
+    const int len = kLengths[rng() % 7];
+    const int kernel = 1 + static_cast<int>(rng() % static_cast<unsigned>(std::min(len, 160)));
+    const int stride = 1 + static_cast<int>(rng() % static_cast<unsigned>(std::min(kernel, 4)));
+    const int heads = 1 + static_cast<int>(rng() % 4);
+    const int heads_kv = heads % 2 == 0 && rng() % 2 ? heads / 2 : heads;
+    const NaCase c = make_case(1, {len}, {kernel}, {stride}, {1}, {static_cast<int>(rng() % 2)},
+                               heads, heads_kv, 64, 64, i % 2 ? OPENNA_BF16 : OPENNA_F16,
+                               1 + i % 2, 7000 + i);
+    const Problem p = normalize(&c.problem);
+    Config fwd = mma->default_config(p, d, Pass::Forward);
+    ASSERT_EQ(2, fwd.get("ROT", 0)) << c.name();
+    if (i % 3 == 1) fwd.set("ROT", 1);
+    if (i % 3 == 2) {
+      fwd.erase("ROT");
+      fwd.set("STAGES", 3);
+      fwd.set("TK", 32);
+    }
+    fwd.set("TMA", 1);
+    {
+      SCOPED_TRACE(c.name() + " " + fwd.str());
+      check_forward(c, "mma", &fwd);
+    }
+    Config bwd = mma->default_config(p, d, Pass::Backward);
+    bwd.set("TMA", 1);
+    SCOPED_TRACE(c.name() + " " + bwd.str());
+    check_backward(c, "mma", &bwd);
+  }
+
+  // +inf in V at token 150 of 300 (window 7): tile 0 (queries 0-127, key box 0-130) loads it in
+  // its last chunk's rows past the box.
+  for (openna_dtype dt : {OPENNA_F16, OPENNA_BF16}) {
+    const NaCase c = make_case(1, {300}, {7}, {1}, {1}, {0}, 2, 2, 64, 64, dt, 1, 77);
+    const Problem p = normalize(&c.problem);
+    Config cfg = mma->default_config(p, d, Pass::Forward);
+    cfg.set("TMA", 1);
+    SCOPED_TRACE(c.name() + " " + cfg.str());
+    const Selection sel{mma, cfg, "test", mma->name(p, cfg, Pass::Forward)};
+    const CaseData clean = make_inputs(c);
+    CaseData poisoned = clean;
+    const std::uint16_t inf = dt == OPENNA_BF16 ? 0x7F80 : 0x7C00;
+    for (int h = 0; h < 2; ++h)
+      for (int e = 0; e < 64; ++e)
+        std::memcpy(&poisoned.v[((150 * 2 + h) * 64 + e) * 2], &inf, 2);
+    DeviceCase dc_clean(test_context(), c, clean), dc_inf(test_context(), c, poisoned);
+    const Outputs a = run_forward(test_context(), sel, dc_clean);
+    const Outputs b = run_forward(test_context(), sel, dc_inf);
+    int checked = 0;
+    for (int q = 0; q < 300; ++q) {
+      if (q >= 147 && q <= 153) continue;  // windows that hold token 150
+      for (int h = 0; h < 2; ++h)
+        for (int e = 0; e < 64; ++e) {
+          const std::size_t at = (static_cast<std::size_t>(q) * 2 + h) * 64 + e;
+          ASSERT_TRUE(std::isfinite(b.out[at])) << "query " << q << " head " << h;
+          ASSERT_EQ(a.out[at], b.out[at]) << "query " << q << " head " << h;
+          ++checked;
+        }
+    }
+    EXPECT_EQ(293 * 2 * 64, checked);
+  }
+}
+
 // The dK/dV kernel's mma.sync step options: each random problem (every option, f16 and bf16)
 // runs its default backward with one of KSEQ=1, KQSUB=16, both, or KVREG=0 on an mma.sync dK/dV
 // tile (KWG=0), against the reference.
@@ -693,6 +777,23 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=9").find("STAGES"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=24,STAGES=1").find("TK"));
   EXPECT_NE(std::string::npos, err("TQ0=64,TQ1=1,TQ2=1,NW=4,TK=32,STAGES=1,FOO=1").find("FOO"));
+  // TMA: WG tiles of 2+ stages, rank 1 without dilation, head dims 64.
+  const std::string wg = "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1";
+  EXPECT_EQ("", err(wg + ",ROT=2,TMA=1"));
+  EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,TMA=1",
+                    Pass::Backward));
+  EXPECT_NE(std::string::npos, err(wg + ",TMA=2").find("TMA must be 0 or 1, not 2"));
+  EXPECT_NE(std::string::npos,
+            err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,TMA=1").find("TMA needs WG=1"));
+  const Problem p2 = preset_like(2, {64, 64}, {9, 9}, 0, 64, OPENNA_F16);
+  EXPECT_NE(std::string::npos,
+            mma->config_error(p2, dev, Pass::Forward,
+                              Config::parse("TQ0=16,TQ1=8,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,TMA=1"))
+                .find("TMA needs rank 1"));
+  const Problem p32 = preset_like(1, {4096}, {2048}, 1, 32, OPENNA_F16);
+  EXPECT_NE(std::string::npos, mma->config_error(p32, dev, Pass::Forward,
+                                                 Config::parse(wg + ",TMA=1"))
+                                   .find("TMA needs head dims of 64 (128-byte rows); got 32/32"));
   // 4 stages of 128-key chunks at head dim 64 (4 * 128 * 2 * 72 * 2 bytes and 16 bytes of
   // metadata a key: 155648) fit the 227 KB a kernel may take on compute capability 9.0, not the
   // 48 KB of compute capability 8.0; 6 stages of 128 keys at head dim 128 fit neither.

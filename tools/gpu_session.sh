@@ -57,10 +57,17 @@ for step in "$@"; do
       done ;;
     configs)
       # One bench row per line of $CONFIG_LIST: "preset dtype pass config" (the config as
-      # --config takes it; "-" for the dispatcher's choice), each with its kernels' times;
+      # --config takes it; "-" for the dispatcher's choice; "+KEY=V,..." for the dispatcher's
+      # choice with these added), each with its kernels' times;
       # CHECK=1 checks each against the host reference too (bench --check).
       while read -r p dt pass cfg; do
         [ -z "$p" ] || [ "${p#\#}" != "$p" ] && continue
+        if [ "${cfg#+}" != "$cfg" ]; then  # "+KEY=V,...": the default configuration plus these
+          base=$($B/bench/openna-bench run --device nvidia --preset $p --dtype $dt \
+            --variant ${CONFIG_VARIANT:-mma} --pass $pass --no-baselines --no-probe --repeat 1 -q \
+            2>&1 | awk '/na_(fwd|bwd)/ {print $7; exit}')
+          cfg="$base,${cfg#+}"
+        fi
         $B/bench/openna-bench run --device nvidia --preset $p --dtype $dt --variant ${CONFIG_VARIANT:-mma} \
           --pass $pass ${cfg:+$( [ "$cfg" != - ] && echo --config $cfg)} --no-baselines \
           --no-probe --repeat ${REPEAT:-20} ${CHECK:+--check} -q 2>&1 | \

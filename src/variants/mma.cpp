@@ -35,6 +35,7 @@ struct MmaTile {
   int kvreg = -1;  // dK/dV kernel only: K and V fragments in registers (-1: by head dims)
   int rmeta = 0;   // dK/dV kernel only (mma.sync): chunk metadata in registers, not local memory
   int ws = 0;      // dK/dV kernel only (WG): warp-specialized, a producer warpgroup beside NW warps
+  int tma = 0;     // forward and dQ kernel (WG, rank 1): K and V chunks by the TMA (na_sm90.h)
   // Whether the dK/dV kernel keeps its K and V fragments in registers (na_mma_bwd.cl's KV_REGS).
   bool kv_regs(int hdp, int hdvp) const {
     return kvreg >= 0 ? kvreg == 1 : (hdp + hdvp) * mw <= 128;
@@ -56,6 +57,7 @@ MmaTile tile_of(const Config& c) {
   t.maxreg = c.get("MAXREG", 0);
   t.wg = c.get("WG", 0);
   t.rot = c.get("ROT", 0);
+  t.tma = c.get("TMA", 0);
   return t;
 }
 
@@ -71,6 +73,7 @@ Config config_of(const MmaTile& t) {
   if (t.maxreg) c.set("MAXREG", t.maxreg);
   if (t.wg) c.set("WG", t.wg);
   if (t.rot) c.set("ROT", t.rot);
+  if (t.tma) c.set("TMA", t.tma);
   return c;
 }
 
@@ -125,6 +128,7 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.seq = c.get("KSEQ", 0);
   k.kvreg = c.get("KVREG", -1);
   k.rmeta = c.get("KRMETA", 0);
+  k.tma = 0;  // the dQ kernel's
   // A warp-specialized tile of more than 8 warps takes the register file's share of a
   // work-item, unless a cap is given.
   if (k.ws != 0 && k.maxreg == 0 && k.nt() > 256) k.maxreg = nvidia_register_share(k.nt());
@@ -148,13 +152,16 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   // WG tiles keep K and V chunks as unpadded core matrices
   const std::size_t stage = t.wg ? t.tk * (hdp + hdvp) / 2 : t.tk * (sk + sv);
   const std::size_t tile_rows = static_cast<std::size_t>(t.bq());
+  // TMA: 1 KB to align the chunk buffers to the swizzle's atoms, and two mbarriers a stage.
+  const std::size_t tma = t.tma ? 1024 + 16 * t.stages : 0;
   switch (kernel) {
     case MmaKernel::Forward:
-      return 4 * std::max<std::size_t>(tile_rows * sk, t.stages * stage) + 16 * t.stages * t.tk;
+      return 4 * std::max<std::size_t>(tile_rows * sk, t.stages * stage) + 16 * t.stages * t.tk +
+             tma;
     case MmaKernel::Dq:
       return 4 * std::max(
                      {tile_rows * sk, tile_rows * sv, static_cast<std::size_t>(t.stages) * stage}) +
-             16 * t.stages * t.tk;
+             16 * t.stages * t.tk + tma;
     case MmaKernel::Dkdv:
       break;
   }
@@ -206,6 +213,17 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     if (!t.wg || t.stages != 2) return "ROT needs WG=1 and STAGES=2";
     if (t.rot == 2 && (p.rank != 1 || t.nw != 8 || t.mw != 1))
       return "ROT=2 needs rank 1 and two warpgroups of one row block (NW=8, MW=1)";
+  }
+  if (t.tma != 0) {
+    if (t.tma != 1) return "TMA must be 0 or 1, not " + std::to_string(t.tma);
+    if (!t.wg || t.stages < 2) return "TMA needs WG=1 and STAGES of 2 or more";
+    if (p.rank != 1 || p.axis[0].dilation != 1) {
+      return "TMA needs rank 1 without dilation (a chunk is consecutive tokens)";
+    }
+    if (p.head_dim != 64 || p.head_dim_v != 64) {
+      return "TMA needs head dims of 64 (128-byte rows); got " + std::to_string(p.head_dim) +
+             "/" + std::to_string(p.head_dim_v);
+    }
   }
   if (t.split != 0) {
     if (t.split != 1) return "KSPLIT must be 0 or 1";
@@ -304,12 +322,14 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c,
   return kernel_tile_error(p, dev, dkdv_tile_of(c, p), MmaKernel::Dkdv);
 }
 
+enum class ProbeKind { Base, Wg, Tma };
+
 struct ProbeKey {
   std::string device, driver;
   int dtype;
-  bool wg;  // the WG tiles' probe (wgmma)
+  ProbeKind kind;
   bool operator<(const ProbeKey& o) const {
-    return std::tie(device, driver, dtype, wg) < std::tie(o.device, o.driver, o.dtype, o.wg);
+    return std::tie(device, driver, dtype, kind) < std::tie(o.device, o.driver, o.dtype, o.kind);
   }
 };
 
@@ -375,6 +395,66 @@ std::string run_wg_probe(Context& ctx, openna_dtype dt) {
   return "";
 }
 
+// The TMA chunks' probe: na_tma_kv_maps builds the tensor maps of K and V ([1][80][1][64]) on
+// the GPU, then na_mma_tma_probe loads their 64-token boxes at token 40 (the last 24 rows past
+// the tensor: zeros) and multiplies through the forward's swizzled descriptors: S = Q K^T and
+// O = P V with P = S, exact on small integers (|S| <= 64 is exact in f16 and bf16).
+std::string run_tma_probe(Context& ctx, openna_dtype dt) {
+  const std::string opts =
+      compile_options(ctx.device(), probe_problem(dt), {{"WG", 1}, {"TMA", 1}});
+  const std::string label = std::string("na_mma_tma_probe_") + dtype_name(dt);
+  cl::Kernel km = ctx.kernel(kProbeFile, opts, "na_tma_kv_maps", label);
+  cl::Kernel kp = ctx.kernel(kProbeFile, opts, "na_mma_tma_probe", label);
+  constexpr int kN = 80, kTok0 = 40, kD = 64;
+  std::vector<int> K(kN * kD), V(kN * kD), Q(64 * kD);
+  std::vector<std::uint16_t> kb(K.size()), vb(V.size()), qb(Q.size());
+  for (std::size_t i = 0; i < K.size(); ++i) {
+    kb[i] = to_bits(K[i] = static_cast<int>((i * 7 + i / 64) % 3) - 1, dt);
+    vb[i] = to_bits(V[i] = static_cast<int>((i * 5 + i / 64) % 5) - 2, dt);
+  }
+  for (std::size_t i = 0; i < Q.size(); ++i)
+    qb[i] = to_bits(Q[i] = static_cast<int>((i * 3 + i / 64) % 3) - 1, dt);
+  const auto buf = [&](std::vector<std::uint16_t>& v) {
+    return cl::Buffer(ctx.ocl_context(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, v.size() * 2,
+                      static_cast<void*>(v.data()));
+  };
+  cl::Buffer bk = buf(kb), bv = buf(vb), bq = buf(qb), maps = ctx.alloc(256),
+             bd = ctx.alloc(2 * 64 * kD * 4);
+  Geometry g1;
+  g1.global[0] = g1.local[0] = 32;
+  ctx.launch(km, g1, maps, bk, bv, 1, kN, 1, kD, kD, 64);
+  Geometry g2;
+  g2.global[0] = g2.local[0] = 128;
+  ctx.launch(kp, g2, maps, bq, bd, kTok0);
+  std::vector<float> d(2 * 64 * kD);
+  ctx.queue().enqueueReadBuffer(bd, CL_TRUE, 0, d.size() * 4, d.data());
+  const auto row = [&](const std::vector<int>& t, int j, int c) {
+    return kTok0 + j < kN ? t[(kTok0 + j) * kD + c] : 0;
+  };
+  std::vector<int> S(64 * 64);
+  for (int i = 0; i < 64; ++i)
+    for (int j = 0; j < 64; ++j) {
+      int want = 0;
+      for (int c = 0; c < kD; ++c) want += Q[i * kD + c] * row(K, j, c);
+      S[i * 64 + j] = want;
+      if (d[i * 64 + j] != static_cast<float>(want)) {
+        return "TMA probe: S[" + std::to_string(i) + "][" + std::to_string(j) +
+               "] = " + std::to_string(d[i * 64 + j]) + ", expected " + std::to_string(want);
+      }
+    }
+  for (int i = 0; i < 64; ++i)
+    for (int c = 0; c < kD; ++c) {
+      int want = 0;
+      for (int j = 0; j < 64; ++j) want += S[i * 64 + j] * row(V, j, c);
+      const float got = d[4096 + i * kD + c];
+      if (got != static_cast<float>(want)) {
+        return "TMA probe: O[" + std::to_string(i) + "][" + std::to_string(c) +
+               "] = " + std::to_string(got) + ", expected " + std::to_string(want);
+      }
+    }
+  return "";
+}
+
 std::string run_probe(Context& ctx, openna_dtype dt) {
   cl::Kernel k = ctx.kernel(kProbeFile, compile_options(ctx.device(), probe_problem(dt), {}),
                             "na_mma_probe", std::string("na_mma_probe_") + dtype_name(dt));
@@ -431,14 +511,18 @@ std::size_t mma_local_bytes(const Problem& p, const Config& c, Pass pass) {
          kNvLocalReserve;
 }
 
-std::string mma_probe(Context& ctx, openna_dtype dtype, bool wg) {
-  const ProbeKey key{ctx.device().name, ctx.device().driver_version, static_cast<int>(dtype), wg};
+namespace {
+std::string cached_probe(Context& ctx, openna_dtype dtype, ProbeKind kind) {
+  const ProbeKey key{ctx.device().name, ctx.device().driver_version, static_cast<int>(dtype),
+                     kind};
   std::lock_guard<std::mutex> lock(g_probe_mutex);
   auto it = g_probe_results.find(key);
   if (it != g_probe_results.end()) return it->second;
   std::string result;
   try {
-    result = wg ? run_wg_probe(ctx, dtype) : run_probe(ctx, dtype);
+    result = kind == ProbeKind::Tma  ? run_tma_probe(ctx, dtype)
+             : kind == ProbeKind::Wg ? run_wg_probe(ctx, dtype)
+                                     : run_probe(ctx, dtype);
   } catch (const Error& e) {
     result = std::string("probe failed: ") + e.what();
   } catch (const cl::Error& e) {
@@ -446,6 +530,18 @@ std::string mma_probe(Context& ctx, openna_dtype dtype, bool wg) {
   }
   g_probe_results.emplace(key, result);
   return result;
+}
+}  // namespace
+
+std::string mma_probe(Context& ctx, openna_dtype dtype, bool wg) {
+  return cached_probe(ctx, dtype, wg ? ProbeKind::Wg : ProbeKind::Base);
+}
+
+std::string mma_tma_probe(Context& ctx, openna_dtype dtype) {
+  // The TMA's chunks feed wgmma: the WG probe first.
+  const std::string wg = mma_probe(ctx, dtype, true);
+  if (!wg.empty()) return wg;
+  return cached_probe(ctx, dtype, ProbeKind::Tma);
 }
 
 std::string MmaVariant::unsupported_reason(const Problem& p, const DeviceInfo& dev,
@@ -803,8 +899,9 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0",    "TQ1",    "TQ2", "NW",  "MW",  "TK",
-                                  "STAGES", "MAXREG", "WG",  "DQD", "ROT", "DQDEFER"};
+    static const char* known[] = {"TQ0", "TQ1",    "TQ2", "NW",      "MW",
+                                  "TK",  "STAGES", "MAXREG", "WG", "DQD",
+                                  "ROT", "DQDEFER", "TMA"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
         std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
@@ -816,13 +913,13 @@ std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pa
 
 namespace {
 
-// "w4_k16_s1[_m2][_r168][_wg]": a kernel's warps, chunk rows, stages, row blocks, register cap
-// and wgmma.
+// "w4_k16_s1[_m2][_r168][_wg][_tma]...": a kernel's warps, chunk rows, stages, row blocks,
+// register cap, wgmma and its other options.
 std::string tile_knobs(const MmaTile& t) {
   return "w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
          std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
          (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "") +
-         (t.rot ? "_rot" : "") + (t.split ? "_split" : "") +
+         (t.rot ? "_rot" : "") + (t.tma ? "_tma" : "") + (t.split ? "_split" : "") +
          (t.qsub ? "_qs" + std::to_string(t.qsub) : "") + (t.seq ? "_seq" : "") +
          (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") + (t.rmeta ? "_rm" : "") +
          (t.ws ? "_ws" + std::to_string(t.ws) : "");
@@ -885,6 +982,7 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
   // wgmma is a warpgroup's instruction: its warps never skip a chunk alone.
   defs.push_back({"WSKIP", skippable >= 0.1 && !t.wg ? 1 : 0});
   if (t.wg) defs.push_back({"WG", 1});
+  if (t.tma) defs.push_back({"TMA", 1});
   std::string opts = compile_options(dev, p, defs);
   if (t.maxreg) opts += " -cl-nv-maxrregcount=" + std::to_string(t.maxreg);
   return opts;
@@ -899,6 +997,32 @@ void require_wg_probe(Context& ctx, const Problem& p, const Config& c) {
   }
 }
 
+// A configuration with TMA chunks runs only where the TMA probe (and the WG probe) passed.
+void require_tma_probe(Context& ctx, const Problem& p, const Config& c) {
+  const std::string why = mma_tma_probe(ctx, p.dtype);
+  if (!why.empty()) {
+    throw Unsupported("mma configuration " + c.str() + ": TMA chunks are disabled on " +
+                      ctx.device().name + ": " + why);
+  }
+}
+
+// TMA: builds the tensor maps of k and v for tile t (boxes of t.tk tokens) into the context's
+// scratch, by na_tma_kv_maps of the kernel's own program (options opts), enqueued before the
+// kernels that read them; `held` is the scratch's lock, kept until those are enqueued.
+const cl::Buffer& tma_maps(Context& ctx, const Problem& p, const MmaTile& t,
+                           const std::string& opts, const std::string& label, cl_mem k, cl_mem v,
+                           const std::unique_lock<std::mutex>& held, Events* events) {
+  const cl::Buffer& maps = ctx.scratch(256, held, "TMA tensor maps");
+  cl::Kernel km = ctx.kernel(kFwdFile, opts, "na_tma_kv_maps", label);
+  Geometry g;
+  g.global[0] = g.local[0] = 32;
+  const int n = p.axis[0].length * p.axis[1].length * p.axis[2].length;
+  cl::Event ev = ctx.launch(km, g, maps, MemArg{k}, MemArg{v}, p.batch, n, p.heads_kv,
+                            p.head_dim, p.head_dim_v, t.tk);
+  if (events) events->push_back(ev);
+  return maps;
+}
+
 }  // namespace
 
 void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
@@ -909,20 +1033,30 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
   const MmaTile t = tile_of(c);
   if (t.wg) require_wg_probe(ctx, p, c);
+  if (t.tma) require_tma_probe(ctx, p, c);
   const std::string label = name(p, c, Pass::Forward);
   // SPOS: with a positive scale the kernel folds it into the exponentials (the row maxima are
   // taken of the unscaled scores); any other scale keeps the separate multiply.
   const int spos = p.scale > 0.0f && std::isfinite(p.scale) ? 1 : 0;
-  cl::Kernel k = ctx.kernel(
-      kFwdFile, mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"ROT", t.rot}, {"SPOS", spos}}),
-      "na_mma_fwd", label);
+  const std::string opts =
+      mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"ROT", t.rot}, {"SPOS", spos}});
+  cl::Kernel k = ctx.kernel(kFwdFile, opts, "na_mma_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label, t.maxreg);
   int nt[3];
   const Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
-  cl::Event ev =
-      ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out}, MemArg{a.lse}, p.batch,
-                 p.axis[0].length, p.axis[1].length, p.axis[2].length, p.heads, p.heads_kv,
-                 p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2]);
+  const auto launch = [&](const auto&... tail) {
+    return ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out}, MemArg{a.lse},
+                      p.batch, p.axis[0].length, p.axis[1].length, p.axis[2].length, p.heads,
+                      p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2],
+                      tail...);
+  };
+  cl::Event ev;
+  if (t.tma) {
+    const auto held = ctx.lock_scratch();
+    ev = launch(tma_maps(ctx, p, t, opts, label, a.k, a.v, held, events));
+  } else {
+    ev = launch();
+  }
   if (events) events->push_back(ev);
 }
 
@@ -935,14 +1069,12 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   const MmaTile t = tile_of(c);
   const MmaTile kt = dkdv_tile_of(c, p);
   if (t.wg || kt.wg) require_wg_probe(ctx, p, c);
+  if (t.tma) require_tma_probe(ctx, p, c);
   const std::string label = name(p, c, Pass::Backward);
-  cl::Kernel k_dq = ctx.kernel(kFwdFile,
-                               mma_options(ctx.device(), p, t,
-                                           {{"TK", t.tk},
-                                            {"MMA_DQ", 1},
-                                            {"DQ_DELTA", dq_delta_of(c)},
-                                            {"DQ_DEFER", dq_defer_of(c)}}),
-                               "na_mma_bwd_dq", label);
+  const std::string dq_opts = mma_options(
+      ctx.device(), p, t,
+      {{"TK", t.tk}, {"MMA_DQ", 1}, {"DQ_DELTA", dq_delta_of(c)}, {"DQ_DEFER", dq_defer_of(c)}});
+  cl::Kernel k_dq = ctx.kernel(kFwdFile, dq_opts, "na_mma_bwd_dq", label);
   // META_LATE (na_mma_bwd.cl): on the H100 it made flux-2d's dK/dV kernel 6% faster and
   // long-1d-causal's, under its 168-register cap, 4% slower (docs/PERFORMANCE.md, 2026-11-25
   // session 3): only without a cap, and not in the WS kernel's producer (its kept form was
@@ -969,8 +1101,13 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   cl::Kernel k_dkdv = dkdv_kernel(kt.split ? 1 : 0);
   cl::Kernel k_dk = kt.split ? dkdv_kernel(2) : cl::Kernel();
   const TiledKernel second{&k_dk, kt.tq, kt.nt(), 0, kt.maxreg};
-  launch_tiled_backward(ctx, p, {&k_dq, t.tq, t.nt(), 0, t.maxreg},
-                        {&k_dkdv, kt.tq, kt.nt(), 0, kt.maxreg}, a, label, events,
+  TiledKernel dq{&k_dq, t.tq, t.nt(), 0, t.maxreg};
+  std::unique_lock<std::mutex> held;  // TMA: the scratch (the maps) until the kernels are enqueued
+  if (t.tma) {
+    held = ctx.lock_scratch();
+    dq.tail_mem = tma_maps(ctx, p, t, dq_opts, label, a.k, a.v, held, events)();
+  }
+  launch_tiled_backward(ctx, p, dq, {&k_dkdv, kt.tq, kt.nt(), 0, kt.maxreg}, a, label, events,
                         kt.split ? &second : nullptr, dq_delta_of(c) == 1);
 }
 

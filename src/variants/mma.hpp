@@ -34,5 +34,9 @@ std::size_t mma_local_bytes(const Problem& p, const Config& c, Pass pass);
 // `wg`, the probe of the forward's WG tiles (wgmma, sm_90a). Cached per device, driver, dtype
 // and probe for the life of the process. Needs a context on the device.
 std::string mma_probe(Context& ctx, openna_dtype dtype, bool wg = false);
+// "" when the device passed the probe of the TMA chunks (na_mma_probe.cl's na_mma_tma_probe:
+// tensor maps built on the GPU, a swizzled box by cp.async.bulk.tensor, wgmma through the
+// forward's swizzled descriptors) and the WG probe, else why not. Cached as mma_probe.
+std::string mma_tma_probe(Context& ctx, openna_dtype dtype);
 
 }  // namespace openna

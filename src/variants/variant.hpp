@@ -132,11 +132,16 @@ struct TiledKernel {
   std::size_t counter_groups = 0;
   // The program's register cap per work-item (0: none), for check_fits.
   int reg_cap = 0;
+  // Non-null: one more, last, `__global` argument (the mma variant's TMA tensor maps); not
+  // with counter_groups.
+  cl_mem tail_mem = nullptr;
 };
 
-// Launches a tiled kernel over `g` with `args`, adding the counter that `tk` asks for.
+// Launches a tiled kernel over `g` with `args`, adding the counter or the last argument that
+// `tk` asks for.
 template <typename... Args>
 cl::Event launch_tiles(Context& ctx, const TiledKernel& tk, Geometry g, const Args&... args) {
+  if (tk.tail_mem != nullptr) return ctx.launch(*tk.kernel, g, args..., MemArg{tk.tail_mem});
   if (tk.counter_groups == 0) return ctx.launch(*tk.kernel, g, args...);
   g.global[0] = std::min(g.global[0], tk.counter_groups * g.local[0]);
   cl_int zero = 0;
