@@ -436,8 +436,10 @@ TEST(MmaConfigs, RotatedForwardIsCorrect) {
 // default tile with TMA=1, with the rotated loop of one warpgroup (ROT=1), or unrotated with 3
 // stages of 32 keys, and each backward with the dQ kernel's default tile and TMA=1; against the
 // reference. Then the rows of a chunk past a tile's key box: V there holds +inf at one token, and
-// every output row whose window does not hold it must equal the clean run's bit for bit (their
-// P is 0, and the kernel zeroes those V rows: 0 * inf would be NaN).
+// the rows of the tiles whose key box does not hold it must equal the clean run's bit for bit
+// (the box's last chunk loads the token, with P = 0 for it, and the kernel zeroes those V rows:
+// 0 * inf would be NaN). Inside a tile's key box a masked key's P is 0 as well, and there, as in
+// the cp.async chunks, an infinite V row does reach the rows of that tile.
 TEST(MmaConfigs, TmaChunksAreCorrect) {
   const DeviceInfo& d = test_context().device();
   if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
@@ -479,7 +481,8 @@ TEST(MmaConfigs, TmaChunksAreCorrect) {
   }
 
   // +inf in V at token 150 of 300 (window 7): tile 0 (queries 0-127, key box 0-130) loads it in
-  // its last chunk's rows past the box.
+  // its last chunk's rows past the box; tile 1 (queries 128-255) has it in its box; tile 2
+  // (256-299, box 253-299) never loads it.
   for (openna_dtype dt : {OPENNA_F16, OPENNA_BF16}) {
     const NaCase c = make_case(1, {300}, {7}, {1}, {1}, {0}, 2, 2, 64, 64, dt, 1, 77);
     const Problem p = normalize(&c.problem);
@@ -498,7 +501,7 @@ TEST(MmaConfigs, TmaChunksAreCorrect) {
     const Outputs b = run_forward(test_context(), sel, dc_inf);
     int checked = 0;
     for (int q = 0; q < 300; ++q) {
-      if (q >= 147 && q <= 153) continue;  // windows that hold token 150
+      if (q >= 128 && q < 256) continue;  // the tile whose key box holds token 150
       for (int h = 0; h < 2; ++h)
         for (int e = 0; e < 64; ++e) {
           const std::size_t at = (static_cast<std::size_t>(q) * 2 + h) * 64 + e;
@@ -507,7 +510,7 @@ TEST(MmaConfigs, TmaChunksAreCorrect) {
           ++checked;
         }
     }
-    EXPECT_EQ(293 * 2 * 64, checked);
+    EXPECT_EQ(172 * 2 * 64, checked);
   }
 }
 
@@ -690,8 +693,9 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
 }
 
 // On compute capability 9.0 the forward's default is a WG tile (wgmma) at head dims up to 64 in
-// rank 1 only, and the backward's dQ kernel is a WG tile on every preset while its dK/dV kernel
-// stays on its mma.sync tile; compute capability 8.0 gets no WG tile.
+// rank 1 only (with TMA chunks at head dim 64 without dilation), and the backward's dQ kernel
+// is a WG tile on every preset while its dK/dV kernel stays on its mma.sync tile; compute
+// capability 8.0 gets no WG tile.
 TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   const Variant* mma = find_variant("mma");
   const Problem long1d = preset_like(1, {4096}, {2048}, 1, 64, OPENNA_F16);
@@ -702,8 +706,18 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   EXPECT_EQ(0, mma->default_config(long1d, synthetic_h100(8), Pass::Forward).get("WG", 0));
   EXPECT_EQ(0, mma->default_config(vision, synthetic_h100(9), Pass::Forward).get("WG", 0));
   EXPECT_EQ(0, mma->default_config(flux, synthetic_h100(9), Pass::Forward).get("WG", 0));
-  EXPECT_EQ("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1,ROT=2",
+  EXPECT_EQ("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1,ROT=2,TMA=1",
             mma->default_config(long1d, synthetic_h100(9), Pass::Forward).str());
+  // The TMA chunks only where a chunk is consecutive tokens of 128-byte rows: not with
+  // dilation, not at head dim 32.
+  NaCase dil = make_case(1, {4096}, {512}, {1}, {2}, {1}, 2, 2, 64, 64, OPENNA_F16);
+  EXPECT_EQ(0, mma->default_config(normalize(&dil.problem), synthetic_h100(9), Pass::Forward)
+                   .get("TMA", 0));
+  EXPECT_EQ(0, mma->default_config(normalize(&dil.problem), synthetic_h100(9), Pass::Backward)
+                   .get("TMA", 0));
+  const Problem hd32 = preset_like(1, {4096}, {2048}, 1, 32, OPENNA_F16);
+  EXPECT_EQ(1, mma->default_config(hd32, synthetic_h100(9), Pass::Forward).get("WG", 0));
+  EXPECT_EQ(0, mma->default_config(hd32, synthetic_h100(9), Pass::Forward).get("TMA", 0));
   for (const Problem& p : {long1d, vision, flux, video}) {
     const Config c = mma->default_config(p, synthetic_h100(9), Pass::Backward);
     SCOPED_TRACE(c.str());
@@ -734,8 +748,8 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   // consumer warpgroups of 64 keys, rotated (KWS=3), 32-row chunks, 8 stages, its own register
   // cap (168).
   EXPECT_EQ(
-      "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KMAXREG=0,KNW=8,KMW=1,KTK=32,"
-      "KSTAGES=8,KWG=1,KWS=3",
+      "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,TMA=1,KMAXREG=0,KNW=8,KMW=1,"
+      "KTK=32,KSTAGES=8,KWG=1,KWS=3",
       mma->default_config(long1d, synthetic_h100(9), Pass::Backward).str());
   EXPECT_NE(
       std::string::npos,

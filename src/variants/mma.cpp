@@ -179,6 +179,12 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
 // probe must pass as well, MmaVariant::forward).
 bool wgmma_device(const DeviceInfo& dev) { return dev.nv_cc_major == 9 && dev.nv_cc_minor == 0; }
 
+// Problems whose WG tiles can take their K and V chunks by the TMA (TMA=1, na_mma_fwd.cl): a
+// chunk is consecutive tokens (rank 1, no dilation) and a row is 128 bytes (head dims 64).
+bool tma_applies(const Problem& p) {
+  return p.rank == 1 && p.axis[0].dilation == 1 && p.head_dim == 64 && p.head_dim_v == 64;
+}
+
 // Why one kernel's tile cannot run (empty when it can). The dK/dV kernel's messages name its
 // own parameters (K prefix) and say so.
 std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t,
@@ -618,6 +624,10 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     t.stages = 2;
     t.maxreg = 128;
     t.rot = 2;
+    // Since session 18 the K and V chunks by the TMA where it applies (tma_applies): H100,
+    // long-1d-causal, two alternating rounds (tools/sweeps/tma18.txt): 0.8647-0.8784 -> 0.7085-
+    // 0.7096 ms (f16), 0.8602 -> 0.7081 (bf16).
+    t.tma = tma_applies(p) ? 1 : 0;
   } else if (p.rank == 1) {
     t.nw = 4;
     t.mw = hdp <= 64 ? 2 : 1;
@@ -664,6 +674,7 @@ void fall_back(const Problem& p, const DeviceInfo& dev, Pass pass, MmaTile& t) {
     if (t.wg) {
       t.wg = 0;  // the mma.sync tiles below fall back further
       t.rot = 0;
+      t.tma = 0;
       t.maxreg = 0;
     } else if (t.mw > 1) {
       t.mw = 1;
@@ -698,6 +709,9 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     q.nw = 8;
     q.stages = 3;
     q.maxreg = 128;
+    // The chunks by the TMA where it applies: H100, long-1d-causal (f16, two alternating
+    // rounds, session 18, tools/sweeps/tma18.txt): the dQ kernel 1.017-1.026 -> 0.912-0.913 ms.
+    q.tma = tma_applies(p) ? 1 : 0;
   } else if (hdp > 64 && p.rank > 1) {
     // Two warpgroups, 3 stages: more than 48 KB (compute capability 9.0 allows it, and only it
     // calls this). H100, f16 (2026-11-27 session 15, tools/sweeps/smem15b.txt): the dQ kernel
@@ -828,7 +842,8 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
         }
   // WG tiles (wgmma, compute capability 9.0): one or two warpgroups of one or two row blocks,
   // with and without the register cap that lets two work-groups of 8 warps share an SM (in the
-  // backward, the dQ kernel's; the dK/dV kernel's below).
+  // backward, the dQ kernel's; the dK/dV kernel's below), with and without TMA chunks where
+  // they apply.
   for (int nw : {4, 8})
     for (int mw : {1, 2})
       for (int tk : {32, 64})
@@ -842,14 +857,16 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
           t.tk = tk;
           t.stages = stages;
           for (int maxreg : {0, 128})
-            for (int rot : {0, 1, 2}) {
-              t.maxreg = maxreg;
-              t.rot = rot;
-              const Config c = config_of(t);
-              if ((maxreg == 0 || nw * mw == 8) && (rot == 0 || pass == Pass::Forward) &&
-                  config_error(p, dev, pass, c).empty())
-                out.push_back(c);
-            }
+            for (int rot : {0, 1, 2})
+              for (int tma = 0; tma <= (tma_applies(p) ? 1 : 0); ++tma) {
+                t.maxreg = maxreg;
+                t.rot = rot;
+                t.tma = tma;
+                const Config c = config_of(t);
+                if ((maxreg == 0 || nw * mw == 8) && (rot == 0 || pass == Pass::Forward) &&
+                    config_error(p, dev, pass, c).empty())
+                  out.push_back(c);
+              }
         }
   const Config def = default_config(p, dev, pass);
   if (pass == Pass::Backward) {
