@@ -108,11 +108,27 @@
 #elif PART != 0
 #error "a dK or dV kernel alone (PART) needs WG tiles"
 #endif
-#if WG
+#ifndef TMA
+/* 1 (WS_ROT tiles, rank 1 without dilation, head dims 64): the producer takes each whole chunk's
+   Q and dO rows by the TMA (na_sm90.h) through the tensor maps at tmaps + 32 (Q's) and + 48
+   (dO's), built by na_tma_kv_maps before the kernel: one lane issues both boxes and the chunk's
+   full mbarrier counts their bytes, so the producer no longer waits for the rows; the last,
+   partial chunk of a head still arrives by cp.async (its rows past the box as zeros). The
+   chunks are stored in the 128-byte swizzle layout (na_wg_desc_sw128). */
+#define TMA 0
+#endif
+#if WG && TMA
+#define Q_WORDS (TQC * HDP / 2)
+/* Chunk row r's 16-byte segment sg in the 128-byte swizzle layout */
+#define QC_AT(r, sg) ((r) * 32 + (((sg) ^ ((r) & 7)) * 4))
+#define OC_AT(r, sg) ((r) * 32 + (((sg) ^ ((r) & 7)) * 4))
+#elif WG
 /* The 16-byte segment sg of chunk row r in core (r / 8, sg), 8 rows x 16 bytes each */
 #define Q_WORDS (TQC * HDP / 2)
 #define QC_AT(r, sg) ((((r) >> 3) * KSEG + (sg)) * 32 + ((r) & 7) * 4)
 #define OC_AT(r, sg) ((((r) >> 3) * VSEG + (sg)) * 32 + ((r) & 7) * 4)
+#endif
+#if WG
 #define CHUNK_WORDS (TQC * (HDP + HDVP) / 2)
 #define CS_ALIGN 128
 /* WGMMA_FENCE or WGMMA_WAIT on the dV and dK accumulators this kernel keeps. */
@@ -123,6 +139,19 @@
   }
 /* acc[m] += (K or V rows of the warp's block m) x (a chunk, K-major through desc), for every k16
    step of the head dims hd. */
+#if TMA /* the 128-byte swizzle layout (na_sm90.h); chunks of TQC <= WG_SN rows: one piece */
+#define WG_KEY_PRODUCT(acc, fr, tile, stride, hd, desc, seg)                                  \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m)                                              \
+      _Pragma("unroll") for (int kk = 0; kk < (hd) / 16; ++kk) {                              \
+    uint a[4];                                                                                \
+    KV_A(a, fr, tile, stride, m, kk);                                                         \
+    WG_CAT(WGMMA_RA_N, WG_SN)(acc[m], a[0], a[1], a[2], a[3],                                 \
+                              na_wg_desc_at(desc, NA_SW128_KMAJOR_OFF(kk, 0)), 0);            \
+  }
+#define CHUNK_KMAJOR_DESC(base, seg) NA_SW128_KMAJOR_DESC(SMEM_ADDR(base))
+#define CHUNK_MN_DESC(base, seg) NA_SW128_MN_DESC(SMEM_ADDR(base))
+#define CHUNK_MN_AT(desc, kk, seg) na_wg_desc_at(desc, NA_SW128_MN_OFF(kk))
+#else
 #define WG_KEY_PRODUCT(acc, fr, tile, stride, hd, desc, seg)             \
   _Pragma("unroll") for (int m = 0; m < MW; ++m)                         \
       _Pragma("unroll") for (int kk = 0; kk < (hd) / 16; ++kk) {         \
@@ -130,22 +159,26 @@
     KV_A(a, fr, tile, stride, m, kk);                                    \
     WG_KMAJOR_PIECES(acc[m], a[0], a[1], a[2], a[3], desc, kk, seg);     \
   }
+#define CHUNK_KMAJOR_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), 128, (seg) * 128)
+#define CHUNK_MN_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), (seg) * 128, 128)
+#define CHUNK_MN_AT(desc, kk, seg) na_wg_desc_at(desc, (kk) * (seg) * 16)
+#endif
 /* dV += P^T dO and dK += dS^T Q as one wgmma group: P^T and dS^T as A from their packed
    fragments pa and da, the dO and Q chunks at os and qs as B stored MN-major (dims contiguous,
    queries along K: tb = 1), a k16 step two groups of 8 queries further. */
 #define WG_ISSUE_DVDK(pa, da, qs, os)                                                         \
   do {                                                                                        \
-    const ulong odesc_ = na_wg_desc(SMEM_ADDR(os), VSEG * 128, 128);                          \
-    const ulong qdesc_ = na_wg_desc(SMEM_ADDR(qs), KSEG * 128, 128);                          \
+    const ulong odesc_ = CHUNK_MN_DESC(os, VSEG);                                             \
+    const ulong qdesc_ = CHUNK_MN_DESC(qs, KSEG);                                             \
     WG_DVDK(FENCE);                                                                           \
     _Pragma("unroll") for (int m = 0; m < MW; ++m)                                            \
         _Pragma("unroll") for (int kk = 0; kk < TQC / 16; ++kk) {                             \
       if (DO_DV)                                                                              \
         WG_CAT(WGMMA_RA_N, HDVP)(dv[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3], \
-                                 na_wg_desc_at(odesc_, kk * VSEG * 16), 1);                   \
+                                 CHUNK_MN_AT(odesc_, kk, VSEG), 1);                           \
       if (DO_DK)                                                                              \
         WG_CAT(WGMMA_RA_N, HDP)(dk[m], da[m][kk][0], da[m][kk][1], da[m][kk][2], da[m][kk][3],  \
-                                na_wg_desc_at(qdesc_, kk * KSEG * 16), 1);                    \
+                                CHUNK_MN_AT(qdesc_, kk, KSEG), 1);                            \
     }                                                                                         \
     WG_COMMIT();                                                                              \
   } while (0)
@@ -266,6 +299,10 @@
 /* mbarriers and setmaxnreg: na_sm90.h */
 #include "na_sm90.h"
 #endif
+#if TMA && (!WS || !WS_ROT || RANK != 1 || DIL0 != 1 || !HD_EXACT || HDP != 64 || HDVP != 64 || \
+            TQC > WG_SN)
+#error "TMA: the rotated WS tile, rank 1 without dilation, head dims 64"
+#endif
 
 /* P^T and dS^T are masked to each query's window unless every query sees the tile.
    The metadata of the query in chunk column col: from local memory, or (RMETA) from the
@@ -314,12 +351,21 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
     __global const ushort* q, __global const ushort* k, __global const ushort* v,
     __global const ushort* d_out, __global const float* lse, __global const float* delta,
     __global ushort* d_k, __global ushort* d_v, int B, int L0, int L1, int L2, int H, int HKV,
-    int hd, int hdv, float scale, int nt0, int nt1, int nt2) {
+    int hd, int hdv, float scale, int nt0, int nt1, int nt2
+#if TMA
+    , __global const ulong* tmaps
+#endif
+    ) {
   HD_EXACT_CONSTANTS();
 #if KV_REGS /* the key tile in the chunk buffers' memory */
 #define KV_WORDS (BK * (SK + SV))
+#if TMA /* at a 1024-byte boundary (the swizzle's atoms) */
+  __local uint smem_raw_[(KV_WORDS > STAGES * CHUNK_WORDS ? KV_WORDS : STAGES * CHUNK_WORDS) + 256];
+  __local uint* smem_ = smem_raw_ + ((1024u - (SMEM_ADDR(smem_raw_) & 1023u)) & 1023u) / 4;
+#else
   __local uint smem_[KV_WORDS > STAGES * CHUNK_WORDS ? KV_WORDS : STAGES * CHUNK_WORDS]
       __attribute__((aligned(CS_ALIGN)));
+#endif
 #define ks smem_
 #define vs (smem_ + BK * SK)
 #define cs smem_
@@ -607,9 +653,29 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         ROW_META(st, qq, live, row, mc);                                                       \
       }                                                                                        \
     }                                                                                          \
-    WS_ROW_COPIES(qs_, QC_AT, KSEG, QSLOTS, q, hd);                                            \
-    WS_ROW_COPIES(os_, OC_AT, VSEG, OSLOTS, d_out, hdv);                                       \
+    if (TMA && qbox - (ci) * TQC >= TQC) {                                                     \
+      WS_TMA_ROWS(ci, st, qs_, os_);                                                           \
+    } else {                                                                                   \
+      WS_ROW_COPIES(qs_, QC_AT, KSEG, QSLOTS, q, hd);                                          \
+      WS_ROW_COPIES(os_, OC_AT, VSEG, OSLOTS, d_out, hdv);                                     \
+    }                                                                                          \
   } while (0)
+#if TMA
+/* A whole chunk's Q and dO rows (tokens t.kst[0] + ci * TQC ..., head h) by two TMA boxes from
+   lane 0; stage st's full mbarrier expects their bytes (before any lane's arrival). */
+#define WS_TMA_ROWS(ci, st, qs_, os_)                                                          \
+  do {                                                                                         \
+    if (lane == 0) {                                                                           \
+      const uint bar_ = SMEM_ADDR(&ws_bar[st]);                                                \
+      const int tok_ = t.kst[0] + (ci) * TQC;                                                  \
+      na_mbar_expect(bar_, 2 * TQC * 128);                                                     \
+      NA_TMA_LOAD_4D(SMEM_ADDR(qs_), qmap, 0, h, tok_, b, bar_);                               \
+      NA_TMA_LOAD_4D(SMEM_ADDR(os_), omap, 0, h, tok_, b, bar_);                               \
+    }                                                                                          \
+  } while (0)
+#else
+#define WS_TMA_ROWS(ci, st, qs_, os_) ((void)0)
+#endif
 #else
 #define LOAD_QCHUNK(ci, st)                                                                    \
   do {                                                                                         \
@@ -656,6 +722,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #if WS_PREGS
     SETMAXNREG("dec", WS_PREGS);
 #endif
+#if TMA
+    const ulong qmap = (ulong)(size_t)(tmaps + 32), omap = qmap + 128;
+    if (lane == 0) {
+      NA_TMA_MAP_ACQUIRE(qmap);
+      NA_TMA_MAP_ACQUIRE(omap);
+    }
+#endif
 #if WS_ROT
     NA_ASM("bar.sync 1, %0;" ::"n"(NT) : "memory"); /* the consumers hold K and V: the tile's
                                                         memory takes chunks */
@@ -678,6 +751,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
 #endif
 #if WS_ROT
   LOAD_KV_FRAGMENTS();
+#if TMA
+  WG_PROXY_FENCE(); /* the tile's reads before the TMA's writes into its memory */
+#endif
   NA_ASM("bar.arrive 1, %0;" ::"n"(NT) : "memory");
 #endif
   int n_ = 0;       /* the consumers' chunk count */
@@ -741,8 +817,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
   {                                                                                         \
     __local const uint* qs = cs + st_ * CHUNK_WORDS;                                        \
     __local const uint* os = qs + Q_WORDS;                                                  \
-    const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), 128, KSEG * 128);                         \
-    const ulong odesc = na_wg_desc(SMEM_ADDR(os), 128, VSEG * 128);                         \
+    const ulong qdesc = CHUNK_KMAJOR_DESC(qs, KSEG);                                        \
+    const ulong odesc = CHUNK_KMAJOR_DESC(os, VSEG);                                        \
     _Pragma("unroll") for (int m = 0; m < MW; ++m) {                                        \
       WG_CAT(WGMMA_FENCE_N, TQC)(S_[m]);                                                    \
       WG_CAT(WGMMA_FENCE_N, TQC)(P_[m]);                                                    \
@@ -931,8 +1007,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_bwd_dkdv(
         {
           /* Q and dO chunks as B (K-major: head dims along K), in pieces of WG_SN queries: a
              k16 step is two cores further, the next WG_SN queries WG_SN / 8 row groups. */
-          const ulong qdesc = na_wg_desc(SMEM_ADDR(qs), 128, KSEG * 128);
-          const ulong odesc = na_wg_desc(SMEM_ADDR(os), 128, VSEG * 128);
+          const ulong qdesc = CHUNK_KMAJOR_DESC(qs, KSEG);
+          const ulong odesc = CHUNK_KMAJOR_DESC(os, VSEG);
 #pragma unroll
           for (int m = 0; m < MW; ++m) {
             WG_CAT(WGMMA_FENCE_N, TQC)(s[m]);

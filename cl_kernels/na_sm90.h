@@ -31,6 +31,11 @@ NA_FN void na_mbar_arrive_expect(uint bar, uint bytes) {
   NA_ASM(SM90A "mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes)
          : "memory");
 }
+/* Expects `bytes` more bytes of asynchronous copies in the current phase, without arriving. */
+NA_FN void na_mbar_expect(uint bar, uint bytes) {
+  NA_ASM(SM90A "mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;" ::"r"(bar), "r"(bytes)
+         : "memory");
+}
 /* Waits (acquire) until the phase of the given parity of the mbarrier at bar has completed
    (parity 1 of a fresh mbarrier counts as completed). */
 NA_FN void na_mbar_wait(uint bar, uint parity) {
@@ -123,12 +128,14 @@ NA_FN void na_tma_map_build(__global ulong* map, __local ulong* tm_smem, ulong b
 #undef NA_TMAP_STRIDE
 
 #if defined(TMA) && TMA
-/* The tensor maps of a call's K and V ([B][N][HKV][hd] and [B][N][HKV][hdv], 16-bit elements):
-   boxes of one head's `rows` consecutive tokens, K's map at maps[0..15], V's at maps[16..31].
-   One warp. */
+/* The tensor maps of two tensors k and v ([B][N][HKV][hd] and [B][N][HKV][hdv], 16-bit elements:
+   a call's K and V, or Q and dO with HKV its query heads): boxes of one head's `rows`
+   consecutive tokens, k's map at maps[at .. at + 15], v's at maps[at + 16 .. at + 31]. One
+   warp. */
 __kernel __attribute__((reqd_work_group_size(32, 1, 1))) void na_tma_kv_maps(
-    __global ulong* maps, __global const ushort* k, __global const ushort* v, int B, int N,
-    int HKV, int hd, int hdv, int rows) {
+    __global ulong* maps, int at, __global const ushort* k, __global const ushort* v, int B,
+    int N, int HKV, int hd, int hdv, int rows) {
+  maps += at;
   __local ulong tm[2][16] __attribute__((aligned(128)));
   const ulong rk = (ulong)hd * 2, rv = (ulong)hdv * 2;
   na_tma_map_build(maps, tm[0], (ulong)(size_t)k, hd, HKV, N, B, rk, rk * HKV, rk * HKV * N, hd,

@@ -434,8 +434,8 @@ TEST(MmaConfigs, RotatedForwardIsCorrect) {
 // rank-1 problems (lengths below, at and past a chunk, key boxes that end inside and past the
 // sequence, causal or not, strides, GQA, batches of 2), f16 and bf16, each forward on the
 // default tile with TMA=1, with the rotated loop of one warpgroup (ROT=1), or unrotated with 3
-// stages of 32 keys, and each backward with the dQ kernel's default tile and TMA=1; against the
-// reference. Then the rows of a chunk past a tile's key box: V there holds +inf at one token, and
+// stages of 32 keys, and each backward on its default tiles with TMA=1 (the dQ kernel) and
+// KTMA=1 (the dK/dV kernel's producer); against the reference. Then the rows of a chunk past a tile's key box: V there holds +inf at one token, and
 // the rows of the tiles whose key box does not hold it must equal the clean run's bit for bit
 // (the box's last chunk loads the token, with P = 0 for it, and the kernel zeroes those V rows:
 // 0 * inf would be NaN). Inside a tile's key box a masked key's P is 0 as well, and there, as in
@@ -476,6 +476,7 @@ TEST(MmaConfigs, TmaChunksAreCorrect) {
     }
     Config bwd = mma->default_config(p, d, Pass::Backward);
     bwd.set("TMA", 1);
+    bwd.set("KTMA", 1);
     SCOPED_TRACE(c.name() + " " + bwd.str());
     check_backward(c, "mma", &bwd);
   }
@@ -797,6 +798,12 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,TMA=1",
                     Pass::Backward));
   EXPECT_NE(std::string::npos, err(wg + ",TMA=2").find("TMA must be 0 or 1, not 2"));
+  const std::string dkdv = "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KMAXREG=0,"
+                           "KNW=8,KMW=1,KTK=32,KSTAGES=8,KWG=1";
+  EXPECT_EQ("", err(dkdv + ",KWS=3,KTMA=1", Pass::Backward));
+  EXPECT_NE(std::string::npos,
+            err(dkdv + ",KWS=2,KTMA=1", Pass::Backward).find("KTMA needs KWS=3"));
+  EXPECT_NE(std::string::npos, err(wg + ",KTMA=1").find("backward parameters"));
   EXPECT_NE(std::string::npos,
             err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,TMA=1").find("TMA needs WG=1"));
   const Problem p2 = preset_like(2, {64, 64}, {9, 9}, 0, 64, OPENNA_F16);

@@ -101,8 +101,11 @@ Config config_of(const MmaTile& t) {
 // (setmaxnreg, ws_registers).
 // KWS=3: the consumers' loop rotated instead (na_mma_bwd.cl's WS_ROT): a chunk's P and dS are
 // computed while the next chunk's S and dP run (3+ stages; setmaxnreg as for KWS=2).
-constexpr const char* kDkdvKeys[] = {"KNW",    "KMW",   "KTK",  "KSTAGES", "KMAXREG", "KWG",
-                                     "KSPLIT", "KQSUB", "KSEQ", "KVREG",   "KRMETA",  "KWS"};
+// KTMA=1 (KWS=3 tiles, rank 1 without dilation, head dims 64, KTK up to 32): the producer takes
+// each whole chunk's Q and dO rows by the TMA (na_mma_bwd.cl's TMA).
+constexpr const char* kDkdvKeys[] = {"KNW",   "KMW",  "KTK",   "KSTAGES", "KMAXREG",
+                                     "KWG",   "KSPLIT", "KQSUB", "KSEQ",  "KVREG",
+                                     "KRMETA", "KWS",  "KTMA"};
 
 // DQD (backward only, 1 where absent): 1, the dQ kernel computes each row's D = dot(dO, O) and
 // writes it for the dK/dV kernel (no D pass); 0, the D pass (na_delta.cl) runs first.
@@ -128,7 +131,7 @@ MmaTile dkdv_tile_of(const Config& c, const Problem& p) {
   k.seq = c.get("KSEQ", 0);
   k.kvreg = c.get("KVREG", -1);
   k.rmeta = c.get("KRMETA", 0);
-  k.tma = 0;  // the dQ kernel's
+  k.tma = c.get("KTMA", 0);
   // A warp-specialized tile of more than 8 warps takes the register file's share of a
   // work-item, unless a cap is given.
   if (k.ws != 0 && k.maxreg == 0 && k.nt() > 256) k.maxreg = nvidia_register_share(k.nt());
@@ -172,7 +175,7 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
   // WS adds two 8-byte mbarriers a stage and each consumer warp's key box (24 bytes).
   return 4 * (t.kv_regs(hdp, hdvp) ? std::max(tile, chunks) : tile + chunks) +
          (t.rmeta ? 0 : 36 * t.stages * t.tk) + (t.wg ? 128 : 0) +
-         (t.ws ? 16 * t.stages + 24 * t.nw : 0);
+         (t.ws ? 16 * t.stages + 24 * t.nw : 0) + (t.tma ? 1024 : 0);
 }
 
 // Devices with wgmma (Hopper, compute capability 9.0): the WG tiles' host-side condition (the
@@ -221,14 +224,16 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
       return "ROT=2 needs rank 1 and two warpgroups of one row block (NW=8, MW=1)";
   }
   if (t.tma != 0) {
-    if (t.tma != 1) return "TMA must be 0 or 1, not " + std::to_string(t.tma);
-    if (!t.wg || t.stages < 2) return "TMA needs WG=1 and STAGES of 2 or more";
+    if (t.tma != 1) return k + "TMA must be 0 or 1, not " + std::to_string(t.tma);
+    if (kv && t.ws != 3) return "KTMA needs KWS=3 (its producer issues the boxes)";
+    if (kv && t.tk > 32) return "KTMA needs KTK of 32 or less (one wgmma piece a chunk)";
+    if (!t.wg || t.stages < 2) return k + "TMA needs " + k + "WG=1 and " + k + "STAGES of 2 or more";
     if (p.rank != 1 || p.axis[0].dilation != 1) {
-      return "TMA needs rank 1 without dilation (a chunk is consecutive tokens)";
+      return k + "TMA needs rank 1 without dilation (a chunk is consecutive tokens)";
     }
     if (p.head_dim != 64 || p.head_dim_v != 64) {
-      return "TMA needs head dims of 64 (128-byte rows); got " + std::to_string(p.head_dim) +
-             "/" + std::to_string(p.head_dim_v);
+      return k + "TMA needs head dims of 64 (128-byte rows); got " +
+             std::to_string(p.head_dim) + "/" + std::to_string(p.head_dim_v);
     }
   }
   if (t.split != 0) {
@@ -428,7 +433,7 @@ std::string run_tma_probe(Context& ctx, openna_dtype dt) {
              bd = ctx.alloc(2 * 64 * kD * 4);
   Geometry g1;
   g1.global[0] = g1.local[0] = 32;
-  ctx.launch(km, g1, maps, bk, bv, 1, kN, 1, kD, kD, 64);
+  ctx.launch(km, g1, maps, 0, bk, bv, 1, kN, 1, kD, kD, 64);
   Geometry g2;
   g2.global[0] = g2.local[0] = 128;
   ctx.launch(kp, g2, maps, bq, bd, kTok0);
@@ -1023,19 +1028,21 @@ void require_tma_probe(Context& ctx, const Problem& p, const Config& c) {
   }
 }
 
-// TMA: builds the tensor maps of k and v for tile t (boxes of t.tk tokens) into the context's
-// scratch, by na_tma_kv_maps of the kernel's own program (options opts), enqueued before the
-// kernels that read them; `held` is the scratch's lock, kept until those are enqueued.
-const cl::Buffer& tma_maps(Context& ctx, const Problem& p, const MmaTile& t,
-                           const std::string& opts, const std::string& label, cl_mem k, cl_mem v,
-                           const std::unique_lock<std::mutex>& held, Events* events) {
-  const cl::Buffer& maps = ctx.scratch(256, held, "TMA tensor maps");
-  cl::Kernel km = ctx.kernel(kFwdFile, opts, "na_tma_kv_maps", label);
+// TMA: the tensor maps of two tensors (K and V for the forward and the dQ kernel, at map words
+// 0-31; Q and dO for the dK/dV kernel, at 32-63) in the context's scratch (512 bytes; `held` is
+// its lock, kept until the kernels that read them are enqueued), built by na_tma_kv_maps of the
+// reading kernel's own program (file, opts) with boxes of `rows` tokens, enqueued before them.
+const cl::Buffer& tma_maps(Context& ctx, const Problem& p, const char* file,
+                           const std::string& opts, const std::string& label, int at, cl_mem a,
+                           cl_mem b, int heads, int rows, const std::unique_lock<std::mutex>& held,
+                           Events* events) {
+  const cl::Buffer& maps = ctx.scratch(512, held, "TMA tensor maps");
+  cl::Kernel km = ctx.kernel(file, opts, "na_tma_kv_maps", label);
   Geometry g;
   g.global[0] = g.local[0] = 32;
   const int n = p.axis[0].length * p.axis[1].length * p.axis[2].length;
-  cl::Event ev = ctx.launch(km, g, maps, MemArg{k}, MemArg{v}, p.batch, n, p.heads_kv,
-                            p.head_dim, p.head_dim_v, t.tk);
+  cl::Event ev = ctx.launch(km, g, maps, at, MemArg{a}, MemArg{b}, p.batch, n, heads, p.head_dim,
+                            p.head_dim_v, rows);
   if (events) events->push_back(ev);
   return maps;
 }
@@ -1070,7 +1077,8 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   cl::Event ev;
   if (t.tma) {
     const auto held = ctx.lock_scratch();
-    ev = launch(tma_maps(ctx, p, t, opts, label, a.k, a.v, held, events));
+    ev = launch(
+        tma_maps(ctx, p, kFwdFile, opts, label, 0, a.k, a.v, p.heads_kv, t.tk, held, events));
   } else {
     ev = launch();
   }
@@ -1086,7 +1094,7 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   const MmaTile t = tile_of(c);
   const MmaTile kt = dkdv_tile_of(c, p);
   if (t.wg || kt.wg) require_wg_probe(ctx, p, c);
-  if (t.tma) require_tma_probe(ctx, p, c);
+  if (t.tma || kt.tma) require_tma_probe(ctx, p, c);
   const std::string label = name(p, c, Pass::Backward);
   const std::string dq_opts = mma_options(
       ctx.device(), p, t,
@@ -1098,9 +1106,8 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   // measured with 0: tools/sweeps/ws14e.txt).
   // KSPLIT: the program twice, PART 1 (dV) and PART 2 (dK); else PART 0 (both).
   const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
-  const auto dkdv_kernel = [&](int part) {
-    return ctx.kernel(kBwdFile,
-                      mma_options(ctx.device(), p, kt,
+  const auto dkdv_options = [&](int part) {
+    return mma_options(ctx.device(), p, kt,
                                   {{"TQC", kt.tk},
                                    {"QSUB", kt.qsub ? kt.qsub : kt.tk},
                                    {"SEQ", kt.seq},
@@ -1112,20 +1119,28 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
                                    {"WS_DEFER", kt.ws == 2},
                                    {"WS_ROT", kt.ws == 3},
                                    {"WS_CREGS", ws_registers(kt).first},
-                                   {"WS_PREGS", ws_registers(kt).second}}),
-                      "na_mma_bwd_dkdv", label);
+                                   {"WS_PREGS", ws_registers(kt).second}});
+  };
+  const auto dkdv_kernel = [&](int part) {
+    return ctx.kernel(kBwdFile, dkdv_options(part), "na_mma_bwd_dkdv", label);
   };
   cl::Kernel k_dkdv = dkdv_kernel(kt.split ? 1 : 0);
   cl::Kernel k_dk = kt.split ? dkdv_kernel(2) : cl::Kernel();
   const TiledKernel second{&k_dk, kt.tq, kt.nt(), 0, kt.maxreg};
   TiledKernel dq{&k_dq, t.tq, t.nt(), 0, t.maxreg};
+  TiledKernel dkdv{&k_dkdv, kt.tq, kt.nt(), 0, kt.maxreg};
   std::unique_lock<std::mutex> held;  // TMA: the scratch (the maps) until the kernels are enqueued
+  if (t.tma || kt.tma) held = ctx.lock_scratch();
   if (t.tma) {
-    held = ctx.lock_scratch();
-    dq.tail_mem = tma_maps(ctx, p, t, dq_opts, label, a.k, a.v, held, events)();
+    dq.tail_mem =
+        tma_maps(ctx, p, kFwdFile, dq_opts, label, 0, a.k, a.v, p.heads_kv, t.tk, held, events)();
   }
-  launch_tiled_backward(ctx, p, dq, {&k_dkdv, kt.tq, kt.nt(), 0, kt.maxreg}, a, label, events,
-                        kt.split ? &second : nullptr, dq_delta_of(c) == 1);
+  if (kt.tma) {
+    dkdv.tail_mem = tma_maps(ctx, p, kBwdFile, dkdv_options(0), label, 32, a.q, a.d_out, p.heads,
+                             kt.tk, held, events)();
+  }
+  launch_tiled_backward(ctx, p, dq, dkdv, a, label, events, kt.split ? &second : nullptr,
+                        dq_delta_of(c) == 1);
 }
 
 }  // namespace openna
