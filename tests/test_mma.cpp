@@ -747,15 +747,15 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   }
   // In rank 1 at head dims up to 64 the dK/dV kernel is the warp-specialized WG tile: two
   // consumer warpgroups of 64 keys, rotated (KWS=3), 32-row chunks, 8 stages, its own register
-  // cap (168).
+  // cap (168), and at head dim 64 the producer's TMA boxes (KTMA), as the dQ kernel's (TMA).
   EXPECT_EQ(
       "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,TMA=1,KMAXREG=0,KNW=8,KMW=1,"
-      "KTK=32,KSTAGES=8,KWG=1,KWS=3",
+      "KTK=32,KSTAGES=8,KWG=1,KWS=3,KTMA=1",
       mma->default_config(long1d, synthetic_h100(9), Pass::Backward).str());
   EXPECT_NE(
       std::string::npos,
       mma->config_suffix(long1d, mma->default_config(long1d, synthetic_h100(9), Pass::Backward))
-          .find("_kvw8_k32_s8_r168_wg_ws3"));
+          .find("_kvw8_k32_s8_r168_wg_tma_ws3"));
   // Rank 2 at head dims up to 64 (vision-2d): the WS tile with 8 stages (74 KB) and KWS=2 (the
   // 128-key mma.sync tile of before remains the fallback where it does not fit).
   EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=3,WG=1,KNW=8,KMW=1,KTK=32,KSTAGES=8,KWG=1,KWS=2",

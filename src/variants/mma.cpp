@@ -783,6 +783,10 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     c.set("KSTAGES", 8);
     c.set("KWG", 1);
     c.set("KWS", p.rank == 1 ? 3 : 2);
+    // Since session 18 the producer takes whole chunks by the TMA where it applies (KTMA=1).
+    // H100 (tools/sweeps/ktma18.txt, two rounds), long-1d-causal's dK/dV kernel: 1.472-1.474
+    // -> 1.366-1.367 ms (f16), 1.470 -> 1.356 (bf16).
+    if (p.rank == 1 && tma_applies(p)) c.set("KTMA", 1);
     if (tile_error(p, dev, c, Pass::Backward).empty()) return c;
   }
   // Rank 2 at head dims up to 64 where the WS tile does not fit: a 128-key dK/dV tile (4 warps
@@ -880,9 +884,9 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
     // 32 or 64 query rows per chunk, 1 to 4 stages (up to 128 rows); mma.sync or WG; the
     // mma.sync tiles also with their chunk metadata in registers, WG ones also warp-specialized.
     // Each starts from the default without its dK/dV kernel's form (KRMETA and KSEQ apply to
-    // mma.sync tiles only; KWG and KWS are set below).
+    // mma.sync tiles only; KWG, KWS and KTMA are set below).
     Config base = def;
-    for (const char* key : {"KRMETA", "KSEQ", "KWG", "KWS"}) base.erase(key);
+    for (const char* key : {"KRMETA", "KSEQ", "KWG", "KWS", "KTMA"}) base.erase(key);
     for (int kwg : {0, 1})
       for (int knw : {2, 4, 8})
         for (int kmw : {1, 2})
@@ -900,10 +904,15 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
                 for (int ws : {1, 2, 3}) {
                   Config w = c;
                   w.set("KWS", ws);
-                  if (config_error(p, dev, pass, w).empty()) out.push_back(w);
-                  if (kst == 4) {  // and 8: two stages per producer warp (rank 2's default)
-                    w.set("KSTAGES", 8);
+                  // each also with the producer's TMA boxes where they apply (KWS=3)
+                  for (int ktma = 0; ktma <= (ws == 3 && tma_applies(p) ? 1 : 0); ++ktma) {
+                    if (ktma) w.set("KTMA", 1);
+                    w.set("KSTAGES", kst);
                     if (config_error(p, dev, pass, w).empty()) out.push_back(w);
+                    if (kst == 4) {  // and 8: two stages per producer warp (rank 2's default)
+                      w.set("KSTAGES", 8);
+                      if (config_error(p, dev, pass, w).empty()) out.push_back(w);
+                    }
                   }
                 }
                 c.set("KSPLIT", 1);
