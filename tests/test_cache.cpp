@@ -359,6 +359,13 @@ TEST(Sm90aRewrite, UncommentsMarkedLinesAndRaisesTheTarget) {
   EXPECT_NE(std::string::npos,
             openna::sm90a_rewrite(".version 9.0\n.target sm_90\n").find(".version 9.0\n.target sm_90a\n"));
   EXPECT_THROW(openna::sm90a_rewrite(".version 9.0\n.target sm_80\n"), openna::BuildError);
+  // A marked tensormap instruction (na_sm90.h) needs PTX ISA 8.3: 7.8 and 8.0 become 8.3.
+  for (const char* v : {"7.8", "8.0"}) {
+    const std::string tm = std::string(".version ") + v +
+                           "\n.target sm_90\n\t// @sm_90a@ tensormap.replace.tile.rank"
+                           ".shared::cta.b1024.b32 [%r1], 3;\n";
+    EXPECT_NE(std::string::npos, openna::sm90a_rewrite(tm).find(".version 8.3\n")) << v;
+  }
   // A register cap goes between each kernel's parameters and its body.
   const std::string entry =
       ".version 9.0\n.target sm_90\n.entry k(\n\t.param .u32 k_param_0\n)\n.reqntid 128, 1, 1\n{\n"

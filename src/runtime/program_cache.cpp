@@ -220,6 +220,8 @@ std::string disk_cache_path(const DeviceInfo& dev, const std::string& source,
 std::string sm90a_rewrite(const std::string& ptx, int maxnreg) {
   std::string out;
   out.reserve(ptx.size());
+  // tensormap.replace and tensormap.cp_fenceproxy need PTX ISA 8.3 (the rest: 8.0).
+  const bool isa83 = ptx.find(std::string(kSm90aMarker) + " tensormap.") != std::string::npos;
   bool target_seen = false, in_entry_header = false;
   std::istringstream in(ptx);
   std::string line;
@@ -250,8 +252,9 @@ std::string sm90a_rewrite(const std::string& ptx, int maxnreg) {
       in_entry_header = false;
     } else if (body.compare(0, 9, ".version ") == 0) {
       int major = 0, minor = 0;
-      if (std::sscanf(body.c_str() + 9, "%d.%d", &major, &minor) != 2 || major < 8) {
-        line = line.substr(0, first) + ".version 8.0";
+      if (std::sscanf(body.c_str() + 9, "%d.%d", &major, &minor) != 2 || major < 8 ||
+          (isa83 && major == 8 && minor < 3)) {
+        line = line.substr(0, first) + (isa83 ? ".version 8.3" : ".version 8.0");
       }
     }
     out += line;

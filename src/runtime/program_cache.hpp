@@ -41,7 +41,8 @@ cl::Program build_program(const cl::Context& context, const DeviceInfo& dev,
 // sm_90: the kernels write each such instruction as a PTX comment line "// @sm_90a@ <instr>"
 // (cl_kernels/na_wgmma.h) and build_program, finding the marker in the compiled PTX, rebuilds the
 // program from sm90a_rewrite's PTX. sm90a_rewrite uncomments the marked lines and sets the
-// target to sm_90a (PTX ISA 8.0 at least), and with maxnreg > 0 caps each kernel's registers
+// target to sm_90a (PTX ISA 8.0 at least; 8.3 where a marked line is a tensormap
+// instruction), and with maxnreg > 0 caps each kernel's registers
 // (.maxnreg: NVIDIA's -cl-nv-maxrregcount does not reach a program built from PTX); it throws
 // BuildError when the PTX targets anything but sm_90 (sm_90a code runs on compute capability 9.0
 // only).
