@@ -8,10 +8,7 @@
 // The product is one m64n8k16 f16 -> f32 wgmma, A (64x16) and B (8x16, K-major) read from shared
 // memory through matrix descriptors without swizzle; the probe tries both core-matrix layouts and
 // both readings of the descriptor's two byte offsets, and checks each result against the host.
-// Build on the GPU machine:  g++ -O1 -std=c++17 tools/wgmma_probe.cpp -lOpenCL -o /tmp/wgmma_probe
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
-
+// Build on the GPU machine:  g++ -O1 -std=c++17 -Itools tools/wgmma_probe.cpp -lOpenCL -o /tmp/wgmma_probe
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -20,6 +17,8 @@
 #include <regex>
 #include <string>
 #include <vector>
+
+#include "cl_probe.hpp"
 
 namespace {
 
@@ -82,24 +81,6 @@ std::string replace_all(std::string s, const std::string& from, const std::strin
   for (size_t p = s.find(from); p != std::string::npos; p = s.find(from, p + to.size()))
     s.replace(p, from.size(), to);
   return s;
-}
-
-std::string build_log(cl_program p, cl_device_id d) {
-  size_t n = 0;
-  clGetProgramBuildInfo(p, d, CL_PROGRAM_BUILD_LOG, 0, nullptr, &n);
-  std::string log(n, '\0');
-  clGetProgramBuildInfo(p, d, CL_PROGRAM_BUILD_LOG, n, log.data(), nullptr);
-  return log.substr(0, 1500);
-}
-
-std::string program_ptx(cl_program p) {
-  size_t n = 0;
-  clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof n, &n, nullptr);
-  std::string ptx(n, '\0');
-  unsigned char* ptr = reinterpret_cast<unsigned char*>(ptx.data());
-  clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof ptr, &ptr, nullptr);
-  while (!ptx.empty() && ptx.back() == '\0') ptx.pop_back();
-  return ptx;
 }
 
 uint16_t to_half(float f) {  // exact for the small integers used here
@@ -210,25 +191,12 @@ void run_all(cl_context ctx, cl_command_queue q, cl_program prog, const char* ro
 
 int main(int argc, char** argv) {
   const std::string out_dir = argc > 1 ? argv[1] : "/tmp";
-  cl_uint np = 0;
-  clGetPlatformIDs(0, nullptr, &np);
-  std::vector<cl_platform_id> plats(np);
-  clGetPlatformIDs(np, plats.data(), nullptr);
-  cl_device_id dev = nullptr;
-  for (auto p : plats) {
-    char name[256] = {0};
-    clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof name, name, nullptr);
-    if (std::strstr(name, "NVIDIA") && clGetDeviceIDs(p, CL_DEVICE_TYPE_GPU, 1, &dev, nullptr) == CL_SUCCESS)
-      break;
-    dev = nullptr;
-  }
-  if (!dev) {
-    std::printf("no NVIDIA OpenCL GPU\n");
-    return 1;
-  }
+  NvidiaCl cl;
+  if (!open_nvidia(cl)) return 1;
+  cl_device_id dev = cl.dev;
+  cl_context ctx = cl.ctx;
+  cl_command_queue q = cl.q;
   cl_int err = 0;
-  cl_context ctx = clCreateContext(nullptr, 1, &dev, nullptr, nullptr, &err);
-  cl_command_queue q = clCreateCommandQueue(ctx, dev, 0, &err);
 
   const std::string direct =
       replace_all(replace_all(kSource, "@FENCE@", kFenceAsm), "@WGMMA@", kWgmmaAsm);
@@ -237,7 +205,7 @@ int main(int argc, char** argv) {
     cl_program p = clCreateProgramWithSource(ctx, 1, &src, nullptr, &err);
     err = clBuildProgram(p, 1, &dev, opts, nullptr, nullptr);
     const std::string route = std::string("source with wgmma, options '") + opts + "'";
-    std::printf("%s: build %d\n%s\n", route.c_str(), err, build_log(p, dev).c_str());
+    std::printf("%s: build %d\n%s\n", route.c_str(), err, build_log_of(p, dev, 1500).c_str());
     if (err == CL_SUCCESS) run_all(ctx, q, p, route.c_str());
     clReleaseProgram(p);
   }
@@ -249,10 +217,10 @@ int main(int argc, char** argv) {
   err = clBuildProgram(p, 1, &dev, "", nullptr, nullptr);
   std::printf("marked source: build %d\n", err);
   if (err != CL_SUCCESS) {
-    std::printf("%s\n", build_log(p, dev).c_str());
+    std::printf("%s\n", build_log_of(p, dev, 1500).c_str());
     return 1;
   }
-  std::string ptx = program_ptx(p);
+  std::string ptx = ptx_of(p);
   std::smatch m;
   std::regex ver(R"(\.version\s+(\d+)\.(\d+))"), tgt(R"(\.target\s+(\w+))");
   if (std::regex_search(ptx, m, ver)) std::printf("PTX .version %s.%s\n", m[1].str().c_str(), m[2].str().c_str());
@@ -279,7 +247,7 @@ int main(int argc, char** argv) {
   std::printf("PTX as binary: create %d (status %d)\n", err, bstat);
   if (err == CL_SUCCESS) {
     err = clBuildProgram(p, 1, &dev, "", nullptr, nullptr);
-    std::printf("PTX as binary: build %d\n%s\n", err, build_log(p, dev).c_str());
+    std::printf("PTX as binary: build %d\n%s\n", err, build_log_of(p, dev, 1500).c_str());
     if (err == CL_SUCCESS) run_all(ctx, q, p, "sm_90a PTX as binary");
   }
   return 0;
