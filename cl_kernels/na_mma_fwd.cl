@@ -362,7 +362,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if TMA
 /* One box of TK tokens (from the key box's first, t.kst[0]) per operand and chunk, issued by
    thread 0; the stage's mbarrier for the operand counts its bytes. Tokens past the sequence
-   arrive as zeros; those past the key box but inside the sequence are real rows (TMA_V_TAIL). */
+   arrive as zeros; those past the key box but inside the sequence are real rows (TMA_WAIT_V). */
 #define TMA_CHUNK(ci, bar, dst, map)                                                          \
   do {                                                                                        \
     if (lid == 0) {                                                                           \
