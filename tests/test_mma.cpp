@@ -779,6 +779,46 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   EXPECT_EQ(0, lb.get("KSEQ", 0));
 }
 
+// The choices follow the probes' findings, recorded here as if the probes had run on a device
+// of its own name (the real H100's entries stay untouched): a failed TMA probe leaves the TMA
+// chunks out of the defaults, a failed WG probe the WG tiles, and a failed base probe makes
+// mma unsupported, so the dispatcher takes the fused variant. Each dtype is probed alone.
+TEST(MmaHostConfig, ProbeFindingsShapeTheDefaults) {
+  const Variant* mma = find_variant("mma");
+  DeviceInfo dev = synthetic_h100(9);
+  dev.name = "probe-findings test device";
+  const Problem long1d = preset_like(1, {4096}, {2048}, 1, 64, OPENNA_F16);
+  Problem long1d_bf16 = long1d;
+  long1d_bf16.dtype = OPENNA_BF16;
+  EXPECT_EQ(1, mma->default_config(long1d, dev, Pass::Forward).get("TMA", 0));
+  mma_probe_record_for_test(dev, OPENNA_F16, 2, "TMA probe: S[0][0] = 1, expected 2");
+  const Config fwd = mma->default_config(long1d, dev, Pass::Forward);
+  EXPECT_EQ(1, fwd.get("WG", 0));
+  EXPECT_EQ(0, fwd.get("TMA", 0));
+  EXPECT_EQ("", mma->config_error(long1d, dev, Pass::Forward, fwd));
+  const Config bwd = mma->default_config(long1d, dev, Pass::Backward);
+  EXPECT_EQ(0, bwd.get("TMA", 0));
+  EXPECT_EQ(0, bwd.get("KTMA", 0));
+  EXPECT_EQ(3, bwd.get("KWS", 0));
+  EXPECT_EQ("", mma->config_error(long1d, dev, Pass::Backward, bwd));
+  EXPECT_EQ(1, mma->default_config(long1d_bf16, dev, Pass::Forward).get("TMA", 0));
+
+  mma_probe_record_for_test(dev, OPENNA_F16, 1, "wgmma probe (B K-major): D[0][0] = 0");
+  for (Pass pass : {Pass::Forward, Pass::Backward}) {
+    const Config c = mma->default_config(long1d, dev, pass);
+    EXPECT_EQ(0, c.get("WG", 0)) << c.str();
+    EXPECT_EQ("", mma->config_error(long1d, dev, pass, c)) << c.str();
+  }
+  EXPECT_EQ("", mma->unsupported_reason(long1d, dev, Pass::Forward));
+  EXPECT_EQ(1, mma->default_config(long1d_bf16, dev, Pass::Forward).get("WG", 0));
+
+  mma_probe_record_for_test(dev, OPENNA_F16, 0, "shfl.sync.bfly probe failed");
+  EXPECT_EQ("the mma probe failed on probe-findings test device: shfl.sync.bfly probe failed",
+            mma->unsupported_reason(long1d, dev, Pass::Forward));
+  EXPECT_STREQ("fused", select_variant(dev, long1d, Pass::Forward).variant->family());
+  EXPECT_STREQ("mma", select_variant(dev, long1d_bf16, Pass::Forward).variant->family());
+}
+
 TEST(MmaHostConfig, RejectsBadConfigurations) {
   const DeviceInfo dev = synthetic_h100();
   const Variant* mma = find_variant("mma");

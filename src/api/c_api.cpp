@@ -174,8 +174,8 @@ openna_status openna_select_variant(openna_context* ctx, const openna_problem* p
     }
     need(buf, "buf");
     if (buf_size == 0) throw InvalidArgument("buf_size = 0");
-    const Selection s = select_variant(
-        c.device(), prob, pass == OPENNA_PASS_FORWARD ? Pass::Forward : Pass::Backward);
+    const Selection s =
+        select_variant(c, prob, pass == OPENNA_PASS_FORWARD ? Pass::Forward : Pass::Backward);
     std::strncpy(buf, s.name.c_str(), buf_size - 1);
     buf[buf_size - 1] = '\0';
   });
@@ -190,7 +190,7 @@ openna_status openna_na_forward_host(openna_context* ctx, const openna_problem* 
     need(k, "k");
     need(v, "v");
     need(out, "out");
-    const Selection s = select_variant(c.device(), prob, Pass::Forward);
+    const Selection s = select_variant(c, prob, Pass::Forward);
     const openna_tensor_bytes b = tensor_bytes(prob);
     cl::Buffer bq = upload(c, q, b.q), bk = upload(c, k, b.k), bv = upload(c, v, b.v);
     cl::Buffer bo = c.alloc(b.out, CL_MEM_WRITE_ONLY);
@@ -219,7 +219,7 @@ openna_status openna_na_backward_host(openna_context* ctx, const openna_problem*
     need(d_q, "d_q");
     need(d_k, "d_k");
     need(d_v, "d_v");
-    const Selection s = select_variant(c.device(), prob, Pass::Backward);
+    const Selection s = select_variant(c, prob, Pass::Backward);
     const openna_tensor_bytes b = tensor_bytes(prob);
     cl::Buffer bq = upload(c, q, b.q), bk = upload(c, k, b.k), bv = upload(c, v, b.v);
     cl::Buffer bo = upload(c, out, b.out), bdo = upload(c, d_out, b.out);
@@ -245,7 +245,7 @@ openna_status openna_na_forward(openna_context* ctx, const openna_problem* p, cl
     check_mem(c, v, "v", b.v);
     check_mem(c, out, "out", b.out);
     if (lse) check_mem(c, lse, "lse", b.lse);
-    const Selection s = select_variant(c.device(), prob, Pass::Forward);
+    const Selection s = select_variant(c, prob, Pass::Forward);
     s.variant->forward(c, prob, s.config, {q, k, v, out, lse}, nullptr);
   });
 }
@@ -266,7 +266,7 @@ openna_status openna_na_backward(openna_context* ctx, const openna_problem* p, c
     check_mem(c, d_q, "d_q", b.q);
     check_mem(c, d_k, "d_k", b.k);
     check_mem(c, d_v, "d_v", b.v);
-    const Selection s = select_variant(c.device(), prob, Pass::Backward);
+    const Selection s = select_variant(c, prob, Pass::Backward);
     s.variant->backward(c, prob, s.config, {q, k, v, out, d_out, lse, d_q, d_k, d_v}, nullptr);
   });
 }

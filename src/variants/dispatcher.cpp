@@ -78,4 +78,9 @@ Selection select_variant(const DeviceInfo& dev, const Problem& p, Pass pass,
   throw Unsupported("no variant can run " + p.describe() + " on " + dev.name + reasons);
 }
 
+Selection select_variant(Context& ctx, const Problem& p, Pass pass, const std::string& forced) {
+  for (const Variant* v : variant_registry()) v->prepare(ctx, p);
+  return select_variant(ctx.device(), p, pass, forced);
+}
+
 }  // namespace openna

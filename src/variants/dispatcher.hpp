@@ -22,6 +22,10 @@ struct Selection {
 // family (or every family) cannot run the problem.
 Selection select_variant(const DeviceInfo& dev, const Problem& p, Pass pass,
                          const std::string& forced = "");
+// The same after every variant's prepare on the context (the mma variant's probes): what the
+// library's entry points use.
+Selection select_variant(Context& ctx, const Problem& p, Pass pass,
+                         const std::string& forced = "");
 
 // The configuration the dispatcher would use for a given variant (tuned, else default).
 Selection configure(const Variant& v, const DeviceInfo& dev, const Problem& p, Pass pass);

@@ -347,6 +347,25 @@ struct ProbeKey {
 std::mutex g_probe_mutex;
 std::map<ProbeKey, std::string> g_probe_results;
 
+// The finding of a probe that has run on this device and failed ("" when it passed or has not
+// run in this process).
+std::string probe_failure(const DeviceInfo& dev, openna_dtype dtype, ProbeKind kind) {
+  std::lock_guard<std::mutex> lock(g_probe_mutex);
+  const auto it =
+      g_probe_results.find(ProbeKey{dev.name, dev.driver_version, static_cast<int>(dtype), kind});
+  return it == g_probe_results.end() ? "" : it->second;
+}
+
+// WG tiles for the defaults: a device with wgmma whose WG probe has not failed.
+bool wg_default_ok(const DeviceInfo& dev, openna_dtype dtype) {
+  return wgmma_device(dev) && probe_failure(dev, dtype, ProbeKind::Wg).empty();
+}
+
+// TMA chunks for the defaults: where they apply and the TMA probe has not failed.
+bool tma_default_ok(const DeviceInfo& dev, const Problem& p) {
+  return tma_applies(p) && probe_failure(dev, p.dtype, ProbeKind::Tma).empty();
+}
+
 // Storage bits of small integers (exact in f16 and bf16), and back.
 std::uint16_t to_bits(int x, openna_dtype dt) {
   return dt == OPENNA_BF16 ? float_to_bf16(static_cast<float>(x))
@@ -555,6 +574,21 @@ std::string mma_tma_probe(Context& ctx, openna_dtype dtype) {
   return cached_probe(ctx, dtype, ProbeKind::Tma);
 }
 
+void mma_probe_record_for_test(const DeviceInfo& dev, openna_dtype dtype, int kind,
+                               const std::string& finding) {
+  const ProbeKind k = kind == 2 ? ProbeKind::Tma : kind == 1 ? ProbeKind::Wg : ProbeKind::Base;
+  std::lock_guard<std::mutex> lock(g_probe_mutex);
+  g_probe_results[ProbeKey{dev.name, dev.driver_version, static_cast<int>(dtype), k}] = finding;
+}
+
+void MmaVariant::prepare(Context& ctx, const Problem& p) const {
+  const DeviceInfo& dev = ctx.device();
+  if (p.dtype == OPENNA_F32 || !dev.is_nvidia() || !dev.is_gpu() || dev.nv_cc_major < 8) return;
+  if (!mma_probe(ctx, p.dtype).empty() || !wgmma_device(dev)) return;
+  if (!mma_probe(ctx, p.dtype, true).empty()) return;
+  if (tma_applies(p)) mma_tma_probe(ctx, p.dtype);
+}
+
 std::string MmaVariant::unsupported_reason(const Problem& p, const DeviceInfo& dev,
                                            Pass pass) const {
   if (p.dtype == OPENNA_F32) return "mma takes f16 or bf16 (f32 runs on the fused variant)";
@@ -571,6 +605,8 @@ std::string MmaVariant::unsupported_reason(const Problem& p, const DeviceInfo& d
   if (head_dim_bucket(p.head_dim) > 128 || head_dim_bucket(p.head_dim_v) > 128) {
     return "mma keeps Q fragments in registers: head dims up to 128";
   }
+  const std::string failed = probe_failure(dev, p.dtype, ProbeKind::Base);
+  if (!failed.empty()) return "the mma probe failed on " + dev.name + ": " + failed;
   const std::string why = config_error(p, dev, pass, default_config(p, dev, pass));
   if (!why.empty()) return "no tile configuration fits: " + why;
   return "";
@@ -615,7 +651,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
       t.tk = 16;
       t.stages = 1;
     }
-  } else if (wgmma_device(dev) && hdp <= 64 && p.rank == 1) {
+  } else if (wg_default_ok(dev, p.dtype) && hdp <= 64 && p.rank == 1) {
     // WG tiles (wgmma), two warpgroups of 64 rows, 64-key chunks, the register cap that fits two
     // work-groups on an SM (2026-11-26 session 5, f16, checked): long-1d-causal 1.189 -> 1.101
     // ms on the H200 and 1.180 -> 1.102 on the H100. In rank 2 the WG tile won on the H200
@@ -632,7 +668,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     // Since session 18 the K and V chunks by the TMA where it applies (tma_applies): H100,
     // long-1d-causal, two alternating rounds (tools/sweeps/tma18.txt): 0.8647-0.8784 -> 0.7085-
     // 0.7096 ms (f16), 0.8602 -> 0.7081 (bf16).
-    t.tma = tma_applies(p) ? 1 : 0;
+    t.tma = tma_default_ok(dev, p) ? 1 : 0;
   } else if (p.rank == 1) {
     t.nw = 4;
     t.mw = hdp <= 64 ? 2 : 1;
@@ -655,7 +691,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     t.stages = 1;
     // Compute capability 9.0: a WG tile of two warpgroups, 2 stages (66 KB at head dim 128).
     // H100, f16 (session 15, smem15b.txt): video-3d 3.638 -> 3.359 ms.
-    if (wgmma_device(dev)) {
+    if (wg_default_ok(dev, p.dtype)) {
       t.wg = 1;
       t.stages = 2;
     }
@@ -663,7 +699,7 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   query_box(p, t.rows(), t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
   fall_back(p, dev, pass, t);
-  if (pass == Pass::Backward && wgmma_device(dev)) {
+  if (pass == Pass::Backward && wg_default_ok(dev, p.dtype)) {
     const Config wg = wg_dq_default(p, dev, t);
     if (!wg.params.empty()) return wg;
   }
@@ -716,7 +752,7 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     q.maxreg = 128;
     // The chunks by the TMA where it applies: H100, long-1d-causal (f16, two alternating
     // rounds, session 18, tools/sweeps/tma18.txt): the dQ kernel 1.017-1.026 -> 0.912-0.913 ms.
-    q.tma = tma_applies(p) ? 1 : 0;
+    q.tma = tma_default_ok(dev, p) ? 1 : 0;
   } else if (hdp > 64 && p.rank > 1) {
     // Two warpgroups, 3 stages: more than 48 KB (compute capability 9.0 allows it, and only it
     // calls this). H100, f16 (2026-11-27 session 15, tools/sweeps/smem15b.txt): the dQ kernel
@@ -786,7 +822,7 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     // Since session 18 the producer takes whole chunks by the TMA where it applies (KTMA=1).
     // H100 (tools/sweeps/ktma18.txt, two rounds), long-1d-causal's dK/dV kernel: 1.472-1.474
     // -> 1.366-1.367 ms (f16), 1.470 -> 1.356 (bf16).
-    if (p.rank == 1 && tma_applies(p)) c.set("KTMA", 1);
+    if (p.rank == 1 && tma_default_ok(dev, p)) c.set("KTMA", 1);
     if (tile_error(p, dev, c, Pass::Backward).empty()) return c;
   }
   // Rank 2 at head dims up to 64 where the WS tile does not fit: a 128-key dK/dV tile (4 warps

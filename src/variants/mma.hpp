@@ -18,6 +18,10 @@ class MmaVariant final : public Variant {
   std::string config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                            const Config& c) const override;
   std::string config_suffix(const Problem& p, const Config& c) const override;
+  // The probes the problem's choices rely on (base, then WG and TMA on compute capability 9.0):
+  // where one failed, unsupported_reason refuses mma (the base probe) or default_config leaves
+  // the WG tiles or the TMA chunks out.
+  void prepare(Context& ctx, const Problem& p) const override;
   SimResult simulate(const Problem& p, const Config& c) const override;
   void forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
                Events* events) const override;
@@ -38,5 +42,9 @@ std::string mma_probe(Context& ctx, openna_dtype dtype, bool wg = false);
 // tensor maps built on the GPU, a swizzled box by cp.async.bulk.tensor, wgmma through the
 // forward's swizzled descriptors) and the WG probe, else why not. Cached as mma_probe.
 std::string mma_tma_probe(Context& ctx, openna_dtype dtype);
+// Tests only: records a probe's finding for a device as if the probe had run there (kind 0:
+// base, 1: WG, 2: TMA).
+void mma_probe_record_for_test(const DeviceInfo& dev, openna_dtype dtype, int kind,
+                               const std::string& finding);
 
 }  // namespace openna

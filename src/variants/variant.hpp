@@ -67,6 +67,14 @@ class Variant {
   // Full variant name, e.g. na_fwd_fused_r2_k13x13_hd64_q8x8_f16.
   std::string name(const Problem& p, const Config& c, Pass pass) const;
 
+  // Runs, on the context's device, whatever this variant's choices for the problem depend on
+  // and cannot learn from a DeviceInfo alone (the mma variant's probes, whose cached findings
+  // unsupported_reason and default_config then read). Default: nothing.
+  virtual void prepare(Context& ctx, const Problem& p) const {
+    (void)ctx;
+    (void)p;
+  }
+
   virtual void forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
                        Events* events) const = 0;
   virtual void backward(Context& ctx, const Problem& p, const Config& c, const BwdArgs& a,
