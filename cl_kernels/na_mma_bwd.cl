@@ -139,19 +139,6 @@
   }
 /* acc[m] += (K or V rows of the warp's block m) x (a chunk, K-major through desc), for every k16
    step of the head dims hd. */
-#if TMA /* the 128-byte swizzle layout (na_sm90.h); chunks of TQC <= WG_SN rows: one piece */
-#define WG_KEY_PRODUCT(acc, fr, tile, stride, hd, desc, seg)                                  \
-  _Pragma("unroll") for (int m = 0; m < MW; ++m)                                              \
-      _Pragma("unroll") for (int kk = 0; kk < (hd) / 16; ++kk) {                              \
-    uint a[4];                                                                                \
-    KV_A(a, fr, tile, stride, m, kk);                                                         \
-    WG_CAT(WGMMA_RA_N, WG_SN)(acc[m], a[0], a[1], a[2], a[3],                                 \
-                              na_wg_desc_at(desc, NA_SW128_KMAJOR_OFF(kk, 0)), 0);            \
-  }
-#define CHUNK_KMAJOR_DESC(base, seg) NA_SW128_KMAJOR_DESC(SMEM_ADDR(base))
-#define CHUNK_MN_DESC(base, seg) NA_SW128_MN_DESC(SMEM_ADDR(base))
-#define CHUNK_MN_AT(desc, kk, seg) na_wg_desc_at(desc, NA_SW128_MN_OFF(kk))
-#else
 #define WG_KEY_PRODUCT(acc, fr, tile, stride, hd, desc, seg)             \
   _Pragma("unroll") for (int m = 0; m < MW; ++m)                         \
       _Pragma("unroll") for (int kk = 0; kk < (hd) / 16; ++kk) {         \
@@ -159,10 +146,6 @@
     KV_A(a, fr, tile, stride, m, kk);                                    \
     WG_KMAJOR_PIECES(acc[m], a[0], a[1], a[2], a[3], desc, kk, seg);     \
   }
-#define CHUNK_KMAJOR_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), 128, (seg) * 128)
-#define CHUNK_MN_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), (seg) * 128, 128)
-#define CHUNK_MN_AT(desc, kk, seg) na_wg_desc_at(desc, (kk) * (seg) * 16)
-#endif
 /* dV += P^T dO and dK += dS^T Q as one wgmma group: P^T and dS^T as A from their packed
    fragments pa and da, the dO and Q chunks at os and qs as B stored MN-major (dims contiguous,
    queries along K: tb = 1), a k16 step two groups of 8 queries further. */
@@ -301,7 +284,8 @@
 #endif
 #if TMA && (!WS || !WS_ROT || RANK != 1 || DIL0 != 1 || !HD_EXACT || HDP != 64 || HDVP != 64 || \
             TQC > WG_SN)
-#error "TMA: the rotated WS tile, rank 1 without dilation, head dims 64"
+/* chunks of up to WG_SN (32) rows: the form measured and tested */
+#error "TMA: the rotated WS tile, rank 1 without dilation, head dims 64, up to 32-row chunks"
 #endif
 
 /* P^T and dS^T are masked to each query's window unless every query sees the tile.

@@ -593,40 +593,23 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
    along K, `seg` 16-byte segments a row): S = Q K^T and dP = dO V^T. WG_ISSUE_MN: acc (N
    columns) += A (pa) times the chunk at `base` stored MN-major (keys along K, `seg` segments a
    row): O += P V and dQ += dS K. */
-#if TMA
-/* The 128-byte swizzle layout of the TMA's boxes (na_sm90.h): the next WG_SN keys are WG_SN
-   rows further. */
-#define WG_KMAJOR_DESC(base, seg) NA_SW128_KMAJOR_DESC(SMEM_ADDR(base))
-#define WG_KMAJOR_AT(desc, kk, h, seg) na_wg_desc_at(desc, NA_SW128_KMAJOR_OFF(kk, (h) * WG_SN))
-#define WG_MN_DESC(base, seg) NA_SW128_MN_DESC(SMEM_ADDR(base))
-#define WG_MN_AT(desc, kk, seg) na_wg_desc_at(desc, NA_SW128_MN_OFF(kk))
-#else
-/* Core matrices: K-major, a k16 step is two cores further (256 bytes), the next WG_SN keys
-   WG_SN / 8 row groups of `seg` cores; MN-major, a k16 step is two row groups. */
-#define WG_KMAJOR_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), 128, (seg) * 128)
-#define WG_KMAJOR_AT(desc, kk, h, seg) na_wg_desc_at(desc, 16 * (kk) + (h) * (WG_SN / 8) * (seg) * 8)
-#define WG_MN_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), (seg) * 128, 128)
-#define WG_MN_AT(desc, kk, seg) na_wg_desc_at(desc, (kk) * (seg) * 16)
-#endif
 #define WG_ISSUE_KMAJOR(acc, a, base, seg, hd)                                                \
   do {                                                                                        \
-    const ulong kd_ = WG_KMAJOR_DESC(base, seg);                                              \
+    const ulong kd_ = CHUNK_KMAJOR_DESC(base, seg);                                           \
     _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, TK)(acc[m]);        \
     _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
                                                                           kk < (hd) / 16; ++kk) \
-        _Pragma("unroll") for (int h_ = 0; h_ < WG_CHUNK / WG_SN; ++h_)                       \
-            WG_CAT(WGMMA_RA_N, WG_SN)(acc[m] + h_ * (WG_SN / 8), a[m][kk][0], a[m][kk][1],     \
-                                      a[m][kk][2], a[m][kk][3], WG_KMAJOR_AT(kd_, kk, h_, seg), \
-                                      0);                                                     \
+        WG_KMAJOR_PIECES(acc[m], a[m][kk][0], a[m][kk][1], a[m][kk][2], a[m][kk][3], kd_, kk,   \
+                         seg);                                                                \
   } while (0)
 #define WG_ISSUE_MN(acc, n, base, seg)                                                        \
   do {                                                                                        \
-    const ulong vd_ = WG_MN_DESC(base, seg);                                                  \
+    const ulong vd_ = CHUNK_MN_DESC(base, seg);                                               \
     _Pragma("unroll") for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_FENCE_N, n)(acc[m]);         \
     _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;         \
                                                                           kk < TK / 16; ++kk) \
         WG_CAT(WGMMA_RA_N, n)(acc[m], pa[m][kk][0], pa[m][kk][1], pa[m][kk][2], pa[m][kk][3],  \
-                              WG_MN_AT(vd_, kk, seg), 1);                                     \
+                              CHUNK_MN_AT(vd_, kk, seg), 1);                                  \
   } while (0)
 #endif
 

@@ -10,7 +10,7 @@
  * Tensor maps: OpenCL has no cuTensorMapEncode, so na_tma_map_build writes the 128-byte map in
  * shared memory from zeros with tensormap.replace (every field it documents), and a whole warp
  * copies it to global memory with tensormap.cp_fenceproxy (release). A kernel that uses the map
- * acquires it once (na_tma_map_acquire) before its first copy through it. */
+ * acquires it once (NA_TMA_MAP_ACQUIRE) before its first copy through it. */
 #ifndef NA_SM90_H
 #define NA_SM90_H
 

@@ -38,11 +38,6 @@
 #define WG_CAT_(a, b) a##b
 #define WG_CAT(a, b) WG_CAT_(a, b)
 
-/* acc[0 .. WG_CHUNK / 8) += A (a0..a3) times a k16 step `kk` of WG_CHUNK columns of a K-major
-   chunk (core matrices, `seg` 16-byte segments per row) through `desc`, in pieces of WG_SN
-   columns: a k16 step is two cores further, the next piece WG_SN / 8 row groups. */
-#define WG_KMAJOR_PIECES(acc, a0, a1, a2, a3, desc, kk, seg)                                    _Pragma("unroll") for (int h_ = 0; h_ < WG_CHUNK / WG_SN; ++h_)                                   WG_CAT(WGMMA_RA_N, WG_SN)(((acc) + h_ * (WG_SN / 8)), a0, a1, a2, a3,                                                   na_wg_desc_at(desc, 16 * (kk) + h_ * (WG_SN / 8) * (seg) * 8), 0)
-
 /* A shared-memory matrix descriptor without swizzle: the operand is made of 8 x 16-byte core
    matrices (128 contiguous bytes each); lbo = bytes between cores along K, sbo = bytes between
    cores along M or N; addr is 16-byte aligned. */
@@ -59,6 +54,29 @@ NA_FN ulong na_wg_desc(uint addr, uint lbo, uint sbo) {
 NA_FN ulong na_wg_desc_at(ulong desc, uint off) {
   return (desc & 0xFFFFFFFF00000000UL) | (ulong)((uint)desc + off);
 }
+
+/* The descriptors of a WG kernel's chunks of rows with `seg` 16-byte segments each, and the
+   offsets (16-byte units) of a product's operand within them: CHUNK_KMAJOR_* for B stored
+   K-major (a row's elements along K: K in S = Q K^T), k16 step kk and `rows` rows further (a
+   multiple of 8); CHUNK_MN_* for B stored MN-major (rows along K: V in P V), k16 step kk. With
+   TMA the chunks are the TMA's 128-byte swizzle layout (na_sm90.h's NA_SW128_*), else core
+   matrices (the segment sg of row r in core (r / 8, sg), the cores of 8 rows contiguous): a k16
+   step is two cores, 8 rows are `seg` cores. */
+#if defined(TMA) && TMA
+#define CHUNK_KMAJOR_DESC(base, seg) NA_SW128_KMAJOR_DESC(SMEM_ADDR(base))
+#define CHUNK_KMAJOR_AT(desc, kk, rows, seg) na_wg_desc_at(desc, NA_SW128_KMAJOR_OFF(kk, rows))
+#define CHUNK_MN_DESC(base, seg) NA_SW128_MN_DESC(SMEM_ADDR(base))
+#define CHUNK_MN_AT(desc, kk, seg) na_wg_desc_at(desc, NA_SW128_MN_OFF(kk))
+#else
+#define CHUNK_KMAJOR_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), 128, (seg) * 128)
+#define CHUNK_KMAJOR_AT(desc, kk, rows, seg)   na_wg_desc_at(desc, 16 * (kk) + ((rows) / 8) * (seg) * 8)
+#define CHUNK_MN_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), (seg) * 128, 128)
+#define CHUNK_MN_AT(desc, kk, seg) na_wg_desc_at(desc, (kk) * (seg) * 16)
+#endif
+
+/* acc[0 .. WG_CHUNK / 8) += A (a0..a3) times k16 step `kk` of a K-major chunk (CHUNK_KMAJOR_*,
+   `seg` segments a row) through `desc`, in pieces of WG_SN columns (WG_SN rows further each). */
+#define WG_KMAJOR_PIECES(acc, a0, a1, a2, a3, desc, kk, seg)                          _Pragma("unroll") for (int h_ = 0; h_ < WG_CHUNK / WG_SN; ++h_)                         WG_CAT(WGMMA_RA_N, WG_SN)(((acc) + h_ * (WG_SN / 8)), a0, a1, a2, a3,                                         CHUNK_KMAJOR_AT(desc, kk, h_ * WG_SN, seg), 0)
 
 #define WGMMA_RA_N8(d, a0, a1, a2, a3, desc, tb)                                    \
   NA_ASM("// @sm_90a@ wgmma.mma_async.sync.aligned.m64n8k16.f32." MMA_AB "." MMA_AB \

@@ -226,7 +226,7 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
   if (t.tma != 0) {
     if (t.tma != 1) return k + "TMA must be 0 or 1, not " + std::to_string(t.tma);
     if (kv && t.ws != 3) return "KTMA needs KWS=3 (its producer issues the boxes)";
-    if (kv && t.tk > 32) return "KTMA needs KTK of 32 or less (one wgmma piece a chunk)";
+    if (kv && t.tk > 32) return "KTMA needs KTK of 32 or less (the form measured and tested)";
     if (!t.wg || t.stages < 2) return k + "TMA needs " + k + "WG=1 and " + k + "STAGES of 2 or more";
     if (p.rank != 1 || p.axis[0].dilation != 1) {
       return k + "TMA needs rank 1 without dilation (a chunk is consecutive tokens)";
@@ -822,7 +822,7 @@ Config wg_dq_default(const Problem& p, const DeviceInfo& dev, const MmaTile& kv)
     // Since session 18 the producer takes whole chunks by the TMA where it applies (KTMA=1).
     // H100 (tools/sweeps/ktma18.txt, two rounds), long-1d-causal's dK/dV kernel: 1.472-1.474
     // -> 1.366-1.367 ms (f16), 1.470 -> 1.356 (bf16).
-    if (p.rank == 1 && tma_default_ok(dev, p)) c.set("KTMA", 1);
+    if (tma_default_ok(dev, p)) c.set("KTMA", 1);
     if (tile_error(p, dev, c, Pass::Backward).empty()) return c;
   }
   // Rank 2 at head dims up to 64 where the WS tile does not fit: a 128-key dK/dV tile (4 warps
@@ -1055,21 +1055,13 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
   return opts;
 }
 
-// A configuration with WG tiles runs only where the wgmma probe passed.
-void require_wg_probe(Context& ctx, const Problem& p, const Config& c) {
-  const std::string why = mma_probe(ctx, p.dtype, true);
-  if (!why.empty()) {
-    throw Unsupported("mma configuration " + c.str() + ": WG tiles are disabled on " +
-                      ctx.device().name + ": " + why);
-  }
-}
-
-// A configuration with TMA chunks runs only where the TMA probe (and the WG probe) passed.
-void require_tma_probe(Context& ctx, const Problem& p, const Config& c) {
-  const std::string why = mma_tma_probe(ctx, p.dtype);
-  if (!why.empty()) {
-    throw Unsupported("mma configuration " + c.str() + ": TMA chunks are disabled on " +
-                      ctx.device().name + ": " + why);
+// A configuration with WG tiles (`what`: "WG tiles") or TMA chunks ("TMA chunks") runs only
+// where their probe passed: `finding` is its result (mma_probe with wg, mma_tma_probe).
+void require_probe(const std::string& finding, const char* what, const Context& ctx,
+                   const Config& c) {
+  if (!finding.empty()) {
+    throw Unsupported("mma configuration " + c.str() + ": " + what + " are disabled on " +
+                      ctx.device().name + ": " + finding);
   }
 }
 
@@ -1101,8 +1093,8 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   const std::string probe = mma_probe(ctx, p.dtype);
   if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
   const MmaTile t = tile_of(c);
-  if (t.wg) require_wg_probe(ctx, p, c);
-  if (t.tma) require_tma_probe(ctx, p, c);
+  if (t.wg) require_probe(mma_probe(ctx, p.dtype, true), "WG tiles", ctx, c);
+  if (t.tma) require_probe(mma_tma_probe(ctx, p.dtype), "TMA chunks", ctx, c);
   const std::string label = name(p, c, Pass::Forward);
   // SPOS: with a positive scale the kernel folds it into the exponentials (the row maxima are
   // taken of the unscaled scores); any other scale keeps the separate multiply.
@@ -1138,8 +1130,8 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   if (!probe.empty()) throw Unsupported("mma is disabled on " + ctx.device().name + ": " + probe);
   const MmaTile t = tile_of(c);
   const MmaTile kt = dkdv_tile_of(c, p);
-  if (t.wg || kt.wg) require_wg_probe(ctx, p, c);
-  if (t.tma || kt.tma) require_tma_probe(ctx, p, c);
+  if (t.wg || kt.wg) require_probe(mma_probe(ctx, p.dtype, true), "WG tiles", ctx, c);
+  if (t.tma || kt.tma) require_probe(mma_tma_probe(ctx, p.dtype), "TMA chunks", ctx, c);
   const std::string label = name(p, c, Pass::Backward);
   const std::string dq_opts = mma_options(
       ctx.device(), p, t,
