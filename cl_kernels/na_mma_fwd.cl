@@ -88,6 +88,9 @@
 #define WG 0 /* 1: both products by Hopper's wgmma (sm_90a, na_wgmma.h): the 4 warps of a
                 warpgroup multiply their 64 rows together, K and V chunks as core matrices */
 #endif
+#if defined(TMA) && TMA && RANK > 1 && HDP > 64
+#define CHUNK_HALF_BYTES (TK * 128) /* TMA_BOX at head dim 128: two boxes of 64 dims a chunk */
+#endif
 #if WG
 #define WG_CHUNK TK /* S (and dP) run in pieces of WG_SN keys (na_wgmma.h) */
 #include "na_wgmma.h"
@@ -111,14 +114,38 @@
    box and an mbarrier a stage and operand signalling its bytes, instead of cp.async by every
    thread; the chunks are stored in the 128-byte swizzle layout that wgmma reads through
    na_wg_desc_sw128. Rank 1 without dilation (a chunk is TK consecutive tokens), head dims 64
-   (a row is the swizzle's 128 bytes), WG tiles of 2+ stages. */
+   (a row is the swizzle's 128 bytes), WG tiles of 2+ stages.
+   Ranks 2 and 3 (TMA_BOX, the forward only): a chunk is a box of KB0 x KB1 x KB2 keys of the
+   tile's key box (TK = their product; the fastest used axis a multiple of 8), one rank-5 box a
+   64 dims (na_tma_box_maps); the key box is visited in such boxes, the last ones on an axis
+   reaching past it (masked, their V rows zeroed), and masks factor by axis. Head dims 64 or
+   128 (two boxes a row), no dilation. */
 #define TMA 0
 #endif
 #if TMA
 #include "na_sm90.h"
-#if !WG || RANK != 1 || DIL0 != 1 || !HD_EXACT || HDP != 64 || HDVP != 64 || STAGES < 2
+#if RANK == 1
+#define TMA_BOX 0
+#if !WG || DIL0 != 1 || !HD_EXACT || HDP != 64 || HDVP != 64 || STAGES < 2
 #error "TMA: WG tiles of 2+ stages, rank 1 without dilation, head dims 64"
 #endif
+#else
+#define TMA_BOX 1
+#if !WG || MMA_DQ || ROT || DIL0 != 1 || DIL1 != 1 || DIL2 != 1 || !HD_EXACT || HDP != HDVP || \
+    (HDP != 64 && HDP != 128) || STAGES < 2
+#error "TMA at rank 2-3: the forward's WG tiles of 2+ stages, no dilation, head dims 64 or 128"
+#endif
+#if !defined(KB0) || !defined(KB1) || !defined(KB2) || KB0 * KB1 * KB2 != TK || \
+    (RANK == 3 && KB2 % 8 != 0) || (RANK == 2 && (KB2 != 1 || KB1 % 8 != 0))
+#error "TMA_BOX: chunk boxes KB0 x KB1 x KB2 of TK keys, the fastest used axis a multiple of 8"
+#endif
+#define BOX_F (RANK == 3 ? 2 : 1)   /* the fastest used axis */
+#define KBF (RANK == 3 ? KB2 : KB1) /* its extent in a chunk */
+#define KBM (RANK == 3 ? KB1 : 1)   /* rank 3: axis 1's */
+#define NJF (KBF / 8)               /* n8 key blocks along the fastest axis */
+#endif
+#else
+#define TMA_BOX 0
 #endif
 #define NT (32 * NW)
 #define WR (16 * MW) /* query rows per warp */
@@ -197,8 +224,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #else
   __local uint smem[SMEM_WORDS] __attribute__((aligned(SMEM_ALIGN)));
 #endif
+#if !TMA_BOX
   __local int key_y[STAGES][3][TK]; /* box coordinates of each chunk's keys (FAR past the box) */
   __local int key_in[STAGES][TK];   /* 1 when the key is in every row's window of the tile */
+#endif
 
   const int lid = get_local_id(0);
   const int lane = lid & 31, warp = lid >> 5;
@@ -213,7 +242,25 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   const na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
   if (!t.live) return;
   const int kbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
+#if TMA_BOX
+  /* chunk boxes per axis, and the box coordinates (in chunks) of the pass's chunk */
+  const int nk1 = (t.kcnt[1] + KB1 - 1) / KB1, nk2 = (t.kcnt[2] + KB2 - 1) / KB2;
+  const int nchunks = (t.kcnt[0] + KB0 - 1) / KB0 * nk1 * nk2;
+  int kcur[3] = {0, 0, 0};
+#define BOX_NEXT()                   \
+  do {                               \
+    if (++kcur[2] == nk2) {          \
+      kcur[2] = 0;                   \
+      if (++kcur[1] == nk1) {        \
+        kcur[1] = 0;                 \
+        ++kcur[0];                   \
+      }                              \
+    }                                \
+  } while (0)
+#else
   const int nchunks = (kbox + TK - 1) / TK;
+#define BOX_NEXT() ((void)0)
+#endif
 #if TMA
   const ulong kmap = (ulong)(size_t)tmaps, vmap = kmap + 128;
   if (lid == 0) { /* published by the query staging's barrier (below) */
@@ -435,6 +482,52 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 /* the box coordinates of column `col` of chunk c (past the box: outside every window) */
 #define KEY_Y(y0, y1, y2, c, st, col) \
   const int y0 = (c) * TK + (col), y1 = 0, y2 = 0
+#elif TMA_BOX
+/* Chunk ci (a box of KB0 x KB1 x KB2 keys at chunk coordinates c0, c1, c2 of the key box) of one
+   operand: HDP / 64 boxes of 64 dims, issued by thread 0 on the stage's mbarrier. Axis 0 and the
+   batch are one dimension of the map. */
+#define TMA_CHUNK(ci, bar, dst, map)                                                          \
+  do {                                                                                        \
+    if (lid == 0) {                                                                           \
+      const int c2_ = (ci) % nk2, c1_ = ((ci) / nk2) % nk1, c0_ = (ci) / (nk2 * nk1);         \
+      na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 2 * HDP);                                    \
+      _Pragma("unroll") for (int h_ = 0; h_ < HDP / 64; ++h_)                                 \
+        NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hk,                      \
+                       t.kst[2] + c2_ * KB2, t.kst[1] + c1_ * KB1,                            \
+                       b * L0 + t.kst[0] + c0_ * KB0, SMEM_ADDR(bar));                        \
+    }                                                                                         \
+  } while (0)
+#define LOAD_K(ci, st) TMA_CHUNK(ci, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap)
+#define LOAD_V(ci, st) TMA_CHUNK(ci, &tma_bar[st][1], smem + (st) * STAGE_WORDS + K_WORDS, vmap)
+#define TMA_WAIT_K(cc, st) na_mbar_wait(SMEM_ADDR(&tma_bar[st][0]), ((cc) / STAGES) & 1)
+/* As at rank 1, V's rows outside the key box become zeros, here in the chunks that reach past
+   it on some axis (the pass's chunk: kcur); 16 bytes a thread and step. */
+#define TMA_WAIT_V(cc, st)                                                                    \
+  do {                                                                                        \
+    na_mbar_wait(SMEM_ADDR(&tma_bar[st][1]), ((cc) / STAGES) & 1);                            \
+    const int r0_ = t.kcnt[0] - kcur[0] * KB0, r1_ = t.kcnt[1] - kcur[1] * KB1;               \
+    const int r2_ = t.kcnt[2] - kcur[2] * KB2;                                                \
+    if (r0_ < KB0 || r1_ < KB1 || r2_ < KB2) {                                                \
+      __local uint4* vz_ = (__local uint4*)(smem + (st) * STAGE_WORDS + K_WORDS);             \
+      _Pragma("unroll") for (int u_ = 0; u_ < (TK * 8 * (HDP / 64) + NT - 1) / NT; ++u_) {    \
+        const int i_ = lid + u_ * NT, row_ = (i_ / 8) % TK;                                   \
+        if (i_ < TK * 8 * (HDP / 64) &&                                                       \
+            (row_ / (KB1 * KB2) >= r0_ || (row_ / KB2) % KB1 >= r1_ || row_ % KB2 >= r2_))    \
+          vz_[i_] = (uint4)(0u, 0u, 0u, 0u);                                                  \
+      }                                                                                       \
+      WG_PROXY_FENCE();                                                                       \
+    }                                                                                         \
+  } while (0)
+/* whether the pass's chunk lies inside every window of the tile and inside the key box */
+#define CHUNK_FULL(full, c, st)                                                               \
+  do {                                                                                        \
+    full = 1;                                                                                 \
+    _Pragma("unroll") for (int a_ = 0; a_ < 3; ++a_) {                                        \
+      const int kb_ = a_ == 0 ? KB0 : a_ == 1 ? KB1 : KB2, o_ = kcur[a_] * kb_;               \
+      full &= o_ >= ilo[a_] && o_ + kb_ <= min(ihi[a_], t.kcnt[a_]);                          \
+    }                                                                                         \
+  } while (0)
+#define CHUNK_HIT(hit, c, st) hit = 1
 #else
   /* A slot's box coordinates from its flat key index: constants on the axes past RANK (the box
      is 1 wide there), which saves registers. */
@@ -563,6 +656,33 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 
 /* Masks S (rows g, g + 8 of each block; chunk c's keys in stage st) to each row's window: the
    entries outside become `val` (-inf for scores, 0 for P). */
+#if TMA_BOX
+/* Column j * 8 + 2 tq + e of a chunk box is key (j / (NJF * KBM), (j / NJF) % KBM, (j % NJF) * 8
+   + 2 tq + e) of the box (axes 0, 1, 2 at rank 3; 0 and 1 at rank 2): a row's test factors into
+   one per axis and value (ps, pm, pf), each a compare of unsigned offsets, then one AND a
+   column. Keys past the key box are outside every window. */
+#define MASK_S(s, c, st, val)                                                                 \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int i = 0; i < 2;     \
+                                                                          ++i) {              \
+    int pf_[NJF][2], pm_[KBM], ps_[KB0];                                                      \
+    const int bf_ = wlo[m][i][BOX_F] - kcur[BOX_F] * KBF;                                     \
+    const uint nf_ = whi[m][i][BOX_F] - wlo[m][i][BOX_F];                                     \
+    _Pragma("unroll") for (int u = 0; u < NJF; ++u) _Pragma("unroll") for (int e = 0; e < 2;  \
+                                                                           ++e)               \
+      pf_[u][e] = (uint)(u * 8 + 2 * tq + e - bf_) < nf_;                                     \
+    const int bm_ = RANK == 3 ? wlo[m][i][1] - kcur[1] * KB1 : 0;                             \
+    const uint nm_ = RANK == 3 ? whi[m][i][1] - wlo[m][i][1] : 1u;                            \
+    _Pragma("unroll") for (int u = 0; u < KBM; ++u) pm_[u] = (uint)(u - bm_) < nm_;           \
+    const int bs_ = wlo[m][i][0] - kcur[0] * KB0;                                             \
+    const uint ns_ = whi[m][i][0] - wlo[m][i][0];                                             \
+    _Pragma("unroll") for (int u = 0; u < KB0; ++u) ps_[u] = (uint)(u - bs_) < ns_;           \
+    _Pragma("unroll") for (int j = 0; j < NKB; ++j) {                                         \
+      const int pj_ = pm_[(j / NJF) % KBM] & ps_[j / (NJF * KBM)];                            \
+      _Pragma("unroll") for (int e = 0; e < 2; ++e) if (!(pj_ & pf_[j % NJF][e]))             \
+          s[m][j][2 * i + e] = (val);                                                         \
+    }                                                                                         \
+  }
+#else
 #define MASK_S(s, c, st, val)                                                                 \
   _Pragma("unroll") for (int j = 0; j < NKB; ++j) _Pragma("unroll") for (int e = 0; e < 2;    \
                                                                          ++e) {               \
@@ -575,6 +695,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         s[m][j][2 * i + e] = (val);                                                           \
     }                                                                                         \
   }
+#endif
 
 /* The A fragments of P (dQ kernel: dS) for the WG tiles' second product, from the f32
    accumulators of S: two adjacent n8 blocks make one k16 step. */
@@ -899,6 +1020,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if STAGES == 1
     barrier(CLK_LOCAL_MEM_FENCE); /* the single buffer is free for the next chunk */
 #endif
+    BOX_NEXT();
   }
 #if DQ_DEFER /* the last chunk's dQ product */
 #pragma unroll

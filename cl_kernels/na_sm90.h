@@ -64,6 +64,13 @@ NA_FN void na_mbar_wait(uint bar, uint parity) {
          "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)                                  \
          : "memory")
 
+/* The same for a rank-5 map (coordinates c0 innermost .. c4). */
+#define NA_TMA_LOAD_5D(dst, map, c0, c1, c2, c3, c4, bar)                                      \
+  NA_ASM(SM90A "cp.async.bulk.tensor.5d.shared::cluster.global.tile.mbarrier::complete_tx::bytes" \
+               " [%0], [%1, {%2, %3, %4, %5, %6}], [%7];" ::"r"(dst),                           \
+         "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(c4), "r"(bar)                         \
+         : "memory")
+
 /* The map at global address `map` made visible to this thread's later TMA copies (the acquire
    that pairs with na_tma_map_build's release in an earlier kernel). */
 #define NA_TMA_MAP_ACQUIRE(map) \
@@ -81,13 +88,14 @@ NA_FN void na_mbar_wait(uint bar, uint parity) {
          "n"(ord), "l"(val) : "memory")
 
 /* Writes, by the first warp of the work-group (all 32 lanes take part), the tensor map of a
-   [d3][d2][d1][d0] tensor of 16-bit elements at `base` (d0 contiguous; row strides s1, s2, s3 in
-   bytes, multiples of 16) with boxes of b0 x b1 x b2 x b3 elements, zeros past the extents, in
-   the 128-byte swizzle layout (b0 * 2 must be 128: na_wg_desc_sw128), to the 128-byte aligned
-   global `map`. tm_smem: 128 bytes of shared memory, 128-byte aligned. */
-NA_FN void na_tma_map_build(__global ulong* map, __local ulong* tm_smem, ulong base, int d0,
-                            int d1, int d2, int d3, ulong s1, ulong s2, ulong s3, int b0, int b1,
-                            int b2, int b3) {
+   [d4][d3][d2][d1][d0] tensor of 16-bit elements at `base` (d0 contiguous; row strides s1 .. s4
+   in bytes, multiples of 16) with boxes of b0 x .. x b4 elements, zeros past the extents, in the
+   128-byte swizzle layout (b0 * 2 must be 128: na_wg_desc_sw128), to the 128-byte aligned
+   global `map`. rank5 = 0 gives a rank-4 map (d4, s4 and b4 unused). tm_smem: 128 bytes of
+   shared memory, 128-byte aligned. */
+NA_FN void na_tma_map_build(__global ulong* map, __local ulong* tm_smem, ulong base, int rank5,
+                            int d0, int d1, int d2, int d3, int d4, ulong s1, ulong s2, ulong s3,
+                            ulong s4, int b0, int b1, int b2, int b3, int b4) {
   const int lane = get_local_id(0);
   if (lane < 16) tm_smem[lane] = 0;
   barrier(CLK_LOCAL_MEM_FENCE);
@@ -95,7 +103,6 @@ NA_FN void na_tma_map_build(__global ulong* map, __local ulong* tm_smem, ulong b
   if (lane == 0) {
     NA_ASM(SM90A "tensormap.replace.tile.global_address.shared::cta.b1024.b64 [%0], %1;" ::"r"(tm),
            "l"(base) : "memory");
-    NA_TMAP_SET("rank", 3); /* rank - 1 */
     NA_TMAP_SET_ORD("box_dim", 0, (uint)b0);
     NA_TMAP_SET_ORD("box_dim", 1, (uint)b1);
     NA_TMAP_SET_ORD("box_dim", 2, (uint)b2);
@@ -111,6 +118,15 @@ NA_FN void na_tma_map_build(__global ulong* map, __local ulong* tm_smem, ulong b
     NA_TMAP_SET_ORD("element_stride", 1, 1u);
     NA_TMAP_SET_ORD("element_stride", 2, 1u);
     NA_TMAP_SET_ORD("element_stride", 3, 1u);
+    if (rank5) {
+      NA_TMAP_SET("rank", 4); /* rank - 1 */
+      NA_TMAP_SET_ORD("box_dim", 4, (uint)b4);
+      NA_TMAP_SET_ORD("global_dim", 4, (uint)d4);
+      NA_TMAP_STRIDE(3, s4);
+      NA_TMAP_SET_ORD("element_stride", 4, 1u);
+    } else {
+      NA_TMAP_SET("rank", 3);
+    }
     NA_TMAP_SET("elemtype", 1);          /* 16-bit elements (copied as bits: f16 and bf16) */
     NA_TMAP_SET("interleave_layout", 0); /* none */
     NA_TMAP_SET("swizzle_mode", 3);      /* 128 bytes */
@@ -138,10 +154,27 @@ __kernel __attribute__((reqd_work_group_size(32, 1, 1))) void na_tma_kv_maps(
   maps += at;
   __local ulong tm[2][16] __attribute__((aligned(128)));
   const ulong rk = (ulong)hd * 2, rv = (ulong)hdv * 2;
-  na_tma_map_build(maps, tm[0], (ulong)(size_t)k, hd, HKV, N, B, rk, rk * HKV, rk * HKV * N, hd,
-                   1, rows, 1);
-  na_tma_map_build(maps + 16, tm[1], (ulong)(size_t)v, hdv, HKV, N, B, rv, rv * HKV,
-                   rv * HKV * N, hdv, 1, rows, 1);
+  na_tma_map_build(maps, tm[0], (ulong)(size_t)k, 0, hd, HKV, N, B, 1, rk, rk * HKV,
+                   rk * HKV * N, 0, hd, 1, rows, 1, 1);
+  na_tma_map_build(maps + 16, tm[1], (ulong)(size_t)v, 0, hdv, HKV, N, B, 1, rv, rv * HKV,
+                   rv * HKV * N, 0, hdv, 1, rows, 1, 1);
+}
+
+/* The rank-5 maps of K and V ([B][L0][L1][L2][HKV][hd], hd = hdv = 64 or 128) for chunks that
+   are boxes of kb0 x kb1 x kb2 keys of one head and 64 dims (na_mma_fwd.cl's TMA_BOX): dims
+   {hd, HKV, L2, L1, L0 * B} (axis 0 and the batch are one dimension: a box never crosses a
+   batch inside the axis, and one past it is masked and its V rows zeroed), K's map at
+   maps[at .. at + 15], V's at maps[at + 16 .. at + 31]. One warp. */
+__kernel __attribute__((reqd_work_group_size(32, 1, 1))) void na_tma_box_maps(
+    __global ulong* maps, int at, __global const ushort* k, __global const ushort* v, int B,
+    int L0, int L1, int L2, int HKV, int hd, int kb0, int kb1, int kb2) {
+  maps += at;
+  __local ulong tm[2][16] __attribute__((aligned(128)));
+  const ulong r = (ulong)hd * 2, t2 = r * HKV, t1 = t2 * L2, t0 = t1 * L1;
+  na_tma_map_build(maps, tm[0], (ulong)(size_t)k, 1, hd, HKV, L2, L1, L0 * B, r, t2, t1, t0, 64,
+                   1, kb2, kb1, kb0);
+  na_tma_map_build(maps + 16, tm[1], (ulong)(size_t)v, 1, hd, HKV, L2, L1, L0 * B, r, t2, t1, t0,
+                   64, 1, kb2, kb1, kb0);
 }
 #endif
 
@@ -165,5 +198,12 @@ NA_FN ulong na_wg_desc_sw128(uint addr, uint lbo, uint sbo) {
 #define NA_SW128_KMAJOR_OFF(kk, rows) (2 * (kk) + (rows) * 8)
 #define NA_SW128_MN_DESC(addr) na_wg_desc_sw128(addr, 8192, 1024)
 #define NA_SW128_MN_OFF(kk) ((kk) * 128)
+/* Rows of 128 dims (head dim 128) as two boxes of 64 dims, the second `half` bytes after the
+   first (the chunk's rows * 128): K-major k16 steps 4..7 are in the second box; MN-major, the
+   second box holds the columns 64..127, an LBO further (not measured by the probe: checked by
+   the forward's tests at head dim 128). */
+#define NA_SW128_KMAJOR_OFF2(kk, rows, half) \
+  (2 * ((kk) & 3) + ((kk) >> 2) * ((half) / 16) + (rows) * 8)
+#define NA_SW128_MN_DESC2(addr, half) na_wg_desc_sw128(addr, half, 1024)
 
 #endif /* NA_SM90_H */

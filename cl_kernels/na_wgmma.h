@@ -25,9 +25,15 @@
    WG_SN columns of the kernel's chunk of WG_CHUNK rows): never the width of a product whose B is
    MN-major (P V, dS K, ..., HDP or HDVP wide). On the H200 the forward gave wrong results whenever
    its S and P V products had the same shape (m64n16, n32 or n64), and right ones on every
-   problem tested otherwise (cause not found; docs/PERFORMANCE.md, session 5). */
+   problem tested otherwise (cause not found; docs/PERFORMANCE.md, session 5). WG_SN_MAX (the
+   host's, default 32) allows wider pieces: 64 where the chunk and the head dims allow it. */
+#ifndef WG_SN_MAX
+#define WG_SN_MAX 32
+#endif
 #ifdef WG_CHUNK
-#if WG_CHUNK % 32 == 0 && HDP != 32 && HDVP != 32
+#if WG_SN_MAX >= 64 && WG_CHUNK % 64 == 0 && HDP != 64 && HDVP != 64
+#define WG_SN 64
+#elif WG_CHUNK % 32 == 0 && HDP != 32 && HDVP != 32
 #define WG_SN 32
 #elif WG_CHUNK % 16 == 0 && HDP != 16 && HDVP != 16
 #define WG_SN 16
@@ -61,8 +67,14 @@ NA_FN ulong na_wg_desc_at(ulong desc, uint off) {
    multiple of 8); CHUNK_MN_* for B stored MN-major (rows along K: V in P V), k16 step kk. With
    TMA the chunks are the TMA's 128-byte swizzle layout (na_sm90.h's NA_SW128_*), else core
    matrices (the segment sg of row r in core (r / 8, sg), the cores of 8 rows contiguous): a k16
-   step is two cores, 8 rows are `seg` cores. */
-#if defined(TMA) && TMA
+   step is two cores, 8 rows are `seg` cores. CHUNK_HALF_BYTES (the kernel's, with TMA at head
+   dim 128): rows of 128 dims are two boxes of 64, the second that many bytes after the first. */
+#if defined(TMA) && TMA && defined(CHUNK_HALF_BYTES)
+#define CHUNK_KMAJOR_DESC(base, seg) NA_SW128_KMAJOR_DESC(SMEM_ADDR(base))
+#define CHUNK_KMAJOR_AT(desc, kk, rows, seg)   na_wg_desc_at(desc, NA_SW128_KMAJOR_OFF2(kk, rows, CHUNK_HALF_BYTES))
+#define CHUNK_MN_DESC(base, seg) NA_SW128_MN_DESC2(SMEM_ADDR(base), CHUNK_HALF_BYTES)
+#define CHUNK_MN_AT(desc, kk, seg) na_wg_desc_at(desc, NA_SW128_MN_OFF(kk))
+#elif defined(TMA) && TMA
 #define CHUNK_KMAJOR_DESC(base, seg) NA_SW128_KMAJOR_DESC(SMEM_ADDR(base))
 #define CHUNK_KMAJOR_AT(desc, kk, rows, seg) na_wg_desc_at(desc, NA_SW128_KMAJOR_OFF(kk, rows))
 #define CHUNK_MN_DESC(base, seg) NA_SW128_MN_DESC(SMEM_ADDR(base))

@@ -515,6 +515,111 @@ TEST(MmaConfigs, TmaChunksAreCorrect) {
   }
 }
 
+// The forward's TMA chunks at ranks 2 and 3 (boxes of keys, na_mma_fwd.cl's TMA_BOX): random
+// problems at head dims 64 and 128 (every option but dilation, batches of 1-2, GQA, f16 and
+// bf16, lengths below and past a chunk box) on WG tiles with TMA=1, 2-3 stages and 32- or 64-key
+// chunks, against the reference. Then +inf in V at tokens that chunk boxes load past their tile's
+// key box (along axis 1, along axis 0, and past axis 0's end into the next batch): the tiles
+// whose key box does not hold a poisoned token must give bit-identical, finite outputs.
+TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
+  const DeviceInfo& d = test_context().device();
+  if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
+    GTEST_SKIP() << "TMA chunks need compute capability 9.0 (" << d.label() << ")";
+  }
+  ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_F16));
+  ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_BF16));
+  const Variant* mma = find_variant("mma");
+  std::mt19937_64 rng(TIER(6171, 6172));
+  static const int kLengths[] = {1, 3, 7, 8, 12, 19, 33};
+  const int n = TIER(16, 48);
+  int ran = 0;
+  for (int i = 0; i < n; ++i) {
+    const int rank = 2 + i % 2;
+    std::vector<int> L(rank), K(rank), S(rank), C(rank);
+    for (int a = 0; a < rank; ++a) {
+      L[a] = kLengths[rng() % 7];
+      K[a] = 1 + static_cast<int>(rng() % static_cast<unsigned>(std::min(L[a], 13)));
+      S[a] = 1 + static_cast<int>(rng() % static_cast<unsigned>(std::min(K[a], 3)));
+      C[a] = static_cast<int>(rng() % 4 == 0);
+    }
+    const int heads = 1 + static_cast<int>(rng() % 3);
+    const int heads_kv = heads % 2 == 0 && rng() % 2 ? heads / 2 : heads;
+    const int hd = (i / 2) % 2 ? 128 : 64;
+    const NaCase c = make_case(rank, L, K, S, std::vector<int>(rank, 1), C, heads, heads_kv, hd,
+                               hd, i % 3 ? OPENNA_F16 : OPENNA_BF16, 1 + (i / 4) % 2, 7100 + i);
+    const Problem p = normalize(&c.problem);
+    Config fwd = mma->default_config(p, d, Pass::Forward);
+    fwd.erase("ROT");
+    fwd.set("WG", 1);
+    fwd.set("TMA", 1);
+    fwd.set("STAGES", i % 3 == 2 ? 3 : 2);
+    if (i % 5 == 1) fwd.set("TK", 32);
+    if (i % 5 == 3) fwd.set("TK", 64);
+    const std::string why = mma->config_error(p, d, Pass::Forward, fwd);
+    if (!why.empty()) {
+      ADD_FAILURE() << c.name() << " " << fwd.str() << ": " << why;
+      continue;
+    }
+    SCOPED_TRACE(c.name() + " " + fwd.str());
+    check_forward(c, "mma", &fwd);
+    ++ran;
+  }
+  EXPECT_EQ(n, ran);
+
+  // 2-D 24 x 40, kernel 5 x 7, 8 x 8 query tiles, 32-key chunks of 4 x 8 keys, batch 2. Axis 0:
+  // tile 0 (queries 0-7) sees keys [0,10), visited as [0,12); tile 2 (16-23) sees [14,24),
+  // visited as [14,26): two rows past the axis, the next batch's rows 0 and 1. Axis 1: tile 0
+  // sees [0,11), visited as [0,16). Poisoned: (batch 0, 11, 13), loaded past the box by the
+  // tiles (0, 0); (batch 1, 0, 13), loaded by batch 0's tiles (2, 0), (2, 1) and (2, 2).
+  for (int hd : {64, 128}) {
+    const openna_dtype dt = hd == 64 ? OPENNA_F16 : OPENNA_BF16;
+    const NaCase c = make_case(2, {24, 40}, {5, 7}, {1, 1}, {1, 1}, {0, 0}, 2, 2, hd, hd, dt, 2, 78);
+    const Problem p = normalize(&c.problem);
+    const Config cfg = Config::parse("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=2,WG=1,TMA=1");
+    ASSERT_EQ("", mma->config_error(p, d, Pass::Forward, cfg));
+    SCOPED_TRACE(c.name() + " " + cfg.str());
+    const Selection sel{mma, cfg, "test", mma->name(p, cfg, Pass::Forward)};
+    const CaseData clean = make_inputs(c);
+    CaseData poisoned = clean;
+    const std::uint16_t inf = dt == OPENNA_BF16 ? 0x7F80 : 0x7C00;
+    const int poison[2][3] = {{0, 11, 13}, {1, 0, 13}};  // batch, x0, x1
+    for (const auto& at : poison)
+      for (int h = 0; h < 2; ++h)
+        for (int e = 0; e < hd; ++e) {
+          const std::size_t tok = static_cast<std::size_t>(at[0]) * 960 + at[1] * 40 + at[2];
+          std::memcpy(&poisoned.v[((tok * 2 + h) * hd + e) * 2], &inf, 2);
+        }
+    DeviceCase dc_clean(test_context(), c, clean), dc_inf(test_context(), c, poisoned);
+    const Outputs a = run_forward(test_context(), sel, dc_clean);
+    const Outputs b = run_forward(test_context(), sel, dc_inf);
+    int checked = 0;
+    for (int bt = 0; bt < 2; ++bt)
+      for (int x0 = 0; x0 < 24; ++x0)
+        for (int x1 = 0; x1 < 40; ++x1) {
+          const KeyRange r0 = tile_key_range(p.axis[0], tile_axis(p.axis[0], 8, x0 / 8));
+          const KeyRange r1 = tile_key_range(p.axis[1], tile_axis(p.axis[1], 8, x1 / 8));
+          bool holds = false;
+          for (const auto& at : poison)
+            holds |= at[0] == bt && at[1] >= r0.start && at[1] < r0.start + r0.count &&
+                     at[2] >= r1.start && at[2] < r1.start + r1.count;
+          if (holds) continue;
+          for (int h = 0; h < 2; ++h)
+            for (int e = 0; e < hd; ++e) {
+              const std::size_t q = static_cast<std::size_t>(bt) * 960 + x0 * 40 + x1;
+              const std::size_t at = (q * 2 + h) * hd + e;
+              ASSERT_TRUE(std::isfinite(b.out[at])) << "batch " << bt << " query " << x0 << ","
+                                                    << x1 << " head " << h;
+              ASSERT_EQ(a.out[at], b.out[at]) << "batch " << bt << " query " << x0 << "," << x1;
+              ++checked;
+            }
+        }
+    // batch 0: the tiles holding (11, 13): axis-0 tiles 0 ([0,10): no) and 1 ([6,18): yes)
+    // times axis-1 tiles 0-2 ([0,11), [5,19), [13,27): 1 and 2) = 8 x 16 queries; batch 1:
+    // (0, 13) in axis-0 tile 0 ([0,10)) times axis-1 tiles 1 and 2: 8 x 16 queries.
+    EXPECT_EQ((2 * 960 - 2 * 8 * 16) * 2 * hd, checked);
+  }
+}
+
 // The dK/dV kernel's mma.sync step options: each random problem (every option, f16 and bf16)
 // runs its default backward with one of KSEQ=1, KQSUB=16, both, or KVREG=0 on an mma.sync dK/dV
 // tile (KWG=0), against the reference.
@@ -846,11 +951,25 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_NE(std::string::npos, err(wg + ",KTMA=1").find("backward parameters"));
   EXPECT_NE(std::string::npos,
             err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,TMA=1").find("TMA needs WG=1"));
+  // Ranks 2 and 3: the forward's chunks as boxes of keys (no dilation, equal head dims 64 or
+  // 128, ROT=0); the backward's kernels take the TMA at rank 1 only.
   const Problem p2 = preset_like(2, {64, 64}, {9, 9}, 0, 64, OPENNA_F16);
+  const std::string wg2 = "TQ0=16,TQ1=8,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,TMA=1";
+  EXPECT_EQ("", mma->config_error(p2, dev, Pass::Forward, Config::parse(wg2)));
+  EXPECT_NE(std::string::npos, mma->config_error(p2, dev, Pass::Backward, Config::parse(wg2))
+                                   .find("TMA at rank 2 is the forward's only"));
+  EXPECT_NE(std::string::npos, mma->config_error(p2, dev, Pass::Forward,
+                                                 Config::parse(wg2 + ",ROT=1"))
+                                   .find("TMA at rank 2 needs ROT=0"));
+  NaCase dil = make_case(2, {64, 64}, {9, 9}, {1, 1}, {2, 2}, {0, 0}, 2, 2, 64, 64, OPENNA_F16);
+  const Problem p2d = normalize(&dil.problem);
+  EXPECT_NE(std::string::npos, mma->config_error(p2d, dev, Pass::Forward, Config::parse(wg2))
+                                   .find("TMA needs no dilation"));
+  const Problem p3 = preset_like(3, {8, 16, 16}, {5, 7, 7}, 0, 96, OPENNA_F16);
   EXPECT_NE(std::string::npos,
-            mma->config_error(p2, dev, Pass::Forward,
-                              Config::parse("TQ0=16,TQ1=8,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,TMA=1"))
-                .find("TMA needs rank 1"));
+            mma->config_error(p3, dev, Pass::Forward,
+                              Config::parse("TQ0=2,TQ1=4,TQ2=16,NW=8,TK=64,STAGES=2,WG=1,TMA=1"))
+                .find("TMA at rank 3 needs equal head dims of 64 or 128"));
   const Problem p32 = preset_like(1, {4096}, {2048}, 1, 32, OPENNA_F16);
   EXPECT_NE(std::string::npos, mma->config_error(p32, dev, Pass::Forward,
                                                  Config::parse(wg + ",TMA=1"))

@@ -17,8 +17,10 @@
 #           almost no traffic)
 #   noconsume: every warp vote false (na_warp_all, na_warp_any): the WS consumers skip every
 #           chunk (still waiting for it and freeing it): the producer and the handshakes alone
-#   nowgmma: every wgmma of shapes n32 and n64 (WG tiles of 32-row chunks at head dim 64)
-#           replaced by one dependent FADD (inserted after na_wgmma.h)
+#   nowgmma: every wgmma of shapes n32, n64 and n128 replaced by one dependent FADD (inserted
+#           after na_wgmma.h)
+#   sn64:   not a knockout: S-like products (K-major B) in pieces of 64 columns where the chunk
+#           and head dims allow (WG_SN_MAX=64, na_wgmma.h)
 # VARIANTS (default: all) picks some; FILE (default na_mma_bwd.cl) the kernel file changed
 # (na_mma_fwd.cl: the forward and the dQ kernel).
 set -u
@@ -50,9 +52,12 @@ add noaddr '#undef CP_ASYNC_16
 add nowgmma '#undef WGMMA_RA_N32
 #undef WGMMA_RA_N64
 #define WGMMA_RA_N32(d, a0, a1, a2, a3, desc, tb) ((d)[0][0] += as_float((a0) ^ (uint)(desc)))
-#define WGMMA_RA_N64(d, a0, a1, a2, a3, desc, tb) ((d)[0][0] += as_float((a0) ^ (uint)(desc)))' '#include "na_wgmma.h"'
+#define WGMMA_RA_N64(d, a0, a1, a2, a3, desc, tb) ((d)[0][0] += as_float((a0) ^ (uint)(desc)))
+#undef WGMMA_RA_N128
+#define WGMMA_RA_N128(d, a0, a1, a2, a3, desc, tb) ((d)[0][0] += as_float((a0) ^ (uint)(desc)))' '#include "na_wgmma.h"'
+add sn64 '#define WG_SN_MAX 64'
 add noconsume '#define na_warp_all(x) 0
 #define na_warp_any(x) 0'
 args=(base=$PWD/cl_kernels)
-for v in ${VARIANTS:-nomma noldsm nocopy nowait nobar nopack noexp nomask nofetch noaddr nowgmma noconsume}; do args+=($v=/tmp/diag/$v); done
+for v in ${VARIANTS:-nomma noldsm nocopy nowait nobar nopack noexp nomask nofetch noaddr nowgmma noconsume sn64}; do args+=($v=/tmp/diag/$v); done
 bash tools/wg_ab.sh "${args[@]}" -- "$list"

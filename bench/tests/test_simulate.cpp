@@ -76,6 +76,30 @@ TEST(BenchSimulate, DilatedTwoAxesByHand) {
   EXPECT_DOUBLE_EQ(s.attainable_speedup(), 4.375);
 }
 
+// 2-D, shape 6x10, kernel 3x5, query tiles 2x4, key chunks of 16 as boxes of 2 x 8 (the mma
+// variant's TMA chunks at rank 2).
+//   Axis 0 (starts clamp(i - 1, 0, 3)): tile 0 (q 0-1) keys [0,3) = 3, tile 1 (q 2-3) [1,5) = 4,
+//     tile 2 (q 4-5) [3,6) = 3 -> boxes of 2: 2, 2, 2.
+//   Axis 1 (starts clamp(i - 2, 0, 5)): tile 0 (q 0-3) [0,6) = 6, tile 1 (q 4-7) [2,10) = 8,
+//     tile 2 (q 8-9, 2 valid) [5,10) = 5 -> boxes of 8: 1, 1, 1.
+//   Box chunks: 2 per tile, 9 tiles: computed = 18 * 16 keys * 8 rows = 2304 (flattened chunks
+//   of 16 would take 2, 2, 1 / 2, 2, 2 / 2, 2, 1 = 16 chunks: 2048).
+//   useful = (3 * 6) * (5 * 10) = 900; dense: 9 tiles * 8 rows * ceil(60 / 16) = 4 chunks * 16
+//   = 4608; attainable speedup = 4608 / 2304 = 2.
+TEST(BenchSimulate, BoxChunksByHand) {
+  const Problem p = make(2, {6, 10}, {3, 5}, {1, 1});
+  const int tq[3] = {2, 4, 1};
+  const int kb[3] = {2, 8, 1};
+  const SimResult s = simulate_box_tiles(p, tq, 16, kb);
+  EXPECT_EQ(s.query_tiles, 9);
+  EXPECT_DOUBLE_EQ(s.kv_chunks_per_tile, 2.0);
+  EXPECT_DOUBLE_EQ(s.computed, 2304);
+  EXPECT_DOUBLE_EQ(s.useful, 900);
+  EXPECT_DOUBLE_EQ(s.dense_computed, 4608);
+  EXPECT_DOUBLE_EQ(s.attainable_speedup(), 2.0);
+  EXPECT_DOUBLE_EQ(simulate_box_tiles(p, tq, 16).computed, 2048);
+}
+
 // The naive variant computes exactly the neighborhood: small-cpu's 32x32 grid with a 7x7
 // kernel has 32 * 7 = 224 pairs per axis, 224^2 = 50176 per head, against 1024^2 dense:
 // speedup 1048576 / 50176 = 20.898 (the CLI test checks the printed form of the same numbers).

@@ -21,7 +21,7 @@ void query_box(const Problem& p, int target, int tq[3]) {
   }
 }
 
-SimResult simulate_box_tiles(const Problem& p, const int tq[3], int tk) {
+SimResult simulate_box_tiles(const Problem& p, const int tq[3], int tk, const int* kb) {
   SimResult r;
   int tiles[3] = {1, 1, 1};
   for (int a = 0; a < p.rank; ++a) tiles[a] = tiles_on_axis(p.axis[a], tq[a]);
@@ -33,15 +33,17 @@ SimResult simulate_box_tiles(const Problem& p, const int tq[3], int tk) {
     for (int t1 = 0; t1 < tiles[1]; ++t1)
       for (int t2 = 0; t2 < tiles[2]; ++t2) {
         const int t[3] = {t0, t1, t2};
-        std::int64_t box = 1, valid = 1;
+        std::int64_t box = 1, valid = 1, box_chunks = 1;
         for (int a = 0; a < p.rank; ++a) {
           const TileAxis ta = tile_axis(p.axis[a], tq[a], t[a]);
-          box *= tile_key_range(p.axis[a], ta).count;
+          const int count = tile_key_range(p.axis[a], ta).count;
+          box *= count;
+          if (kb) box_chunks *= (count + kb[a] - 1) / kb[a];
           valid *= ta.valid;
         }
         if (valid == 0) continue;
         ++r.query_tiles;
-        const double chunks = static_cast<double>((box + tk - 1) / tk);
+        const double chunks = static_cast<double>(kb ? box_chunks : (box + tk - 1) / tk);
         chunks_total += chunks;
         r.computed += chunks * tk * static_cast<double>(rows_per_tile);
       }

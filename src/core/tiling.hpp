@@ -72,6 +72,9 @@ struct SimResult {
 };
 
 // tq: query tile box per axis; tk: keys per chunk (the key box is visited in chunks of tk).
-SimResult simulate_box_tiles(const Problem& p, const int tq[3], int tk);
+// kb (optional): the chunks are boxes of kb[0] x kb[1] x kb[2] keys (tk = their product) laid
+// over the key box from its first key, the last ones on an axis reaching past it (the mma
+// variant's TMA chunks at ranks 2 and 3).
+SimResult simulate_box_tiles(const Problem& p, const int tq[3], int tk, const int* kb = nullptr);
 
 }  // namespace openna

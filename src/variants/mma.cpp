@@ -35,7 +35,8 @@ struct MmaTile {
   int kvreg = -1;  // dK/dV kernel only: K and V fragments in registers (-1: by head dims)
   int rmeta = 0;   // dK/dV kernel only (mma.sync): chunk metadata in registers, not local memory
   int ws = 0;      // dK/dV kernel only (WG): warp-specialized, a producer warpgroup beside NW warps
-  int tma = 0;     // forward and dQ kernel (WG, rank 1): K and V chunks by the TMA (na_sm90.h)
+  int tma = 0;     // forward and dQ kernel (WG, rank 1), forward (ranks 2 and 3): K and V chunks
+                   // by the TMA (na_sm90.h; at ranks 2 and 3 boxes of keys: chunk_box)
   // Whether the dK/dV kernel keeps its K and V fragments in registers (na_mma_bwd.cl's KV_REGS).
   bool kv_regs(int hdp, int hdvp) const {
     return kvreg >= 0 ? kvreg == 1 : (hdp + hdvp) * mw <= 128;
@@ -188,6 +189,34 @@ bool tma_applies(const Problem& p) {
   return p.rank == 1 && p.axis[0].dilation == 1 && p.head_dim == 64 && p.head_dim_v == 64;
 }
 
+// The same for the forward's chunks at ranks 2 and 3 (na_mma_fwd.cl's TMA_BOX): boxes of keys
+// (chunk_box) of one or two 128-byte boxes a row (head dims 64 or 128, equal), no dilation.
+bool tma_box_applies(const Problem& p) {
+  for (int a = 0; a < 3; ++a)
+    if (p.axis[a].dilation != 1) return false;
+  return p.rank > 1 && p.head_dim == p.head_dim_v && (p.head_dim == 64 || p.head_dim == 128);
+}
+
+// The key boxes of TMA chunks at ranks 2 and 3 (tk keys, a multiple of 16): 8 keys along the
+// fastest used axis (axis 2 at rank 3, axis 1 at rank 2: a thread's columns of an n8 block lie
+// along it), at rank 3 up to 4 along axis 1, the rest along axis 0. video-3d's 4x4x8 query tiles
+// with 64-key chunks: 2 x 4 x 8, whose boxes cover its key boxes (up to 11 x 19 x 23) with 12 x
+// 20 x 24.
+void chunk_box(const Problem& p, int tk, int kb[3]) {
+  kb[0] = tk;
+  kb[1] = kb[2] = 1;
+  if (p.rank == 1) return;
+  const int n = tk / 8;
+  if (p.rank == 3) {
+    kb[2] = 8;
+    kb[1] = n % 4 == 0 ? 4 : n % 2 == 0 ? 2 : 1;
+    kb[0] = n / kb[1];
+  } else {
+    kb[1] = 8;
+    kb[0] = n;
+  }
+}
+
 // Why one kernel's tile cannot run (empty when it can). The dK/dV kernel's messages name its
 // own parameters (K prefix) and say so.
 std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const MmaTile& t,
@@ -228,12 +257,28 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     if (kv && t.ws != 3) return "KTMA needs KWS=3 (its producer issues the boxes)";
     if (kv && t.tk > 32) return "KTMA needs KTK of 32 or less (the form measured and tested)";
     if (!t.wg || t.stages < 2) return k + "TMA needs " + k + "WG=1 and " + k + "STAGES of 2 or more";
-    if (p.rank != 1 || p.axis[0].dilation != 1) {
-      return k + "TMA needs rank 1 without dilation (a chunk is consecutive tokens)";
+    for (int a = 0; a < p.rank; ++a) {
+      if (p.axis[a].dilation != 1) {
+        return k + "TMA needs no dilation (a chunk is consecutive tokens, or a box of keys); axis " +
+               std::to_string(a) + " has " + std::to_string(p.axis[a].dilation);
+      }
     }
-    if (p.head_dim != 64 || p.head_dim_v != 64) {
-      return k + "TMA needs head dims of 64 (128-byte rows); got " +
-             std::to_string(p.head_dim) + "/" + std::to_string(p.head_dim_v);
+    if (p.rank == 1) {
+      if (p.head_dim != 64 || p.head_dim_v != 64) {
+        return k + "TMA needs head dims of 64 (128-byte rows); got " +
+               std::to_string(p.head_dim) + "/" + std::to_string(p.head_dim_v);
+      }
+    } else {
+      if (kernel != MmaKernel::Forward) {
+        return k + "TMA at rank " + std::to_string(p.rank) +
+               " is the forward's only (the backward's kernels take it at rank 1)";
+      }
+      if (t.rot) return "TMA at rank " + std::to_string(p.rank) + " needs ROT=0";
+      if (p.head_dim != p.head_dim_v || (p.head_dim != 64 && p.head_dim != 128)) {
+        return "TMA at rank " + std::to_string(p.rank) +
+               " needs equal head dims of 64 or 128 (rows of 128-byte boxes); got " +
+               std::to_string(p.head_dim) + "/" + std::to_string(p.head_dim_v);
+      }
     }
   }
   if (t.split != 0) {
@@ -903,7 +948,9 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
           t.stages = stages;
           for (int maxreg : {0, 128})
             for (int rot : {0, 1, 2})
-              for (int tma = 0; tma <= (tma_applies(p) ? 1 : 0); ++tma) {
+              for (int tma = 0;
+                   tma <= (tma_applies(p) || (tma_box_applies(p) && pass == Pass::Forward) ? 1 : 0);
+                   ++tma) {
                 t.maxreg = maxreg;
                 t.rot = rot;
                 t.tma = tma;
@@ -1007,6 +1054,11 @@ std::string MmaVariant::config_suffix(const Problem& p, const Config& c) const {
 
 SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
   const MmaTile t = tile_of(c);
+  if (t.tma && p.rank > 1) {  // the forward's chunks are boxes of keys
+    int kb[3];
+    chunk_box(p, t.tk, kb);
+    return simulate_box_tiles(p, t.tq, t.tk, kb);
+  }
   return simulate_box_tiles(p, t.tq, t.tk);
 }
 
@@ -1050,6 +1102,11 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
   defs.push_back({"WSKIP", skippable >= 0.1 && !t.wg ? 1 : 0});
   if (t.wg) defs.push_back({"WG", 1});
   if (t.tma) defs.push_back({"TMA", 1});
+  if (t.tma && p.rank > 1) {
+    int kb[3];
+    chunk_box(p, t.tk, kb);
+    defs.insert(defs.end(), {{"KB0", kb[0]}, {"KB1", kb[1]}, {"KB2", kb[2]}});
+  }
   std::string opts = compile_options(dev, p, defs);
   if (t.maxreg) opts += " -cl-nv-maxrregcount=" + std::to_string(t.maxreg);
   return opts;
@@ -1084,6 +1141,24 @@ const cl::Buffer& tma_maps(Context& ctx, const Problem& p, const char* file,
   return maps;
 }
 
+// The same for the forward's TMA chunks at ranks 2 and 3: K's and V's rank-5 maps at words 0-31,
+// boxes of 64 dims and the chunk box (na_tma_box_maps).
+const cl::Buffer& tma_box_maps(Context& ctx, const Problem& p, const std::string& opts,
+                               const std::string& label, int tk, cl_mem k, cl_mem v,
+                               const std::unique_lock<std::mutex>& held, Events* events) {
+  const cl::Buffer& maps = ctx.scratch(512, held, "TMA tensor maps");
+  cl::Kernel km = ctx.kernel(kFwdFile, opts, "na_tma_box_maps", label);
+  Geometry g;
+  g.global[0] = g.local[0] = 32;
+  int kb[3];
+  chunk_box(p, tk, kb);
+  cl::Event ev = ctx.launch(km, g, maps, 0, MemArg{k}, MemArg{v}, p.batch, p.axis[0].length,
+                            p.axis[1].length, p.axis[2].length, p.heads_kv, p.head_dim, kb[0],
+                            kb[1], kb[2]);
+  if (events) events->push_back(ev);
+  return maps;
+}
+
 }  // namespace
 
 void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const FwdArgs& a,
@@ -1112,7 +1187,10 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
                       tail...);
   };
   cl::Event ev;
-  if (t.tma) {
+  if (t.tma && p.rank > 1) {
+    const auto held = ctx.lock_scratch();
+    ev = launch(tma_box_maps(ctx, p, opts, label, t.tk, a.k, a.v, held, events));
+  } else if (t.tma) {
     const auto held = ctx.lock_scratch();
     ev = launch(
         tma_maps(ctx, p, kFwdFile, opts, label, 0, a.k, a.v, p.heads_kv, t.tk, held, events));
