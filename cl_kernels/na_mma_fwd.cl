@@ -119,7 +119,8 @@
    tile's key box (TK = their product; the fastest used axis a multiple of 8), one rank-5 box a
    64 dims (na_tma_box_maps); the key box is visited in such boxes, the last ones on an axis
    reaching past it (masked, their V rows zeroed), and masks factor by axis. Head dims 64 or
-   128 (two boxes a row), no dilation. */
+   128 (two boxes a row); with dilation a box takes every DILa-th token (the maps' element
+   strides). */
 #define TMA 0
 #endif
 #if TMA
@@ -131,9 +132,9 @@
 #endif
 #else
 #define TMA_BOX 1
-#if !WG || MMA_DQ || ROT || DIL0 != 1 || DIL1 != 1 || DIL2 != 1 || !HD_EXACT || HDP != HDVP || \
-    (HDP != 64 && HDP != 128) || STAGES < 2
-#error "TMA at rank 2-3: the forward's WG tiles of 2+ stages, no dilation, head dims 64 or 128"
+#if !WG || MMA_DQ || ROT || !HD_EXACT || HDP != HDVP || (HDP != 64 && HDP != 128) || \
+    STAGES < 2 || DIL0 > 8 || DIL1 > 8 || DIL2 > 8
+#error "TMA at rank 2-3: the forward's WG tiles of 2+ stages, head dims 64 or 128, dilation <= 8"
 #endif
 #if !defined(KB0) || !defined(KB1) || !defined(KB2) || KB0 * KB1 * KB2 != TK || \
     (RANK == 3 && KB2 % 8 != 0) || (RANK == 2 && (KB2 != 1 || KB1 % 8 != 0))
@@ -493,8 +494,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 2 * HDP);                                    \
       _Pragma("unroll") for (int h_ = 0; h_ < HDP / 64; ++h_)                                 \
         NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hk,                      \
-                       t.kst[2] + c2_ * KB2, t.kst[1] + c1_ * KB1,                            \
-                       b * L0 + t.kst[0] + c0_ * KB0, SMEM_ADDR(bar));                        \
+                       (t.kst[2] + c2_ * KB2) * DIL2 + t.grp[2],                              \
+                       (t.kst[1] + c1_ * KB1) * DIL1 + t.grp[1],                              \
+                       b * L0 + (t.kst[0] + c0_ * KB0) * DIL0 + t.grp[0], SMEM_ADDR(bar));    \
     }                                                                                         \
   } while (0)
 #define LOAD_K(ci, st) TMA_CHUNK(ci, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap)

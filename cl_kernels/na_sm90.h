@@ -91,11 +91,13 @@ NA_FN void na_mbar_wait(uint bar, uint parity) {
    [d4][d3][d2][d1][d0] tensor of 16-bit elements at `base` (d0 contiguous; row strides s1 .. s4
    in bytes, multiples of 16) with boxes of b0 x .. x b4 elements, zeros past the extents, in the
    128-byte swizzle layout (b0 * 2 must be 128: na_wg_desc_sw128), to the 128-byte aligned
-   global `map`. rank5 = 0 gives a rank-4 map (d4, s4 and b4 unused). tm_smem: 128 bytes of
-   shared memory, 128-byte aligned. */
+   global `map`. rank5 = 0 gives a rank-4 map (d4, s4 and b4 unused). e2, e3, e4: the element
+   strides of dimensions 2-4 (a box takes every e-th element there: b / e of them; 1 to 8; at
+   rank 4, e4 is unused). tm_smem: 128 bytes of shared memory, 128-byte aligned. */
 NA_FN void na_tma_map_build(__global ulong* map, __local ulong* tm_smem, ulong base, int rank5,
                             int d0, int d1, int d2, int d3, int d4, ulong s1, ulong s2, ulong s3,
-                            ulong s4, int b0, int b1, int b2, int b3, int b4) {
+                            ulong s4, int b0, int b1, int b2, int b3, int b4, int e2, int e3,
+                            int e4) {
   const int lane = get_local_id(0);
   if (lane < 16) tm_smem[lane] = 0;
   barrier(CLK_LOCAL_MEM_FENCE);
@@ -116,14 +118,14 @@ NA_FN void na_tma_map_build(__global ulong* map, __local ulong* tm_smem, ulong b
     NA_TMAP_STRIDE(2, s3);
     NA_TMAP_SET_ORD("element_stride", 0, 1u);
     NA_TMAP_SET_ORD("element_stride", 1, 1u);
-    NA_TMAP_SET_ORD("element_stride", 2, 1u);
-    NA_TMAP_SET_ORD("element_stride", 3, 1u);
+    NA_TMAP_SET_ORD("element_stride", 2, (uint)e2);
+    NA_TMAP_SET_ORD("element_stride", 3, (uint)e3);
     if (rank5) {
       NA_TMAP_SET("rank", 4); /* rank - 1 */
       NA_TMAP_SET_ORD("box_dim", 4, (uint)b4);
       NA_TMAP_SET_ORD("global_dim", 4, (uint)d4);
       NA_TMAP_STRIDE(3, s4);
-      NA_TMAP_SET_ORD("element_stride", 4, 1u);
+      NA_TMAP_SET_ORD("element_stride", 4, (uint)e4);
     } else {
       NA_TMAP_SET("rank", 3);
     }
@@ -155,16 +157,17 @@ __kernel __attribute__((reqd_work_group_size(32, 1, 1))) void na_tma_kv_maps(
   __local ulong tm[2][16] __attribute__((aligned(128)));
   const ulong rk = (ulong)hd * 2, rv = (ulong)hdv * 2;
   na_tma_map_build(maps, tm[0], (ulong)(size_t)k, 0, hd, HKV, N, B, 1, rk, rk * HKV,
-                   rk * HKV * N, 0, hd, 1, rows, 1, 1);
+                   rk * HKV * N, 0, hd, 1, rows, 1, 1, 1, 1, 1);
   na_tma_map_build(maps + 16, tm[1], (ulong)(size_t)v, 0, hdv, HKV, N, B, 1, rv, rv * HKV,
-                   rv * HKV * N, 0, hdv, 1, rows, 1, 1);
+                   rv * HKV * N, 0, hdv, 1, rows, 1, 1, 1, 1, 1);
 }
 
 /* The rank-5 maps of K and V ([B][L0][L1][L2][HKV][hd], hd = hdv = 64 or 128) for chunks that
    are boxes of kb0 x kb1 x kb2 keys of one head and 64 dims (na_mma_fwd.cl's TMA_BOX): dims
    {hd, HKV, L2, L1, L0 * B} (axis 0 and the batch are one dimension: a box never crosses a
-   batch inside the axis, and one past it is masked and its V rows zeroed), K's map at
-   maps[at .. at + 15], V's at maps[at + 16 .. at + 31]. One warp. */
+   batch inside the axis, and one past it is masked and its V rows zeroed), keys of a dilation
+   group (every DILa-th token: the axes' element strides), K's map at maps[at .. at + 15], V's at
+   maps[at + 16 .. at + 31]. One warp. */
 __kernel __attribute__((reqd_work_group_size(32, 1, 1))) void na_tma_box_maps(
     __global ulong* maps, int at, __global const ushort* k, __global const ushort* v, int B,
     int L0, int L1, int L2, int HKV, int hd, int kb0, int kb1, int kb2) {
@@ -172,9 +175,9 @@ __kernel __attribute__((reqd_work_group_size(32, 1, 1))) void na_tma_box_maps(
   __local ulong tm[2][16] __attribute__((aligned(128)));
   const ulong r = (ulong)hd * 2, t2 = r * HKV, t1 = t2 * L2, t0 = t1 * L1;
   na_tma_map_build(maps, tm[0], (ulong)(size_t)k, 1, hd, HKV, L2, L1, L0 * B, r, t2, t1, t0, 64,
-                   1, kb2, kb1, kb0);
+                   1, kb2 * DIL2, kb1 * DIL1, kb0 * DIL0, DIL2, DIL1, DIL0);
   na_tma_map_build(maps + 16, tm[1], (ulong)(size_t)v, 1, hd, HKV, L2, L1, L0 * B, r, t2, t1, t0,
-                   64, 1, kb2, kb1, kb0);
+                   64, 1, kb2 * DIL2, kb1 * DIL1, kb0 * DIL0, DIL2, DIL1, DIL0);
 }
 #endif
 

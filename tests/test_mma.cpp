@@ -516,7 +516,7 @@ TEST(MmaConfigs, TmaChunksAreCorrect) {
 }
 
 // The forward's TMA chunks at ranks 2 and 3 (boxes of keys, na_mma_fwd.cl's TMA_BOX): random
-// problems at head dims 64 and 128 (every option but dilation, batches of 1-2, GQA, f16 and
+// problems at head dims 64 and 128 (every option, dilations 1-4, batches of 1-2, GQA, f16 and
 // bf16, lengths below and past a chunk box) on WG tiles with TMA=1, 2-3 stages and 32- or 64-key
 // chunks, against the reference. Then +inf in V at tokens that chunk boxes load past their tile's
 // key box (along axis 1, along axis 0, and past axis 0's end into the next batch): the tiles
@@ -535,17 +535,20 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
   int ran = 0;
   for (int i = 0; i < n; ++i) {
     const int rank = 2 + i % 2;
-    std::vector<int> L(rank), K(rank), S(rank), C(rank);
+    std::vector<int> L(rank), K(rank), S(rank), D(rank), C(rank);
     for (int a = 0; a < rank; ++a) {
       L[a] = kLengths[rng() % 7];
+      D[a] = rng() % 3 == 0 ? 2 + static_cast<int>(rng() % 3) : 1;  // dilation 1-4
       K[a] = 1 + static_cast<int>(rng() % static_cast<unsigned>(std::min(L[a], 13)));
+      K[a] = std::max(1, std::min(K[a], L[a] / D[a]));
+      if (K[a] == 1 && L[a] < D[a]) D[a] = 1;
       S[a] = 1 + static_cast<int>(rng() % static_cast<unsigned>(std::min(K[a], 3)));
       C[a] = static_cast<int>(rng() % 4 == 0);
     }
     const int heads = 1 + static_cast<int>(rng() % 3);
     const int heads_kv = heads % 2 == 0 && rng() % 2 ? heads / 2 : heads;
     const int hd = (i / 2) % 2 ? 128 : 64;
-    const NaCase c = make_case(rank, L, K, S, std::vector<int>(rank, 1), C, heads, heads_kv, hd,
+    const NaCase c = make_case(rank, L, K, S, D, C, heads, heads_kv, hd,
                                hd, i % 3 ? OPENNA_F16 : OPENNA_BF16, 1 + (i / 4) % 2, 7100 + i);
     const Problem p = normalize(&c.problem);
     Config fwd = mma->default_config(p, d, Pass::Forward);
@@ -782,12 +785,12 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
   const Config vb = mma->default_config(video, dev, Pass::Backward);
   const Config ff = mma->default_config(flux, dev, Pass::Forward);
   const Config fb = mma->default_config(flux, dev, Pass::Backward);
-  EXPECT_EQ("TQ0=4,TQ1=4,TQ2=8,NW=8,TK=64,STAGES=2,WG=1", vf.str());
+  EXPECT_EQ("TQ0=4,TQ1=4,TQ2=8,NW=8,TK=64,STAGES=2,WG=1,TMA=1", vf.str());
   EXPECT_EQ(
       "TQ0=4,TQ1=4,TQ2=8,NW=8,TK=32,STAGES=3,WG=1,DQDEFER=1,KNW=8,KMW=1,KTK=32,KSTAGES=2,"
       "KRMETA=1,KSEQ=1",
       vb.str());
-  EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=3", ff.str());
+  EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=3,WG=1,TMA=1", ff.str());
   EXPECT_EQ(
       "TQ0=8,TQ1=16,TQ2=1,NW=8,TK=32,STAGES=3,WG=1,DQDEFER=1,KNW=4,KMW=1,KTK=32,KSTAGES=2,"
       "KRMETA=1,KSEQ=1",
@@ -799,9 +802,10 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
 }
 
 // On compute capability 9.0 the forward's default is a WG tile (wgmma) at head dims up to 64 in
-// rank 1 only (with TMA chunks at head dim 64 without dilation), and the backward's dQ kernel
-// is a WG tile on every preset while its dK/dV kernel stays on its mma.sync tile; compute
-// capability 8.0 gets no WG tile.
+// rank 1 (with TMA chunks at head dim 64 without dilation) and at ranks 2 and 3 where TMA chunk
+// boxes apply (equal head dims of 64 or 128), and the backward's dQ kernel is a WG tile on every
+// preset while its dK/dV kernel stays on its mma.sync tile; compute capability 8.0 gets no WG
+// tile.
 TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   const Variant* mma = find_variant("mma");
   const Problem long1d = preset_like(1, {4096}, {2048}, 1, 64, OPENNA_F16);
@@ -810,8 +814,12 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   const Problem video = preset_like(3, {16, 32, 32}, {8, 16, 16}, 0, 128, OPENNA_F16);
   EXPECT_EQ(1, mma->default_config(long1d, synthetic_h100(9), Pass::Forward).get("WG", 0));
   EXPECT_EQ(0, mma->default_config(long1d, synthetic_h100(8), Pass::Forward).get("WG", 0));
-  EXPECT_EQ(0, mma->default_config(vision, synthetic_h100(9), Pass::Forward).get("WG", 0));
-  EXPECT_EQ(0, mma->default_config(flux, synthetic_h100(9), Pass::Forward).get("WG", 0));
+  EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=2,WG=1,TMA=1",
+            mma->default_config(vision, synthetic_h100(9), Pass::Forward).str());
+  EXPECT_EQ(1, mma->default_config(flux, synthetic_h100(9), Pass::Forward).get("TMA", 0));
+  const Problem vision96 = preset_like(2, {128, 128}, {13, 13}, 0, 96, OPENNA_F16);
+  EXPECT_EQ(0, mma->default_config(vision96, synthetic_h100(9), Pass::Forward).get("WG", 0));
+  EXPECT_EQ(0, mma->default_config(vision, synthetic_h100(8), Pass::Forward).get("WG", 0));
   EXPECT_EQ("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1,ROT=2,TMA=1",
             mma->default_config(long1d, synthetic_h100(9), Pass::Forward).str());
   // The TMA chunks only where a chunk is consecutive tokens of 128-byte rows: not with
@@ -907,6 +915,10 @@ TEST(MmaHostConfig, ProbeFindingsShapeTheDefaults) {
   EXPECT_EQ(3, bwd.get("KWS", 0));
   EXPECT_EQ("", mma->config_error(long1d, dev, Pass::Backward, bwd));
   EXPECT_EQ(1, mma->default_config(long1d_bf16, dev, Pass::Forward).get("TMA", 0));
+  // At rank 3 the forward keeps its WG tile without the chunk boxes.
+  const Problem video = preset_like(3, {16, 32, 32}, {8, 16, 16}, 0, 128, OPENNA_F16);
+  const Config vf = mma->default_config(video, dev, Pass::Forward);
+  EXPECT_EQ("TQ0=4,TQ1=4,TQ2=8,NW=8,TK=64,STAGES=2,WG=1", vf.str());
 
   mma_probe_record_for_test(dev, OPENNA_F16, 1, "wgmma probe (B K-major): D[0][0] = 0");
   for (Pass pass : {Pass::Forward, Pass::Backward}) {
@@ -951,8 +963,8 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_NE(std::string::npos, err(wg + ",KTMA=1").find("backward parameters"));
   EXPECT_NE(std::string::npos,
             err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,TMA=1").find("TMA needs WG=1"));
-  // Ranks 2 and 3: the forward's chunks as boxes of keys (no dilation, equal head dims 64 or
-  // 128, ROT=0); the backward's kernels take the TMA at rank 1 only.
+  // Ranks 2 and 3: the forward's chunks as boxes of keys (dilations up to 8, equal head dims 64
+  // or 128, ROT=0); the backward's kernels take the TMA at rank 1 only.
   const Problem p2 = preset_like(2, {64, 64}, {9, 9}, 0, 64, OPENNA_F16);
   const std::string wg2 = "TQ0=16,TQ1=8,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,TMA=1";
   EXPECT_EQ("", mma->config_error(p2, dev, Pass::Forward, Config::parse(wg2)));
@@ -962,9 +974,16 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
                                                  Config::parse(wg2 + ",ROT=1"))
                                    .find("TMA at rank 2 needs ROT=0"));
   NaCase dil = make_case(2, {64, 64}, {9, 9}, {1, 1}, {2, 2}, {0, 0}, 2, 2, 64, 64, OPENNA_F16);
-  const Problem p2d = normalize(&dil.problem);
-  EXPECT_NE(std::string::npos, mma->config_error(p2d, dev, Pass::Forward, Config::parse(wg2))
-                                   .find("TMA needs no dilation"));
+  EXPECT_EQ("", mma->config_error(normalize(&dil.problem), dev, Pass::Forward, Config::parse(wg2)));
+  dil = make_case(2, {64, 64}, {5, 5}, {1, 1}, {9, 1}, {0, 0}, 2, 2, 64, 64, OPENNA_F16);
+  EXPECT_NE(std::string::npos,
+            mma->config_error(normalize(&dil.problem), dev, Pass::Forward, Config::parse(wg2))
+                .find("TMA needs dilations of 8 or less (the tensor map's element strides); axis "
+                      "0 has 9"));
+  dil = make_case(1, {4096}, {512}, {1}, {2}, {0}, 2, 2, 64, 64, OPENNA_F16);
+  EXPECT_NE(std::string::npos, mma->config_error(normalize(&dil.problem), dev, Pass::Forward,
+                                                 Config::parse(wg + ",TMA=1"))
+                                   .find("TMA at rank 1 needs no dilation"));
   const Problem p3 = preset_like(3, {8, 16, 16}, {5, 7, 7}, 0, 96, OPENNA_F16);
   EXPECT_NE(std::string::npos,
             mma->config_error(p3, dev, Pass::Forward,

@@ -190,10 +190,11 @@ bool tma_applies(const Problem& p) {
 }
 
 // The same for the forward's chunks at ranks 2 and 3 (na_mma_fwd.cl's TMA_BOX): boxes of keys
-// (chunk_box) of one or two 128-byte boxes a row (head dims 64 or 128, equal), no dilation.
+// (chunk_box) of one or two 128-byte boxes a row (head dims 64 or 128, equal), dilations up to 8
+// (the maps' element strides).
 bool tma_box_applies(const Problem& p) {
   for (int a = 0; a < 3; ++a)
-    if (p.axis[a].dilation != 1) return false;
+    if (p.axis[a].dilation > 8) return false;
   return p.rank > 1 && p.head_dim == p.head_dim_v && (p.head_dim == 64 || p.head_dim == 128);
 }
 
@@ -257,10 +258,19 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     if (kv && t.ws != 3) return "KTMA needs KWS=3 (its producer issues the boxes)";
     if (kv && t.tk > 32) return "KTMA needs KTK of 32 or less (the form measured and tested)";
     if (!t.wg || t.stages < 2) return k + "TMA needs " + k + "WG=1 and " + k + "STAGES of 2 or more";
+    int kb[3];
+    chunk_box(p, t.tk, kb);
     for (int a = 0; a < p.rank; ++a) {
-      if (p.axis[a].dilation != 1) {
-        return k + "TMA needs no dilation (a chunk is consecutive tokens, or a box of keys); axis " +
-               std::to_string(a) + " has " + std::to_string(p.axis[a].dilation);
+      const int dil = p.axis[a].dilation;
+      if (p.rank == 1 && dil != 1) {
+        return k + "TMA at rank 1 needs no dilation (a chunk is consecutive tokens); got " +
+               std::to_string(dil);
+      }
+      // a box takes every dil-th token through the map's element stride (at most 8), over
+      // kb * dil tokens (at most 256)
+      if (dil > 8 || kb[a] * dil > 256) {
+        return "TMA needs dilations of 8 or less (the tensor map's element strides); axis " +
+               std::to_string(a) + " has " + std::to_string(dil);
       }
     }
     if (p.rank == 1) {
@@ -409,6 +419,13 @@ bool wg_default_ok(const DeviceInfo& dev, openna_dtype dtype) {
 // TMA chunks for the defaults: where they apply and the TMA probe has not failed.
 bool tma_default_ok(const DeviceInfo& dev, const Problem& p) {
   return tma_applies(p) && probe_failure(dev, p.dtype, ProbeKind::Tma).empty();
+}
+
+// The forward's WG tiles with TMA chunk boxes at ranks 2 and 3 for the defaults: wgmma and the
+// TMA where they apply and their probes have not failed.
+bool tma_box_default_ok(const DeviceInfo& dev, const Problem& p) {
+  return wg_default_ok(dev, p.dtype) && tma_box_applies(p) &&
+         probe_failure(dev, p.dtype, ProbeKind::Tma).empty();
 }
 
 // Storage bits of small integers (exact in f16 and bf16), and back.
@@ -719,6 +736,15 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     t.mw = hdp <= 64 ? 2 : 1;
     t.tk = 64;
     t.stages = 2;
+  } else if (p.rank == 2 && tma_box_default_ok(dev, p)) {
+    // One warpgroup's WG tile with 64-key chunk boxes of 8 x 8 keys by the TMA, 3 stages at head
+    // dim 128 and 2 at 64. H100, f16 (2026-11-27 session 19, tools/sweeps/tmabox19.txt): flux-2d
+    // 0.1957 -> 0.1149 ms, vision-2d 0.2064 -> 0.1456 (against the mma.sync tiles below).
+    t.wg = 1;
+    t.nw = 4;
+    t.tk = 64;
+    t.stages = hdp > 64 ? 3 : 2;
+    t.tma = 1;
   } else if (p.rank == 2) {
     t.nw = 4;
     t.tk = hdp <= 64 ? 32 : 16;
@@ -739,6 +765,9 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     if (wg_default_ok(dev, p.dtype)) {
       t.wg = 1;
       t.stages = 2;
+      // With 64-key chunk boxes of 2 x 4 x 8 keys by the TMA where they apply. H100, f16
+      // (session 19, tools/sweeps/tmabox19.txt): video-3d 3.385-3.418 -> 1.976-1.978 ms.
+      t.tma = tma_box_default_ok(dev, p) ? 1 : 0;
     }
   }
   query_box(p, t.rows(), t.tq);
