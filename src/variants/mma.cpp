@@ -737,13 +737,14 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     t.tk = 64;
     t.stages = 2;
   } else if (p.rank == 2 && tma_box_default_ok(dev, p)) {
-    // One warpgroup's WG tile with 64-key chunk boxes of 8 x 8 keys by the TMA, 3 stages at head
-    // dim 128 and 2 at 64. H100, f16 (2026-11-27 session 19, tools/sweeps/tmabox19.txt): flux-2d
-    // 0.1957 -> 0.1149 ms, vision-2d 0.2064 -> 0.1456 (against the mma.sync tiles below).
+    // One warpgroup's WG tile with 64-key chunk boxes of 8 x 8 keys by the TMA, 2 stages. H100,
+    // f16 (2026-11-27 session 19, tools/sweeps/tmabox19.txt, tmabox19b.txt): flux-2d 0.1957 ->
+    // 0.1008 ms (3 stages 0.1133), vision-2d 0.2064 -> 0.1441 (3 stages 0.1435), the dilated
+    // preset 0.1731 -> 0.1212 (against the mma.sync tiles below and the tuning entries).
     t.wg = 1;
     t.nw = 4;
     t.tk = 64;
-    t.stages = hdp > 64 ? 3 : 2;
+    t.stages = 2;
     t.tma = 1;
   } else if (p.rank == 2) {
     t.nw = 4;
