@@ -175,6 +175,20 @@
 #define STAGE_WORDS (K_WORDS + V_WORDS)
 #define QTILE_WORDS (MMA_DQ && SV > SK ? BQ * SV : BQ * SK) /* Q (and dO) staging */
 #define SMEM_WORDS (QTILE_WORDS > STAGES * STAGE_WORDS ? QTILE_WORDS : STAGES * STAGE_WORDS)
+/* TMA_BOX at head dim 128 where the query tile fits one stage's memory: chunk c goes to stage
+   (c + 1) % STAGES, so that the first STAGES - 1 chunks load while the query tile is staged in
+   stage 0's memory (CHUNK_PARITY: the parity of that stage's use by chunk c, for its
+   mbarriers). H100, f16, two alternating rounds (session 19, tools/sweeps/shift19.txt): flux-2d
+   0.1019 / 0.1012 -> 0.0998 / 0.0994 ms; at head dim 64 it lost (vision-2d 0.1456 / 0.1439 ->
+   0.1485 / 0.1482, the dilated preset 0.1222 / 0.121 -> 0.1254 / 0.1246). */
+#if TMA_BOX && QTILE_WORDS <= STAGE_WORDS && HDP > 64
+#define STAGE_SHIFT 1
+#else
+#define STAGE_SHIFT 0
+#endif
+#define CHUNK_STAGE(cc) (((cc) + STAGE_SHIFT) % STAGES)
+#define CHUNK_PARITY(cc) \
+  ((((cc) + STAGE_SHIFT) / STAGES - ((((cc) + STAGE_SHIFT) % STAGES) < STAGE_SHIFT)) & 1)
 
 #if TQ0 * TQ1 * TQ2 != BQ || TK % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || HDP > 128 || \
     MW < 1 || MW > 2 || STAGES < 1 || STAGES > 8
@@ -262,6 +276,25 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   const int nchunks = (kbox + TK - 1) / TK;
 #define BOX_NEXT() ((void)0)
 #endif
+#if TMA_BOX
+/* Chunk ci (a box of KB0 x KB1 x KB2 keys at chunk coordinates c0, c1, c2 of the key box) of one
+   operand: HDP / 64 boxes of 64 dims, issued by thread 0 on the stage's mbarrier. Axis 0 and the
+   batch are one dimension of the map. */
+#define TMA_CHUNK(ci, bar, dst, map)                                                          \
+  do {                                                                                        \
+    if (lid == 0) {                                                                           \
+      const int c2_ = (ci) % nk2, c1_ = ((ci) / nk2) % nk1, c0_ = (ci) / (nk2 * nk1);         \
+      na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 2 * HDP);                                    \
+      _Pragma("unroll") for (int h_ = 0; h_ < HDP / 64; ++h_)                                 \
+        NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hk,                      \
+                       (t.kst[2] + c2_ * KB2) * DIL2 + t.grp[2],                              \
+                       (t.kst[1] + c1_ * KB1) * DIL1 + t.grp[1],                              \
+                       b * L0 + (t.kst[0] + c0_ * KB0) * DIL0 + t.grp[0], SMEM_ADDR(bar));    \
+    }                                                                                         \
+  } while (0)
+#define LOAD_K(ci, st) TMA_CHUNK(ci, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap)
+#define LOAD_V(ci, st) TMA_CHUNK(ci, &tma_bar[st][1], smem + (st) * STAGE_WORDS + K_WORDS, vmap)
+#endif
 #if TMA
   const ulong kmap = (ulong)(size_t)tmaps, vmap = kmap + 128;
   if (lid == 0) { /* published by the query staging's barrier (below) */
@@ -273,6 +306,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       na_mbar_init(SMEM_ADDR(&tma_bar[s_][1]), 1);
     }
     NA_MBAR_INIT_FENCE();
+#if STAGE_SHIFT
+    /* The first chunks go out now, into stages 1 .. STAGES - 1, while the query tile is staged
+       in stage 0's memory. */
+#pragma unroll
+    for (int c = 0; c < STAGES - 1; ++c)
+      if (c < nchunks) {
+        LOAD_K(c, CHUNK_STAGE(c));
+        LOAD_V(c, CHUNK_STAGE(c));
+      }
+#endif
   }
 #endif
 
@@ -484,29 +527,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #define KEY_Y(y0, y1, y2, c, st, col) \
   const int y0 = (c) * TK + (col), y1 = 0, y2 = 0
 #elif TMA_BOX
-/* Chunk ci (a box of KB0 x KB1 x KB2 keys at chunk coordinates c0, c1, c2 of the key box) of one
-   operand: HDP / 64 boxes of 64 dims, issued by thread 0 on the stage's mbarrier. Axis 0 and the
-   batch are one dimension of the map. */
-#define TMA_CHUNK(ci, bar, dst, map)                                                          \
-  do {                                                                                        \
-    if (lid == 0) {                                                                           \
-      const int c2_ = (ci) % nk2, c1_ = ((ci) / nk2) % nk1, c0_ = (ci) / (nk2 * nk1);         \
-      na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 2 * HDP);                                    \
-      _Pragma("unroll") for (int h_ = 0; h_ < HDP / 64; ++h_)                                 \
-        NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hk,                      \
-                       (t.kst[2] + c2_ * KB2) * DIL2 + t.grp[2],                              \
-                       (t.kst[1] + c1_ * KB1) * DIL1 + t.grp[1],                              \
-                       b * L0 + (t.kst[0] + c0_ * KB0) * DIL0 + t.grp[0], SMEM_ADDR(bar));    \
-    }                                                                                         \
-  } while (0)
-#define LOAD_K(ci, st) TMA_CHUNK(ci, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap)
-#define LOAD_V(ci, st) TMA_CHUNK(ci, &tma_bar[st][1], smem + (st) * STAGE_WORDS + K_WORDS, vmap)
-#define TMA_WAIT_K(cc, st) na_mbar_wait(SMEM_ADDR(&tma_bar[st][0]), ((cc) / STAGES) & 1)
+#define TMA_WAIT_K(cc, st) na_mbar_wait(SMEM_ADDR(&tma_bar[st][0]), CHUNK_PARITY(cc))
 /* As at rank 1, V's rows outside the key box become zeros, here in the chunks that reach past
    it on some axis (the pass's chunk: kcur); 16 bytes a thread and step. */
 #define TMA_WAIT_V(cc, st)                                                                    \
   do {                                                                                        \
-    na_mbar_wait(SMEM_ADDR(&tma_bar[st][1]), ((cc) / STAGES) & 1);                            \
+    na_mbar_wait(SMEM_ADDR(&tma_bar[st][1]), CHUNK_PARITY(cc));                               \
     const int r0_ = t.kcnt[0] - kcur[0] * KB0, r1_ = t.kcnt[1] - kcur[1] * KB1;               \
     const int r2_ = t.kcnt[2] - kcur[2] * KB2;                                                \
     if (r0_ < KB0 || r1_ < KB1 || r2_ < KB2) {                                                \
@@ -794,14 +820,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if !ROT
   /* Chunks 0 .. AHEAD - 1 in flight before the loop; chunk c + AHEAD issued in pass c. */
 #define AHEAD (STAGES - 1 - DQ_DEFER)
+#if !STAGE_SHIFT /* (else issued before the query tile was staged) */
 #pragma unroll
   for (int c = 0; c < AHEAD; ++c) {
     if (c < nchunks) LOAD_CHUNK(c, c);
     LOADS_COMMIT();
   }
+#endif
 
   for (int c = 0; c < nchunks; ++c) {
-    const int st = c % STAGES;
+    const int st = CHUNK_STAGE(c);
 #if STAGES >= 2
     /* One barrier per chunk: wait for chunk c, and the barrier both publishes it and tells
        that every warp is done with the chunk whose buffer then takes chunk c + AHEAD: chunk
@@ -818,7 +846,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     barrier(CLK_LOCAL_MEM_FENCE);
 #define STD_LOADS()                                                           \
   do {                                                                        \
-    if (c + AHEAD < nchunks) LOAD_CHUNK(c + AHEAD, (c + AHEAD) % STAGES);     \
+    if (c + AHEAD < nchunks) LOAD_CHUNK(c + AHEAD, CHUNK_STAGE(c + AHEAD));   \
     LOADS_COMMIT();                                                           \
   } while (0)
 #if !LATE_LOADS

@@ -593,8 +593,14 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
           std::memcpy(&poisoned.v[((tok * 2 + h) * hd + e) * 2], &inf, 2);
         }
     DeviceCase dc_clean(test_context(), c, clean), dc_inf(test_context(), c, poisoned);
+    const std::size_t builds = test_context().descriptor_builds();
     const Outputs a = run_forward(test_context(), sel, dc_clean);
     const Outputs b = run_forward(test_context(), sel, dc_inf);
+    // Each pair of buffers had its maps built once; a second call on the first pair reuses them.
+    EXPECT_EQ(builds + 2, test_context().descriptor_builds());
+    const Outputs a2 = run_forward(test_context(), sel, dc_clean);
+    EXPECT_EQ(builds + 2, test_context().descriptor_builds());
+    EXPECT_EQ(a.out, a2.out);
     int checked = 0;
     for (int bt = 0; bt < 2; ++bt)
       for (int x0 = 0; x0 < 24; ++x0)
@@ -621,6 +627,48 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
     // (0, 13) in axis-0 tile 0 ([0,10)) times axis-1 tiles 1 and 2: 8 x 16 queries.
     EXPECT_EQ((2 * 960 - 2 * 8 * 16) * 2 * hd, checked);
   }
+}
+
+// The context's descriptor cache (the TMA's tensor maps, Context::cached_descriptors) on any
+// device: a second call with the same buffers and key builds nothing and returns the same
+// buffer; another key builds; once a buffer is released its entries go, and a call with a new
+// buffer (whatever handle OpenCL gives it) builds again.
+TEST(DescriptorCache, KeptWhileTheirBuffersLive) {
+  Context& ctx = test_context();
+  int builds = 0;
+  const auto build = [&](const cl::Buffer& out) {
+    ++builds;
+    cl::Event ev;
+    const cl_uint pattern = 0x5a5a5a5au;
+    ctx.queue().enqueueFillBuffer(out, pattern, 0, 512, nullptr, &ev);
+    return ev;
+  };
+  const std::size_t entries0 = ctx.descriptor_entries();
+  cl::Buffer a = ctx.alloc(256), b = ctx.alloc(256);
+  Events events;
+  const cl::Buffer m1 = ctx.cached_descriptors(a(), b(), "key 1", 512, build, &events);
+  EXPECT_EQ(1, builds);
+  EXPECT_EQ(1u, events.size());
+  const cl::Buffer m2 = ctx.cached_descriptors(a(), b(), "key 1", 512, build, &events);
+  EXPECT_EQ(1, builds);
+  EXPECT_EQ(1u, events.size());
+  EXPECT_EQ(m1(), m2());
+  const cl::Buffer m3 = ctx.cached_descriptors(a(), b(), "key 2", 512, build, &events);
+  EXPECT_EQ(2, builds);
+  EXPECT_NE(m1(), m3());
+  EXPECT_EQ(entries0 + 2, ctx.descriptor_entries());
+  std::uint32_t word = 0;
+  ctx.queue().enqueueReadBuffer(m3, CL_TRUE, 0, 4, &word);
+  EXPECT_EQ(0x5a5a5a5au, word);
+  // Release a (the kernels that used it are done): both entries go at the next call.
+  ctx.finish();
+  a = cl::Buffer();
+  cl::Buffer a2 = ctx.alloc(256);
+  ctx.cached_descriptors(a2(), b(), "key 1", 512, build, &events);
+  EXPECT_EQ(3, builds);
+  EXPECT_EQ(entries0 + 1, ctx.descriptor_entries());
+  ctx.cached_descriptors(a2(), b(), "key 1", 512, build, &events);
+  EXPECT_EQ(3, builds);
 }
 
 // The dK/dV kernel's mma.sync step options: each random problem (every option, f16 and bf16)

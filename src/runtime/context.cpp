@@ -1,6 +1,8 @@
 // Context creation (own or wrapped OpenCL objects), the in-memory program cache and launches.
 #include "runtime/context.hpp"
 
+#include <sstream>
+
 #include "runtime/embedded_kernels.hpp"
 #include "runtime/program_cache.hpp"
 
@@ -87,6 +89,81 @@ const cl::Buffer& Context::scratch(std::size_t bytes, const std::unique_lock<std
 }
 
 void Context::finish() { queue_.finish(); }
+
+namespace {
+
+// A buffer that entries of a descriptor cache refer to is being released: mark it (the cache's
+// next call drops its entries). Runs on any thread, possibly after the context is gone.
+void CL_CALLBACK descriptor_owner_released(cl_mem mem, void* user) {
+  auto* cache = static_cast<std::weak_ptr<Context::DescriptorCache>*>(user);
+  if (auto c = cache->lock()) {
+    std::lock_guard<std::mutex> lock(c->mutex);
+    c->watched.erase(mem);
+    c->released.insert(mem);
+  }
+  delete cache;
+}
+
+}  // namespace
+
+cl::Buffer Context::cached_descriptors(cl_mem a, cl_mem b, const std::string& key,
+                                       std::size_t bytes,
+                                       const std::function<cl::Event(const cl::Buffer&)>& build,
+                                       std::vector<cl::Event>* events) {
+  std::ostringstream full;
+  full << static_cast<const void*>(a) << ' ' << static_cast<const void*>(b) << ' ' << key;
+  const std::string k = full.str();
+  DescriptorCache& c = *descriptors_;
+  bool cacheable = true;
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    for (auto it = c.entries.begin(); it != c.entries.end();) {
+      const bool gone = c.released.count(it->second.a) || c.released.count(it->second.b);
+      it = gone ? c.entries.erase(it) : std::next(it);
+    }
+    c.released.clear();
+    auto it = c.entries.find(k);
+    if (it != c.entries.end()) return it->second.buffer;
+    // Watch both buffers (once each while they live); a callback that cannot be registered
+    // leaves this call uncached.
+    for (cl_mem m : {a, b}) {
+      if (!cacheable || c.watched.count(m)) continue;
+      auto* weak = new std::weak_ptr<DescriptorCache>(descriptors_);
+      if (clSetMemObjectDestructorCallback(m, descriptor_owner_released, weak) != CL_SUCCESS) {
+        delete weak;
+        cacheable = false;
+      } else {
+        c.watched.insert(m);
+      }
+    }
+  }
+  cl::Buffer buffer;
+  try {
+    buffer = alloc(bytes);
+  } catch (const cl::Error& e) {
+    throw Error(OPENNA_ERROR_OUT_OF_MEMORY, "descriptors of " + std::to_string(bytes) +
+                                                " bytes failed (" + cl_error_name(e.err()) + ")");
+  }
+  cl::Event ev = build(buffer);
+  if (events) events->push_back(ev);
+  std::lock_guard<std::mutex> lock(c.mutex);
+  ++c.builds;
+  if (cacheable) {
+    if (c.entries.size() >= kMaxDescriptors) c.entries.clear();
+    c.entries[k] = DescriptorCache::Entry{a, b, buffer};
+  }
+  return buffer;
+}
+
+std::size_t Context::descriptor_entries() {
+  std::lock_guard<std::mutex> lock(descriptors_->mutex);
+  return descriptors_->entries.size();
+}
+
+std::size_t Context::descriptor_builds() {
+  std::lock_guard<std::mutex> lock(descriptors_->mutex);
+  return descriptors_->builds;
+}
 
 void Context::set_arg(cl::Kernel& k, cl_uint i, const MemArg& m) {
   check_cl(clSetKernelArg(k(), i, sizeof(cl_mem), &m.mem), "clSetKernelArg");

@@ -4,8 +4,11 @@
 // there and nowhere else).
 #pragma once
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -70,6 +73,37 @@ class Context {
                             const std::string& what);
   void finish();
 
+  // Device-built descriptors that depend only on two buffers' addresses and a geometry (the
+  // TMA's tensor maps), kept for the next call with the same buffers and geometry (`key`). On a
+  // miss, `build` enqueues the kernel that writes them into a fresh buffer of `bytes` bytes (its
+  // event goes to *events); on a hit nothing is enqueued (the in-order queue runs every later
+  // kernel after the build). An entry is dropped once `a` or `b` is released: a destructor
+  // callback marks the handle and the next call drops its entries, so a handle that OpenCL
+  // reuses for a new buffer never meets old descriptors. At most kMaxDescriptors entries are
+  // kept (all are dropped past that). A buffer whose destructor callback cannot be registered
+  // gets no entry: its descriptors are built on every call.
+  static constexpr std::size_t kMaxDescriptors = 64;
+  cl::Buffer cached_descriptors(cl_mem a, cl_mem b, const std::string& key, std::size_t bytes,
+                                const std::function<cl::Event(const cl::Buffer&)>& build,
+                                std::vector<cl::Event>* events);
+  // Entries and descriptor builds so far (tests).
+  std::size_t descriptor_entries();
+  std::size_t descriptor_builds();
+
+  // Shared with the destructor callbacks, which may run after the context is gone (they hold a
+  // weak reference).
+  struct DescriptorCache {
+    struct Entry {
+      cl_mem a, b;
+      cl::Buffer buffer;
+    };
+    std::mutex mutex;
+    std::map<std::string, Entry> entries;
+    std::set<cl_mem> watched;   // buffers with a destructor callback registered and not released
+    std::set<cl_mem> released;  // marked by the callbacks, dropped by the next call
+    std::size_t builds = 0;
+  };
+
  private:
   static void set_arg(cl::Kernel& k, cl_uint i, const MemArg& m);
   static void set_arg(cl::Kernel& k, cl_uint i, const cl::Buffer& b);
@@ -88,6 +122,7 @@ class Context {
   std::mutex scratch_mutex_;
   cl::Buffer scratch_;
   std::size_t scratch_bytes_ = 0;
+  std::shared_ptr<DescriptorCache> descriptors_ = std::make_shared<DescriptorCache>();
 };
 
 }  // namespace openna

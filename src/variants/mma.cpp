@@ -1153,40 +1153,55 @@ void require_probe(const std::string& finding, const char* what, const Context& 
 }
 
 // TMA: the tensor maps of two tensors (K and V for the forward and the dQ kernel, at map words
-// 0-31; Q and dO for the dK/dV kernel, at 32-63) in the context's scratch (512 bytes; `held` is
-// its lock, kept until the kernels that read them are enqueued), built by na_tma_kv_maps of the
-// reading kernel's own program (file, opts) with boxes of `rows` tokens, enqueued before them.
-const cl::Buffer& tma_maps(Context& ctx, const Problem& p, const char* file,
-                           const std::string& opts, const std::string& label, int at, cl_mem a,
-                           cl_mem b, int heads, int rows, const std::unique_lock<std::mutex>& held,
-                           Events* events) {
-  const cl::Buffer& maps = ctx.scratch(512, held, "TMA tensor maps");
-  cl::Kernel km = ctx.kernel(file, opts, "na_tma_kv_maps", label);
-  Geometry g;
-  g.global[0] = g.local[0] = 32;
+// 0-31; Q and dO for the dK/dV kernel, at 32-63) in a 512-byte buffer, built by na_tma_kv_maps
+// of the reading kernel's own program (file, opts) with boxes of `rows` tokens, enqueued before
+// them, and kept by the context for later calls on the same buffers and geometry
+// (Context::cached_descriptors: a map holds the buffers' addresses). Keep the returned buffer
+// until the kernels that read it are enqueued.
+cl::Buffer tma_maps(Context& ctx, const Problem& p, const char* file, const std::string& opts,
+                    const std::string& label, int at, cl_mem a, cl_mem b, int heads, int rows,
+                    Events* events) {
   const int n = p.axis[0].length * p.axis[1].length * p.axis[2].length;
-  cl::Event ev = ctx.launch(km, g, maps, at, MemArg{a}, MemArg{b}, p.batch, n, heads, p.head_dim,
-                            p.head_dim_v, rows);
-  if (events) events->push_back(ev);
-  return maps;
+  const std::string key = std::string("na_tma_kv_maps ") + file + " " +
+                          std::to_string(p.batch) + " " + std::to_string(n) + " " +
+                          std::to_string(heads) + " " + std::to_string(p.head_dim) + " " +
+                          std::to_string(p.head_dim_v) + " " + std::to_string(rows) + " at " +
+                          std::to_string(at);
+  return ctx.cached_descriptors(
+      a, b, key, 512,
+      [&](const cl::Buffer& maps) {
+        cl::Kernel km = ctx.kernel(file, opts, "na_tma_kv_maps", label);
+        Geometry g;
+        g.global[0] = g.local[0] = 32;
+        return ctx.launch(km, g, maps, at, MemArg{a}, MemArg{b}, p.batch, n, heads, p.head_dim,
+                          p.head_dim_v, rows);
+      },
+      events);
 }
 
 // The same for the forward's TMA chunks at ranks 2 and 3: K's and V's rank-5 maps at words 0-31,
-// boxes of 64 dims and the chunk box (na_tma_box_maps).
-const cl::Buffer& tma_box_maps(Context& ctx, const Problem& p, const std::string& opts,
-                               const std::string& label, int tk, cl_mem k, cl_mem v,
-                               const std::unique_lock<std::mutex>& held, Events* events) {
-  const cl::Buffer& maps = ctx.scratch(512, held, "TMA tensor maps");
-  cl::Kernel km = ctx.kernel(kFwdFile, opts, "na_tma_box_maps", label);
-  Geometry g;
-  g.global[0] = g.local[0] = 32;
+// boxes of 64 dims and the chunk box, the dilations as element strides (na_tma_box_maps).
+cl::Buffer tma_box_maps(Context& ctx, const Problem& p, const std::string& opts,
+                        const std::string& label, int tk, cl_mem k, cl_mem v, Events* events) {
   int kb[3];
   chunk_box(p, tk, kb);
-  cl::Event ev = ctx.launch(km, g, maps, 0, MemArg{k}, MemArg{v}, p.batch, p.axis[0].length,
-                            p.axis[1].length, p.axis[2].length, p.heads_kv, p.head_dim, kb[0],
-                            kb[1], kb[2]);
-  if (events) events->push_back(ev);
-  return maps;
+  std::string key = "na_tma_box_maps " + std::to_string(p.batch) + " " +
+                    std::to_string(p.heads_kv) + " " + std::to_string(p.head_dim);
+  for (int a = 0; a < 3; ++a) {
+    key += " " + std::to_string(p.axis[a].length) + "/" + std::to_string(kb[a]) + "/" +
+           std::to_string(p.axis[a].dilation);
+  }
+  return ctx.cached_descriptors(
+      k, v, key, 512,
+      [&](const cl::Buffer& maps) {
+        cl::Kernel km = ctx.kernel(kFwdFile, opts, "na_tma_box_maps", label);
+        Geometry g;
+        g.global[0] = g.local[0] = 32;
+        return ctx.launch(km, g, maps, 0, MemArg{k}, MemArg{v}, p.batch, p.axis[0].length,
+                          p.axis[1].length, p.axis[2].length, p.heads_kv, p.head_dim, kb[0],
+                          kb[1], kb[2]);
+      },
+      events);
 }
 
 }  // namespace
@@ -1218,12 +1233,9 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   };
   cl::Event ev;
   if (t.tma && p.rank > 1) {
-    const auto held = ctx.lock_scratch();
-    ev = launch(tma_box_maps(ctx, p, opts, label, t.tk, a.k, a.v, held, events));
+    ev = launch(tma_box_maps(ctx, p, opts, label, t.tk, a.k, a.v, events));
   } else if (t.tma) {
-    const auto held = ctx.lock_scratch();
-    ev = launch(
-        tma_maps(ctx, p, kFwdFile, opts, label, 0, a.k, a.v, p.heads_kv, t.tk, held, events));
+    ev = launch(tma_maps(ctx, p, kFwdFile, opts, label, 0, a.k, a.v, p.heads_kv, t.tk, events));
   } else {
     ev = launch();
   }
@@ -1274,15 +1286,15 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   const TiledKernel second{&k_dk, kt.tq, kt.nt(), 0, kt.maxreg};
   TiledKernel dq{&k_dq, t.tq, t.nt(), 0, t.maxreg};
   TiledKernel dkdv{&k_dkdv, kt.tq, kt.nt(), 0, kt.maxreg};
-  std::unique_lock<std::mutex> held;  // TMA: the scratch (the maps) until the kernels are enqueued
-  if (t.tma || kt.tma) held = ctx.lock_scratch();
+  cl::Buffer dq_maps, dkdv_maps;  // TMA: held until the kernels are enqueued
   if (t.tma) {
-    dq.tail_mem =
-        tma_maps(ctx, p, kFwdFile, dq_opts, label, 0, a.k, a.v, p.heads_kv, t.tk, held, events)();
+    dq_maps = tma_maps(ctx, p, kFwdFile, dq_opts, label, 0, a.k, a.v, p.heads_kv, t.tk, events);
+    dq.tail_mem = dq_maps();
   }
   if (kt.tma) {
-    dkdv.tail_mem = tma_maps(ctx, p, kBwdFile, dkdv_options(0), label, 32, a.q, a.d_out, p.heads,
-                             kt.tk, held, events)();
+    dkdv_maps = tma_maps(ctx, p, kBwdFile, dkdv_options(0), label, 32, a.q, a.d_out, p.heads,
+                         kt.tk, events);
+    dkdv.tail_mem = dkdv_maps();
   }
   launch_tiled_backward(ctx, p, dq, dkdv, a, label, events, kt.split ? &second : nullptr,
                         dq_delta_of(c) == 1);
