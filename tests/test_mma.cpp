@@ -632,7 +632,8 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
 // The context's descriptor cache (the TMA's tensor maps, Context::cached_descriptors) on any
 // device: a second call with the same buffers and key builds nothing and returns the same
 // buffer; another key builds; once a buffer is released its entries go, and a call with a new
-// buffer (whatever handle OpenCL gives it) builds again.
+// buffer (whatever handle OpenCL gives it) builds again. (Counted in builds: entries of other
+// tests' released buffers may go at any of these calls.)
 TEST(DescriptorCache, KeptWhileTheirBuffersLive) {
   Context& ctx = test_context();
   int builds = 0;
@@ -643,7 +644,6 @@ TEST(DescriptorCache, KeptWhileTheirBuffersLive) {
     ctx.queue().enqueueFillBuffer(out, pattern, 0, 512, nullptr, &ev);
     return ev;
   };
-  const std::size_t entries0 = ctx.descriptor_entries();
   cl::Buffer a = ctx.alloc(256), b = ctx.alloc(256);
   Events events;
   const cl::Buffer m1 = ctx.cached_descriptors(a(), b(), "key 1", 512, build, &events);
@@ -656,7 +656,7 @@ TEST(DescriptorCache, KeptWhileTheirBuffersLive) {
   const cl::Buffer m3 = ctx.cached_descriptors(a(), b(), "key 2", 512, build, &events);
   EXPECT_EQ(2, builds);
   EXPECT_NE(m1(), m3());
-  EXPECT_EQ(entries0 + 2, ctx.descriptor_entries());
+  EXPECT_GE(ctx.descriptor_entries(), 2u);
   std::uint32_t word = 0;
   ctx.queue().enqueueReadBuffer(m3, CL_TRUE, 0, 4, &word);
   EXPECT_EQ(0x5a5a5a5au, word);
@@ -666,9 +666,10 @@ TEST(DescriptorCache, KeptWhileTheirBuffersLive) {
   cl::Buffer a2 = ctx.alloc(256);
   ctx.cached_descriptors(a2(), b(), "key 1", 512, build, &events);
   EXPECT_EQ(3, builds);
-  EXPECT_EQ(entries0 + 1, ctx.descriptor_entries());
   ctx.cached_descriptors(a2(), b(), "key 1", 512, build, &events);
   EXPECT_EQ(3, builds);
+  ctx.cached_descriptors(a2(), b(), "key 2", 512, build, &events);
+  EXPECT_EQ(4, builds);
 }
 
 // The dK/dV kernel's mma.sync step options: each random problem (every option, f16 and bf16)
@@ -838,7 +839,7 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
       "TQ0=4,TQ1=4,TQ2=8,NW=8,TK=32,STAGES=3,WG=1,DQDEFER=1,KNW=8,KMW=1,KTK=32,KSTAGES=2,"
       "KRMETA=1,KSEQ=1",
       vb.str());
-  EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=2,WG=1,TMA=1", ff.str());
+  EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=2,MAXREG=168,WG=1,TMA=1", ff.str());
   EXPECT_EQ(
       "TQ0=8,TQ1=16,TQ2=1,NW=8,TK=32,STAGES=3,WG=1,DQDEFER=1,KNW=4,KMW=1,KTK=32,KSTAGES=2,"
       "KRMETA=1,KSEQ=1",

@@ -740,12 +740,15 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     // One warpgroup's WG tile with 64-key chunk boxes of 8 x 8 keys by the TMA, 2 stages. H100,
     // f16 (2026-11-27 session 19, tools/sweeps/tmabox19.txt, tmabox19b.txt): flux-2d 0.1957 ->
     // 0.1008 ms (3 stages 0.1133), vision-2d 0.2064 -> 0.1441 (3 stages 0.1435), the dilated
-    // preset 0.1731 -> 0.1212 (against the mma.sync tiles below and the tuning entries).
+    // preset 0.1731 -> 0.1212 (against the mma.sync tiles below and the tuning entries). At head
+    // dim 128 under a 168-register cap (three work-groups an SM): flux-2d 0.09555 / 0.09523 ->
+    // 0.09446 / 0.09469 (two rounds, tools/sweeps/cap19.txt; vision-2d's 128 changed nothing).
     t.wg = 1;
     t.nw = 4;
     t.tk = 64;
     t.stages = 2;
     t.tma = 1;
+    if (hdp > 64) t.maxreg = 168;
   } else if (p.rank == 2) {
     t.nw = 4;
     t.tk = hdp <= 64 ? 32 : 16;
