@@ -90,6 +90,12 @@
 #endif
 #if defined(TMA) && TMA && RANK > 1 && HDP > 64
 #define CHUNK_HALF_BYTES (TK * 128) /* TMA_BOX at head dim 128: two boxes of 64 dims a chunk */
+/* and S in products of 64 keys (na_wgmma.h). H100 (session 19, tools/sweeps/sn64_19.txt):
+   flux-2d 0.09424 -> 0.09306 / 0.09302 ms (f16, two rounds; bf16 0.09354 -> 0.09338), video-3d
+   1.971 -> 1.924; MmaConfigs.TmaBoxChunksAreCorrect passed with it. */
+#ifndef WG_SN_MAX
+#define WG_SN_MAX 64
+#endif
 #endif
 #if WG
 #define WG_CHUNK TK /* S (and dP) run in pieces of WG_SN keys (na_wgmma.h) */
