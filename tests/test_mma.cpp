@@ -430,6 +430,18 @@ TEST(MmaConfigs, RotatedForwardIsCorrect) {
   EXPECT_GT(negative, 0);
 }
 
+// Skips a test on devices without the TMA (compute capability 9.0); there, the TMA probe must
+// pass in f16 and bf16.
+#define REQUIRE_TMA_DEVICE()                                                                   \
+  do {                                                                                         \
+    const DeviceInfo& dev_ = test_context().device();                                          \
+    if (!capable_device() || dev_.nv_cc_major != 9 || dev_.nv_cc_minor != 0) {                 \
+      GTEST_SKIP() << "TMA chunks need compute capability 9.0 (" << dev_.label() << ")";       \
+    }                                                                                          \
+    ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_F16));                                  \
+    ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_BF16));                                 \
+  } while (0)
+
 // The TMA chunks (TMA=1: rank 1 without dilation, head dims 64, WG tiles; na_sm90.h): random
 // rank-1 problems (lengths below, at and past a chunk, key boxes that end inside and past the
 // sequence, causal or not, strides, GQA, batches of 2), f16 and bf16, each forward on the
@@ -441,12 +453,8 @@ TEST(MmaConfigs, RotatedForwardIsCorrect) {
 // 0 * inf would be NaN). Inside a tile's key box a masked key's P is 0 as well, and there, as in
 // the cp.async chunks, an infinite V row does reach the rows of that tile.
 TEST(MmaConfigs, TmaChunksAreCorrect) {
+  REQUIRE_TMA_DEVICE();
   const DeviceInfo& d = test_context().device();
-  if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
-    GTEST_SKIP() << "TMA chunks need compute capability 9.0 (" << d.label() << ")";
-  }
-  ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_F16));
-  ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_BF16));
   const Variant* mma = find_variant("mma");
   std::mt19937_64 rng(TIER(6161, 6162));
   static const int kLengths[] = {1, 17, 64, 100, 129, 300, 517};
@@ -522,12 +530,8 @@ TEST(MmaConfigs, TmaChunksAreCorrect) {
 // key box (along axis 1, along axis 0, and past axis 0's end into the next batch): the tiles
 // whose key box does not hold a poisoned token must give bit-identical, finite outputs.
 TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
+  REQUIRE_TMA_DEVICE();
   const DeviceInfo& d = test_context().device();
-  if (!capable_device() || d.nv_cc_major != 9 || d.nv_cc_minor != 0) {
-    GTEST_SKIP() << "TMA chunks need compute capability 9.0 (" << d.label() << ")";
-  }
-  ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_F16));
-  ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_BF16));
   const Variant* mma = find_variant("mma");
   std::mt19937_64 rng(TIER(6171, 6172));
   static const int kLengths[] = {1, 3, 7, 8, 12, 19, 33};
@@ -576,7 +580,8 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
   // tiles (0, 0); (batch 1, 0, 13), loaded by batch 0's tiles (2, 0), (2, 1) and (2, 2).
   for (int hd : {64, 128}) {
     const openna_dtype dt = hd == 64 ? OPENNA_F16 : OPENNA_BF16;
-    const NaCase c = make_case(2, {24, 40}, {5, 7}, {1, 1}, {1, 1}, {0, 0}, 2, 2, hd, hd, dt, 2, 78);
+    const NaCase c =
+        make_case(2, {24, 40}, {5, 7}, {1, 1}, {1, 1}, {0, 0}, 2, 2, hd, hd, dt, 2, 78);
     const Problem p = normalize(&c.problem);
     const Config cfg = Config::parse("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=2,WG=1,TMA=1");
     ASSERT_EQ("", mma->config_error(p, d, Pass::Forward, cfg));

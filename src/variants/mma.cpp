@@ -149,6 +149,13 @@ bool has_dkdv_keys(const Config& c) {
 // Shared memory of the kernels in bytes (must match na_mma_fwd.cl and na_mma_bwd.cl): the
 // forward, the backward's dQ kernel (the forward's file with MMA_DQ) and its dK/dV kernel.
 enum class MmaKernel { Forward, Dq, Dkdv };
+
+// One work-group of `items` work-items (the probes and the map kernels).
+Geometry single_group(std::size_t items) {
+  Geometry g;
+  g.global[0] = g.local[0] = items;
+  return g;
+}
 constexpr std::size_t kNvLocalReserve = DeviceInfo::kNvidiaLocalReserve;  // see kernel_tile_error
 
 std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
@@ -466,9 +473,7 @@ std::string run_wg_probe(Context& ctx, openna_dtype dt) {
                       static_cast<void*>(v.data()));
   };
   cl::Buffer ba = buf(a), bb1 = buf(b1), bb2 = buf(b2), bd = ctx.alloc(2 * 64 * 16 * 4);
-  Geometry g;
-  g.global[0] = g.local[0] = 128;
-  ctx.launch(k, g, ba, bb1, bb2, bd);
+  ctx.launch(k, single_group(128), ba, bb1, bb2, bd);
   std::vector<float> d(2 * 64 * 16);
   ctx.queue().enqueueReadBuffer(bd, CL_TRUE, 0, d.size() * 4, d.data());
   for (int which = 0; which < 2; ++which)
@@ -512,12 +517,8 @@ std::string run_tma_probe(Context& ctx, openna_dtype dt) {
   };
   cl::Buffer bk = buf(kb), bv = buf(vb), bq = buf(qb), maps = ctx.alloc(256),
              bd = ctx.alloc(2 * 64 * kD * 4);
-  Geometry g1;
-  g1.global[0] = g1.local[0] = 32;
-  ctx.launch(km, g1, maps, 0, bk, bv, 1, kN, 1, kD, kD, 64);
-  Geometry g2;
-  g2.global[0] = g2.local[0] = 128;
-  ctx.launch(kp, g2, maps, bq, bd, kTok0);
+  ctx.launch(km, single_group(32), maps, 0, bk, bv, 1, kN, 1, kD, kD, 64);
+  ctx.launch(kp, single_group(128), maps, bq, bd, kTok0);
   std::vector<float> d(2 * 64 * kD);
   ctx.queue().enqueueReadBuffer(bd, CL_TRUE, 0, d.size() * 4, d.data());
   const auto row = [&](const std::vector<int>& t, int j, int c) {
@@ -565,9 +566,7 @@ std::string run_probe(Context& ctx, openna_dtype dt) {
   cl::Buffer bb(ctx.ocl_context(), CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, std::size_t{512},
                 static_cast<void*>(bm.data()));
   cl::Buffer bd = ctx.alloc(512), bmisc = ctx.alloc(128 * 4);
-  Geometry g;
-  g.global[0] = g.local[0] = 32;
-  ctx.launch(k, g, ba, bb, bd, bmisc);
+  ctx.launch(k, single_group(32), ba, bb, bd, bmisc);
   std::vector<std::uint16_t> d(256);
   std::vector<int> misc(128);
   ctx.queue().enqueueReadBuffer(bd, CL_TRUE, 0, 512, d.data());
@@ -1174,10 +1173,8 @@ cl::Buffer tma_maps(Context& ctx, const Problem& p, const char* file, const std:
       a, b, key, 512,
       [&](const cl::Buffer& maps) {
         cl::Kernel km = ctx.kernel(file, opts, "na_tma_kv_maps", label);
-        Geometry g;
-        g.global[0] = g.local[0] = 32;
-        return ctx.launch(km, g, maps, at, MemArg{a}, MemArg{b}, p.batch, n, heads, p.head_dim,
-                          p.head_dim_v, rows);
+        return ctx.launch(km, single_group(32), maps, at, MemArg{a}, MemArg{b}, p.batch, n,
+                          heads, p.head_dim, p.head_dim_v, rows);
       },
       events);
 }
@@ -1198,11 +1195,9 @@ cl::Buffer tma_box_maps(Context& ctx, const Problem& p, const std::string& opts,
       k, v, key, 512,
       [&](const cl::Buffer& maps) {
         cl::Kernel km = ctx.kernel(kFwdFile, opts, "na_tma_box_maps", label);
-        Geometry g;
-        g.global[0] = g.local[0] = 32;
-        return ctx.launch(km, g, maps, 0, MemArg{k}, MemArg{v}, p.batch, p.axis[0].length,
-                          p.axis[1].length, p.axis[2].length, p.heads_kv, p.head_dim, kb[0],
-                          kb[1], kb[2]);
+        return ctx.launch(km, single_group(32), maps, 0, MemArg{k}, MemArg{v}, p.batch,
+                          p.axis[0].length, p.axis[1].length, p.axis[2].length, p.heads_kv,
+                          p.head_dim, kb[0], kb[1], kb[2]);
       },
       events);
 }
