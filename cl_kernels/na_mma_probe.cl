@@ -133,7 +133,7 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void na_mma_tma_probe(
 #pragma unroll
     for (int h = 0; h < 2; ++h)
       WGMMA_RA_N32((s + 4 * h), qa[kk][0], qa[kk][1], qa[kk][2], qa[kk][3],
-                   na_wg_desc_at(kd, NA_SW128_KMAJOR_OFF(kk, 32 * h)), 0);
+                   na_wg_desc_at(kd, NA_SW128_KMAJOR_OFF(kk, 32 * h, 8192)), 0);
   WG_COMMIT();
   WGMMA_WAIT_N64(s);
   uint pa[4][4];
@@ -144,7 +144,7 @@ __kernel __attribute__((reqd_work_group_size(128, 1, 1))) void na_mma_tma_probe(
     pa[kk][2] = na_pack2(s[2 * kk + 1][0], s[2 * kk + 1][1]);
     pa[kk][3] = na_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3]);
   }
-  const ulong vd = NA_SW128_MN_DESC(vbase);
+  const ulong vd = NA_SW128_MN_DESC(vbase, 8192);
   WGMMA_FENCE_N64(o);
 #pragma unroll
   for (int kk = 0; kk < 4; ++kk)

@@ -195,18 +195,17 @@ NA_FN ulong na_wg_desc_sw128(uint addr, uint lbo, uint sbo) {
 /* The descriptors of a chunk of 128-byte rows (64 f16/bf16 elements) in that layout, and their
    offsets (16-byte units) to a k16 step: K-major (the rows' elements along K, as K in Q K^T), k16
    step kk is 32 bytes along the rows, and `rows` rows further is rows * 128 bytes; MN-major (rows
-   along K, as V in P V), k16 step kk is 16 rows. LBO is unused by both at these widths. H100
-   (tools/tma_probe.cpp): these were exact; MN-major with LBO 1024 and SBO 8192 faulted. */
+   along K, as V in P V), k16 step kk is 16 rows. H100 (tools/tma_probe.cpp): these were exact;
+   MN-major with LBO 1024 and SBO 8192 faulted.
+   `half`: rows of 128 dims (head dim 128) are two boxes of 64 dims, the second `half` bytes
+   after the first (the chunk's rows * 128): K-major k16 steps 4..7 are in the second box;
+   MN-major, the second box holds the columns 64..127, LBO further (not measured by the probe:
+   checked by the forward's tests at head dim 128). Rows of 64 dims never reach the second box
+   (LBO 8192 there, as the probe measured). */
 #define NA_SW128_KMAJOR_DESC(addr) na_wg_desc_sw128(addr, 16, 1024)
-#define NA_SW128_KMAJOR_OFF(kk, rows) (2 * (kk) + (rows) * 8)
-#define NA_SW128_MN_DESC(addr) na_wg_desc_sw128(addr, 8192, 1024)
-#define NA_SW128_MN_OFF(kk) ((kk) * 128)
-/* Rows of 128 dims (head dim 128) as two boxes of 64 dims, the second `half` bytes after the
-   first (the chunk's rows * 128): K-major k16 steps 4..7 are in the second box; MN-major, the
-   second box holds the columns 64..127, an LBO further (not measured by the probe: checked by
-   the forward's tests at head dim 128). */
-#define NA_SW128_KMAJOR_OFF2(kk, rows, half) \
+#define NA_SW128_KMAJOR_OFF(kk, rows, half) \
   (2 * ((kk) & 3) + ((kk) >> 2) * ((half) / 16) + (rows) * 8)
-#define NA_SW128_MN_DESC2(addr, half) na_wg_desc_sw128(addr, half, 1024)
+#define NA_SW128_MN_DESC(addr, half) na_wg_desc_sw128(addr, half, 1024)
+#define NA_SW128_MN_OFF(kk) ((kk) * 128)
 
 #endif /* NA_SM90_H */

@@ -76,17 +76,16 @@ NA_FN ulong na_wg_desc_at(ulong desc, uint off) {
    TMA the chunks are the TMA's 128-byte swizzle layout (na_sm90.h's NA_SW128_*), else core
    matrices (the segment sg of row r in core (r / 8, sg), the cores of 8 rows contiguous): a k16
    step is two cores, 8 rows are `seg` cores. CHUNK_HALF_BYTES (the kernel's, with TMA at head
-   dim 128): rows of 128 dims are two boxes of 64, the second that many bytes after the first. */
-#if defined(TMA) && TMA && defined(CHUNK_HALF_BYTES)
+   dim 128): rows of 128 dims are two boxes of 64, the second that many bytes after the first
+   (8192 where rows are one box: never reached). */
+#if defined(TMA) && TMA
+#ifndef CHUNK_HALF_BYTES
+#define CHUNK_HALF_BYTES 8192
+#endif
 #define CHUNK_KMAJOR_DESC(base, seg) NA_SW128_KMAJOR_DESC(SMEM_ADDR(base))
 #define CHUNK_KMAJOR_AT(desc, kk, rows, seg) \
-  na_wg_desc_at(desc, NA_SW128_KMAJOR_OFF2(kk, rows, CHUNK_HALF_BYTES))
-#define CHUNK_MN_DESC(base, seg) NA_SW128_MN_DESC2(SMEM_ADDR(base), CHUNK_HALF_BYTES)
-#define CHUNK_MN_AT(desc, kk, seg) na_wg_desc_at(desc, NA_SW128_MN_OFF(kk))
-#elif defined(TMA) && TMA
-#define CHUNK_KMAJOR_DESC(base, seg) NA_SW128_KMAJOR_DESC(SMEM_ADDR(base))
-#define CHUNK_KMAJOR_AT(desc, kk, rows, seg) na_wg_desc_at(desc, NA_SW128_KMAJOR_OFF(kk, rows))
-#define CHUNK_MN_DESC(base, seg) NA_SW128_MN_DESC(SMEM_ADDR(base))
+  na_wg_desc_at(desc, NA_SW128_KMAJOR_OFF(kk, rows, CHUNK_HALF_BYTES))
+#define CHUNK_MN_DESC(base, seg) NA_SW128_MN_DESC(SMEM_ADDR(base), CHUNK_HALF_BYTES)
 #define CHUNK_MN_AT(desc, kk, seg) na_wg_desc_at(desc, NA_SW128_MN_OFF(kk))
 #else
 #define CHUNK_KMAJOR_DESC(base, seg) na_wg_desc(SMEM_ADDR(base), 128, (seg) * 128)
