@@ -647,7 +647,8 @@ void MmaVariant::prepare(Context& ctx, const Problem& p) const {
   if (p.dtype == OPENNA_F32 || !dev.is_nvidia() || !dev.is_gpu() || dev.nv_cc_major < 8) return;
   if (!mma_probe(ctx, p.dtype).empty() || !wgmma_device(dev)) return;
   if (!mma_probe(ctx, p.dtype, true).empty()) return;
-  if (tma_applies(p)) mma_tma_probe(ctx, p.dtype);
+  // the TMA probe wherever a default may take TMA chunks (tma_default_ok, tma_box_default_ok)
+  if (tma_applies(p) || tma_box_applies(p)) mma_tma_probe(ctx, p.dtype);
 }
 
 std::string MmaVariant::unsupported_reason(const Problem& p, const DeviceInfo& dev,
