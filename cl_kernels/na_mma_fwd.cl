@@ -57,13 +57,15 @@
 #endif
 #ifndef ROT
 #define ROT 0 /* forward, WG tiles: 1, the products rotated (the rotated loop below); 2, also
-                 the second warpgroup half a pass behind the first (rank 1) */
+                 the second warpgroup half a pass behind the first (rank 1, or TMA chunk
+                 boxes at ranks 2 and 3: chunk metadata that no copy overwrites) */
 #endif
 #if MMA_DQ && (SPOS || ROT)
 #error "SPOS and ROT are forward options"
 #endif
-#if ROT && (!WG || STAGES != 2 || ROT > 2 || (ROT == 2 && (NW != 8 || RANK != 1)))
-#error "ROT needs WG=1 and STAGES=2; ROT=2 also NW=8 and rank 1"
+#if ROT && (!WG || STAGES != 2 || ROT > 2 || \
+            (ROT == 2 && (NW != 8 || (RANK != 1 && !(defined(TMA) && TMA)))))
+#error "ROT needs WG=1 and STAGES=2; ROT=2 also NW=8, and rank 1 or TMA"
 #endif
 #ifndef LATE_LOADS
 /* The dQ kernel's WG tiles of 2 stages or more: 1 issues each pass's copies after its S and dP
@@ -138,7 +140,7 @@
 #endif
 #else
 #define TMA_BOX 1
-#if !WG || MMA_DQ || ROT || !HD_EXACT || HDP != HDVP || (HDP != 64 && HDP != 128) || \
+#if !WG || MMA_DQ || !HD_EXACT || HDP != HDVP || (HDP != 64 && HDP != 128) || \
     STAGES < 2 || DIL0 > 8 || DIL1 > 8 || DIL2 > 8
 #error "TMA at rank 2-3: the forward's WG tiles of 2+ stages, head dims 64 or 128, dilation <= 8"
 #endif
@@ -187,7 +189,7 @@
    mbarriers). H100, f16, two alternating rounds (session 19, tools/sweeps/shift19.txt): flux-2d
    0.1019 / 0.1012 -> 0.0998 / 0.0994 ms; at head dim 64 it lost (vision-2d 0.1456 / 0.1439 ->
    0.1485 / 0.1482, the dilated preset 0.1222 / 0.121 -> 0.1254 / 0.1246). */
-#if TMA_BOX && QTILE_WORDS <= STAGE_WORDS && HDP > 64
+#if TMA_BOX && QTILE_WORDS <= STAGE_WORDS && HDP > 64 && !ROT
 #define STAGE_SHIFT 1
 #else
 #define STAGE_SHIFT 0
@@ -1115,12 +1117,35 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
    are peeled so that every wgmma group is non-empty and every wait unconditional (an empty group
    or a conditional wait makes ptxas insert warpgroup arrives, and on the ROT=2 path serialize
    all wgmma: C7519, C7520). */
+/* TMA_BOX: the chunk macros read the box coordinates `kcur`. Pass c keeps chunk c's in kcur and
+   chunk c - 1's in kprev (ROT_ADVANCE at the end of each pass); code about chunk c - 1 runs
+   between PREV_CHUNK_BEGIN and PREV_CHUNK_END, a block whose kcur is a copy of kprev (OpenCL C
+   1.2 has no variadic macros to wrap it in). */
+#if TMA_BOX
+  int kprev[3] = {0, 0, 0};
+#define ROT_ADVANCE()   \
+  do {                  \
+    kprev[0] = kcur[0]; \
+    kprev[1] = kcur[1]; \
+    kprev[2] = kcur[2]; \
+    BOX_NEXT();         \
+  } while (0)
+#define PREV_CHUNK_BEGIN { const int kcur[3] = {kprev[0], kprev[1], kprev[2]};
+#define PREV_CHUNK_END }
+#else
+#define ROT_ADVANCE() ((void)0)
+#define PREV_CHUNK_BEGIN {
+#define PREV_CHUNK_END }
+#endif
 #if TMA /* pass c waits for chunk c's K and chunk c - 1's V */
-#define ROT_PASS_BARRIER(c)                                          \
-  do {                                                               \
-    if ((c) < nchunks) TMA_WAIT_K(c, (c) & 1);                       \
-    if ((c) >= 1 && (c) <= nchunks) TMA_WAIT_V((c) - 1, ((c) - 1) & 1); \
-    barrier(CLK_LOCAL_MEM_FENCE);                                    \
+#define ROT_PASS_BARRIER(c)                                                      \
+  do {                                                                           \
+    if ((c) < nchunks) TMA_WAIT_K(c, (c) & 1);                                   \
+    if ((c) >= 1 && (c) <= nchunks) {                                            \
+      PREV_CHUNK_BEGIN TMA_WAIT_V((c) - 1, ((c) - 1) & 1);                       \
+      PREV_CHUNK_END                                                             \
+    }                                                                            \
+    barrier(CLK_LOCAL_MEM_FENCE);                                                \
   } while (0)
 #else
 #define ROT_PASS_BARRIER(c)       \
@@ -1154,11 +1179,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       WG_COMMIT();
 #pragma unroll
       for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
+      ROT_ADVANCE();
     }
     for (int c = 1; c < nchunks; ++c) {
       const int st = c & 1;
       ROT_PASS_BARRIER(c);
-      ROT_SOFTMAX(c - 1, st ^ 1); /* chunk c - 1, whose P V runs below */
+      PREV_CHUNK_BEGIN ROT_SOFTMAX(c - 1, st ^ 1); /* chunk c - 1, whose P V runs below */
+      PREV_CHUNK_END
       if (!settled) RESCALE_O(alpha);
       PACK_P(pa, s);
       ROT_S(st);
@@ -1170,10 +1197,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
 #pragma unroll
       for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
+      ROT_ADVANCE();
     }
     ROT_PASS_START(nchunks);
     if (nchunks > 0) { /* the last chunk's softmax and P V */
-      ROT_SOFTMAX(nchunks - 1, (nchunks - 1) & 1);
+      PREV_CHUNK_BEGIN ROT_SOFTMAX(nchunks - 1, (nchunks - 1) & 1);
+      PREV_CHUNK_END
       if (!settled) RESCALE_O(alpha);
       PACK_P(pa, s);
       ROT_PV((nchunks - 1) & 1);
@@ -1192,6 +1221,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
       ROT_SOFTMAX(0, 0);
       PACK_P(pa, s);
+      ROT_ADVANCE();
     }
     for (int c = 1; c < nchunks; ++c) {
       const int st = c & 1;
@@ -1208,6 +1238,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDVP)(o[m]);
       if (!settled) RESCALE_O(alpha);
       PACK_P(pa, s);
+      ROT_ADVANCE();
     }
     /* P V of the last chunk, whose V the last pass loaded. */
     ROT_PASS_START(nchunks);

@@ -393,8 +393,8 @@ TEST(MmaConfigs, WideWorkGroupsAreCorrect) {
   EXPECT_GT(ran_bwd, 0);
 }
 
-// The rotated WG forward (ROT=1: P V of chunk c - 1 runs during chunk c's softmax; ROT=2 in
-// rank 1: the second warpgroup also half a pass behind the first) and the
+// The rotated WG forward (ROT=1: P V of chunk c - 1 runs during chunk c's softmax; ROT=2 at
+// rank 1 or with TMA chunk boxes: the second warpgroup also half a pass behind the first) and the
 // scale's two forms (a positive scale folded into the exponentials, SPOS; any other a separate
 // multiply): each random problem (every option) runs one of the forward's ROT candidates against
 // the reference, every third with its scale negative, which also runs its default tile forward
@@ -417,7 +417,7 @@ TEST(MmaConfigs, RotatedForwardIsCorrect) {
       if (unsupported(c, "mma", Pass::Backward).empty()) check_backward(c, "mma", nullptr);
       ++negative;
     }
-    // ROT=2 (rank 1 only) on every other rank-1 problem, ROT=1 elsewhere
+    // ROT=2 (rank 1, or TMA chunk boxes) on every other problem that has it, ROT=1 elsewhere
     std::vector<Config> rot = candidates_with(c, Pass::Forward, "ROT", 2);
     if (rot.empty() || (i / 3) % 2 == 0) rot = candidates_with(c, Pass::Forward, "ROT", 1);
     ASSERT_FALSE(rot.empty()) << c.name();
@@ -432,14 +432,14 @@ TEST(MmaConfigs, RotatedForwardIsCorrect) {
 
 // Skips a test on devices without the TMA (compute capability 9.0); there, the TMA probe must
 // pass in f16 and bf16.
-#define REQUIRE_TMA_DEVICE()                                                                   \
-  do {                                                                                         \
-    const DeviceInfo& dev_ = test_context().device();                                          \
-    if (!capable_device() || dev_.nv_cc_major != 9 || dev_.nv_cc_minor != 0) {                 \
-      GTEST_SKIP() << "TMA chunks need compute capability 9.0 (" << dev_.label() << ")";       \
-    }                                                                                          \
-    ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_F16));                                  \
-    ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_BF16));                                 \
+#define REQUIRE_TMA_DEVICE()                                                             \
+  do {                                                                                   \
+    const DeviceInfo& dev_ = test_context().device();                                    \
+    if (!capable_device() || dev_.nv_cc_major != 9 || dev_.nv_cc_minor != 0) {           \
+      GTEST_SKIP() << "TMA chunks need compute capability 9.0 (" << dev_.label() << ")"; \
+    }                                                                                    \
+    ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_F16));                            \
+    ASSERT_EQ("", mma_tma_probe(test_context(), OPENNA_BF16));                           \
   } while (0)
 
 // The TMA chunks (TMA=1: rank 1 without dilation, head dims 64, WG tiles; na_sm90.h): random
@@ -447,11 +447,12 @@ TEST(MmaConfigs, RotatedForwardIsCorrect) {
 // sequence, causal or not, strides, GQA, batches of 2), f16 and bf16, each forward on the
 // default tile with TMA=1, with the rotated loop of one warpgroup (ROT=1), or unrotated with 3
 // stages of 32 keys, and each backward on its default tiles with TMA=1 (the dQ kernel) and
-// KTMA=1 (the dK/dV kernel's producer); against the reference. Then the rows of a chunk past a tile's key box: V there holds +inf at one token, and
-// the rows of the tiles whose key box does not hold it must equal the clean run's bit for bit
-// (the box's last chunk loads the token, with P = 0 for it, and the kernel zeroes those V rows:
-// 0 * inf would be NaN). Inside a tile's key box a masked key's P is 0 as well, and there, as in
-// the cp.async chunks, an infinite V row does reach the rows of that tile.
+// KTMA=1 (the dK/dV kernel's producer); against the reference. Then the rows of a chunk past a
+// tile's key box: V there holds +inf at one token, and the rows of the tiles whose key box does not
+// hold it must equal the clean run's bit for bit (the box's last chunk loads the token, with P = 0
+// for it, and the kernel zeroes those V rows: 0 * inf would be NaN). Inside a tile's key box a
+// masked key's P is 0 as well, and there, as in the cp.async chunks, an infinite V row does reach
+// the rows of that tile.
 TEST(MmaConfigs, TmaChunksAreCorrect) {
   REQUIRE_TMA_DEVICE();
   const DeviceInfo& d = test_context().device();
@@ -465,9 +466,9 @@ TEST(MmaConfigs, TmaChunksAreCorrect) {
     const int stride = 1 + static_cast<int>(rng() % static_cast<unsigned>(std::min(kernel, 4)));
     const int heads = 1 + static_cast<int>(rng() % 4);
     const int heads_kv = heads % 2 == 0 && rng() % 2 ? heads / 2 : heads;
-    const NaCase c = make_case(1, {len}, {kernel}, {stride}, {1}, {static_cast<int>(rng() % 2)},
-                               heads, heads_kv, 64, 64, i % 2 ? OPENNA_BF16 : OPENNA_F16,
-                               1 + i % 2, 7000 + i);
+    const NaCase c =
+        make_case(1, {len}, {kernel}, {stride}, {1}, {static_cast<int>(rng() % 2)}, heads, heads_kv,
+                  64, 64, i % 2 ? OPENNA_BF16 : OPENNA_F16, 1 + i % 2, 7000 + i);
     const Problem p = normalize(&c.problem);
     Config fwd = mma->default_config(p, d, Pass::Forward);
     ASSERT_EQ(2, fwd.get("ROT", 0)) << c.name();
@@ -503,8 +504,7 @@ TEST(MmaConfigs, TmaChunksAreCorrect) {
     CaseData poisoned = clean;
     const std::uint16_t inf = dt == OPENNA_BF16 ? 0x7F80 : 0x7C00;
     for (int h = 0; h < 2; ++h)
-      for (int e = 0; e < 64; ++e)
-        std::memcpy(&poisoned.v[((150 * 2 + h) * 64 + e) * 2], &inf, 2);
+      for (int e = 0; e < 64; ++e) std::memcpy(&poisoned.v[((150 * 2 + h) * 64 + e) * 2], &inf, 2);
     DeviceCase dc_clean(test_context(), c, clean), dc_inf(test_context(), c, poisoned);
     const Outputs a = run_forward(test_context(), sel, dc_clean);
     const Outputs b = run_forward(test_context(), sel, dc_inf);
@@ -526,9 +526,10 @@ TEST(MmaConfigs, TmaChunksAreCorrect) {
 // The forward's TMA chunks at ranks 2 and 3 (boxes of keys, na_mma_fwd.cl's TMA_BOX): random
 // problems at head dims 64 and 128 (every option, dilations 1-4, batches of 1-2, GQA, f16 and
 // bf16, lengths below and past a chunk box) on WG tiles with TMA=1, 2-3 stages and 32- or 64-key
-// chunks, against the reference. Then +inf in V at tokens that chunk boxes load past their tile's
-// key box (along axis 1, along axis 0, and past axis 0's end into the next batch): the tiles
-// whose key box does not hold a poisoned token must give bit-identical, finite outputs.
+// chunks, unrotated, rotated (ROT=1) or in ping-pong (ROT=2), against the reference. Then +inf in
+// V at tokens that chunk boxes load past their tile's key box (along axis 1, along axis 0, and
+// past axis 0's end into the next batch): with each loop, the tiles whose key box does not hold
+// a poisoned token must give bit-identical, finite outputs.
 TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
   REQUIRE_TMA_DEVICE();
   const DeviceInfo& d = test_context().device();
@@ -552,8 +553,8 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
     const int heads = 1 + static_cast<int>(rng() % 3);
     const int heads_kv = heads % 2 == 0 && rng() % 2 ? heads / 2 : heads;
     const int hd = (i / 2) % 2 ? 128 : 64;
-    const NaCase c = make_case(rank, L, K, S, D, C, heads, heads_kv, hd,
-                               hd, i % 3 ? OPENNA_F16 : OPENNA_BF16, 1 + (i / 4) % 2, 7100 + i);
+    const NaCase c = make_case(rank, L, K, S, D, C, heads, heads_kv, hd, hd,
+                               i % 3 ? OPENNA_F16 : OPENNA_BF16, 1 + (i / 4) % 2, 7100 + i);
     const Problem p = normalize(&c.problem);
     Config fwd = mma->default_config(p, d, Pass::Forward);
     fwd.erase("ROT");
@@ -562,6 +563,18 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
     fwd.set("STAGES", i % 3 == 2 ? 3 : 2);
     if (i % 5 == 1) fwd.set("TK", 32);
     if (i % 5 == 3) fwd.set("TK", 64);
+    // Every fourth problem the rotated loop (ROT=1), every fourth two warpgroups in ping-pong
+    // (ROT=2: 8 x 16 queries at rank 2, 4 x 4 x 8 at rank 3), both of 2 stages.
+    if (i % 4 == 1 || i % 4 == 2) {
+      fwd.set("STAGES", 2);
+      fwd.set("ROT", i % 4);
+    }
+    if (i % 4 == 2) {
+      const int tq[3] = {rank == 3 ? 4 : 8, rank == 3 ? 4 : 16, rank == 3 ? 8 : 1};
+      for (int a = 0; a < 3; ++a) fwd.set("TQ" + std::to_string(a), tq[a]);
+      fwd.set("NW", 8);
+      fwd.set("MW", 1);
+    }
     const std::string why = mma->config_error(p, d, Pass::Forward, fwd);
     if (!why.empty()) {
       ADD_FAILURE() << c.name() << " " << fwd.str() << ": " << why;
@@ -583,10 +596,6 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
     const NaCase c =
         make_case(2, {24, 40}, {5, 7}, {1, 1}, {1, 1}, {0, 0}, 2, 2, hd, hd, dt, 2, 78);
     const Problem p = normalize(&c.problem);
-    const Config cfg = Config::parse("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=2,WG=1,TMA=1");
-    ASSERT_EQ("", mma->config_error(p, d, Pass::Forward, cfg));
-    SCOPED_TRACE(c.name() + " " + cfg.str());
-    const Selection sel{mma, cfg, "test", mma->name(p, cfg, Pass::Forward)};
     const CaseData clean = make_inputs(c);
     CaseData poisoned = clean;
     const std::uint16_t inf = dt == OPENNA_BF16 ? 0x7F80 : 0x7C00;
@@ -599,38 +608,57 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
         }
     DeviceCase dc_clean(test_context(), c, clean), dc_inf(test_context(), c, poisoned);
     const std::size_t builds = test_context().descriptor_builds();
-    const Outputs a = run_forward(test_context(), sel, dc_clean);
-    const Outputs b = run_forward(test_context(), sel, dc_inf);
-    // Each pair of buffers had its maps built once; a second call on the first pair reuses them.
-    EXPECT_EQ(builds + 2, test_context().descriptor_builds());
-    const Outputs a2 = run_forward(test_context(), sel, dc_clean);
-    EXPECT_EQ(builds + 2, test_context().descriptor_builds());
-    EXPECT_EQ(a.out, a2.out);
-    int checked = 0;
-    for (int bt = 0; bt < 2; ++bt)
-      for (int x0 = 0; x0 < 24; ++x0)
-        for (int x1 = 0; x1 < 40; ++x1) {
-          const KeyRange r0 = tile_key_range(p.axis[0], tile_axis(p.axis[0], 8, x0 / 8));
-          const KeyRange r1 = tile_key_range(p.axis[1], tile_axis(p.axis[1], 8, x1 / 8));
-          bool holds = false;
-          for (const auto& at : poison)
-            holds |= at[0] == bt && at[1] >= r0.start && at[1] < r0.start + r0.count &&
-                     at[2] >= r1.start && at[2] < r1.start + r1.count;
-          if (holds) continue;
-          for (int h = 0; h < 2; ++h)
-            for (int e = 0; e < hd; ++e) {
-              const std::size_t q = static_cast<std::size_t>(bt) * 960 + x0 * 40 + x1;
-              const std::size_t at = (q * 2 + h) * hd + e;
-              ASSERT_TRUE(std::isfinite(b.out[at])) << "batch " << bt << " query " << x0 << ","
-                                                    << x1 << " head " << h;
-              ASSERT_EQ(a.out[at], b.out[at]) << "batch " << bt << " query " << x0 << "," << x1;
-              ++checked;
-            }
-        }
-    // batch 0: the tiles holding (11, 13): axis-0 tiles 0 ([0,10): no) and 1 ([6,18): yes)
-    // times axis-1 tiles 0-2 ([0,11), [5,19), [13,27): 1 and 2) = 8 x 16 queries; batch 1:
-    // (0, 13) in axis-0 tile 0 ([0,10)) times axis-1 tiles 1 and 2: 8 x 16 queries.
-    EXPECT_EQ((2 * 960 - 2 * 8 * 16) * 2 * hd, checked);
+    // The unrotated loop, the rotated one (ROT=1), and two warpgroups of 8 x 16 queries in
+    // ping-pong (ROT=2), whose second warpgroup zeroes chunk c - 1's V rows in pass c.
+    for (const char* text : {"TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=2,WG=1,TMA=1",
+                             "TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=2,WG=1,TMA=1,ROT=1",
+                             "TQ0=8,TQ1=16,TQ2=1,NW=8,TK=32,STAGES=2,WG=1,TMA=1,ROT=2"}) {
+      const Config cfg = Config::parse(text);
+      const int tq1 = cfg.get("TQ1", 1);
+      ASSERT_EQ("", mma->config_error(p, d, Pass::Forward, cfg));
+      SCOPED_TRACE(c.name() + " " + cfg.str());
+      const Selection sel{mma, cfg, "test", mma->name(p, cfg, Pass::Forward)};
+      const std::size_t before = test_context().descriptor_builds();
+      const Outputs a = run_forward(test_context(), sel, dc_clean);
+      const Outputs b = run_forward(test_context(), sel, dc_inf);
+      // Each pair of buffers has its maps built once per chunk box: at the first tile, and at the
+      // 8 x 16 tile if chunk_box gives it other boxes; a second call on the first pair reuses them.
+      const std::size_t after = test_context().descriptor_builds();
+      if (tq1 == 8) {
+        EXPECT_EQ(builds + 2, after);
+      } else {
+        EXPECT_LE(after, before + 2);
+      }
+      const Outputs a2 = run_forward(test_context(), sel, dc_clean);
+      EXPECT_EQ(after, test_context().descriptor_builds());
+      EXPECT_EQ(a.out, a2.out);
+      int checked = 0;
+      for (int bt = 0; bt < 2; ++bt)
+        for (int x0 = 0; x0 < 24; ++x0)
+          for (int x1 = 0; x1 < 40; ++x1) {
+            const KeyRange r0 = tile_key_range(p.axis[0], tile_axis(p.axis[0], 8, x0 / 8));
+            const KeyRange r1 = tile_key_range(p.axis[1], tile_axis(p.axis[1], tq1, x1 / tq1));
+            bool holds = false;
+            for (const auto& at : poison)
+              holds |= at[0] == bt && at[1] >= r0.start && at[1] < r0.start + r0.count &&
+                       at[2] >= r1.start && at[2] < r1.start + r1.count;
+            if (holds) continue;
+            for (int h = 0; h < 2; ++h)
+              for (int e = 0; e < hd; ++e) {
+                const std::size_t q = static_cast<std::size_t>(bt) * 960 + x0 * 40 + x1;
+                const std::size_t at = (q * 2 + h) * hd + e;
+                ASSERT_TRUE(std::isfinite(b.out[at]))
+                    << "batch " << bt << " query " << x0 << "," << x1 << " head " << h;
+                ASSERT_EQ(a.out[at], b.out[at]) << "batch " << bt << " query " << x0 << "," << x1;
+                ++checked;
+              }
+          }
+      // batch 0: the tiles holding (11, 13): axis-0 tiles 0 ([0,10): no) and 1 ([6,18): yes)
+      // times axis-1 tiles 0-2 ([0,11), [5,19), [13,27): 1 and 2) = 8 x 16 queries; batch 1:
+      // (0, 13) in axis-0 tile 0 ([0,10)) times axis-1 tiles 1 and 2: 8 x 16 queries. With 16
+      // queries along axis 1, tiles 0 and 1 ([0,19), [13,35)) of 16 queries each hold it.
+      EXPECT_EQ((2 * 960 - 2 * 8 * (tq1 == 8 ? 16 : 32)) * 2 * hd, checked);
+    }
   }
 }
 
@@ -839,7 +867,7 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
   const Config vb = mma->default_config(video, dev, Pass::Backward);
   const Config ff = mma->default_config(flux, dev, Pass::Forward);
   const Config fb = mma->default_config(flux, dev, Pass::Backward);
-  EXPECT_EQ("TQ0=4,TQ1=4,TQ2=8,NW=8,TK=64,STAGES=2,WG=1,TMA=1", vf.str());
+  EXPECT_EQ("TQ0=1,TQ1=8,TQ2=8,NW=4,TK=64,STAGES=2,MAXREG=168,WG=1,TMA=1", vf.str());
   EXPECT_EQ(
       "TQ0=4,TQ1=4,TQ2=8,NW=8,TK=32,STAGES=3,WG=1,DQDEFER=1,KNW=8,KMW=1,KTK=32,KSTAGES=2,"
       "KRMETA=1,KSEQ=1",
@@ -868,8 +896,12 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   const Problem video = preset_like(3, {16, 32, 32}, {8, 16, 16}, 0, 128, OPENNA_F16);
   EXPECT_EQ(1, mma->default_config(long1d, synthetic_h100(9), Pass::Forward).get("WG", 0));
   EXPECT_EQ(0, mma->default_config(long1d, synthetic_h100(8), Pass::Forward).get("WG", 0));
-  EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=2,WG=1,TMA=1",
+  // The chunk-box forward's query tile is the simulator's pick (tma_box_tile): 16x4 on
+  // vision-2d (with 4 x 16 key boxes), 1x8x8 on video-3d (8 x 1 x 8), 8x8 on flux-2d (8 x 8).
+  EXPECT_EQ("TQ0=16,TQ1=4,TQ2=1,NW=4,TK=64,STAGES=2,WG=1,TMA=1",
             mma->default_config(vision, synthetic_h100(9), Pass::Forward).str());
+  EXPECT_EQ("TQ0=1,TQ1=8,TQ2=8,NW=4,TK=64,STAGES=2,MAXREG=168,WG=1,TMA=1",
+            mma->default_config(video, synthetic_h100(9), Pass::Forward).str());
   EXPECT_EQ(1, mma->default_config(flux, synthetic_h100(9), Pass::Forward).get("TMA", 0));
   const Problem vision96 = preset_like(2, {128, 128}, {13, 13}, 0, 96, OPENNA_F16);
   EXPECT_EQ(0, mma->default_config(vision96, synthetic_h100(9), Pass::Forward).get("WG", 0));
@@ -879,8 +911,9 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   // The TMA chunks only where a chunk is consecutive tokens of 128-byte rows: not with
   // dilation, not at head dim 32.
   NaCase dil = make_case(1, {4096}, {512}, {1}, {2}, {1}, 2, 2, 64, 64, OPENNA_F16);
-  EXPECT_EQ(0, mma->default_config(normalize(&dil.problem), synthetic_h100(9), Pass::Forward)
-                   .get("TMA", 0));
+  EXPECT_EQ(
+      0,
+      mma->default_config(normalize(&dil.problem), synthetic_h100(9), Pass::Forward).get("TMA", 0));
   EXPECT_EQ(0, mma->default_config(normalize(&dil.problem), synthetic_h100(9), Pass::Backward)
                    .get("TMA", 0));
   const Problem hd32 = preset_like(1, {4096}, {2048}, 1, 32, OPENNA_F16);
@@ -1006,11 +1039,12 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   // TMA: WG tiles of 2+ stages, rank 1 without dilation, head dims 64.
   const std::string wg = "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=64,STAGES=2,MAXREG=128,WG=1";
   EXPECT_EQ("", err(wg + ",ROT=2,TMA=1"));
-  EXPECT_EQ("", err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,TMA=1",
-                    Pass::Backward));
+  EXPECT_EQ("",
+            err("TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,TMA=1", Pass::Backward));
   EXPECT_NE(std::string::npos, err(wg + ",TMA=2").find("TMA must be 0 or 1, not 2"));
-  const std::string dkdv = "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KMAXREG=0,"
-                           "KNW=8,KMW=1,KTK=32,KSTAGES=8,KWG=1";
+  const std::string dkdv =
+      "TQ0=128,TQ1=1,TQ2=1,NW=8,TK=32,STAGES=3,MAXREG=128,WG=1,KMAXREG=0,"
+      "KNW=8,KMW=1,KTK=32,KSTAGES=8,KWG=1";
   EXPECT_EQ("", err(dkdv + ",KWS=3,KTMA=1", Pass::Backward));
   EXPECT_NE(std::string::npos,
             err(dkdv + ",KWS=2,KTMA=1", Pass::Backward).find("KTMA needs KWS=3"));
@@ -1018,15 +1052,20 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
   EXPECT_NE(std::string::npos,
             err("TQ0=128,TQ1=1,TQ2=1,NW=4,MW=2,TK=64,STAGES=2,TMA=1").find("TMA needs WG=1"));
   // Ranks 2 and 3: the forward's chunks as boxes of keys (dilations up to 8, equal head dims 64
-  // or 128, ROT=0); the backward's kernels take the TMA at rank 1 only.
+  // or 128); the backward's kernels take the TMA at rank 1 only.
   const Problem p2 = preset_like(2, {64, 64}, {9, 9}, 0, 64, OPENNA_F16);
   const std::string wg2 = "TQ0=16,TQ1=8,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,TMA=1";
   EXPECT_EQ("", mma->config_error(p2, dev, Pass::Forward, Config::parse(wg2)));
   EXPECT_NE(std::string::npos, mma->config_error(p2, dev, Pass::Backward, Config::parse(wg2))
                                    .find("TMA at rank 2 is the forward's only"));
-  EXPECT_NE(std::string::npos, mma->config_error(p2, dev, Pass::Forward,
-                                                 Config::parse(wg2 + ",ROT=1"))
-                                   .find("TMA at rank 2 needs ROT=0"));
+  // The rotated loops take the chunk boxes; ROT=2 past rank 1 needs them (its second warpgroup
+  // reads chunk c - 1's metadata while the copies of chunk c + 1 go out).
+  EXPECT_EQ("", mma->config_error(p2, dev, Pass::Forward, Config::parse(wg2 + ",ROT=1")));
+  EXPECT_EQ("", mma->config_error(p2, dev, Pass::Forward, Config::parse(wg2 + ",ROT=2")));
+  EXPECT_NE(std::string::npos,
+            mma->config_error(p2, dev, Pass::Forward,
+                              Config::parse("TQ0=16,TQ1=8,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,ROT=2"))
+                .find("ROT=2 at rank 2 needs TMA=1 (the chunk boxes)"));
   NaCase dil = make_case(2, {64, 64}, {9, 9}, {1, 1}, {2, 2}, {0, 0}, 2, 2, 64, 64, OPENNA_F16);
   EXPECT_EQ("", mma->config_error(normalize(&dil.problem), dev, Pass::Forward, Config::parse(wg2)));
   dil = make_case(2, {64, 64}, {5, 5}, {1, 1}, {9, 1}, {0, 0}, 2, 2, 64, 64, OPENNA_F16);
@@ -1044,9 +1083,9 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
                               Config::parse("TQ0=2,TQ1=4,TQ2=16,NW=8,TK=64,STAGES=2,WG=1,TMA=1"))
                 .find("TMA at rank 3 needs equal head dims of 64 or 128"));
   const Problem p32 = preset_like(1, {4096}, {2048}, 1, 32, OPENNA_F16);
-  EXPECT_NE(std::string::npos, mma->config_error(p32, dev, Pass::Forward,
-                                                 Config::parse(wg + ",TMA=1"))
-                                   .find("TMA needs head dims of 64 (128-byte rows); got 32/32"));
+  EXPECT_NE(std::string::npos,
+            mma->config_error(p32, dev, Pass::Forward, Config::parse(wg + ",TMA=1"))
+                .find("TMA needs head dims of 64 (128-byte rows); got 32/32"));
   // 4 stages of 128-key chunks at head dim 64 (4 * 128 * 2 * 72 * 2 bytes and 16 bytes of
   // metadata a key: 155648) fit the 227 KB a kernel may take on compute capability 9.0, not the
   // 48 KB of compute capability 8.0; 6 stages of 128 keys at head dim 128 fit neither.

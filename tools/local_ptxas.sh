@@ -38,8 +38,10 @@ libclc=/usr/lib/clc/nvptx64--nvidiacl.bc
 work=${KEEP:-$(mktemp -d)}
 mkdir -p "$work"
 n=$(basename "$f" .cl)
+# NVIDIA's compiler refuses variadic macros in OpenCL C 1.2, which clang 15 takes as an
+# extension: an error here too.
 clang-15 -x cl -cl-std=CL1.2 -target nvptx64-nvidia-nvcl -Xclang -target-cpu -Xclang sm_80 \
-  -D'NA_ASM=__asm__ __volatile__' -I"$(dirname "$f")" -O3 -emit-llvm -c -o "$work/$n.bc" "$f" "$@"
+  -Werror=pedantic -D'NA_ASM=__asm__ __volatile__' -I"$(dirname "$f")" -O3 -emit-llvm -c -o "$work/$n.bc" "$f" "$@"
 llvm-link-15 --only-needed "$work/$n.bc" "$libclc" -o "$work/$n.linked.bc" 2> >(grep -v "different target triples" >&2)
 opt-15 -O3 "$work/$n.linked.bc" -o "$work/$n.opt.bc"
 llc-15 -mcpu=sm_80 -O3 "$work/$n.opt.bc" -o "$work/$n.sm80.ptx"

@@ -3,6 +3,8 @@
 // No device is used.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "check.hpp"
 #include "core/problem.hpp"
 #include "core/tiling.hpp"
@@ -98,6 +100,30 @@ TEST(BenchSimulate, BoxChunksByHand) {
   EXPECT_DOUBLE_EQ(s.dense_computed, 4608);
   EXPECT_DOUBLE_EQ(s.attainable_speedup(), 2.0);
   EXPECT_DOUBLE_EQ(simulate_box_tiles(p, tq, 16).computed, 2048);
+  EXPECT_DOUBLE_EQ(box_chunks(p, tq, kb), 18);  // 9 tiles of 2 chunks
+}
+
+// box_chunks (per axis) counts what simulate_box_tiles (tile by tile) counts, with dilations,
+// strides, causal axes and tiles past short dilation groups.
+TEST(BenchSimulate, BoxChunksPerAxisEqualsTileByTile) {
+  const Problem ps[] = {
+      make(2, {6, 10}, {3, 5}, {1, 1}), make(3, {16, 32, 32}, {8, 16, 16}, {1, 1, 1}),
+      make(2, {37, 45}, {7, 9}, {3, 2}), make(3, {9, 13, 21}, {3, 5, 7}, {2, 1, 3})};
+  for (Problem p : ps) {
+    p.axis[0].causal = p.rank == 3;
+    p.axis[1].stride = 2;
+    for (const auto& tq :
+         {std::array<int, 3>{2, 4, 1}, std::array<int, 3>{1, 8, 8}, std::array<int, 3>{4, 2, 8}})
+      for (const auto& kb : {std::array<int, 3>{2, 8, 1}, std::array<int, 3>{8, 1, 8},
+                             std::array<int, 3>{1, 4, 16}}) {
+        int q[3] = {tq[0], tq[1], p.rank == 3 ? tq[2] : 1};
+        int b[3] = {kb[0], kb[1], p.rank == 3 ? kb[2] : 1};
+        const SimResult s = simulate_box_tiles(p, q, b[0] * b[1] * b[2], b);
+        SCOPED_TRACE(p.describe());
+        EXPECT_DOUBLE_EQ(s.kv_chunks_per_tile * static_cast<double>(s.query_tiles),
+                         box_chunks(p, q, b));
+      }
+  }
 }
 
 // The naive variant computes exactly the neighborhood: small-cpu's 32x32 grid with a 7x7

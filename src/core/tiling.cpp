@@ -56,4 +56,17 @@ SimResult simulate_box_tiles(const Problem& p, const int tq[3], int tk, const in
   return r;
 }
 
+double box_chunks(const Problem& p, const int tq[3], const int kb[3]) {
+  double total = 1;
+  for (int a = 0; a < p.rank; ++a) {
+    double sum = 0;
+    for (int i = 0, n = tiles_on_axis(p.axis[a], tq[a]); i < n; ++i) {
+      const TileAxis ta = tile_axis(p.axis[a], tq[a], i);
+      if (ta.valid > 0) sum += (tile_key_range(p.axis[a], ta).count + kb[a] - 1) / kb[a];
+    }
+    total *= sum;
+  }
+  return total;
+}
+
 }  // namespace openna

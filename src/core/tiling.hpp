@@ -62,11 +62,11 @@ void query_box(const Problem& p, int target, int tq[3]);
 // (query-tile rows times key-box entries rounded up to whole key chunks), the entries inside
 // the neighborhood, and the same count for dense attention tiled the same way.
 struct SimResult {
-  std::int64_t query_tiles = 0;       // tiles with at least one valid query
-  double kv_chunks_per_tile = 0;      // mean key chunks a tile visits
-  double computed = 0;                // score entries computed, NA
-  double useful = 0;                  // entries inside the neighborhood
-  double dense_computed = 0;          // entries computed by dense attention, same tiles
+  std::int64_t query_tiles = 0;   // tiles with at least one valid query
+  double kv_chunks_per_tile = 0;  // mean key chunks a tile visits
+  double computed = 0;            // score entries computed, NA
+  double useful = 0;              // entries inside the neighborhood
+  double dense_computed = 0;      // entries computed by dense attention, same tiles
   double density() const { return computed > 0 ? useful / computed : 0; }
   double attainable_speedup() const { return computed > 0 ? dense_computed / computed : 0; }
 };
@@ -76,5 +76,10 @@ struct SimResult {
 // over the key box from its first key, the last ones on an axis reaching past it (the mma
 // variant's TMA chunks at ranks 2 and 3).
 SimResult simulate_box_tiles(const Problem& p, const int tq[3], int tk, const int* kb = nullptr);
+
+// The key-box chunks that all tiles of tq visit per (batch, head) with chunk boxes of kb keys:
+// simulate_box_tiles' count (kv_chunks_per_tile * query_tiles) in O(tiles per axis), since
+// the tiles are a product of their axes.
+double box_chunks(const Problem& p, const int tq[3], const int kb[3]);
 
 }  // namespace openna

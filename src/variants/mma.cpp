@@ -3,6 +3,7 @@
 #include "variants/mma.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <mutex>
@@ -104,9 +105,9 @@ Config config_of(const MmaTile& t) {
 // computed while the next chunk's S and dP run (3+ stages; setmaxnreg as for KWS=2).
 // KTMA=1 (KWS=3 tiles, rank 1 without dilation, head dims 64, KTK up to 32): the producer takes
 // each whole chunk's Q and dO rows by the TMA (na_mma_bwd.cl's TMA).
-constexpr const char* kDkdvKeys[] = {"KNW",   "KMW",  "KTK",   "KSTAGES", "KMAXREG",
-                                     "KWG",   "KSPLIT", "KQSUB", "KSEQ",  "KVREG",
-                                     "KRMETA", "KWS",  "KTMA"};
+constexpr const char* kDkdvKeys[] = {"KNW",    "KMW",    "KTK",   "KSTAGES", "KMAXREG",
+                                     "KWG",    "KSPLIT", "KQSUB", "KSEQ",    "KVREG",
+                                     "KRMETA", "KWS",    "KTMA"};
 
 // DQD (backward only, 1 where absent): 1, the dQ kernel computes each row's D = dot(dO, O) and
 // writes it for the dK/dV kernel (no D pass); 0, the D pass (na_delta.cl) runs first.
@@ -206,24 +207,68 @@ bool tma_box_applies(const Problem& p) {
   return p.rank > 1 && p.head_dim == p.head_dim_v && (p.head_dim == 64 || p.head_dim == 128);
 }
 
-// The key boxes of TMA chunks at ranks 2 and 3 (tk keys, a multiple of 16): 8 keys along the
-// fastest used axis (axis 2 at rank 3, axis 1 at rank 2: a thread's columns of an n8 block lie
-// along it), at rank 3 up to 4 along axis 1, the rest along axis 0. video-3d's 4x4x8 query tiles
-// with 64-key chunks: 2 x 4 x 8, whose boxes cover its key boxes (up to 11 x 19 x 23) with 12 x
-// 20 x 24.
-void chunk_box(const Problem& p, int tk, int kb[3]) {
+// The key boxes of TMA chunks at ranks 2 and 3 (tk keys, a multiple of 16) for query tiles of
+// tq: of the boxes whose fastest used axis (axis 2 at rank 3, axis 1 at rank 2: a thread's
+// columns of an n8 block lie along it) is a multiple of 8 and whose extents times the dilations
+// stay within a TMA box dimension (256), the one the simulator gives the fewest chunks
+// (simulate_box_tiles: whole boxes laid over each tile's key box). Ties go to the first in this
+// order: 8 keys along the fastest axis and at rank 3 up to 4 along axis 1, the rest along axis
+// 0 (video-3d's 4x4x8 tiles with 64-key chunks: 2 x 4 x 8, covering key boxes of up to
+// 11 x 19 x 23 with 12 x 20 x 24), then wider boxes along the faster axes. video-3d's 1x8x8
+// tiles take 8 x 1 x 8 (5.25x attainable against 5.12x for 2 x 4 x 8); flux-2d's and
+// vision-2d's 8x8 tiles keep 8 x 8.
+void chunk_box(const Problem& p, const int tq[3], int tk, int kb[3]) {
   kb[0] = tk;
   kb[1] = kb[2] = 1;
   if (p.rank == 1) return;
   const int n = tk / 8;
+  std::vector<std::array<int, 3>> boxes;
   if (p.rank == 3) {
-    kb[2] = 8;
-    kb[1] = n % 4 == 0 ? 4 : n % 2 == 0 ? 2 : 1;
-    kb[0] = n / kb[1];
+    const int first1 = n % 4 == 0 ? 4 : n % 2 == 0 ? 2 : 1;
+    boxes.push_back({n / first1, first1, 8});
+    for (int f = 8; f <= tk; f *= 2)
+      for (int m = 1; m * f <= tk; m *= 2)
+        if (tk % (m * f) == 0) boxes.push_back({tk / (m * f), m, f});
   } else {
-    kb[1] = 8;
-    kb[0] = n;
+    for (int f = 8; f <= tk; f *= 2)
+      if (tk % f == 0) boxes.push_back({tk / f, f, 1});
   }
+  double best = -1;
+  for (const auto& b : boxes) {
+    bool fits = true;
+    for (int a = 0; a < 3; ++a) fits &= b[a] * p.axis[a].dilation <= 256;
+    if (!fits) continue;
+    const double computed = simulate_box_tiles(p, tq, tk, b.data()).computed;
+    if (best < 0 || computed < best) {
+      best = computed;
+      for (int a = 0; a < 3; ++a) kb[a] = b[a];
+    }
+  }
+}
+
+// The query tile of the TMA chunk-box forward (`rows` queries, tk-key chunks), starting from
+// query_box's shape in tq: of the boxes of powers of two over the used axes, the one whose
+// tiles visit the fewest chunks of their chunk_box (box_chunks: the simulator's count, so the
+// fewest score entries computed); ties keep the earlier (query_box's shape first). video-3d,
+// 64 queries: 1x8x8 with 8 x 1 x 8 boxes (5.25x attainable, against 4.55x for the 4x4x8 tiles
+// of two warpgroups); flux-2d and vision-2d keep 8x8.
+void tma_box_tile(const Problem& p, int rows, int tk, int tq[3]) {
+  const auto chunks = [&](const int* q) {
+    int kb[3];
+    chunk_box(p, q, tk, kb);
+    return box_chunks(p, q, kb);
+  };
+  double best = chunks(tq);
+  for (int a = 1; a <= rows; a *= 2)
+    for (int b = 1; a * b <= rows && (b == 1 || p.rank == 3); b *= 2) {
+      // rank 3: a x b x rest; rank 2: a x rest
+      const int q[3] = {a, p.rank == 3 ? b : rows / a, p.rank == 3 ? rows / (a * b) : 1};
+      const double n = chunks(q);
+      if (n < best) {
+        best = n;
+        for (int i = 0; i < 3; ++i) tq[i] = q[i];
+      }
+    }
 }
 
 // Why one kernel's tile cannot run (empty when it can). The dK/dV kernel's messages name its
@@ -258,14 +303,20 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
   if (t.rot != 0) {
     if (t.rot != 1 && t.rot != 2) return "ROT must be 0, 1 or 2, not " + std::to_string(t.rot);
     if (!t.wg || t.stages != 2) return "ROT needs WG=1 and STAGES=2";
-    if (t.rot == 2 && (p.rank != 1 || t.nw != 8 || t.mw != 1))
-      return "ROT=2 needs rank 1 and two warpgroups of one row block (NW=8, MW=1)";
+    if (t.rot == 2 && (t.nw != 8 || t.mw != 1))
+      return "ROT=2 needs two warpgroups of one row block (NW=8, MW=1)";
+    // The second warpgroup reads chunk c - 1's metadata while chunk c + 1's copies go out: only
+    // rank 1 (arithmetic metadata) and the TMA chunk boxes (box coordinates in registers) keep
+    // it out of the copies' way.
+    if (t.rot == 2 && p.rank != 1 && !t.tma)
+      return "ROT=2 at rank " + std::to_string(p.rank) + " needs TMA=1 (the chunk boxes)";
   }
   if (t.tma != 0) {
     if (t.tma != 1) return k + "TMA must be 0 or 1, not " + std::to_string(t.tma);
     if (kv && t.ws != 3) return "KTMA needs KWS=3 (its producer issues the boxes)";
     if (kv && t.tk > 32) return "KTMA needs KTK of 32 or less (the form measured and tested)";
-    if (!t.wg || t.stages < 2) return k + "TMA needs " + k + "WG=1 and " + k + "STAGES of 2 or more";
+    if (!t.wg || t.stages < 2)
+      return k + "TMA needs " + k + "WG=1 and " + k + "STAGES of 2 or more";
     for (int a = 0; a < p.rank; ++a) {
       const int dil = p.axis[a].dilation;
       if (p.rank == 1 && dil != 1) {
@@ -273,8 +324,8 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
                std::to_string(dil);
       }
       // A box takes every dil-th token through the map's element stride (at most 8), over
-      // kb * dil tokens: with TK <= 128, chunk_box's extents are at most 16, so that stays
-      // within the 256 a box dimension may span.
+      // kb * dil tokens; chunk_box keeps that within the 256 a box dimension may span (its
+      // first candidate, extents of at most 16 with TK <= 128, always does).
       if (dil > 8) {
         return "TMA needs dilations of 8 or less (the tensor map's element strides); axis " +
                std::to_string(a) + " has " + std::to_string(dil);
@@ -282,15 +333,14 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     }
     if (p.rank == 1) {
       if (p.head_dim != 64 || p.head_dim_v != 64) {
-        return k + "TMA needs head dims of 64 (128-byte rows); got " +
-               std::to_string(p.head_dim) + "/" + std::to_string(p.head_dim_v);
+        return k + "TMA needs head dims of 64 (128-byte rows); got " + std::to_string(p.head_dim) +
+               "/" + std::to_string(p.head_dim_v);
       }
     } else {
       if (kernel != MmaKernel::Forward) {
         return k + "TMA at rank " + std::to_string(p.rank) +
                " is the forward's only (the backward's kernels take it at rank 1)";
       }
-      if (t.rot) return "TMA at rank " + std::to_string(p.rank) + " needs ROT=0";
       if (p.head_dim != p.head_dim_v || (p.head_dim != 64 && p.head_dim != 128)) {
         return "TMA at rank " + std::to_string(p.rank) +
                " needs equal head dims of 64 or 128 (rows of 128-byte boxes); got " +
@@ -604,8 +654,7 @@ std::size_t mma_local_bytes(const Problem& p, const Config& c, Pass pass) {
 
 namespace {
 std::string cached_probe(Context& ctx, openna_dtype dtype, ProbeKind kind) {
-  const ProbeKey key{ctx.device().name, ctx.device().driver_version, static_cast<int>(dtype),
-                     kind};
+  const ProbeKey key{ctx.device().name, ctx.device().driver_version, static_cast<int>(dtype), kind};
   std::lock_guard<std::mutex> lock(g_probe_mutex);
   auto it = g_probe_results.find(key);
   if (it != g_probe_results.end()) return it->second;
@@ -769,12 +818,22 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
     if (wg_default_ok(dev, p.dtype)) {
       t.wg = 1;
       t.stages = 2;
-      // With 64-key chunk boxes of 2 x 4 x 8 keys by the TMA where they apply. H100, f16
-      // (session 19, tools/sweeps/tmabox19.txt): video-3d 3.385-3.418 -> 1.976-1.978 ms.
-      t.tma = tma_box_default_ok(dev, p) ? 1 : 0;
+      // With 64-key chunk boxes by the TMA where they apply. H100, f16 (session 19,
+      // tools/sweeps/tmabox19.txt): video-3d 3.385-3.418 -> 1.976-1.978 ms (4x4x8 tiles, 2 x 4 x
+      // 8 boxes). Since session 20 one warpgroup of 64 queries (tma_box_tile: 1x8x8 on video-3d),
+      // at head dim 128 under the 168-register cap that fits three work-groups on an SM, which
+      // then overlap one another's exponentials and products (tools/sweeps/rot20.txt): video-3d
+      // 1.925-1.932 -> 1.504 ms (2 x 4 x 8 boxes; 1.754 without the cap, 1.517 with 2x4x8
+      // tiles).
+      if (tma_box_default_ok(dev, p)) {
+        t.tma = 1;
+        t.nw = 4;
+        if (hdp > 64) t.maxreg = 168;
+      }
     }
   }
   query_box(p, t.rows(), t.tq);
+  if (t.tma && p.rank > 1) tma_box_tile(p, t.rows(), t.tk, t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
   fall_back(p, dev, pass, t);
   if (pass == Pass::Backward && wg_default_ok(dev, p.dtype)) {
@@ -1046,9 +1105,8 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0", "TQ1",    "TQ2", "NW",      "MW",
-                                  "TK",  "STAGES", "MAXREG", "WG", "DQD",
-                                  "ROT", "DQDEFER", "TMA"};
+    static const char* known[] = {"TQ0",    "TQ1", "TQ2", "NW",  "MW",      "TK", "STAGES",
+                                  "MAXREG", "WG",  "DQD", "ROT", "DQDEFER", "TMA"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
         std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
@@ -1089,7 +1147,7 @@ SimResult MmaVariant::simulate(const Problem& p, const Config& c) const {
   const MmaTile t = tile_of(c);
   if (t.tma && p.rank > 1) {  // the forward's chunks are boxes of keys
     int kb[3];
-    chunk_box(p, t.tk, kb);
+    chunk_box(p, t.tq, t.tk, kb);
     return simulate_box_tiles(p, t.tq, t.tk, kb);
   }
   return simulate_box_tiles(p, t.tq, t.tk);
@@ -1137,7 +1195,7 @@ std::string mma_options(const DeviceInfo& dev, const Problem& p, const MmaTile& 
   if (t.tma) defs.push_back({"TMA", 1});
   if (t.tma && p.rank > 1) {
     int kb[3];
-    chunk_box(p, t.tk, kb);
+    chunk_box(p, t.tq, t.tk, kb);
     defs.insert(defs.end(), {{"KB0", kb[0]}, {"KB1", kb[1]}, {"KB2", kb[2]}});
   }
   std::string opts = compile_options(dev, p, defs);
@@ -1165,17 +1223,16 @@ cl::Buffer tma_maps(Context& ctx, const Problem& p, const char* file, const std:
                     const std::string& label, int at, cl_mem a, cl_mem b, int heads, int rows,
                     Events* events) {
   const int n = p.axis[0].length * p.axis[1].length * p.axis[2].length;
-  const std::string key = std::string("na_tma_kv_maps ") + file + " " +
-                          std::to_string(p.batch) + " " + std::to_string(n) + " " +
-                          std::to_string(heads) + " " + std::to_string(p.head_dim) + " " +
-                          std::to_string(p.head_dim_v) + " " + std::to_string(rows) + " at " +
-                          std::to_string(at);
+  const std::string key = std::string("na_tma_kv_maps ") + file + " " + std::to_string(p.batch) +
+                          " " + std::to_string(n) + " " + std::to_string(heads) + " " +
+                          std::to_string(p.head_dim) + " " + std::to_string(p.head_dim_v) + " " +
+                          std::to_string(rows) + " at " + std::to_string(at);
   return ctx.cached_descriptors(
       a, b, key, 512,
       [&](const cl::Buffer& maps) {
         cl::Kernel km = ctx.kernel(file, opts, "na_tma_kv_maps", label);
-        return ctx.launch(km, single_group(32), maps, at, MemArg{a}, MemArg{b}, p.batch, n,
-                          heads, p.head_dim, p.head_dim_v, rows);
+        return ctx.launch(km, single_group(32), maps, at, MemArg{a}, MemArg{b}, p.batch, n, heads,
+                          p.head_dim, p.head_dim_v, rows);
       },
       events);
 }
@@ -1183,9 +1240,10 @@ cl::Buffer tma_maps(Context& ctx, const Problem& p, const char* file, const std:
 // The same for the forward's TMA chunks at ranks 2 and 3: K's and V's rank-5 maps at words 0-31,
 // boxes of 64 dims and the chunk box, the dilations as element strides (na_tma_box_maps).
 cl::Buffer tma_box_maps(Context& ctx, const Problem& p, const std::string& opts,
-                        const std::string& label, int tk, cl_mem k, cl_mem v, Events* events) {
+                        const std::string& label, const int tq[3], int tk, cl_mem k, cl_mem v,
+                        Events* events) {
   int kb[3];
-  chunk_box(p, tk, kb);
+  chunk_box(p, tq, tk, kb);
   std::string key = "na_tma_box_maps " + std::to_string(p.batch) + " " +
                     std::to_string(p.heads_kv) + " " + std::to_string(p.head_dim);
   for (int a = 0; a < 3; ++a) {
@@ -1227,12 +1285,11 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   const auto launch = [&](const auto&... tail) {
     return ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out}, MemArg{a.lse},
                       p.batch, p.axis[0].length, p.axis[1].length, p.axis[2].length, p.heads,
-                      p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2],
-                      tail...);
+                      p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2], tail...);
   };
   cl::Event ev;
   if (t.tma && p.rank > 1) {
-    ev = launch(tma_box_maps(ctx, p, opts, label, t.tk, a.k, a.v, events));
+    ev = launch(tma_box_maps(ctx, p, opts, label, t.tq, t.tk, a.k, a.v, events));
   } else if (t.tma) {
     ev = launch(tma_maps(ctx, p, kFwdFile, opts, label, 0, a.k, a.v, p.heads_kv, t.tk, events));
   } else {
@@ -1264,18 +1321,18 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
   const int hdp = head_dim_bucket(p.head_dim), hdvp = head_dim_bucket(p.head_dim_v);
   const auto dkdv_options = [&](int part) {
     return mma_options(ctx.device(), p, kt,
-                                  {{"TQC", kt.tk},
-                                   {"QSUB", kt.qsub ? kt.qsub : kt.tk},
-                                   {"SEQ", kt.seq},
-                                   {"KV_REGS", kt.kv_regs(hdp, hdvp) ? 1 : 0},
-                                   {"META_LATE", kt.maxreg == 0 && !kt.ws ? 1 : 0},
-                                   {"RMETA", kt.rmeta},
-                                   {"PART", part},
-                                   {"WS", kt.ws != 0},
-                                   {"WS_DEFER", kt.ws == 2},
-                                   {"WS_ROT", kt.ws == 3},
-                                   {"WS_CREGS", ws_registers(kt).first},
-                                   {"WS_PREGS", ws_registers(kt).second}});
+                       {{"TQC", kt.tk},
+                        {"QSUB", kt.qsub ? kt.qsub : kt.tk},
+                        {"SEQ", kt.seq},
+                        {"KV_REGS", kt.kv_regs(hdp, hdvp) ? 1 : 0},
+                        {"META_LATE", kt.maxreg == 0 && !kt.ws ? 1 : 0},
+                        {"RMETA", kt.rmeta},
+                        {"PART", part},
+                        {"WS", kt.ws != 0},
+                        {"WS_DEFER", kt.ws == 2},
+                        {"WS_ROT", kt.ws == 3},
+                        {"WS_CREGS", ws_registers(kt).first},
+                        {"WS_PREGS", ws_registers(kt).second}});
   };
   const auto dkdv_kernel = [&](int part) {
     return ctx.kernel(kBwdFile, dkdv_options(part), "na_mma_bwd_dkdv", label);
@@ -1291,8 +1348,8 @@ void MmaVariant::backward(Context& ctx, const Problem& p, const Config& c, const
     dq.tail_mem = dq_maps();
   }
   if (kt.tma) {
-    dkdv_maps = tma_maps(ctx, p, kBwdFile, dkdv_options(0), label, 32, a.q, a.d_out, p.heads,
-                         kt.tk, events);
+    dkdv_maps = tma_maps(ctx, p, kBwdFile, dkdv_options(0), label, 32, a.q, a.d_out, p.heads, kt.tk,
+                         events);
     dkdv.tail_mem = dkdv_maps();
   }
   launch_tiled_backward(ctx, p, dq, dkdv, a, label, events, kt.split ? &second : nullptr,
