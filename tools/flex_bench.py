@@ -104,6 +104,20 @@ def pairs(shape, kernel, dilation, causal):
     return total
 
 
+def run_sdpa_only(name, dtype_name):
+    """Dense SDPA's forward alone (no mask to build, no FlexAttention): a quick same-call
+    reference for the dense-fraction figures."""
+    shape, kernel, dil, causal, H, D = PRESETS[name]
+    N = math.prod(shape)
+    q, k, v = (torch.randn(1, H, N, D, device="cuda", dtype=DTYPES[dtype_name]) for _ in range(3))
+    row = {"preset": name, "dtype": dtype_name,
+           "useful_flop_fwd": 4.0 * H * pairs(shape, kernel, dil, causal) * D,
+           "sdpa_dense_fwd_ms": time_ms(lambda: F.scaled_dot_product_attention(q, k, v)),
+           "dense_flop_fwd": 4.0 * H * N * N * D}
+    row["sdpa_dense_fwd_tflops"] = row["dense_flop_fwd"] / row["sdpa_dense_fwd_ms"] * 1e-9
+    return row
+
+
 def run(name, dtype_name, do_bwd):
     shape, kernel, dil, causal, H, D = PRESETS[name]
     dtype = DTYPES[dtype_name]
@@ -151,13 +165,18 @@ def main():
     ap.add_argument("--no-bwd", action="store_true")
     ap.add_argument("--bwd-dtypes", default="f16,bf16,f32",
                     help="dtypes whose backward is timed (the rest: forward only)")
+    ap.add_argument("--sdpa-only", action="store_true",
+                    help="dense SDPA's forward alone (no FlexAttention, no mask)")
     ap.add_argument("--json")
     args = ap.parse_args()
     rows = []
     for name in args.presets.split(","):
         for dt in args.dtypes.split(","):
             try:
-                r = run(name, dt, not args.no_bwd and dt in args.bwd_dtypes.split(","))
+                if args.sdpa_only:
+                    r = run_sdpa_only(name, dt)
+                else:
+                    r = run(name, dt, not args.no_bwd and dt in args.bwd_dtypes.split(","))
             except Exception as e:  # report and go on: one failing shape must not hide the rest
                 r = {"preset": name, "dtype": dt, "error": repr(e)[:300]}
             rows.append(r)
@@ -169,8 +188,9 @@ def main():
         if "error" in r:
             print(f"{r['preset']:20} {r['dtype']:5} error: {r['error'][:80]}")
             continue
-        print(f"{r['preset']:20} {r['dtype']:5} {r['flex_fwd_ms']:11.3f} "
-              f"{r.get('flex_bwd_ms', float('nan')):11.3f} {r['flex_fwd_tflops']:9.1f} "
+        print(f"{r['preset']:20} {r['dtype']:5} {r.get('flex_fwd_ms', float('nan')):11.3f} "
+              f"{r.get('flex_bwd_ms', float('nan')):11.3f} "
+              f"{r.get('flex_fwd_tflops', float('nan')):9.1f} "
               f"{r['sdpa_dense_fwd_ms']:17.3f} {r['sdpa_dense_fwd_tflops']:10.1f}")
     if args.json:
         with open(args.json, "w") as f:
