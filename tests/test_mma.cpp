@@ -883,6 +883,53 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
   EXPECT_GT(mma_local_bytes(flux, fb, Pass::Backward), 49152u) << fb.str();
 }
 
+// The chunk-box forward's default tile and boxes (tma_box_tile, chunk_box) are the simulator's
+// best: checked tile by tile (simulate_box_tiles) against every query tile of powers of two with
+// the default's rows and every chunk box of its keys whose fastest used axis is a multiple of 8;
+// and the presets' attainable speedups are the documented ones (docs/PERFORMANCE.md, session 20).
+TEST(MmaHostConfig, ChunkBoxTilesAreTheSimulatorsBest) {
+  const Variant* mma = find_variant("mma");
+  const DeviceInfo dev = synthetic_h100(9);
+  struct Case {
+    Problem p;
+    double attainable;
+  };
+  NaCase dil = make_case(2, {128, 128}, {13, 13}, {1, 1}, {4, 4}, {0, 0}, 2, 2, 64, 64, OPENNA_F16);
+  NaCase odd = make_case(3, {9, 20, 40}, {3, 7, 9}, {1, 2, 1}, {2, 1, 1}, {1, 0, 0}, 2, 2, 128, 128,
+                         OPENNA_BF16);
+  const Case cases[] = {{preset_like(2, {64, 64}, {17, 17}, 0, 128, OPENNA_F16), 7.11},
+                        {preset_like(2, {128, 128}, {13, 13}, 0, 64, OPENNA_F16), 37.93},
+                        {normalize(&dil.problem), 42.67},
+                        {preset_like(3, {16, 32, 32}, {8, 16, 16}, 0, 128, OPENNA_F16), 5.25},
+                        {normalize(&odd.problem), 0}};
+  for (const Case& k : cases) {
+    const Problem& p = k.p;
+    SCOPED_TRACE(p.describe());
+    const Config def = mma->default_config(p, dev, Pass::Forward);
+    ASSERT_EQ(1, def.get("TMA", 0)) << def.str();
+    const SimResult s = mma->simulate(p, def);
+    if (k.attainable > 0) EXPECT_NEAR(k.attainable, s.attainable_speedup(), 0.005);
+    const int rows = 64, tk = def.get("TK", 0);
+    ASSERT_EQ(rows, def.get("TQ0", 1) * def.get("TQ1", 1) * def.get("TQ2", 1));
+    int tried = 0;
+    for (int a = 1; a <= rows; a *= 2)
+      for (int b = 1; a * b <= rows; b *= 2) {
+        const int tq[3] = {a, p.rank == 3 ? b : rows / a, p.rank == 3 ? rows / (a * b) : 1};
+        if (p.rank == 2 && b > 1) continue;
+        for (int k0 = 1; k0 <= tk; k0 *= 2)
+          for (int k1 = 1; k0 * k1 <= tk; k1 *= 2) {
+            const int kb[3] = {k0, p.rank == 3 ? k1 : tk / k0, p.rank == 3 ? tk / (k0 * k1) : 1};
+            if ((p.rank == 2 && k1 > 1) || kb[p.rank - 1] % 8 != 0) continue;
+            ++tried;
+            EXPECT_LE(s.computed, simulate_box_tiles(p, tq, tk, kb).computed + 0.5)
+                << "tile " << tq[0] << "x" << tq[1] << "x" << tq[2] << ", boxes " << kb[0] << "x"
+                << kb[1] << "x" << kb[2] << " compute less than " << def.str();
+          }
+      }
+    EXPECT_GT(tried, 3);
+  }
+}
+
 // On compute capability 9.0 the forward's default is a WG tile (wgmma) at head dims up to 64 in
 // rank 1 (with TMA chunks at head dim 64 without dilation) and at ranks 2 and 3 where TMA chunk
 // boxes apply (equal head dims of 64 or 128), and the backward's dQ kernel is a WG tile on every

@@ -854,6 +854,7 @@ void fall_back(const Problem& p, const DeviceInfo& dev, Pass pass, MmaTile& t) {
       t.rot = 0;
       t.tma = 0;
       t.maxreg = 0;
+      query_box(p, t.rows(), t.tq);  // (not tma_box_tile's shape)
     } else if (t.mw > 1) {
       t.mw = 1;
       t.maxreg = 0;
@@ -1025,7 +1026,9 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
   // WG tiles (wgmma, compute capability 9.0): one or two warpgroups of one or two row blocks,
   // with and without the register cap that lets two work-groups of 8 warps share an SM (in the
   // backward, the dQ kernel's; the dK/dV kernel's below), with and without TMA chunks where
-  // they apply.
+  // they apply. The chunk-box forward's tiles take the simulator's shape (tma_box_tile), and
+  // one warpgroup of one row block there also the 168-register cap (three work-groups an SM
+  // at head dim 128).
   for (int nw : {4, 8})
     for (int mw : {1, 2})
       for (int tk : {32, 64})
@@ -1035,20 +1038,24 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
           t.nw = nw;
           t.mw = mw;
           t.wg = 1;
-          query_box(p, t.rows(), t.tq);
           t.tk = tk;
           t.stages = stages;
-          for (int maxreg : {0, 128})
+          for (int maxreg : {0, 128, 168})
             for (int rot : {0, 1, 2})
               for (int tma = 0;
                    tma <= (tma_applies(p) || (tma_box_applies(p) && pass == Pass::Forward) ? 1 : 0);
                    ++tma) {
+                const bool boxes = tma && p.rank > 1;
+                if (!(maxreg == 0 || (maxreg == 128 && nw * mw == 8) ||
+                      (maxreg == 168 && nw * mw == 4 && boxes && p.head_dim > 64)))
+                  continue;
                 t.maxreg = maxreg;
                 t.rot = rot;
                 t.tma = tma;
+                query_box(p, t.rows(), t.tq);
+                if (boxes) tma_box_tile(p, t.rows(), t.tk, t.tq);
                 const Config c = config_of(t);
-                if ((maxreg == 0 || nw * mw == 8) && (rot == 0 || pass == Pass::Forward) &&
-                    config_error(p, dev, pass, c).empty())
+                if ((rot == 0 || pass == Pass::Forward) && config_error(p, dev, pass, c).empty())
                   out.push_back(c);
               }
         }
