@@ -11,7 +11,8 @@
 #   tune    openna-bench tune on the presets (TUNE_PRESETS, TUNE_PASSES, DTYPES' first; the
 #           database goes to $OUT/tuning.json, every candidate's line to $OUT/tune.log)
 #   flex    FlexAttention and SDPA on the same presets (tools/flex_bench.py; FLEX_DTYPES,
-#           FLEX_PRESETS)
+#           FLEX_PRESETS, FLEX_ARGS: e.g. "--no-bwd", or "--sdpa-only" for dense SDPA alone in
+#           seconds: Flex's 2-D and 3-D masks take minutes to build)
 #   ptx     dump each program's PTX and print ptxas register/spill statistics
 #   dq5     the fused variant's backward (DTYPES' first, f32 by default) on PRESETS with its
 #           default configuration and with the other product count (DQ=1, the work-group
@@ -88,7 +89,7 @@ for step in "$@"; do
       done ;;
     flex)
       PYTHONUNBUFFERED=1 python3 tools/flex_bench.py --dtypes "${FLEX_DTYPES:-f16,bf16}" \
-        ${FLEX_PRESETS:+--presets $FLEX_PRESETS} --json "$OUT/flex_${FLEX_DTYPES:-f16,bf16}.json" \
+        ${FLEX_PRESETS:+--presets $FLEX_PRESETS} ${FLEX_ARGS:-} --json "$OUT/flex_${FLEX_DTYPES:-f16,bf16}.json" \
         > "$OUT/flex.log" 2>&1
       tail -14 "$OUT/flex.log" ;;
     ptx)
