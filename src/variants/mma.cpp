@@ -211,7 +211,8 @@ bool tma_box_applies(const Problem& p) {
 // tq: of the boxes whose fastest used axis (axis 2 at rank 3, axis 1 at rank 2: a thread's
 // columns of an n8 block lie along it) is a multiple of 8 and whose extents times the dilations
 // stay within a TMA box dimension (256), the one the simulator gives the fewest chunks
-// (simulate_box_tiles: whole boxes laid over each tile's key box). Ties go to the first in this
+// (box_chunks: whole boxes laid over each tile's key box, counted per axis; the same tq and tk
+// for all, so the fewest score entries computed). Ties go to the first in this
 // order: 8 keys along the fastest axis and at rank 3 up to 4 along axis 1, the rest along axis
 // 0 (video-3d's 4x4x8 tiles with 64-key chunks: 2 x 4 x 8, covering key boxes of up to
 // 11 x 19 x 23 with 12 x 20 x 24), then wider boxes along the faster axes. video-3d's 1x8x8
@@ -238,9 +239,9 @@ void chunk_box(const Problem& p, const int tq[3], int tk, int kb[3]) {
     bool fits = true;
     for (int a = 0; a < 3; ++a) fits &= b[a] * p.axis[a].dilation <= 256;
     if (!fits) continue;
-    const double computed = simulate_box_tiles(p, tq, tk, b.data()).computed;
-    if (best < 0 || computed < best) {
-      best = computed;
+    const double chunks = box_chunks(p, tq, b.data());
+    if (best < 0 || chunks < best) {
+      best = chunks;
       for (int a = 0; a < 3; ++a) kb[a] = b[a];
     }
   }
