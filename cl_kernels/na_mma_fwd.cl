@@ -72,14 +72,37 @@
    wgmma, not right after the barrier. H100, f16, two alternating rounds (session 13):
    long-1d-causal 1.032/1.028 -> 1.02/1.02 ms, vision-2d 0.2326/0.2339 -> 0.2297/0.2309,
    vision-2d-dilated 0.2009 -> 0.1996; at head dim 128 it lost (video-3d 4.104 -> 4.135, flux-2d
-   0.2318 -> 0.2332), so head dims up to 64 only. The unrotated WG forward keeps its copies after
-   the barrier: never measured otherwise on the H100 (its defaults there are mma.sync or
-   rotated), and on the H200 its vision-2d tuning entry went 0.1928 -> 0.1962 in one round. */
-#define LATE_LOADS (HDP <= 64 && HDVP <= 64)
+   0.2318 -> 0.2332), so head dims up to 64 only. The forward with chunk boxes (TMA_BOX) also
+   issues them after S's wgmma: H100, f16, two rounds (session 21, tools/sweeps/ab21.out.txt),
+   video-3d 1.34 -> 1.33-1.336 ms, flux-2d 0.0907-0.0915 -> 0.0898-0.0902, and with it taken
+   back from the other session 21 options, the dilated preset 0.1181-0.1184 -> 0.1197-0.12 and
+   vision-2d 0.1137 -> 0.1152 (one round). The other unrotated WG forwards keep their copies
+   after the barrier (on the H200 a vision-2d tuning entry went 0.1928 -> 0.1962 in one round
+   with them late). */
+#define LATE_LOADS (MMA_DQ ? HDP <= 64 && HDVP <= 64 : TMA_BOX)
 #endif
-#if LATE_LOADS && (!MMA_DQ || !WG || STAGES < 2)
-#undef LATE_LOADS
-#define LATE_LOADS 0
+#ifndef V_LATE
+/* 1: the chunk-box forward (no warp skipping) waits for a chunk's V only before its P V product,
+   not with its K at the top of the pass. H100, f16 (session 21, ab21.out.txt): alone it lost
+   (video-3d 1.34 -> 1.348-1.354 ms), with LATE_LOADS and MASK_SPLIT it won (1.33-1.336 with
+   LATE_LOADS alone, 1.318 with all three; flux-2d 0.0898-0.0902 -> 0.0895-0.0898); taking it
+   back from all three: the dilated preset 0.1181-0.1184 -> 0.1208-0.121, vision-2d 0.1137 ->
+   0.1125 (one round). */
+#define V_LATE 1
+#endif
+#ifndef MASK_SPLIT
+/* 1: the chunk-box forward masks a chunk that lies inside every window on its slower axes by
+   the fastest axis' test alone (MASK_BOX_FAST). H100, f16 (session 21): alone video-3d 1.34 ->
+   1.336-1.338 ms, flux-2d even; taking it back from all three options: the dilated preset
+   0.1181-0.1184 -> 0.1175-0.1179, vision-2d 0.1137 -> 0.1127 (one round): within noise. */
+#define MASK_SPLIT 1
+#endif
+#ifndef NEXT_BY_DIV
+/* 1: the chunk-box forward's loop finds each load's box by division of its index (TMA_CHUNK), 0:
+   by advancing the pass's box (LOAD_NEXT_BOX). H100, f16, two alternating rounds (session 21,
+   tools/sweeps/ab21.txt, dil21.txt): 0 took video-3d 1.418 -> 1.34 ms and vision-2d 0.1194 ->
+   0.1137, but the dilated preset 0.1122 -> 0.1183, hence division with dilation only. */
+#define NEXT_BY_DIV (DIL0 > 1 || DIL1 > 1 || DIL2 > 1)
 #endif
 #ifndef DQ_DEFER
 #define DQ_DEFER 0 /* the dQ kernel's WG tiles of 3+ stages: 1, each chunk's dQ product runs on into
@@ -155,6 +178,15 @@
 #endif
 #else
 #define TMA_BOX 0
+#endif
+#if V_LATE && (!TMA_BOX || ROT || WSKIP)
+#undef V_LATE
+#define V_LATE 0
+#endif
+/* The forward issues them after S's wgmma (WG tiles without warp skipping). */
+#if LATE_LOADS && (!WG || STAGES < 2 || (!MMA_DQ && WSKIP))
+#undef LATE_LOADS
+#define LATE_LOADS 0
 #endif
 #define NT (32 * NW)
 #define WR (16 * MW) /* query rows per warp */
@@ -288,16 +320,38 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 /* Chunk ci (a box of KB0 x KB1 x KB2 keys at chunk coordinates c0, c1, c2 of the key box) of one
    operand: HDP / 64 boxes of 64 dims, issued by thread 0 on the stage's mbarrier. Axis 0 and the
    batch are one dimension of the map. */
+/* Chunk (k0, k1, k2) (box coordinates in chunks) of one operand, issued by the calling thread. */
+#define TMA_BOX_AT(k0, k1, k2, bar, dst, map)                                               \
+  do {                                                                                      \
+    na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 2 * HDP);                                    \
+    _Pragma("unroll") for (int h_ = 0; h_ < HDP / 64; ++h_)                                 \
+      NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hk,                      \
+                  (t.kst[2] + (k2) * KB2) * DIL2 + t.grp[2],                                \
+                  (t.kst[1] + (k1) * KB1) * DIL1 + t.grp[1],                                \
+                  b * L0 + (t.kst[0] + (k0) * KB0) * DIL0 + t.grp[0], SMEM_ADDR(bar));      \
+  } while (0)
 #define TMA_CHUNK(ci, bar, dst, map)                                                          \
   do {                                                                                        \
     if (lid == 0) {                                                                           \
       const int c2_ = (ci) % nk2, c1_ = ((ci) / nk2) % nk1, c0_ = (ci) / (nk2 * nk1);         \
-      na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 2 * HDP);                                    \
-      _Pragma("unroll") for (int h_ = 0; h_ < HDP / 64; ++h_)                                 \
-        NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hk,                      \
-                       (t.kst[2] + c2_ * KB2) * DIL2 + t.grp[2],                              \
-                       (t.kst[1] + c1_ * KB1) * DIL1 + t.grp[1],                              \
-                       b * L0 + (t.kst[0] + c0_ * KB0) * DIL0 + t.grp[0], SMEM_ADDR(bar));    \
+      TMA_BOX_AT(c0_, c1_, c2_, bar, dst, map);                                               \
+    }                                                                                         \
+  } while (0)
+/* The pass's load of chunk c + 1 (copies one chunk ahead) into stage st: its box coordinates
+   are the pass's (kcur) advanced by one, without the divisions of TMA_CHUNK. */
+#define LOAD_NEXT_BOX(st)                                                                     \
+  do {                                                                                        \
+    if (lid == 0) {                                                                           \
+      int n2_ = kcur[2] + 1, n1_ = kcur[1], n0_ = kcur[0];                                    \
+      if (n2_ == nk2) {                                                                       \
+        n2_ = 0;                                                                              \
+        if (++n1_ == nk1) {                                                                   \
+          n1_ = 0;                                                                            \
+          ++n0_;                                                                              \
+        }                                                                                     \
+      }                                                                                       \
+      TMA_BOX_AT(n0_, n1_, n2_, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap);            \
+      TMA_BOX_AT(n0_, n1_, n2_, &tma_bar[st][1], smem + (st) * STAGE_WORDS + K_WORDS, vmap);  \
     }                                                                                         \
   } while (0)
 #define LOAD_K(ci, st) TMA_CHUNK(ci, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap)
@@ -536,6 +590,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   const int y0 = (c) * TK + (col), y1 = 0, y2 = 0
 #elif TMA_BOX
 #define TMA_WAIT_K(cc, st) na_mbar_wait(SMEM_ADDR(&tma_bar[st][0]), CHUNK_PARITY(cc))
+/* whether the pass's chunk reaches past the key box on some axis */
+#define BOX_EDGE()                                                                    \
+  (t.kcnt[0] - kcur[0] * KB0 < KB0 || t.kcnt[1] - kcur[1] * KB1 < KB1 ||              \
+   t.kcnt[2] - kcur[2] * KB2 < KB2)
 /* As at rank 1, V's rows outside the key box become zeros, here in the chunks that reach past
    it on some axis (the pass's chunk: kcur); 16 bytes a thread and step. */
 #define TMA_WAIT_V(cc, st)                                                                    \
@@ -543,7 +601,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     na_mbar_wait(SMEM_ADDR(&tma_bar[st][1]), CHUNK_PARITY(cc));                               \
     const int r0_ = t.kcnt[0] - kcur[0] * KB0, r1_ = t.kcnt[1] - kcur[1] * KB1;               \
     const int r2_ = t.kcnt[2] - kcur[2] * KB2;                                                \
-    if (r0_ < KB0 || r1_ < KB1 || r2_ < KB2) {                                                \
+    if (BOX_EDGE()) {                                                                         \
       __local uint4* vz_ = (__local uint4*)(smem + (st) * STAGE_WORDS + K_WORDS);             \
       _Pragma("unroll") for (int u_ = 0; u_ < (TK * 8 * (HDP / 64) + NT - 1) / NT; ++u_) {    \
         const int i_ = lid + u_ * NT, row_ = (i_ / 8) % TK;                                   \
@@ -697,7 +755,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
    + 2 tq + e) of the box (axes 0, 1, 2 at rank 3; 0 and 1 at rank 2): a row's test factors into
    one per axis and value (ps, pm, pf), each a compare of unsigned offsets, then one AND a
    column. Keys past the key box are outside every window. */
-#define MASK_S(s, c, st, val)                                                                 \
+#define MASK_BOX_ALL(s, val)                                                                  \
   _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int i = 0; i < 2;     \
                                                                           ++i) {              \
     int pf_[NJF][2], pm_[KBM], ps_[KB0];                                                      \
@@ -718,6 +776,39 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
           s[m][j][2 * i + e] = (val);                                                         \
     }                                                                                         \
   }
+/* The same where the chunk lies inside every window of the tile on the slower axes (0, and 1 at
+   rank 3): only the fastest axis' test, the same for every block of NJF columns. */
+#define MASK_BOX_FAST(s, val)                                                                 \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int i = 0; i < 2;     \
+                                                                          ++i) {              \
+    int pf_[NJF][2];                                                                          \
+    const int bf_ = wlo[m][i][BOX_F] - kcur[BOX_F] * KBF;                                     \
+    const uint nf_ = whi[m][i][BOX_F] - wlo[m][i][BOX_F];                                     \
+    _Pragma("unroll") for (int u = 0; u < NJF; ++u) _Pragma("unroll") for (int e = 0; e < 2;  \
+                                                                           ++e)               \
+      pf_[u][e] = (uint)(u * 8 + 2 * tq + e - bf_) < nf_;                                     \
+    _Pragma("unroll") for (int j = 0; j < NKB; ++j) _Pragma("unroll") for (int e = 0; e < 2;  \
+                                                                           ++e)               \
+      if (!pf_[j % NJF][e]) s[m][j][2 * i + e] = (val);                                       \
+  }
+#if MASK_SPLIT
+/* Whether the pass's chunk lies inside every window of the tile (and the key box) on axis 0 and,
+   at rank 3, axis 1 (the same in the whole work-group). */
+#define SLOW_FULL()                                                                       \
+  (kcur[0] * KB0 >= ilo[0] && kcur[0] * KB0 + KB0 <= min(ihi[0], t.kcnt[0]) &&            \
+   (RANK < 3 ||                                                                           \
+    (kcur[1] * KB1 >= ilo[1] && kcur[1] * KB1 + KB1 <= min(ihi[1], t.kcnt[1]))))
+#define MASK_S(s, c, st, val) \
+  do {                        \
+    if (SLOW_FULL()) {        \
+      MASK_BOX_FAST(s, val);  \
+    } else {                  \
+      MASK_BOX_ALL(s, val);   \
+    }                         \
+  } while (0)
+#else
+#define MASK_S(s, c, st, val) MASK_BOX_ALL(s, val)
+#endif
 #else
 #define MASK_S(s, c, st, val)                                                                 \
   _Pragma("unroll") for (int j = 0; j < NKB; ++j) _Pragma("unroll") for (int e = 0; e < 2;    \
@@ -844,7 +935,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
        c - 1, or with DQ_DEFER chunk c - 2 (its dQ product was retired by pass c - 1's wait). */
 #if TMA
     TMA_WAIT_K(c, st);
+#if !V_LATE
     TMA_WAIT_V(c, st);
+#endif
 #else
     CP_ASYNC_WAIT(AHEAD - 1);
 #if WG
@@ -852,11 +945,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
+#if TMA_BOX && AHEAD == 1 && !NEXT_BY_DIV
+#define STD_LOADS()                                                           \
+  do {                                                                        \
+    if (c + 1 < nchunks) LOAD_NEXT_BOX(CHUNK_STAGE(c + 1));                   \
+  } while (0)
+#else
 #define STD_LOADS()                                                           \
   do {                                                                        \
     if (c + AHEAD < nchunks) LOAD_CHUNK(c + AHEAD, CHUNK_STAGE(c + AHEAD));   \
     LOADS_COMMIT();                                                           \
   } while (0)
+#endif
 #if !LATE_LOADS
     STD_LOADS();
 #endif
@@ -894,6 +994,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
         WG_ISSUE_KMAJOR(s, qa, ks, KSEG, HDP);
         WG_COMMIT();
 #if !MMA_DQ /* the dQ kernel waits after issuing dP too (below) */
+#if LATE_LOADS
+        STD_LOADS(); /* while S runs on the tensor cores */
+#endif
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
 #endif
@@ -1005,6 +1108,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       int settled;
       ONLINE_SOFTMAX(s, alpha, settled);
       if (!settled) RESCALE_O(alpha);
+#if V_LATE
+      /* V waited for only now; a chunk reaching past the key box has its rows zeroed by every
+         thread (TMA_WAIT_V), published by a barrier (a condition of the whole work-group). */
+      TMA_WAIT_V(c, st);
+      if (BOX_EDGE()) barrier(CLK_LOCAL_MEM_FENCE);
+#endif
 #define PV_SRC vs
 #define PV_STRIDE SV
 #define PV_SEG VSEG

@@ -19,6 +19,13 @@
 #           chunk (still waiting for it and freeing it): the producer and the handshakes alone
 #   nowgmma: every wgmma of shapes n32, n64 and n128 replaced by one dependent FADD (inserted
 #           after na_wgmma.h)
+#   notma:  no TMA box loads and no mbarrier waits (the forward's TMA paths: K and V stay stale)
+#   nombar: no mbarrier waits (the TMA loads still run; their latency is not waited for)
+#   nomaskbox: every chunk of the TMA chunk-box forward treated as inside every window (full = 1)
+#   nov:    the TMA chunk-box forward loads no V (its mbarrier completes with 0 bytes): half
+#           the K/V traffic
+#   onebox: every TMA chunk-box load fetches the tile's first chunk (the same bytes move from L2
+#           to the SM; almost nothing from DRAM)
 #   sn64:   not a knockout: S-like products (K-major B) in pieces of 64 columns where the chunk
 #           and head dims allow (WG_SN_MAX=64, na_wgmma.h)
 # VARIANTS (default: all) picks some; FILE (default na_mma_bwd.cl) the kernel file changed
@@ -56,6 +63,19 @@ add nowgmma '#undef WGMMA_RA_N32
 #undef WGMMA_RA_N128
 #define WGMMA_RA_N128(d, a0, a1, a2, a3, desc, tb) ((d)[0][0] += as_float((a0) ^ (uint)(desc)))' '#include "na_wgmma.h"'
 add sn64 '#define WG_SN_MAX 64'
+add notma '#undef NA_TMA_LOAD_4D
+#undef NA_TMA_LOAD_5D
+#define NA_TMA_LOAD_4D(dst, map, c0, c1, c2, c3, bar) ((void)0)
+#define NA_TMA_LOAD_5D(dst, map, c0, c1, c2, c3, c4, bar) ((void)0)
+#define na_mbar_wait(a, p) ((void)0)' '#include "na_sm90.h"'
+add nombar '#define na_mbar_wait(a, p) ((void)0)' '#include "na_sm90.h"'
+add nov '#undef LOAD_V
+#define LOAD_V(ci, st) do { if (lid == 0) na_mbar_arrive_expect(SMEM_ADDR(&tma_bar[st][1]), 0); } while (0)' '^#define LOAD_V(ci, st) TMA_CHUNK'
+add onebox '#undef LOAD_K
+#undef LOAD_V
+#define LOAD_K(ci, st) TMA_CHUNK(0, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap)
+#define LOAD_V(ci, st) TMA_CHUNK(0, &tma_bar[st][1], smem + (st) * STAGE_WORDS + K_WORDS, vmap)' '^#define LOAD_V(ci, st) TMA_CHUNK'
+add nomaskbox 'full = 1;' '^    CHUNK_FULL(full, c, st);'
 add noconsume '#define na_warp_all(x) 0
 #define na_warp_any(x) 0'
 args=(base=$PWD/cl_kernels)
