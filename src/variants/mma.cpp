@@ -192,19 +192,54 @@ std::size_t smem_bytes(const MmaTile& t, int hdp, int hdvp, MmaKernel kernel) {
 // probe must pass as well, MmaVariant::forward).
 bool wgmma_device(const DeviceInfo& dev) { return dev.nv_cc_major == 9 && dev.nv_cc_minor == 0; }
 
-// Problems whose WG tiles can take their K and V chunks by the TMA (TMA=1, na_mma_fwd.cl): a
-// chunk is consecutive tokens (rank 1, no dilation) and a row is 128 bytes (head dims 64).
-bool tma_applies(const Problem& p) {
-  return p.rank == 1 && p.axis[0].dilation == 1 && p.head_dim == 64 && p.head_dim_v == 64;
+// What keeps a problem's K and V chunks from the TMA (TMA=1 or KTMA=1; empty when nothing) in
+// `kernel`; k is the configuration keys' prefix for the messages. Rank 1 (na_mma_fwd.cl, and
+// na_mma_bwd.cl's WS producer): a chunk is consecutive tokens (no dilation), a row 128 bytes
+// (head dims 64). Ranks 2 and 3, the forward only (TMA_BOX): boxes of keys (chunk_box) of one
+// or two 128-byte boxes a row (equal head dims of 64 or 128). Dilations up to 8 (the maps'
+// element strides).
+std::string tma_problem_error(const Problem& p, MmaKernel kernel, const std::string& k) {
+  for (int a = 0; a < p.rank; ++a) {
+    const int dil = p.axis[a].dilation;
+    if (p.rank == 1 && dil != 1) {
+      return k + "TMA at rank 1 needs no dilation (a chunk is consecutive tokens); got " +
+             std::to_string(dil);
+    }
+    // A box takes every dil-th token through the map's element stride (at most 8), over
+    // kb * dil tokens; chunk_box keeps that within the 256 a box dimension may span (its
+    // first candidate, extents of at most 16 with TK <= 128, always does).
+    if (dil > 8) {
+      return "TMA needs dilations of 8 or less (the tensor map's element strides); axis " +
+             std::to_string(a) + " has " + std::to_string(dil);
+    }
+  }
+  if (p.rank == 1) {
+    if (p.head_dim != 64 || p.head_dim_v != 64) {
+      return k + "TMA needs head dims of 64 (128-byte rows); got " + std::to_string(p.head_dim) +
+             "/" + std::to_string(p.head_dim_v);
+    }
+    return "";
+  }
+  if (kernel != MmaKernel::Forward) {
+    return k + "TMA at rank " + std::to_string(p.rank) +
+           " is the forward's only (the backward's kernels take it at rank 1)";
+  }
+  if (p.head_dim != p.head_dim_v || (p.head_dim != 64 && p.head_dim != 128)) {
+    return "TMA at rank " + std::to_string(p.rank) +
+           " needs equal head dims of 64 or 128 (rows of 128-byte boxes); got " +
+           std::to_string(p.head_dim) + "/" + std::to_string(p.head_dim_v);
+  }
+  return "";
 }
 
-// The same for the forward's chunks at ranks 2 and 3 (na_mma_fwd.cl's TMA_BOX): boxes of keys
-// (chunk_box) of one or two 128-byte boxes a row (head dims 64 or 128, equal), dilations up to 8
-// (the maps' element strides).
+// Problems whose WG tiles can take their K and V chunks by the TMA at rank 1.
+bool tma_applies(const Problem& p) {
+  return p.rank == 1 && tma_problem_error(p, MmaKernel::Forward, "").empty();
+}
+
+// The same for the forward's chunk boxes at ranks 2 and 3.
 bool tma_box_applies(const Problem& p) {
-  for (int a = 0; a < 3; ++a)
-    if (p.axis[a].dilation > 8) return false;
-  return p.rank > 1 && p.head_dim == p.head_dim_v && (p.head_dim == 64 || p.head_dim == 128);
+  return p.rank > 1 && tma_problem_error(p, MmaKernel::Forward, "").empty();
 }
 
 // The key boxes of TMA chunks at ranks 2 and 3 (tk keys, a multiple of 16) for query tiles of
@@ -318,36 +353,8 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     if (kv && t.tk > 32) return "KTMA needs KTK of 32 or less (the form measured and tested)";
     if (!t.wg || t.stages < 2)
       return k + "TMA needs " + k + "WG=1 and " + k + "STAGES of 2 or more";
-    for (int a = 0; a < p.rank; ++a) {
-      const int dil = p.axis[a].dilation;
-      if (p.rank == 1 && dil != 1) {
-        return k + "TMA at rank 1 needs no dilation (a chunk is consecutive tokens); got " +
-               std::to_string(dil);
-      }
-      // A box takes every dil-th token through the map's element stride (at most 8), over
-      // kb * dil tokens; chunk_box keeps that within the 256 a box dimension may span (its
-      // first candidate, extents of at most 16 with TK <= 128, always does).
-      if (dil > 8) {
-        return "TMA needs dilations of 8 or less (the tensor map's element strides); axis " +
-               std::to_string(a) + " has " + std::to_string(dil);
-      }
-    }
-    if (p.rank == 1) {
-      if (p.head_dim != 64 || p.head_dim_v != 64) {
-        return k + "TMA needs head dims of 64 (128-byte rows); got " + std::to_string(p.head_dim) +
-               "/" + std::to_string(p.head_dim_v);
-      }
-    } else {
-      if (kernel != MmaKernel::Forward) {
-        return k + "TMA at rank " + std::to_string(p.rank) +
-               " is the forward's only (the backward's kernels take it at rank 1)";
-      }
-      if (p.head_dim != p.head_dim_v || (p.head_dim != 64 && p.head_dim != 128)) {
-        return "TMA at rank " + std::to_string(p.rank) +
-               " needs equal head dims of 64 or 128 (rows of 128-byte boxes); got " +
-               std::to_string(p.head_dim) + "/" + std::to_string(p.head_dim_v);
-      }
-    }
+    const std::string why = tma_problem_error(p, kernel, k);
+    if (!why.empty()) return why;
   }
   if (t.split != 0) {
     if (t.split != 1) return "KSPLIT must be 0 or 1";
