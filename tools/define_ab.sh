@@ -12,6 +12,7 @@ for nv in "${vs[@]}"; do
   n=${nv%%:*}
   cp -r cl_kernels /tmp/ab/$n
   echo "${nv#*:}" | tr ';' '\n' | sed 's/^/#define /; s/_\([^_]*\)$/ \1/' > /tmp/ab/hdr.txt
+  echo "$n: $(tr '\n' ' ' < /tmp/ab/hdr.txt)" # what each variant defines, to be read back
   f=/tmp/ab/$n/${FILE:-na_mma_fwd.cl}
   cat /tmp/ab/hdr.txt "$f" > /tmp/ab/x && mv /tmp/ab/x "$f"
   args+=("$n=/tmp/ab/$n")

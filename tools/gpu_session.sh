@@ -3,7 +3,8 @@
 # repository root there, after `. .device-kit/env.sh`. Steps, in order, any subset:
 #   build   configure and build (build-gpu/, Release, all cores)
 #   probe   devices, and the mma probe/gate test
-#   test    the kernel suites on the NVIDIA device (REGEX selects test programs)
+#   test    the kernel suites on the NVIDIA device (TESTS: the programs, FILTER: a gtest filter;
+#           the parameterized suites are named Quick/MmaRandom.*, Quick/MmaAdversarial.*, ...)
 #   bench   openna-bench on the presets (PRESETS, VARIANTS, DTYPES, PASS; a call of several
 #           kernels also prints each kernel's median)
 #   configs openna-bench on the (preset, dtype, pass, config) lines of CONFIG_LIST (variant
