@@ -323,10 +323,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #define BOX_NEXT() ((void)0)
 #endif
 #if TMA_BOX
-/* Chunk ci (a box of KB0 x KB1 x KB2 keys at chunk coordinates c0, c1, c2 of the key box) of one
-   operand: HDP / 64 boxes of 64 dims, issued by thread 0 on the stage's mbarrier. Axis 0 and the
-   batch are one dimension of the map. */
-/* Chunk (k0, k1, k2) (box coordinates in chunks) of one operand, issued by the calling thread. */
+/* Chunk (k0, k1, k2) (a box of KB0 x KB1 x KB2 keys at those chunk coordinates of the key box) of
+   one operand: HDP / 64 boxes of 64 dims on the stage's mbarrier, issued by the calling thread.
+   Axis 0 and the batch are one dimension of the map. */
 #define TMA_BOX_AT(k0, k1, k2, bar, dst, map)                                               \
   do {                                                                                      \
     na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 2 * HDP);                                    \
@@ -336,6 +335,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
                   (t.kst[1] + (k1) * KB1) * DIL1 + t.grp[1],                                \
                   b * L0 + (t.kst[0] + (k0) * KB0) * DIL0 + t.grp[0], SMEM_ADDR(bar));      \
   } while (0)
+/* Chunk ci (its index in the box order) of one operand, issued by thread 0. */
 #define TMA_CHUNK(ci, bar, dst, map)                                                          \
   do {                                                                                        \
     if (lid == 0) {                                                                           \
