@@ -103,6 +103,10 @@
    up to 2^15) and O is rescaled less often. Not yet measured (session 21 prepared it). */
 #define LAZY_RESCALE 0
 #endif
+#ifndef SMEM_EXTRA
+#define SMEM_EXTRA 0 /* TMA: words of local memory added to the work-group's (fewer work-groups an
+                        SM, for A/B runs of occupancy) */
+#endif
 #ifndef NEXT_BY_DIV
 /* 1: the chunk-box forward's loop finds each load's box by division of its index (TMA_CHUNK), 0:
    by advancing the pass's box (LOAD_NEXT_BOX). H100, f16, two alternating rounds (session 21,
@@ -279,7 +283,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   /* Q staging, then STAGES x (K chunk, V chunk); 16-byte aligned for cp.async and ldmatrix */
 #if TMA
   /* the chunk buffers at a 1024-byte boundary (the swizzle's atoms) */
-  __local uint smem_raw[SMEM_WORDS + 256];
+  __local uint smem_raw[SMEM_WORDS + 256 + SMEM_EXTRA];
   __local uint* smem = smem_raw + ((1024u - (SMEM_ADDR(smem_raw) & 1023u)) & 1023u) / 4;
   __local ulong tma_bar[STAGES][2]; /* per stage: K's and V's boxes landed */
 #else

@@ -26,6 +26,8 @@
 #           the K/V traffic
 #   onebox: every TMA chunk-box load fetches the tile's first chunk (the same bytes move from L2
 #           to the SM; almost nothing from DRAM)
+#   noq:    the query tile is not staged (Q fragments from whatever the stage holds): the
+#           forward's per-tile prologue without its loads
 #   sn64:   not a knockout: S-like products (K-major B) in pieces of 64 columns where the chunk
 #           and head dims allow (WG_SN_MAX=64, na_wgmma.h)
 # VARIANTS (default: all) picks some; FILE (default na_mma_bwd.cl) the kernel file changed
@@ -75,6 +77,8 @@ add onebox '#undef LOAD_K
 #undef LOAD_V
 #define LOAD_K(ci, st) TMA_CHUNK(0, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap)
 #define LOAD_V(ci, st) TMA_CHUNK(0, &tma_bar[st][1], smem + (st) * STAGE_WORDS + K_WORDS, vmap)' '^#define LOAD_V(ci, st) TMA_CHUNK'
+add noq '#undef STAGE_TILE_ROWS
+#define STAGE_TILE_ROWS(dst, stride, nrows, nseg, src, heads, head, width) ((void)0)'
 add nomaskbox 'full = 1;' '^    CHUNK_FULL(full, c, st);'
 add noconsume '#define na_warp_all(x) 0
 #define na_warp_any(x) 0'
