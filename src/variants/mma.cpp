@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 #include "core/errors.hpp"
 #include "core/half.hpp"
@@ -288,7 +289,26 @@ void chunk_box(const Problem& p, const int tq[3], int tk, int kb[3]) {
 // fewest score entries computed); ties keep the earlier (query_box's shape first). video-3d,
 // 64 queries: 1x8x8 with 8 x 1 x 8 boxes (5.25x attainable, against 4.55x for the 4x4x8 tiles
 // of two warpgroups); flux-2d and vision-2d keep 8x8.
+//
+// The search evaluates box_chunks for some 30 tiles times their candidate boxes (video-3d: about
+// 0.3 ms on the 2-core development VM), and every call's default selection runs it: its result,
+// a function of the grid's axes, rows, tk and the starting shape, is kept per process.
 void tma_box_tile(const Problem& p, int rows, int tk, int tq[3]) {
+  std::vector<int> key = {p.rank, rows, tk, tq[0], tq[1], tq[2]};
+  for (int a = 0; a < p.rank; ++a) {
+    const Axis& x = p.axis[a];
+    key.insert(key.end(), {x.length, x.kernel, x.stride, x.dilation, x.causal ? 1 : 0});
+  }
+  static std::mutex memo_mutex;
+  static std::map<std::vector<int>, std::array<int, 3>> memo;
+  {
+    std::lock_guard<std::mutex> lock(memo_mutex);
+    const auto it = memo.find(key);
+    if (it != memo.end()) {
+      for (int i = 0; i < 3; ++i) tq[i] = it->second[i];
+      return;
+    }
+  }
   const auto chunks = [&](const int* q) {
     int kb[3];
     chunk_box(p, q, tk, kb);
@@ -305,6 +325,9 @@ void tma_box_tile(const Problem& p, int rows, int tk, int tq[3]) {
         for (int i = 0; i < 3; ++i) tq[i] = q[i];
       }
     }
+  std::lock_guard<std::mutex> lock(memo_mutex);
+  if (memo.size() >= 4096) memo.clear();  // a bound for processes that see many shapes
+  memo[key] = {tq[0], tq[1], tq[2]};
 }
 
 // Why one kernel's tile cannot run (empty when it can). The dK/dV kernel's messages name its
