@@ -312,16 +312,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   const int nk1 = (t.kcnt[1] + KB1 - 1) / KB1, nk2 = (t.kcnt[2] + KB2 - 1) / KB2;
   const int nchunks = (t.kcnt[0] + KB0 - 1) / KB0 * nk1 * nk2;
   int kcur[3] = {0, 0, 0};
-#define BOX_NEXT()                   \
-  do {                               \
-    if (++kcur[2] == nk2) {          \
-      kcur[2] = 0;                   \
-      if (++kcur[1] == nk1) {        \
-        kcur[1] = 0;                 \
-        ++kcur[0];                   \
-      }                              \
-    }                                \
+/* box coordinates (k0, k1, k2) advanced to the next box in the box order (axis 2 fastest) */
+#define BOX_STEP(k0, k1, k2)   \
+  do {                         \
+    if (++(k2) == nk2) {       \
+      (k2) = 0;                \
+      if (++(k1) == nk1) {     \
+        (k1) = 0;              \
+        ++(k0);                \
+      }                        \
+    }                          \
   } while (0)
+#define BOX_NEXT() BOX_STEP(kcur[0], kcur[1], kcur[2])
 #else
   const int nchunks = (kbox + TK - 1) / TK;
 #define BOX_NEXT() ((void)0)
@@ -352,14 +354,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #define LOAD_NEXT_BOX(st)                                                                     \
   do {                                                                                        \
     if (lid == 0) {                                                                           \
-      int n2_ = kcur[2] + 1, n1_ = kcur[1], n0_ = kcur[0];                                    \
-      if (n2_ == nk2) {                                                                       \
-        n2_ = 0;                                                                              \
-        if (++n1_ == nk1) {                                                                   \
-          n1_ = 0;                                                                            \
-          ++n0_;                                                                              \
-        }                                                                                     \
-      }                                                                                       \
+      int n0_ = kcur[0], n1_ = kcur[1], n2_ = kcur[2];                                        \
+      BOX_STEP(n0_, n1_, n2_);                                                                \
       TMA_BOX_AT(n0_, n1_, n2_, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap);            \
       TMA_BOX_AT(n0_, n1_, n2_, &tma_bar[st][1], smem + (st) * STAGE_WORDS + K_WORDS, vmap);  \
     }                                                                                         \
@@ -622,14 +618,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       WG_PROXY_FENCE();                                                                       \
     }                                                                                         \
   } while (0)
-/* whether the pass's chunk lies inside every window of the tile and inside the key box */
-#define CHUNK_FULL(full, c, st)                                                               \
-  do {                                                                                        \
-    full = 1;                                                                                 \
-    _Pragma("unroll") for (int a_ = 0; a_ < 3; ++a_) {                                        \
-      const int kb_ = a_ == 0 ? KB0 : a_ == 1 ? KB1 : KB2, o_ = kcur[a_] * kb_;               \
-      full &= o_ >= ilo[a_] && o_ + kb_ <= min(ihi[a_], t.kcnt[a_]);                          \
-    }                                                                                         \
+/* whether the pass's chunk lies inside every window of the tile and inside the key box on axis
+   a (its extent kb), and on all axes */
+#define BOX_AXIS_FULL(a, kb) \
+  (kcur[a] * (kb) >= ilo[a] && kcur[a] * (kb) + (kb) <= min(ihi[a], t.kcnt[a]))
+#define CHUNK_FULL(full, c, st)                                                  \
+  do {                                                                           \
+    full = 1;                                                                    \
+    _Pragma("unroll") for (int a_ = 0; a_ < 3; ++a_) full &=                     \
+        BOX_AXIS_FULL(a_, a_ == 0 ? KB0 : a_ == 1 ? KB1 : KB2);                  \
   } while (0)
 #define CHUNK_HIT(hit, c, st) hit = 1
 #else
@@ -804,10 +801,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if MASK_SPLIT
 /* Whether the pass's chunk lies inside every window of the tile (and the key box) on axis 0 and,
    at rank 3, axis 1 (the same in the whole work-group). */
-#define SLOW_FULL()                                                                       \
-  (kcur[0] * KB0 >= ilo[0] && kcur[0] * KB0 + KB0 <= min(ihi[0], t.kcnt[0]) &&            \
-   (RANK < 3 ||                                                                           \
-    (kcur[1] * KB1 >= ilo[1] && kcur[1] * KB1 + KB1 <= min(ihi[1], t.kcnt[1]))))
+#define SLOW_FULL() (BOX_AXIS_FULL(0, KB0) && (RANK < 3 || BOX_AXIS_FULL(1, KB1)))
 #define MASK_S(s, c, st, val) \
   do {                        \
     if (SLOW_FULL()) {        \
