@@ -99,9 +99,14 @@
 #endif
 #ifndef LAZY_RESCALE
 /* > 0: the online softmax keeps a row's maximum until a chunk's exceeds it by more than
-   LAZY_RESCALE (log2 units), so that P reaches at most 2^LAZY_RESCALE (exact in f32, and in f16
-   up to 2^15) and O is rescaled less often. Not yet measured (session 21 prepared it). */
-#define LAZY_RESCALE 0
+   LAZY_RESCALE (log2 units), so that P reaches at most 2^LAZY_RESCALE (in range for f16 up to
+   2^15, and P's relative rounding does not depend on its size) and O is rescaled less often
+   (a warp skips the rescale when no row's maximum moved). H100, two alternating rounds of 30
+   (session 22, tools/sweeps/lazy22.txt, qpf22.txt): 8 against 0, video-3d bf16 1.32 / 1.32
+   against 1.326 / 1.324 and 1.304 / 1.301 against 1.31 / 1.305, the dilated preset bf16 0.1119
+   / 0.1116 against 0.1123 / 0.1127, vision-2d f16 0.1133 / 0.1138 against 0.1153 / 0.1142;
+   flux-2d even (0.0884-0.0898 against 0.0879-0.0904); 4 about as 8. */
+#define LAZY_RESCALE 8
 #endif
 #ifndef SMEM_EXTRA
 #define SMEM_EXTRA 0 /* TMA: words of local memory added to the work-group's (fewer work-groups an
