@@ -235,11 +235,18 @@
    stage 0's memory (CHUNK_PARITY: the parity of that stage's use by chunk c, for its
    mbarriers). H100, f16, two alternating rounds (session 19, tools/sweeps/shift19.txt): flux-2d
    0.1019 / 0.1012 -> 0.0998 / 0.0994 ms; at head dim 64 it lost (vision-2d 0.1456 / 0.1439 ->
-   0.1485 / 0.1482, the dilated preset 0.1222 / 0.121 -> 0.1254 / 0.1246). */
-#if TMA_BOX && QTILE_WORDS <= STAGE_WORDS && HDP > 64 && !ROT
+   0.1485 / 0.1482, the dilated preset 0.1222 / 0.121 -> 0.1254 / 0.1246). Session 22, after
+   LATE_LOADS, V_LATE and LAZY_RESCALE (tools/sweeps/shift22.out.txt, two rounds of 30): the
+   dilated preset gained, bf16 0.1122 / 0.1124 -> 0.1114 / 0.1115, f16 0.1124 / 0.1121 -> 0.1118
+   / 0.1116, vision-2d still lost (0.1139 -> 0.1147 / 0.1145): on with a dilation at head dim 64
+   too. */
+#ifndef STAGE_SHIFT /* (a define for A/B runs; 1 needs TMA_BOX, !ROT and the query tile in a stage) */
+#if TMA_BOX && QTILE_WORDS <= STAGE_WORDS && (HDP > 64 || DIL0 > 1 || DIL1 > 1 || DIL2 > 1) && \
+    !ROT
 #define STAGE_SHIFT 1
 #else
 #define STAGE_SHIFT 0
+#endif
 #endif
 #define CHUNK_STAGE(cc) (((cc) + STAGE_SHIFT) % STAGES)
 #define CHUNK_PARITY(cc) \
