@@ -248,6 +248,9 @@
 #define STAGE_SHIFT 0
 #endif
 #endif
+#if STAGE_SHIFT && !(TMA_BOX && QTILE_WORDS <= STAGE_WORDS && !ROT)
+#error "STAGE_SHIFT needs TMA_BOX, ROT=0 and the query tile within one stage's memory"
+#endif
 #define CHUNK_STAGE(cc) (((cc) + STAGE_SHIFT) % STAGES)
 #define CHUNK_PARITY(cc) \
   ((((cc) + STAGE_SHIFT) / STAGES - ((((cc) + STAGE_SHIFT) % STAGES) < STAGE_SHIFT)) & 1)

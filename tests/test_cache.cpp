@@ -2,7 +2,7 @@
 // timings: a first build is a disk miss and a write, a new context loads the entry from disk, the
 // same context hits memory; truncated, corrupted and foreign entries are rejected, rebuilt and
 // replaced with results unchanged; OPENNA_DISK_CACHE=0 writes nothing; an unusable cache folder
-// never fails a call. Every test uses a fresh temporary OPENNA_CACHE_DIR and counts deltas.
+// never fails a call; OPENNA_KERNEL_DEFINES is part of the key. Every test uses a fresh temporary OPENNA_CACHE_DIR and counts deltas.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -170,6 +170,31 @@ TEST_F(Cache, MissAndWriteThenDiskHitThenMemoryHit) {
   EXPECT_EQ(entries(dir_), files);
   openna_context_destroy(a);
   openna_context_destroy(b);
+}
+
+// OPENNA_KERNEL_DEFINES reaches the build options and so both caches' keys: with a define set,
+// the context that holds the plain program builds (and writes) another one, with the same
+// results for a define that no kernel reads; unset again, it hits the plain one in memory.
+TEST_F(Cache, KernelDefinesArePartOfTheKey) {
+  const openna_problem p = cache_problem(19);
+  openna_context* a = fresh_context();
+  const auto plain = forward(a, p);
+  auto s0 = stats();
+  {
+    ScopedEnv defines("OPENNA_KERNEL_DEFINES", "-DOPENNA_CACHE_TEST_UNUSED=1");
+    EXPECT_EQ(forward(a, p), plain);
+    const auto d = stats() - s0;
+    EXPECT_EQ(d.memory_hits, 0u) << describe(d);
+    EXPECT_EQ(d.disk_misses, 1u) << describe(d);
+    EXPECT_EQ(d.disk_writes, 1u) << describe(d);
+  }
+  EXPECT_EQ(entries(dir_).size(), 2u);
+  s0 = stats();
+  EXPECT_EQ(forward(a, p), plain);
+  const auto d = stats() - s0;
+  EXPECT_EQ(d.memory_hits, 1u) << describe(d);
+  EXPECT_EQ(d.disk_misses + d.disk_hits + d.disk_writes, 0u) << describe(d);
+  openna_context_destroy(a);
 }
 
 // Whatever programs the backward needs are cached too: a new context builds none of them.

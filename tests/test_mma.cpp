@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <random>
 
@@ -667,6 +668,53 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
 // buffer; another key builds; once a buffer is released its entries go, and a call with a new
 // buffer (whatever handle OpenCL gives it) builds again. (Counted in builds: entries of other
 // tests' released buffers may go at any of these calls.)
+// The chunk-box forward's kernel defines other than their defaults (na_mma_fwd.cl: each was
+// timed and lost, or is the default of other shapes), set through OPENNA_KERNEL_DEFINES: random
+// rank-2 and rank-3 problems at head dims 64 and 128, with and without dilation, on the default
+// unrotated WG tile with TMA=1, against the reference.
+TEST(MmaConfigs, ForwardKernelDefinesAreCorrect) {
+  REQUIRE_TMA_DEVICE();
+  struct DefinesGuard {
+    ~DefinesGuard() { unsetenv("OPENNA_KERNEL_DEFINES"); }
+  } guard;
+  const DeviceInfo& d = test_context().device();
+  const Variant* mma = find_variant("mma");
+  static const char* kDefines[] = {"-DV_LATE=0",       "-DMASK_SPLIT=0",  "-DLATE_LOADS=0",
+                                   "-DLAZY_RESCALE=0", "-DNEXT_BY_DIV=0", "-DNEXT_BY_DIV=1",
+                                   "-DSTAGE_SHIFT=0"};
+  std::mt19937_64 rng(TIER(6181, 6182));
+  static const int kLengths[] = {5, 9, 16, 23, 33};
+  int ran = 0;
+  for (const char* defines : kDefines) {
+    ASSERT_EQ(0, setenv("OPENNA_KERNEL_DEFINES", defines, 1));
+    for (int i = 0; i < TIER(4, 8); ++i) {
+      const int rank = 2 + i % 2;
+      std::vector<int> L(rank), K(rank), S(rank), D(rank), C(rank);
+      for (int a = 0; a < rank; ++a) {
+        L[a] = kLengths[rng() % 5];
+        D[a] = i % 4 >= 2 && rng() % 2 ? 2 + static_cast<int>(rng() % 2) : 1;
+        K[a] = 1 + static_cast<int>(rng() % static_cast<unsigned>(std::min(L[a] / D[a], 9)));
+        S[a] = 1 + static_cast<int>(rng() % static_cast<unsigned>(std::min(K[a], 2)));
+        C[a] = static_cast<int>(rng() % 4 == 0);
+      }
+      const int hd = (i / 2) % 2 ? 128 : 64;
+      const NaCase c = make_case(rank, L, K, S, D, C, 2, 2, hd, hd,
+                                 i % 2 ? OPENNA_BF16 : OPENNA_F16, 1 + i % 2, 7200 + ran);
+      const Problem p = normalize(&c.problem);
+      Config fwd = mma->default_config(p, d, Pass::Forward);
+      fwd.erase("ROT");
+      fwd.set("WG", 1);
+      fwd.set("TMA", 1);
+      fwd.set("STAGES", 2);
+      ASSERT_EQ("", mma->config_error(p, d, Pass::Forward, fwd)) << c.name() << " " << fwd.str();
+      SCOPED_TRACE(std::string(defines) + " " + c.name() + " " + fwd.str());
+      check_forward(c, "mma", &fwd);
+      ++ran;
+    }
+  }
+  EXPECT_EQ(7 * TIER(4, 8), ran);
+}
+
 TEST(DescriptorCache, KeptWhileTheirBuffersLive) {
   Context& ctx = test_context();
   int builds = 0;

@@ -1,6 +1,7 @@
 // Context creation (own or wrapped OpenCL objects), the in-memory program cache and launches.
 #include "runtime/context.hpp"
 
+#include <cstdlib>
 #include <sstream>
 
 #include "runtime/embedded_kernels.hpp"
@@ -49,16 +50,20 @@ Context::Context(cl_context context, cl_device_id device, cl_command_queue queue
 cl::Kernel Context::kernel(const std::string& file, const std::string& options, const char* name,
                            const std::string& label) {
   cl::Program program;
+  // OPENNA_KERNEL_DEFINES (kernel development and tests): build options appended to every
+  // program's, e.g. "-DV_LATE=0"; part of the program's key in both caches.
+  const char* extra = std::getenv("OPENNA_KERNEL_DEFINES");
+  const std::string opts = extra != nullptr && *extra != '\0' ? options + " " + extra : options;
   {
     // Held across the build so that two threads asking for the same program build it once.
     std::lock_guard<std::mutex> lock(programs_mutex_);
-    const std::string key = file + "\n" + options;
+    const std::string key = file + "\n" + opts;
     auto it = programs_.find(key);
     if (it != programs_.end()) {
       ++cache_counters().memory_hits;
       program = it->second;
     } else {
-      program = build_program(context_, dev_, kernels::program_source(file), options, label);
+      program = build_program(context_, dev_, kernels::program_source(file), opts, label);
       programs_.emplace(key, program);
     }
   }
