@@ -2,7 +2,8 @@
 // timings: a first build is a disk miss and a write, a new context loads the entry from disk, the
 // same context hits memory; truncated, corrupted and foreign entries are rejected, rebuilt and
 // replaced with results unchanged; OPENNA_DISK_CACHE=0 writes nothing; an unusable cache folder
-// never fails a call; OPENNA_KERNEL_DEFINES is part of the key. Every test uses a fresh temporary OPENNA_CACHE_DIR and counts deltas.
+// never fails a call; OPENNA_KERNEL_DEFINES is part of the key. Every test uses a fresh
+// temporary OPENNA_CACHE_DIR and counts deltas.
 #include <gtest/gtest.h>
 
 #include <algorithm>
