@@ -240,7 +240,7 @@
    dilated preset gained, bf16 0.1122 / 0.1124 -> 0.1114 / 0.1115, f16 0.1124 / 0.1121 -> 0.1118
    / 0.1116, vision-2d still lost (0.1139 -> 0.1147 / 0.1145): on with a dilation at head dim 64
    too. */
-#ifndef STAGE_SHIFT /* (a define for A/B runs; 1 needs TMA_BOX, !ROT and the query tile in a stage) */
+#ifndef STAGE_SHIFT /* (a define for A/B runs: 1 needs TMA_BOX, !ROT, the query tile in a stage) */
 #if TMA_BOX && QTILE_WORDS <= STAGE_WORDS && (HDP > 64 || DIL0 > 1 || DIL1 > 1 || DIL2 > 1) && \
     !ROT
 #define STAGE_SHIFT 1

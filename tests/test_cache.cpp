@@ -382,8 +382,8 @@ TEST(Sm90aRewrite, UncommentsMarkedLinesAndRaisesTheTarget) {
   EXPECT_EQ(std::string::npos, out.find("// @sm_90a@ wgmma"));
   EXPECT_NE(std::string::npos, out.find("// an ordinary comment @sm_90a@ stays"));
   // A newer PTX version is kept; a target other than sm_90 is refused.
-  EXPECT_NE(std::string::npos,
-            openna::sm90a_rewrite(".version 9.0\n.target sm_90\n").find(".version 9.0\n.target sm_90a\n"));
+  EXPECT_NE(std::string::npos, openna::sm90a_rewrite(".version 9.0\n.target sm_90\n")
+                                   .find(".version 9.0\n.target sm_90a\n"));
   EXPECT_THROW(openna::sm90a_rewrite(".version 9.0\n.target sm_80\n"), openna::BuildError);
   // A marked tensormap instruction (na_sm90.h) needs PTX ISA 8.3: 7.8 and 8.0 become 8.3.
   for (const char* v : {"7.8", "8.0"}) {
