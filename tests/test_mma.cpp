@@ -5,10 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <random>
 
+#include "api_test_util.hpp"
 #include "core/problem.hpp"
 #include "core/tiling.hpp"
 #include "test_util.hpp"
@@ -663,20 +664,12 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
   }
 }
 
-// The context's descriptor cache (the TMA's tensor maps, Context::cached_descriptors) on any
-// device: a second call with the same buffers and key builds nothing and returns the same
-// buffer; another key builds; once a buffer is released its entries go, and a call with a new
-// buffer (whatever handle OpenCL gives it) builds again. (Counted in builds: entries of other
-// tests' released buffers may go at any of these calls.)
 // The chunk-box forward's kernel defines other than their defaults (na_mma_fwd.cl: each was
 // timed and lost, or is the default of other shapes), set through OPENNA_KERNEL_DEFINES: random
 // rank-2 and rank-3 problems at head dims 64 and 128, with and without dilation, on the default
 // unrotated WG tile with TMA=1, against the reference.
 TEST(MmaConfigs, ForwardKernelDefinesAreCorrect) {
   REQUIRE_TMA_DEVICE();
-  struct DefinesGuard {
-    ~DefinesGuard() { unsetenv("OPENNA_KERNEL_DEFINES"); }
-  } guard;
   const DeviceInfo& d = test_context().device();
   const Variant* mma = find_variant("mma");
   static const char* kDefines[] = {"-DV_LATE=0",       "-DMASK_SPLIT=0",  "-DLATE_LOADS=0",
@@ -686,7 +679,7 @@ TEST(MmaConfigs, ForwardKernelDefinesAreCorrect) {
   static const int kLengths[] = {5, 9, 16, 23, 33};
   int ran = 0;
   for (const char* defines : kDefines) {
-    ASSERT_EQ(0, setenv("OPENNA_KERNEL_DEFINES", defines, 1));
+    const openna_test::ScopedEnv env("OPENNA_KERNEL_DEFINES", defines);
     for (int i = 0; i < TIER(4, 8); ++i) {
       const int rank = 2 + i % 2;
       std::vector<int> L(rank), K(rank), S(rank), D(rank), C(rank);
@@ -712,9 +705,14 @@ TEST(MmaConfigs, ForwardKernelDefinesAreCorrect) {
       ++ran;
     }
   }
-  EXPECT_EQ(7 * TIER(4, 8), ran);
+  EXPECT_EQ(static_cast<int>(std::size(kDefines)) * TIER(4, 8), ran);
 }
 
+// The context's descriptor cache (the TMA's tensor maps, Context::cached_descriptors) on any
+// device: a second call with the same buffers and key builds nothing and returns the same
+// buffer; another key builds; once a buffer is released its entries go, and a call with a new
+// buffer (whatever handle OpenCL gives it) builds again. (Counted in builds: entries of other
+// tests' released buffers may go at any of these calls.)
 TEST(DescriptorCache, KeptWhileTheirBuffersLive) {
   Context& ctx = test_context();
   int builds = 0;
