@@ -251,9 +251,30 @@
 #if STAGE_SHIFT && !(TMA_BOX && QTILE_WORDS <= STAGE_WORDS && !ROT)
 #error "STAGE_SHIFT needs TMA_BOX, ROT=0 and the query tile within one stage's memory"
 #endif
-#define CHUNK_STAGE(cc) (((cc) + STAGE_SHIFT) % STAGES)
-#define CHUNK_PARITY(cc) \
-  ((((cc) + STAGE_SHIFT) / STAGES - ((((cc) + STAGE_SHIFT) % STAGES) < STAGE_SHIFT)) & 1)
+#ifndef PERSIST
+/* 1: the chunk-box forward's work-groups are persistent: each walks the tiles wg, wg + G, ...
+   (G: the launched work-groups, a few per SM; the host's PERSIST), and in a tile's last pass
+   it starts the next one: that tile's chunk 0 goes into the stage the last pass leaves free,
+   and once the last chunk's S has completed, the next tile's Q fragments are loaded from global
+   memory straight into the Q registers, while the last chunk's softmax, P V and the epilogue
+   run. The stages' chunk counter (CBASE, for their mbarriers' parities) runs on across tiles. */
+#define PERSIST 0
+#endif
+#if PERSIST && (!TMA_BOX || ROT || STAGES != 2 || MW != 1)
+#error "PERSIST: the chunk-box forward (TMA at ranks 2-3), ROT=0, 2 stages, MW=1"
+#endif
+#ifndef PERSIST_AT
+#define PERSIST_AT 0
+#endif
+#if PERSIST
+#define CBASE cbase /* chunks of the work-group's earlier tiles */
+#else
+#define CBASE 0
+#endif
+#define CHUNK_STAGE(cc) (((cc) + CBASE + STAGE_SHIFT) % STAGES)
+#define CHUNK_PARITY(cc)                                              \
+  ((((cc) + CBASE + STAGE_SHIFT) / STAGES -                           \
+    ((((cc) + CBASE + STAGE_SHIFT) % STAGES) < STAGE_SHIFT)) & 1)
 
 #if TQ0 * TQ1 * TQ2 != BQ || TK % 16 != 0 || HDP % 16 != 0 || HDVP % 16 != 0 || HDP > 128 || \
     MW < 1 || MW > 2 || STAGES < 1 || STAGES > 8
@@ -304,23 +325,63 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #else
   __local uint smem[SMEM_WORDS] __attribute__((aligned(SMEM_ALIGN)));
 #endif
+#if PERSIST
+  __local int next_box[5]; /* thread 0: the next tile's chunk 0 (TMA coordinates, live) */
+#endif
 #if !TMA_BOX
   __local int key_y[STAGES][3][TK]; /* box coordinates of each chunk's keys (FAR past the box) */
   __local int key_in[STAGES][TK];   /* 1 when the key is in every row's window of the tile */
 #endif
 
+#if !PERSIST
   const int lid = get_local_id(0);
   const int lane = lid & 31, warp = lid >> 5;
   const int g = lane >> 2, tq = lane & 3;
+#endif
   const int N = L0 * L1 * L2;
   const int tiles = nt0 * nt1 * nt2;
+#if TMA
+  const ulong kmap = (ulong)(size_t)tmaps, vmap = kmap + 128;
+  if (get_local_id(0) == 0) { /* published by the query staging's barrier (below) */
+    NA_TMA_MAP_ACQUIRE(kmap);
+    NA_TMA_MAP_ACQUIRE(vmap);
+#pragma unroll
+    for (int s_ = 0; s_ < STAGES; ++s_) {
+      na_mbar_init(SMEM_ADDR(&tma_bar[s_][0]), 1);
+      na_mbar_init(SMEM_ADDR(&tma_bar[s_][1]), 1);
+    }
+    NA_MBAR_INIT_FENCE();
+  }
+#endif
+#if PERSIST
+  int cbase = 0; /* CBASE */
+  int pref = 0;  /* 1: the previous tile's last pass issued this tile's chunk 0 and loaded qa */
+  uint qa[MW][HDP / 16][4];
+  for (int wg = get_group_id(0); wg < tiles * H * B; wg += get_num_groups(0)) {
+    /* The work-item's index through an empty asm: what derives from it is computed again in
+       each tile, not hoisted out of this loop and held in registers through it. */
+    int lid = get_local_id(0);
+    __asm__ volatile("" : "+r"(lid));
+    const int lane = lid & 31, warp = lid >> 5;
+    const int g = lane >> 2, tq = lane & 3;
+#else
   const int wg = get_group_id(0);
+  (void)B;
+#endif
   const int h = (wg / tiles) % H;
   const int b = wg / (tiles * H);
   const int hk = h / (H / HKV);
-  (void)B;
   const na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
+#if PERSIST
+  if (!t.live) continue; /* (never one that a previous tile started: pref is 0) */
+  /* A tile that the previous one did not start: every warp is done with that one's last chunk
+     before its stages are written again. */
+  if (cbase > 0 && !pref) barrier(CLK_LOCAL_MEM_FENCE);
+#define PREF pref
+#else
   if (!t.live) return;
+#define PREF 0
+#endif
   const int kbox = t.kcnt[0] * t.kcnt[1] * t.kcnt[2];
 #if TMA_BOX
   /* chunk boxes per axis, and the box coordinates (in chunks) of the pass's chunk */
@@ -347,15 +408,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 /* Chunk (k0, k1, k2) (a box of KB0 x KB1 x KB2 keys at those chunk coordinates of the key box) of
    one operand: HDP / 64 boxes of 64 dims on the stage's mbarrier, issued by the calling thread.
    Axis 0 and the batch are one dimension of the map. */
-#define TMA_BOX_AT(k0, k1, k2, bar, dst, map)                                               \
+#define TMA_BOX_RAW(hkk, y2, y1, y0, bar, dst, map)                                          \
   do {                                                                                      \
     na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 2 * HDP);                                    \
     _Pragma("unroll") for (int h_ = 0; h_ < HDP / 64; ++h_)                                 \
-      NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hk,                      \
-                  (t.kst[2] + (k2) * KB2) * DIL2 + t.grp[2],                                \
-                  (t.kst[1] + (k1) * KB1) * DIL1 + t.grp[1],                                \
-                  b * L0 + (t.kst[0] + (k0) * KB0) * DIL0 + t.grp[0], SMEM_ADDR(bar));      \
+      NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hkk, y2, y1, y0,          \
+                     SMEM_ADDR(bar));                                                       \
   } while (0)
+#define TMA_BOX_OF(tt, bb, hkk, k0, k1, k2, bar, dst, map)                                   \
+  TMA_BOX_RAW(hkk, ((tt).kst[2] + (k2) * KB2) * DIL2 + (tt).grp[2],                          \
+              ((tt).kst[1] + (k1) * KB1) * DIL1 + (tt).grp[1],                              \
+              (bb) * L0 + ((tt).kst[0] + (k0) * KB0) * DIL0 + (tt).grp[0], bar, dst, map)
+#define TMA_BOX_AT(k0, k1, k2, bar, dst, map) TMA_BOX_OF(t, b, hk, k0, k1, k2, bar, dst, map)
 /* Chunk ci (its index in the box order) of one operand, issued by thread 0. */
 #define TMA_CHUNK(ci, bar, dst, map)                                                          \
   do {                                                                                        \
@@ -378,27 +442,16 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #define LOAD_K(ci, st) TMA_CHUNK(ci, &tma_bar[st][0], smem + (st) * STAGE_WORDS, kmap)
 #define LOAD_V(ci, st) TMA_CHUNK(ci, &tma_bar[st][1], smem + (st) * STAGE_WORDS + K_WORDS, vmap)
 #endif
-#if TMA
-  const ulong kmap = (ulong)(size_t)tmaps, vmap = kmap + 128;
-  if (lid == 0) { /* published by the query staging's barrier (below) */
-    NA_TMA_MAP_ACQUIRE(kmap);
-    NA_TMA_MAP_ACQUIRE(vmap);
-#pragma unroll
-    for (int s_ = 0; s_ < STAGES; ++s_) {
-      na_mbar_init(SMEM_ADDR(&tma_bar[s_][0]), 1);
-      na_mbar_init(SMEM_ADDR(&tma_bar[s_][1]), 1);
-    }
-    NA_MBAR_INIT_FENCE();
 #if STAGE_SHIFT
-    /* The first chunks go out now, into stages 1 .. STAGES - 1, while the query tile is staged
-       in stage 0's memory. */
+  /* The first chunks go out now, into the stages after chunk STAGES - 1's (stages 1 .. STAGES -
+     1 in a work-group's first tile), while the query tile is staged in that one's memory. */
+  if (lid == 0 && !PREF) {
 #pragma unroll
     for (int c = 0; c < STAGES - 1; ++c)
       if (c < nchunks) {
         LOAD_K(c, CHUNK_STAGE(c));
         LOAD_V(c, CHUNK_STAGE(c));
       }
-#endif
   }
 #endif
 
@@ -456,26 +509,34 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     }
 #endif
 
-  /* Stage the query tile (zeros past the tile and the head dim) and take Q fragments. */
-  STAGE_TILE_ROWS(smem, SK, BQ, KSEG, q, H, h, hd);
-  CP_ASYNC_COMMIT();
-  CP_ASYNC_WAIT(0);
-  barrier(CLK_LOCAL_MEM_FENCE);
+  /* Stage the query tile (zeros past the tile and the head dim) and take Q fragments; with
+     STAGE_SHIFT in the memory of chunk STAGES - 1's stage (stage 0 in a first tile). */
+#if PERSIST
+  if (!pref) {
+#else
   uint qa[MW][HDP / 16][4];
-#pragma unroll
-  for (int m = 0; m < MW; ++m)
-#pragma unroll
-    for (int kk = 0; kk < HDP / 16; ++kk) {
-      const int r0 = (warp * WR + 16 * m + g) * SK + kk * 8 + tq;
-      qa[m][kk][0] = smem[r0];
-      qa[m][kk][1] = smem[r0 + 8 * SK];
-      qa[m][kk][2] = smem[r0 + 4];
-      qa[m][kk][3] = smem[r0 + 8 * SK + 4];
-    }
-#if TMA
-  WG_PROXY_FENCE(); /* the reads above before the TMA's writes (another proxy) */
+  {
 #endif
-  barrier(CLK_LOCAL_MEM_FENCE);
+    __local uint* qs = smem + (STAGE_SHIFT ? CHUNK_STAGE(STAGES - 1) * STAGE_WORDS : 0);
+    STAGE_TILE_ROWS(qs, SK, BQ, KSEG, q, H, h, hd);
+    CP_ASYNC_COMMIT();
+    CP_ASYNC_WAIT(0);
+    barrier(CLK_LOCAL_MEM_FENCE);
+#pragma unroll
+    for (int m = 0; m < MW; ++m)
+#pragma unroll
+      for (int kk = 0; kk < HDP / 16; ++kk) {
+        const int r0 = (warp * WR + 16 * m + g) * SK + kk * 8 + tq;
+        qa[m][kk][0] = qs[r0];
+        qa[m][kk][1] = qs[r0 + 8 * SK];
+        qa[m][kk][2] = qs[r0 + 4];
+        qa[m][kk][3] = qs[r0 + 8 * SK + 4];
+      }
+#if TMA
+    WG_PROXY_FENCE(); /* the reads above before the TMA's writes (another proxy) */
+#endif
+    barrier(CLK_LOCAL_MEM_FENCE);
+  }
 #if MMA_DQ
   /* The same for dO (A operand of dP = dO V^T), and each row's lse (log2 units) and D. */
   STAGE_TILE_ROWS(smem, SV, BQ, VSEG, d_out, H, h, hdv);
@@ -942,11 +1003,71 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if !STAGE_SHIFT /* (else issued before the query tile was staged) */
 #pragma unroll
   for (int c = 0; c < AHEAD; ++c) {
-    if (c < nchunks) LOAD_CHUNK(c, c);
+    if (c < nchunks && !PREF) LOAD_CHUNK(c, CHUNK_STAGE(c));
     LOADS_COMMIT();
   }
 #endif
 
+#if PERSIST
+  int npref = 0; /* the next tile's pref */
+#if PERSIST_AT == 3
+  if (lid == 0) {
+    const int nwg_ = wg + (int)get_num_groups(0);
+    const na_tile tn_ = na_tile_of(nwg_ % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
+    next_box[0] = (nwg_ / (tiles * H)) * L0 + tn_.kst[0] * DIL0 + tn_.grp[0];
+    next_box[1] = tn_.kst[1] * DIL1 + tn_.grp[1];
+    next_box[2] = tn_.kst[2] * DIL2 + tn_.grp[2];
+    next_box[3] = ((nwg_ / tiles) % H) / (H / HKV);
+    next_box[4] = nwg_ < tiles * H * B && tn_.live;
+  }
+#define NEXT_CHUNK0()                                                                          \
+  do {                                                                                         \
+    if (lid == 0 && next_box[4]) {                                                             \
+      const int ns_ = CHUNK_STAGE(nchunks);                                                    \
+      TMA_BOX_RAW(next_box[3], next_box[2], next_box[1], next_box[0], &tma_bar[ns_][0],        \
+                  smem + ns_ * STAGE_WORDS, kmap);                                             \
+      TMA_BOX_RAW(next_box[3], next_box[2], next_box[1], next_box[0], &tma_bar[ns_][1],        \
+                  smem + ns_ * STAGE_WORDS + K_WORDS, vmap);                                   \
+    }                                                                                          \
+  } while (0)
+#endif
+#endif
+#ifndef NEXT_CHUNK0
+#define NEXT_CHUNK0() ((void)0)
+#endif
+#if PERSIST
+/* In the tile's last pass, once S has completed (qa is free): the next tile, if there is one
+   and it is live, gets its chunk 0 issued into the other stage (free since this pass's
+   barrier) and its Q fragments loaded from global memory into qa (zeros for rows past it). */
+#define START_NEXT_TILE()                                                                      \
+  do {                                                                                         \
+    int nwg_ = wg + (int)get_num_groups(0);                                                    \
+    __asm__ volatile("" : "+r"(nwg_)); /* (not hoisted out of the chunk loop) */               \
+    const na_tile tn_ = na_tile_of(nwg_ % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);    \
+    npref = nwg_ < tiles * H * B && tn_.live;                                                  \
+    if (npref) {                                                                               \
+      const int nh_ = (nwg_ / tiles) % H, nb_ = nwg_ / (tiles * H);                            \
+      if (lid == 0 && PERSIST_AT != 3) {                                                       \
+        const int ns_ = CHUNK_STAGE(nchunks);                                                  \
+        TMA_BOX_OF(tn_, nb_, nh_ / (H / HKV), 0, 0, 0, &tma_bar[ns_][0],                       \
+                   smem + ns_ * STAGE_WORDS, kmap);                                            \
+        TMA_BOX_OF(tn_, nb_, nh_ / (H / HKV), 0, 0, 0, &tma_bar[ns_][1],                       \
+                   smem + ns_ * STAGE_WORDS + K_WORDS, vmap);                                  \
+      }                                                                                        \
+      _Pragma("unroll") for (int i_ = 0; i_ < 2; ++i_) {                                       \
+        ROW_X(warp * WR + g + 8 * i_, x0_, x1_, x2_);                                          \
+        const int v_ = x0_ < tn_.valid[0] && x1_ < tn_.valid[1] && x2_ < tn_.valid[2];         \
+        const int tok_ = v_ ? NA_TOKEN(x0_, x1_, x2_, tn_.first, tn_.grp, L1, L2) : 0;         \
+        __global const uint* qrow_ =                                                           \
+            (__global const uint*)(q + ((nb_ * N + tok_) * H + nh_) * HDP) + tq;               \
+        _Pragma("unroll") for (int kk_ = 0; kk_ < HDP / 16; ++kk_) {                           \
+          qa[0][kk_][i_] = v_ ? qrow_[kk_ * 8] : 0u;                                           \
+          qa[0][kk_][i_ + 2] = v_ ? qrow_[kk_ * 8 + 4] : 0u;                                   \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  } while (0)
+#endif
   for (int c = 0; c < nchunks; ++c) {
     const int st = CHUNK_STAGE(c);
 #if STAGES >= 2
@@ -968,12 +1089,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if TMA_BOX && AHEAD == 1 && !NEXT_BY_DIV
 #define STD_LOADS()                                                           \
   do {                                                                        \
-    if (c + 1 < nchunks) LOAD_NEXT_BOX(CHUNK_STAGE(c + 1));                   \
+    if (c + 1 < nchunks)                                                      \
+      LOAD_NEXT_BOX(CHUNK_STAGE(c + 1));                                      \
+    else                                                                      \
+      NEXT_CHUNK0();                                                          \
   } while (0)
 #else
 #define STD_LOADS()                                                           \
   do {                                                                        \
-    if (c + AHEAD < nchunks) LOAD_CHUNK(c + AHEAD, CHUNK_STAGE(c + AHEAD));   \
+    if (c + AHEAD < nchunks)                                                  \
+      LOAD_CHUNK(c + AHEAD, CHUNK_STAGE(c + AHEAD));                          \
+    else                                                                      \
+      NEXT_CHUNK0();                                                          \
     LOADS_COMMIT();                                                           \
   } while (0)
 #endif
@@ -1019,6 +1146,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
+#if PERSIST && PERSIST_AT == 0
+        if (c == nchunks - 1) START_NEXT_TILE();
+#endif
 #endif
       }
 #else
@@ -1154,6 +1284,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, PV_N)(o[m]);
 #endif
+#if PERSIST && PERSIST_AT == 1
+        if (c == nchunks - 1) START_NEXT_TILE();
+#endif
       }
 #else
 #pragma unroll
@@ -1189,6 +1322,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif
     BOX_NEXT();
   }
+#if PERSIST && PERSIST_AT >= 2
+  START_NEXT_TILE();
+#endif
 #if DQ_DEFER /* the last chunk's dQ product */
 #pragma unroll
   for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, HDP)(o[m]);
@@ -1421,5 +1557,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       }
       if (tq == 0 && lse) lse[row] = (m_i[m][i] + log2(l_i[m][i])) * LN2;
     }
+#if PERSIST
+  cbase += nchunks;
+  pref = npref;
+  } /* the tile loop */
+#endif
 }
 #endif

@@ -668,6 +668,55 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
 // timed and lost, or is the default of other shapes), set through OPENNA_KERNEL_DEFINES: random
 // rank-2 and rank-3 problems at head dims 64 and 128, with and without dilation, on the default
 // unrotated WG tile with TMA=1, against the reference.
+// The persistent chunk-box forward (PERSIST=n: n work-groups a compute unit, each walking tiles
+// wg, wg + G, ... and starting the next tile in its tile's last pass). Problems with several
+// tiles per work-group even at PERSIST=1 (132 work-groups on an H100), tiles of different chunk
+// counts in one work-group's walk (borders, causal axes), dilation groups of unequal lengths
+// (tiles that are not live: 66 = 4 x 16 + 2 gives groups of 17 and 16 tokens, three 8-query
+// tiles per group, the third empty in the short ones), GQA, batch 2-3, both head dims and both
+// dtypes; then the same with the next chunk 0 issued in the last pass's loads (PERSIST_AT=3).
+TEST(MmaConfigs, PersistentForwardIsCorrect) {
+  REQUIRE_TMA_DEVICE();
+  const DeviceInfo& d = test_context().device();
+  const Variant* mma = find_variant("mma");
+  struct Shape {
+    std::vector<int> L, K, S, D, C;
+    int heads, heads_kv, hd, batch;
+    openna_dtype dt;
+  };
+  const std::vector<Shape> shapes = {
+      {{66, 40}, {9, 7}, {1, 1}, {4, 1}, {0, 0}, 3, 3, 128, 2, OPENNA_BF16},
+      {{64, 64}, {13, 13}, {2, 1}, {1, 1}, {1, 0}, 4, 2, 64, 1, OPENNA_F16},
+      {{48, 56}, {17, 17}, {1, 1}, {1, 1}, {0, 0}, 2, 2, 128, 3, OPENNA_F16},
+      {{66, 66}, {7, 13}, {1, 3}, {2, 4}, {0, 1}, 2, 1, 64, 2, OPENNA_BF16},
+      {{12, 20, 24}, {5, 7, 9}, {1, 1, 1}, {1, 2, 1}, {0, 0, 0}, 2, 2, 128, 2, OPENNA_F16},
+      {{10, 18, 32}, {3, 5, 15}, {1, 2, 1}, {1, 1, 1}, {1, 0, 0}, 4, 2, 64, 3, OPENNA_BF16},
+      {{9, 16, 16}, {8, 16, 16}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 3, 3, 128, 1, OPENNA_BF16}};
+  int ran = 0;
+  for (const char* defines : {"", "-DPERSIST_AT=3"}) {
+    const openna_test::ScopedEnv env("OPENNA_KERNEL_DEFINES", defines);
+    for (std::size_t i = 0; i < shapes.size(); ++i) {
+      const Shape& sh = shapes[i];
+      const int rank = static_cast<int>(sh.L.size());
+      const NaCase c = make_case(rank, sh.L, sh.K, sh.S, sh.D, sh.C, sh.heads, sh.heads_kv, sh.hd,
+                                 sh.hd, sh.dt, sh.batch, 7300 + static_cast<int>(i));
+      const Problem p = normalize(&c.problem);
+      Config fwd = mma->default_config(p, d, Pass::Forward);
+      fwd.erase("ROT");
+      fwd.set("WG", 1);
+      fwd.set("TMA", 1);
+      fwd.set("STAGES", 2);
+      fwd.set("MW", 1);
+      fwd.set("PERSIST", 1 + static_cast<int>(i) % 3);
+      ASSERT_EQ("", mma->config_error(p, d, Pass::Forward, fwd)) << c.name() << " " << fwd.str();
+      SCOPED_TRACE(std::string(defines) + " " + c.name() + " " + fwd.str());
+      check_forward(c, "mma", &fwd);
+      ++ran;
+    }
+  }
+  EXPECT_EQ(2 * static_cast<int>(shapes.size()), ran);
+}
+
 TEST(MmaConfigs, ForwardKernelDefinesAreCorrect) {
   REQUIRE_TMA_DEVICE();
   const DeviceInfo& d = test_context().device();
@@ -1159,6 +1208,22 @@ TEST(MmaHostConfig, RejectsBadConfigurations) {
             mma->config_error(p2, dev, Pass::Forward,
                               Config::parse("TQ0=16,TQ1=8,TQ2=1,NW=8,TK=64,STAGES=2,WG=1,ROT=2"))
                 .find("ROT=2 at rank 2 needs TMA=1 (the chunk boxes)"));
+  // Persistent work-groups: the chunk-box forward of one warpgroup and 2 stages only.
+  const std::string box = "TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=2,WG=1,TMA=1";
+  const auto err2 = [&](const std::string& s, Pass pass = Pass::Forward) {
+    return mma->config_error(p2, dev, pass, Config::parse(s));
+  };
+  EXPECT_EQ("", err2(box + ",PERSIST=3"));
+  EXPECT_NE(std::string::npos, err2(box + ",PERSIST=9").find("PERSIST must be 0 or 1..8"));
+  EXPECT_NE(std::string::npos, err2(box + ",PERSIST=-1").find("not -1"));
+  EXPECT_NE(std::string::npos,
+            err2("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=2,WG=1,PERSIST=3").find("TMA chunk boxes"));
+  EXPECT_NE(std::string::npos, err(wg + ",TMA=1,PERSIST=3").find("TMA chunk boxes"));
+  EXPECT_NE(std::string::npos, err2(wg2 + ",ROT=1,PERSIST=3").find("ROT=0, STAGES=2 and MW=1"));
+  EXPECT_NE(std::string::npos,
+            err2("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=32,STAGES=3,WG=1,TMA=1,PERSIST=3").find("STAGES=2"));
+  EXPECT_NE(std::string::npos,
+            err2(box + ",PERSIST=3", Pass::Backward).find("PERSIST is a forward parameter"));
   NaCase dil = make_case(2, {64, 64}, {9, 9}, {1, 1}, {2, 2}, {0, 0}, 2, 2, 64, 64, OPENNA_F16);
   EXPECT_EQ("", mma->config_error(normalize(&dil.problem), dev, Pass::Forward, Config::parse(wg2)));
   dil = make_case(2, {64, 64}, {5, 5}, {1, 1}, {9, 1}, {0, 0}, 2, 2, 64, 64, OPENNA_F16);

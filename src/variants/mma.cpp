@@ -39,6 +39,9 @@ struct MmaTile {
   int ws = 0;      // dK/dV kernel only (WG): warp-specialized, a producer warpgroup beside NW warps
   int tma = 0;     // forward and dQ kernel (WG, rank 1), forward (ranks 2 and 3): K and V chunks
                    // by the TMA (na_sm90.h; at ranks 2 and 3 boxes of keys: chunk_box)
+  int persist = 0;  // forward with chunk boxes only: persistent work-groups, this many a compute
+                    // unit, each walking tiles and starting the next in its tile's last pass
+                    // (na_mma_fwd.cl's PERSIST); 0: one work-group a tile
   // Whether the dK/dV kernel keeps its K and V fragments in registers (na_mma_bwd.cl's KV_REGS).
   bool kv_regs(int hdp, int hdvp) const {
     return kvreg >= 0 ? kvreg == 1 : (hdp + hdvp) * mw <= 128;
@@ -61,6 +64,7 @@ MmaTile tile_of(const Config& c) {
   t.wg = c.get("WG", 0);
   t.rot = c.get("ROT", 0);
   t.tma = c.get("TMA", 0);
+  t.persist = c.get("PERSIST", 0);
   return t;
 }
 
@@ -77,6 +81,7 @@ Config config_of(const MmaTile& t) {
   if (t.wg) c.set("WG", t.wg);
   if (t.rot) c.set("ROT", t.rot);
   if (t.tma) c.set("TMA", t.tma);
+  if (t.persist) c.set("PERSIST", t.persist);
   return c;
 }
 
@@ -379,6 +384,15 @@ std::string kernel_tile_error(const Problem& p, const DeviceInfo& dev, const Mma
     const std::string why = tma_problem_error(p, kernel, k);
     if (!why.empty()) return why;
   }
+  if (t.persist != 0) {
+    if (t.persist < 1 || t.persist > 8)
+      return "PERSIST must be 0 or 1..8 (work-groups a compute unit), not " +
+             std::to_string(t.persist);
+    if (kernel != MmaKernel::Forward || !t.tma || p.rank == 1)
+      return "PERSIST needs the forward's TMA chunk boxes (TMA=1 at rank 2 or 3)";
+    if (t.rot || t.stages != 2 || t.mw != 1)
+      return "PERSIST needs ROT=0, STAGES=2 and MW=1 (the form measured and tested)";
+  }
   if (t.split != 0) {
     if (t.split != 1) return "KSPLIT must be 0 or 1";
     if (!t.wg) return "KSPLIT needs KWG=1 (the dV and dK kernels are WG tiles)";
@@ -463,6 +477,7 @@ std::string tile_error(const Problem& p, const DeviceInfo& dev, const Config& c,
     return kernel_tile_error(p, dev, tile_of(c), MmaKernel::Forward);
   }
   if (c.get("ROT", -1) != -1) return "ROT is a forward parameter";
+  if (c.get("PERSIST", -1) != -1) return "PERSIST is a forward parameter";
   const int dqd = dq_delta_of(c);
   if (dqd != 0 && dqd != 1) return "DQD must be 0 or 1, not " + std::to_string(dqd);
   const MmaTile dq = tile_of(c);
@@ -1143,8 +1158,9 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
 std::string MmaVariant::config_error(const Problem& p, const DeviceInfo& dev, Pass pass,
                                      const Config& c) const {
   for (const auto& kv : c.params) {
-    static const char* known[] = {"TQ0",    "TQ1", "TQ2", "NW",  "MW",      "TK", "STAGES",
-                                  "MAXREG", "WG",  "DQD", "ROT", "DQDEFER", "TMA"};
+    static const char* known[] = {"TQ0", "TQ1", "TQ2",     "NW",  "MW",     "TK",
+                                  "STAGES", "MAXREG", "WG", "DQD", "ROT", "DQDEFER",
+                                  "TMA", "PERSIST"};
     const auto is = [&](const char* k) { return kv.first == k; };
     if (std::none_of(std::begin(known), std::end(known), is) &&
         std::none_of(std::begin(kDkdvKeys), std::end(kDkdvKeys), is)) {
@@ -1162,7 +1178,8 @@ std::string tile_knobs(const MmaTile& t) {
   return "w" + std::to_string(t.nw) + "_k" + std::to_string(t.tk) + "_s" +
          std::to_string(t.stages) + (t.mw != 1 ? "_m" + std::to_string(t.mw) : "") +
          (t.maxreg ? "_r" + std::to_string(t.maxreg) : "") + (t.wg ? "_wg" : "") +
-         (t.rot ? "_rot" : "") + (t.tma ? "_tma" : "") + (t.split ? "_split" : "") +
+         (t.rot ? "_rot" : "") + (t.tma ? "_tma" : "") +
+         (t.persist ? "_p" + std::to_string(t.persist) : "") + (t.split ? "_split" : "") +
          (t.qsub ? "_qs" + std::to_string(t.qsub) : "") + (t.seq ? "_seq" : "") +
          (t.kvreg >= 0 ? "_kvr" + std::to_string(t.kvreg) : "") + (t.rmeta ? "_rm" : "") +
          (t.ws ? "_ws" + std::to_string(t.ws) : "");
@@ -1315,11 +1332,19 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   // taken of the unscaled scores); any other scale keeps the separate multiply.
   const int spos = p.scale > 0.0f && std::isfinite(p.scale) ? 1 : 0;
   const std::string opts =
-      mma_options(ctx.device(), p, t, {{"TK", t.tk}, {"ROT", t.rot}, {"SPOS", spos}});
+      mma_options(ctx.device(), p, t,
+                  {{"TK", t.tk}, {"ROT", t.rot}, {"SPOS", spos}, {"PERSIST", t.persist ? 1 : 0}});
   cl::Kernel k = ctx.kernel(kFwdFile, opts, "na_mma_fwd", label);
   check_fits(k, ctx.device(), t.nt(), label, t.maxreg);
   int nt[3];
-  const Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
+  Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
+  // Persistent work-groups: PERSIST a compute unit (fewer where there are fewer tiles), each
+  // walking the tiles with the launch's work-group count as its stride.
+  if (t.persist) {
+    const std::size_t groups =
+        static_cast<std::size_t>(t.persist) * std::max(1u, ctx.device().compute_units);
+    g.global[0] = std::min(g.global[0], groups * g.local[0]);
+  }
   const auto launch = [&](const auto&... tail) {
     return ctx.launch(k, g, MemArg{a.q}, MemArg{a.k}, MemArg{a.v}, MemArg{a.out}, MemArg{a.lse},
                       p.batch, p.axis[0].length, p.axis[1].length, p.axis[2].length, p.heads,
