@@ -264,7 +264,12 @@
 #error "PERSIST: the chunk-box forward (TMA at ranks 2-3), ROT=0, 2 stages, MW=1"
 #endif
 #ifndef PERSIST_AT
-#define PERSIST_AT 0
+/* PERSIST: where the next tile's chunk 0 is issued. 3: in the tile's last pass, with the loads
+   of the other passes (right after S's wgmma; thread 0 takes the tile's coordinates from
+   next_box, computed at the tile's start); 2: after the last pass (START_NEXT_TILE). Inside the
+   chunk loop the next tile's Q loads and geometry cost registers and instructions on every pass
+   (the stand-in's common path went 403 -> 877 instructions), so they always come after it. */
+#define PERSIST_AT 3
 #endif
 #if PERSIST
 #define CBASE cbase /* chunks of the work-group's earlier tiles */
@@ -313,6 +318,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if TMA
     , __global const ulong* tmaps
 #endif
+#if PERSIST
+    , __global int* tile_counter
+#endif
     ) {
 #endif
   HD_EXACT_CONSTANTS();
@@ -327,6 +335,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif
 #if PERSIST
   __local int next_box[5]; /* thread 0: the next tile's chunk 0 (TMA coordinates, live) */
+  __local int tickets[3];  /* tile indices: the work-group's tile j + 1 in slot (j + 1) % 3 */
 #endif
 #if !TMA_BOX
   __local int key_y[STAGES][3][TK]; /* box coordinates of each chunk's keys (FAR past the box) */
@@ -354,10 +363,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   }
 #endif
 #if PERSIST
+  /* Tiles are handed out in order by a counter (tile_counter[0], in tiles past the first G;
+     zero at the launch, and set back to zero by the last work-group to finish: tile_counter[1]
+     counts them), so that the tiles in flight stay a contiguous range (their K and V rows shared
+     in L2) and a work-group that drew cheap tiles takes more. A work-group's first tile is its
+     index; thread 0 draws tile j + 2 at the end of tile j (tile 1 before the loop), so that each
+     draw's latency is long past when the tile is needed. */
+  const int G = get_num_groups(0), total = tiles * H * B;
+  if (get_local_id(0) == 0) tickets[1] = atomic_add(tile_counter, 1) + G;
   int cbase = 0; /* CBASE */
   int pref = 0;  /* 1: the previous tile's last pass issued this tile's chunk 0 and loaded qa */
   uint qa[MW][HDP / 16][4];
-  for (int wg = get_group_id(0); wg < tiles * H * B; wg += get_num_groups(0)) {
+  for (int wg = get_group_id(0), j = 0; wg < total; ++j) {
     /* The work-item's index through an empty asm: what derives from it is computed again in
        each tile, not hoisted out of this loop and held in registers through it. */
     int lid = get_local_id(0);
@@ -373,7 +390,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   const int hk = h / (H / HKV);
   const na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
 #if PERSIST
-  if (!t.live) continue; /* (never one that a previous tile started: pref is 0) */
+  if (!t.live) { /* (never one that a previous tile started: pref is 0) */
+    if (lid == 0) tickets[(j + 2) % 3] = atomic_add(tile_counter, 1) + G;
+    barrier(CLK_LOCAL_MEM_FENCE); /* (slot reuse: see the end of the loop) */
+    wg = tickets[(j + 1) % 3];
+    continue;
+  }
   /* A tile that the previous one did not start: every warp is done with that one's last chunk
      before its stages are written again. */
   if (cbase > 0 && !pref) barrier(CLK_LOCAL_MEM_FENCE);
@@ -1010,15 +1032,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 
 #if PERSIST
   int npref = 0; /* the next tile's pref */
+  int nwg = total; /* the next tile (START_NEXT_TILE) */
+  int ticket = 0;  /* thread 0: tile j + 2 (START_NEXT_TILE) */
 #if PERSIST_AT == 3
   if (lid == 0) {
-    const int nwg_ = wg + (int)get_num_groups(0);
+    const int nwg_ = tickets[(j + 1) % 3];
     const na_tile tn_ = na_tile_of(nwg_ % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
     next_box[0] = (nwg_ / (tiles * H)) * L0 + tn_.kst[0] * DIL0 + tn_.grp[0];
     next_box[1] = tn_.kst[1] * DIL1 + tn_.grp[1];
     next_box[2] = tn_.kst[2] * DIL2 + tn_.grp[2];
     next_box[3] = ((nwg_ / tiles) % H) / (H / HKV);
-    next_box[4] = nwg_ < tiles * H * B && tn_.live;
+    next_box[4] = nwg_ < total && tn_.live;
   }
 #define NEXT_CHUNK0()                                                                          \
   do {                                                                                         \
@@ -1036,15 +1060,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #define NEXT_CHUNK0() ((void)0)
 #endif
 #if PERSIST
-/* In the tile's last pass, once S has completed (qa is free): the next tile, if there is one
-   and it is live, gets its chunk 0 issued into the other stage (free since this pass's
-   barrier) and its Q fragments loaded from global memory into qa (zeros for rows past it). */
+/* After the tile's last pass (qa is free): the next tile, if there is one and it is live, gets
+   its Q fragments loaded from global memory into qa (zeros for rows past it), to land while
+   this tile's epilogue runs, and (PERSIST_AT=2) its chunk 0 issued into the stage that the
+   last chunk left free; thread 0 draws tile j + 2. */
 #define START_NEXT_TILE()                                                                      \
   do {                                                                                         \
-    int nwg_ = wg + (int)get_num_groups(0);                                                    \
-    __asm__ volatile("" : "+r"(nwg_)); /* (not hoisted out of the chunk loop) */               \
+    const int nwg_ = tickets[(j + 1) % 3];                                                     \
+    nwg = nwg_;                                                                                \
+    if (lid == 0) ticket = atomic_add(tile_counter, 1) + G;                                    \
     const na_tile tn_ = na_tile_of(nwg_ % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);    \
-    npref = nwg_ < tiles * H * B && tn_.live;                                                  \
+    npref = nwg_ < total && tn_.live;                                                          \
     if (npref) {                                                                               \
       const int nh_ = (nwg_ / tiles) % H, nb_ = nwg_ / (tiles * H);                            \
       if (lid == 0 && PERSIST_AT != 3) {                                                       \
@@ -1146,9 +1172,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, TK)(s[m]);
-#if PERSIST && PERSIST_AT == 0
-        if (c == nchunks - 1) START_NEXT_TILE();
-#endif
 #endif
       }
 #else
@@ -1284,9 +1307,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #pragma unroll
         for (int m = 0; m < MW; ++m) WG_CAT(WGMMA_WAIT_N, PV_N)(o[m]);
 #endif
-#if PERSIST && PERSIST_AT == 1
-        if (c == nchunks - 1) START_NEXT_TILE();
-#endif
       }
 #else
 #pragma unroll
@@ -1322,7 +1342,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif
     BOX_NEXT();
   }
-#if PERSIST && PERSIST_AT >= 2
+#if PERSIST
   START_NEXT_TILE();
 #endif
 #if DQ_DEFER /* the last chunk's dQ product */
@@ -1558,9 +1578,23 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       if (tq == 0 && lse) lse[row] = (m_i[m][i] + log2(l_i[m][i])) * LN2;
     }
 #if PERSIST
+  /* Slot (j + 2) % 3 was last read at the end of tile j - 1, before this tile's barriers; slot
+     (j + 1) % 3, read at the end of this tile, is written again at the end of tile j + 1, after
+     its barriers. */
+  if (lid == 0) tickets[(j + 2) % 3] = ticket;
   cbase += nchunks;
   pref = npref;
+  wg = nwg;
   } /* the tile loop */
+  /* The last work-group to finish sets the counter back to zero for the next launch (every
+     draw of every work-group came before its count). */
+  if (get_local_id(0) == 0) {
+    mem_fence(CLK_GLOBAL_MEM_FENCE);
+    if (atomic_inc(tile_counter + 1) == G - 1) {
+      atomic_xchg(tile_counter, 0);
+      atomic_xchg(tile_counter + 1, 0);
+    }
+  }
 #endif
 }
 #endif

@@ -95,6 +95,16 @@ const cl::Buffer& Context::scratch(std::size_t bytes, const std::unique_lock<std
 
 void Context::finish() { queue_.finish(); }
 
+const cl::Buffer& Context::tile_counter() {
+  std::lock_guard<std::mutex> lock(counter_mutex_);
+  if (tile_counter_() == nullptr) {
+    cl_int zero[2] = {0, 0};
+    tile_counter_ =
+        cl::Buffer(context_, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof zero, zero);
+  }
+  return tile_counter_;
+}
+
 namespace {
 
 // A buffer that entries of a descriptor cache refer to is being released: mark it (the cache's

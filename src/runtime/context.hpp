@@ -73,6 +73,11 @@ class Context {
                             const std::string& what);
   void finish();
 
+  // Two ints of device memory, zero, for kernels that hand out work through an atomic counter
+  // (the persistent mma forward): such a kernel leaves them zero when it ends, and on the
+  // context's in-order queue no two of them run at once. Created on first use.
+  const cl::Buffer& tile_counter();
+
   // Device-built descriptors that depend only on two buffers' addresses and a geometry (the
   // TMA's tensor maps), kept for the next call with the same buffers and geometry (`key`). On a
   // miss, `build` enqueues the kernel that writes them into a fresh buffer of `bytes` bytes (its
@@ -122,6 +127,8 @@ class Context {
   std::mutex scratch_mutex_;
   cl::Buffer scratch_;
   std::size_t scratch_bytes_ = 0;
+  std::mutex counter_mutex_;
+  cl::Buffer tile_counter_;
   std::shared_ptr<DescriptorCache> descriptors_ = std::make_shared<DescriptorCache>();
 };
 

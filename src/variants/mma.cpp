@@ -1338,8 +1338,8 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
   check_fits(k, ctx.device(), t.nt(), label, t.maxreg);
   int nt[3];
   Geometry g = tiled_geometry(p, t.tq, t.nt(), p.heads, nt);
-  // Persistent work-groups: PERSIST a compute unit (fewer where there are fewer tiles), each
-  // walking the tiles with the launch's work-group count as its stride.
+  // Persistent work-groups: PERSIST a compute unit (fewer where there are fewer tiles), drawing
+  // their tiles from the context's tile counter (Context::tile_counter).
   if (t.persist) {
     const std::size_t groups =
         static_cast<std::size_t>(t.persist) * std::max(1u, ctx.device().compute_units);
@@ -1351,7 +1351,10 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
                       p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2], tail...);
   };
   cl::Event ev;
-  if (t.tma && p.rank > 1) {
+  if (t.persist) {
+    ev = launch(tma_box_maps(ctx, p, opts, label, t.tq, t.tk, a.k, a.v, events),
+                ctx.tile_counter());
+  } else if (t.tma && p.rank > 1) {
     ev = launch(tma_box_maps(ctx, p, opts, label, t.tq, t.tk, a.k, a.v, events));
   } else if (t.tma) {
     ev = launch(tma_maps(ctx, p, kFwdFile, opts, label, 0, a.k, a.v, p.heads_kv, t.tk, events));
