@@ -967,7 +967,7 @@ TEST(MmaHostConfig, DefaultsAndCandidatesFitAnH100) {
       "TQ0=4,TQ1=4,TQ2=8,NW=8,TK=32,STAGES=3,WG=1,DQDEFER=1,KNW=8,KMW=1,KTK=32,KSTAGES=2,"
       "KRMETA=1,KSEQ=1",
       vb.str());
-  EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=2,MAXREG=168,WG=1,TMA=1", ff.str());
+  EXPECT_EQ("TQ0=8,TQ1=8,TQ2=1,NW=4,TK=64,STAGES=2,MAXREG=168,WG=1,TMA=1,PERSIST=3", ff.str());
   EXPECT_EQ(
       "TQ0=8,TQ1=16,TQ2=1,NW=8,TK=32,STAGES=3,WG=1,DQDEFER=1,KNW=4,KMW=1,KTK=32,KSTAGES=2,"
       "KRMETA=1,KSEQ=1",
@@ -1023,6 +1023,36 @@ TEST(MmaHostConfig, ChunkBoxTilesAreTheSimulatorsBest) {
       }
     EXPECT_GT(tried, 3);
   }
+}
+
+// The chunk-box forward's default is persistent (PERSIST=3, three work-groups an SM under the
+// 168-register cap) at head dim 128 where its tiles visit 16 chunks or fewer on average:
+// flux-2d's 8x8 tiles 9, not video-3d's 48.75 nor the head-dim-64 presets; never in the
+// backward.
+TEST(MmaHostConfig, PersistentWhereTilesVisitFewChunks) {
+  const Variant* mma = find_variant("mma");
+  const DeviceInfo dev = synthetic_h100(9);
+  const Problem flux = preset_like(2, {64, 64}, {17, 17}, 0, 128, OPENNA_F16);
+  const Config def = mma->default_config(flux, dev, Pass::Forward);
+  EXPECT_EQ(3, def.get("PERSIST", 0)) << def.str();
+  EXPECT_NEAR(9.0, mma->simulate(flux, def).kv_chunks_per_tile, 1e-9);
+  EXPECT_EQ(-1, mma->default_config(flux, dev, Pass::Backward).get("PERSIST", -1));
+  for (const Problem& p : {preset_like(3, {16, 32, 32}, {8, 16, 16}, 0, 128, OPENNA_BF16),
+                           preset_like(2, {128, 128}, {13, 13}, 0, 64, OPENNA_F16),
+                           preset_like(2, {64, 64}, {17, 17}, 0, 64, OPENNA_F16)}) {
+    const Config c = mma->default_config(p, dev, Pass::Forward);
+    EXPECT_EQ(0, c.get("PERSIST", 0)) << p.describe() << " " << c.str();
+    EXPECT_EQ(1, c.get("TMA", 0)) << p.describe() << " " << c.str();
+  }
+  // 33x33 windows on 64x64 (8x8 tiles: 25 chunks) are past the bound.
+  const Problem wide = preset_like(2, {64, 64}, {33, 33}, 0, 128, OPENNA_F16);
+  EXPECT_EQ(0, mma->default_config(wide, dev, Pass::Forward).get("PERSIST", 0));
+  // The tuner's candidates hold the persistent form of the default's tile.
+  const std::vector<Config> cands = mma->candidates(flux, dev, Pass::Forward);
+  Config plain = def;
+  plain.erase("PERSIST");
+  EXPECT_NE(cands.end(), std::find(cands.begin(), cands.end(), def));
+  EXPECT_NE(cands.end(), std::find(cands.begin(), cands.end(), plain));
 }
 
 // On compute capability 9.0 the forward's default is a WG tile (wgmma) at head dims up to 64 in

@@ -288,6 +288,20 @@ void chunk_box(const Problem& p, const int tq[3], int tk, int kb[3]) {
   }
 }
 
+// The mean number of chunk boxes a query tile of the chunk-box forward visits.
+double box_chunks_per_tile(const Problem& p, const int tq[3], int tk) {
+  int kb[3];
+  chunk_box(p, tq, tk, kb);
+  double tiles = 1;
+  for (int a = 0; a < p.rank; ++a) {
+    int live = 0;
+    for (int i = 0, n = tiles_on_axis(p.axis[a], tq[a]); i < n; ++i)
+      live += tile_axis(p.axis[a], tq[a], i).valid > 0 ? 1 : 0;
+    tiles *= live;
+  }
+  return tiles > 0 ? box_chunks(p, tq, kb) / tiles : 0;
+}
+
 // The query tile of the TMA chunk-box forward (`rows` queries, tk-key chunks), starting from
 // query_box's shape in tq: of the boxes of powers of two over the used axes, the one whose
 // tiles visit the fewest chunks of their chunk_box (box_chunks: the simulator's count, so the
@@ -882,6 +896,15 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   if (t.tma && p.rank > 1) tma_box_tile(p, t.rows(), t.tk, t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
   fall_back(p, dev, pass, t);
+  // Persistent work-groups, three an SM (what the 168-register cap and 66.6 KB of local memory
+  // hold), for the chunk-box forward at head dim 128 where tiles visit few chunks, so that
+  // their ends weigh: H100, f16 / bf16, tools/sweeps/persist23.out.txt (session 23): flux-2d (9
+  // chunks a tile) 0.0904 / 0.0919 -> 0.0881 / 0.0881 ms; video-3d (48.75) 1.315 -> 1.34, the
+  // head-dim-64 presets (6-6.75) 0.1125 -> 0.1153 and 0.1099 -> 0.1151 at four an SM. The
+  // bound of 16 chunks lies between the two measured head-dim-128 shapes.
+  if (pass == Pass::Forward && t.tma && p.rank > 1 && hdp > 64 && t.maxreg == 168 &&
+      t.stages == 2 && t.mw == 1 && !t.rot && box_chunks_per_tile(p, t.tq, t.tk) <= 16)
+    t.persist = 3;
   if (pass == Pass::Backward && wg_default_ok(dev, p.dtype)) {
     const Config wg = wg_dq_default(p, dev, t);
     if (!wg.params.empty()) return wg;
@@ -1103,6 +1126,13 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
                 const Config c = config_of(t);
                 if ((rot == 0 || pass == Pass::Forward) && config_error(p, dev, pass, c).empty())
                   out.push_back(c);
+                // the chunk-box forward also persistent, three work-groups an SM where the
+                // register cap holds three
+                if (boxes && pass == Pass::Forward && maxreg == 168 && rot == 0) {
+                  Config pc = c;
+                  pc.set("PERSIST", 3);
+                  if (config_error(p, dev, pass, pc).empty()) out.push_back(pc);
+                }
               }
         }
   const Config def = default_config(p, dev, pass);
