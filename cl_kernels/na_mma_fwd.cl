@@ -263,14 +263,6 @@
 #if PERSIST && (!TMA_BOX || ROT || STAGES != 2 || MW != 1)
 #error "PERSIST: the chunk-box forward (TMA at ranks 2-3), ROT=0, 2 stages, MW=1"
 #endif
-#ifndef PERSIST_AT
-/* PERSIST: where the next tile's chunk 0 is issued. 3: in the tile's last pass, with the loads
-   of the other passes (right after S's wgmma; thread 0 takes the tile's coordinates from
-   next_box, computed at the tile's start); 2: after the last pass (START_NEXT_TILE). Inside the
-   chunk loop the next tile's Q loads and geometry cost registers and instructions on every pass
-   (the stand-in's common path went 403 -> 877 instructions), so they always come after it. */
-#define PERSIST_AT 3
-#endif
 #if PERSIST
 #define CBASE cbase /* chunks of the work-group's earlier tiles */
 #else
@@ -334,8 +326,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   __local uint smem[SMEM_WORDS] __attribute__((aligned(SMEM_ALIGN)));
 #endif
 #if PERSIST
-  __local int next_box[5]; /* thread 0: the next tile's chunk 0 (TMA coordinates, live) */
-  __local int tickets[3];  /* tile indices: the work-group's tile j + 1 in slot (j + 1) % 3 */
+  /* (tj: the work-group's tile count, from 0) */
+  __local int tickets[3];  /* tile indices: the work-group's tile tj + 1 in slot (tj + 1) % 3 */
+  /* The geometry of tile tj in slot tj & 1, written by thread 0 at the start of tile tj - 1
+     (read at the end of tile tj - 1 and at the start of tile tj, written again at the start of
+     tile tj + 1, after tile tj's barriers) */
+  __local int tile_info[2][21];
 #endif
 #if !TMA_BOX
   __local int key_y[STAGES][3][TK]; /* box coordinates of each chunk's keys (FAR past the box) */
@@ -367,14 +363,14 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
      zero at the launch, and set back to zero by the last work-group to finish: tile_counter[1]
      counts them), so that the tiles in flight stay a contiguous range (their K and V rows shared
      in L2) and a work-group that drew cheap tiles takes more. A work-group's first tile is its
-     index; thread 0 draws tile j + 2 at the end of tile j (tile 1 before the loop), so that each
+     index; thread 0 draws tile tj + 2 at the end of tile tj (tile 1 before the loop), so that each
      draw's latency is long past when the tile is needed. */
   const int G = get_num_groups(0), total = tiles * H * B;
   if (get_local_id(0) == 0) tickets[1] = atomic_add(tile_counter, 1) + G;
   int cbase = 0; /* CBASE */
   int pref = 0;  /* 1: the previous tile's last pass issued this tile's chunk 0 and loaded qa */
   uint qa[MW][HDP / 16][4];
-  for (int wg = get_group_id(0), j = 0; wg < total; ++j) {
+  for (int wg = get_group_id(0), tj = 0; wg < total; ++tj) {
     /* The work-item's index through an empty asm: what derives from it is computed again in
        each tile, not hoisted out of this loop and held in registers through it. */
     int lid = get_local_id(0);
@@ -385,15 +381,62 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   const int wg = get_group_id(0);
   (void)B;
 #endif
+#if PERSIST
+  /* Thread 0 works out the next tile's geometry once for the work-group (its divisions by the
+     grid's counts are the costly part of a tile's setup). */
+  if (lid == 0) {
+    const int nwg_ = tickets[(tj + 1) % 3];
+    const na_tile tn_ = na_tile_of(nwg_ % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
+    __local int* s_ = tile_info[(tj + 1) & 1];
+#pragma unroll
+    for (int a = 0; a < 3; ++a) {
+      s_[a] = tn_.grp[a];
+      s_[3 + a] = tn_.first[a];
+      s_[6 + a] = tn_.valid[a];
+      s_[9 + a] = tn_.glen[a];
+      s_[12 + a] = tn_.kst[a];
+      s_[15 + a] = tn_.kcnt[a];
+    }
+    s_[18] = nwg_ < total && tn_.live;
+    s_[19] = (nwg_ / tiles) % H;
+    s_[20] = nwg_ / (tiles * H);
+  }
+/* a tile's geometry from its slot */
+#define TILE_FROM_SLOT(tt, s)        \
+  do {                               \
+    _Pragma("unroll") for (int a_ = 0; a_ < 3; ++a_) { \
+      (tt).grp[a_] = (s)[a_];        \
+      (tt).first[a_] = (s)[3 + a_];  \
+      (tt).valid[a_] = (s)[6 + a_];  \
+      (tt).glen[a_] = (s)[9 + a_];   \
+      (tt).kst[a_] = (s)[12 + a_];   \
+      (tt).kcnt[a_] = (s)[15 + a_];  \
+    }                                \
+    (tt).live = (s)[18];             \
+  } while (0)
+  na_tile t;
+  int h, b;
+  if (tj == 0) {
+    h = (wg / tiles) % H;
+    b = wg / (tiles * H);
+    t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
+  } else {
+    TILE_FROM_SLOT(t, tile_info[tj & 1]);
+    h = tile_info[tj & 1][19];
+    b = tile_info[tj & 1][20];
+  }
+  const int hk = h / (H / HKV);
+#else
   const int h = (wg / tiles) % H;
   const int b = wg / (tiles * H);
   const int hk = h / (H / HKV);
   const na_tile t = na_tile_of(wg % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
+#endif
 #if PERSIST
   if (!t.live) { /* (never one that a previous tile started: pref is 0) */
-    if (lid == 0) tickets[(j + 2) % 3] = atomic_add(tile_counter, 1) + G;
+    if (lid == 0) tickets[(tj + 2) % 3] = atomic_add(tile_counter, 1) + G;
     barrier(CLK_LOCAL_MEM_FENCE); /* (slot reuse: see the end of the loop) */
-    wg = tickets[(j + 1) % 3];
+    wg = tickets[(tj + 1) % 3];
     continue;
   }
   /* A tile that the previous one did not start: every warp is done with that one's last chunk
@@ -1033,47 +1076,25 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if PERSIST
   int npref = 0; /* the next tile's pref */
   int nwg = total; /* the next tile (START_NEXT_TILE) */
-  int ticket = 0;  /* thread 0: tile j + 2 (START_NEXT_TILE) */
-#if PERSIST_AT == 3
-  if (lid == 0) {
-    const int nwg_ = tickets[(j + 1) % 3];
-    const na_tile tn_ = na_tile_of(nwg_ % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);
-    next_box[0] = (nwg_ / (tiles * H)) * L0 + tn_.kst[0] * DIL0 + tn_.grp[0];
-    next_box[1] = tn_.kst[1] * DIL1 + tn_.grp[1];
-    next_box[2] = tn_.kst[2] * DIL2 + tn_.grp[2];
-    next_box[3] = ((nwg_ / tiles) % H) / (H / HKV);
-    next_box[4] = nwg_ < total && tn_.live;
-  }
-#define NEXT_CHUNK0()                                                                          \
-  do {                                                                                         \
-    if (lid == 0 && next_box[4]) {                                                             \
-      const int ns_ = CHUNK_STAGE(nchunks);                                                    \
-      TMA_BOX_RAW(next_box[3], next_box[2], next_box[1], next_box[0], &tma_bar[ns_][0],        \
-                  smem + ns_ * STAGE_WORDS, kmap);                                             \
-      TMA_BOX_RAW(next_box[3], next_box[2], next_box[1], next_box[0], &tma_bar[ns_][1],        \
-                  smem + ns_ * STAGE_WORDS + K_WORDS, vmap);                                   \
-    }                                                                                          \
-  } while (0)
-#endif
-#endif
-#ifndef NEXT_CHUNK0
-#define NEXT_CHUNK0() ((void)0)
-#endif
-#if PERSIST
+  int ticket = 0;  /* thread 0: tile tj + 2 (START_NEXT_TILE) */
 /* After the tile's last pass (qa is free): the next tile, if there is one and it is live, gets
-   its Q fragments loaded from global memory into qa (zeros for rows past it), to land while
-   this tile's epilogue runs, and (PERSIST_AT=2) its chunk 0 issued into the stage that the
-   last chunk left free; thread 0 draws tile j + 2. */
+   its chunk 0 issued into the stage that the last chunk left free and its Q fragments loaded
+   from global memory into qa (zeros for rows past it), to land while this tile's epilogue
+   runs; thread 0 draws tile tj + 2. Inside the chunk loop (in the last pass) this cost
+   registers and instructions on every pass (the stand-in's common path went 403 -> 877
+   instructions); issuing only chunk 0 there from thread 0's precomputed coordinates cost the
+   driver's build spills (H100, session 23: flux-2d 0.0862 -> 0.0961 ms). */
 #define START_NEXT_TILE()                                                                      \
   do {                                                                                         \
-    const int nwg_ = tickets[(j + 1) % 3];                                                     \
+    const int nwg_ = tickets[(tj + 1) % 3];                                                     \
     nwg = nwg_;                                                                                \
     if (lid == 0) ticket = atomic_add(tile_counter, 1) + G;                                    \
-    const na_tile tn_ = na_tile_of(nwg_ % tiles, L0, L1, L2, nt0, nt1, nt2, TQ0, TQ1, TQ2);    \
-    npref = nwg_ < total && tn_.live;                                                          \
+    na_tile tn_;                                                                               \
+    TILE_FROM_SLOT(tn_, tile_info[(tj + 1) & 1]);                                               \
+    npref = tn_.live;                                                                          \
     if (npref) {                                                                               \
-      const int nh_ = (nwg_ / tiles) % H, nb_ = nwg_ / (tiles * H);                            \
-      if (lid == 0 && PERSIST_AT != 3) {                                                       \
+      const int nh_ = tile_info[(tj + 1) & 1][19], nb_ = tile_info[(tj + 1) & 1][20];             \
+      if (lid == 0) {                                                                          \
         const int ns_ = CHUNK_STAGE(nchunks);                                                  \
         TMA_BOX_OF(tn_, nb_, nh_ / (H / HKV), 0, 0, 0, &tma_bar[ns_][0],                       \
                    smem + ns_ * STAGE_WORDS, kmap);                                            \
@@ -1115,18 +1136,12 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #if TMA_BOX && AHEAD == 1 && !NEXT_BY_DIV
 #define STD_LOADS()                                                           \
   do {                                                                        \
-    if (c + 1 < nchunks)                                                      \
-      LOAD_NEXT_BOX(CHUNK_STAGE(c + 1));                                      \
-    else                                                                      \
-      NEXT_CHUNK0();                                                          \
+    if (c + 1 < nchunks) LOAD_NEXT_BOX(CHUNK_STAGE(c + 1));                   \
   } while (0)
 #else
 #define STD_LOADS()                                                           \
   do {                                                                        \
-    if (c + AHEAD < nchunks)                                                  \
-      LOAD_CHUNK(c + AHEAD, CHUNK_STAGE(c + AHEAD));                          \
-    else                                                                      \
-      NEXT_CHUNK0();                                                          \
+    if (c + AHEAD < nchunks) LOAD_CHUNK(c + AHEAD, CHUNK_STAGE(c + AHEAD));   \
     LOADS_COMMIT();                                                           \
   } while (0)
 #endif
@@ -1578,10 +1593,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       if (tq == 0 && lse) lse[row] = (m_i[m][i] + log2(l_i[m][i])) * LN2;
     }
 #if PERSIST
-  /* Slot (j + 2) % 3 was last read at the end of tile j - 1, before this tile's barriers; slot
-     (j + 1) % 3, read at the end of this tile, is written again at the end of tile j + 1, after
-     its barriers. */
-  if (lid == 0) tickets[(j + 2) % 3] = ticket;
+  /* Slot (tj + 2) % 3 was last read at the end of tile tj - 2, before tile tj - 1's barriers;
+     slot (tj + 1) % 3, read at the end of this tile, is written again at the end of tile
+     tj + 1, after its barriers. */
+  if (lid == 0) tickets[(tj + 2) % 3] = ticket;
   cbase += nchunks;
   pref = npref;
   wg = nwg;
