@@ -1028,10 +1028,10 @@ TEST(MmaHostConfig, ChunkBoxTilesAreTheSimulatorsBest) {
   }
 }
 
-// The chunk-box forward's default is persistent (PERSIST=3, three work-groups an SM under the
-// 168-register cap) at head dim 128 where its tiles visit 16 chunks or fewer on average:
-// flux-2d's 8x8 tiles 9, not video-3d's 48.75 nor the head-dim-64 presets; never in the
-// backward.
+// The chunk-box forward's default is persistent where its tiles visit 16 chunks or fewer on
+// average: PERSIST=3 at head dim 128 (three work-groups an SM under the 168-register cap;
+// flux-2d's 8x8 tiles visit 9), PERSIST=4 with a 128-register cap at head dim 64 (vision-2d's
+// 6.75); not video-3d (48.75); never in the backward.
 TEST(MmaHostConfig, PersistentWhereTilesVisitFewChunks) {
   const Variant* mma = find_variant("mma");
   const DeviceInfo dev = synthetic_h100(9);
@@ -1040,12 +1040,16 @@ TEST(MmaHostConfig, PersistentWhereTilesVisitFewChunks) {
   EXPECT_EQ(3, def.get("PERSIST", 0)) << def.str();
   EXPECT_NEAR(9.0, mma->simulate(flux, def).kv_chunks_per_tile, 1e-9);
   EXPECT_EQ(-1, mma->default_config(flux, dev, Pass::Backward).get("PERSIST", -1));
-  for (const Problem& p : {preset_like(3, {16, 32, 32}, {8, 16, 16}, 0, 128, OPENNA_BF16),
-                           preset_like(2, {128, 128}, {13, 13}, 0, 64, OPENNA_F16),
-                           preset_like(2, {64, 64}, {17, 17}, 0, 64, OPENNA_F16)}) {
+  const Problem video = preset_like(3, {16, 32, 32}, {8, 16, 16}, 0, 128, OPENNA_BF16);
+  const Config vc = mma->default_config(video, dev, Pass::Forward);
+  EXPECT_EQ(0, vc.get("PERSIST", 0)) << vc.str();
+  EXPECT_EQ(1, vc.get("TMA", 0)) << vc.str();
+  for (const Problem& p : {preset_like(2, {128, 128}, {13, 13}, 0, 64, OPENNA_F16),
+                           preset_like(2, {64, 64}, {17, 17}, 0, 64, OPENNA_BF16)}) {
     const Config c = mma->default_config(p, dev, Pass::Forward);
-    EXPECT_EQ(0, c.get("PERSIST", 0)) << p.describe() << " " << c.str();
-    EXPECT_EQ(1, c.get("TMA", 0)) << p.describe() << " " << c.str();
+    EXPECT_EQ(4, c.get("PERSIST", 0)) << p.describe() << " " << c.str();
+    EXPECT_EQ(128, c.get("MAXREG", 0)) << p.describe() << " " << c.str();
+    EXPECT_EQ("", mma->config_error(p, dev, Pass::Forward, c)) << c.str();
   }
   // 33x33 windows on 64x64 (8x8 tiles: 25 chunks) are past the bound.
   const Problem wide = preset_like(2, {64, 64}, {33, 33}, 0, 128, OPENNA_F16);
@@ -1073,7 +1077,7 @@ TEST(MmaHostConfig, WarpgroupDefaultsOnlyOnHopper) {
   EXPECT_EQ(0, mma->default_config(long1d, synthetic_h100(8), Pass::Forward).get("WG", 0));
   // The chunk-box forward's query tile is the simulator's pick (tma_box_tile): 16x4 on
   // vision-2d (with 4 x 16 key boxes), 1x8x8 on video-3d (8 x 1 x 8), 8x8 on flux-2d (8 x 8).
-  EXPECT_EQ("TQ0=16,TQ1=4,TQ2=1,NW=4,TK=64,STAGES=2,WG=1,TMA=1",
+  EXPECT_EQ("TQ0=16,TQ1=4,TQ2=1,NW=4,TK=64,STAGES=2,MAXREG=128,WG=1,TMA=1,PERSIST=4",
             mma->default_config(vision, synthetic_h100(9), Pass::Forward).str());
   EXPECT_EQ("TQ0=1,TQ1=8,TQ2=8,NW=4,TK=64,STAGES=2,MAXREG=168,WG=1,TMA=1",
             mma->default_config(video, synthetic_h100(9), Pass::Forward).str());

@@ -896,15 +896,21 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   if (t.tma && p.rank > 1) tma_box_tile(p, t.rows(), t.tk, t.tq);
   // Fall back towards smaller tiles where shared memory or work-group size does not allow these.
   fall_back(p, dev, pass, t);
-  // Persistent work-groups, three an SM (what the 168-register cap and 66.6 KB of local memory
-  // hold), for the chunk-box forward at head dim 128 where tiles visit few chunks, so that
-  // their ends weigh: H100, f16 / bf16, tools/sweeps/persist23.out.txt (session 23): flux-2d (9
-  // chunks a tile) 0.0904 / 0.0919 -> 0.0881 / 0.0881 ms; video-3d (48.75) 1.315 -> 1.34, the
-  // head-dim-64 presets (6-6.75) 0.1125 -> 0.1153 and 0.1099 -> 0.1151 at four an SM. The
-  // bound of 16 chunks lies between the two measured head-dim-128 shapes.
-  if (pass == Pass::Forward && t.tma && p.rank > 1 && hdp > 64 && t.maxreg == 168 &&
-      t.stages == 2 && t.mw == 1 && !t.rot && box_chunks_per_tile(p, t.tq, t.tk) <= 16)
-    t.persist = 3;
+  // Persistent work-groups for the chunk-box forward where tiles visit few chunks (so that a
+  // tile's ends weigh), as many an SM as registers and local memory hold: three at head dim 128
+  // (the 168-register cap, 66.6 KB), four at head dim 64 under a 128-register cap (34 KB). H100,
+  // two rounds of 30, tools/sweeps/persist23c.out.txt (session 23): flux-2d (9 chunks a tile)
+  // 0.0918 -> 0.0850 ms, vision-2d (6.75) 0.1128 -> 0.1098 (bf16 0.1116 -> 0.1092), the
+  // dilated preset (6) 0.109 -> 0.1053 (bf16 0.1088 -> 0.1052); video-3d (48.75 chunks) 1.3215
+  // -> 1.325, so not there. The bound of 16 chunks lies between the measured shapes.
+  if (pass == Pass::Forward && t.tma && p.rank > 1 && t.stages == 2 && t.mw == 1 && !t.rot &&
+      box_chunks_per_tile(p, t.tq, t.tk) <= 16) {
+    if (hdp > 64 && t.maxreg == 168) t.persist = 3;
+    if (hdp <= 64 && t.maxreg == 0) {
+      t.persist = 4;
+      t.maxreg = 128;
+    }
+  }
   if (pass == Pass::Backward && wg_default_ok(dev, p.dtype)) {
     const Config wg = wg_dq_default(p, dev, t);
     if (!wg.params.empty()) return wg;
@@ -1126,11 +1132,13 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
                 const Config c = config_of(t);
                 if ((rot == 0 || pass == Pass::Forward) && config_error(p, dev, pass, c).empty())
                   out.push_back(c);
-                // the chunk-box forward also persistent, three work-groups an SM where the
-                // register cap holds three
-                if (boxes && pass == Pass::Forward && maxreg == 168 && rot == 0) {
+                // the chunk-box forward also persistent where registers hold three work-groups
+                // an SM (the 168 cap, head dim 128) or four (a 128 cap, head dim 64)
+                if (boxes && pass == Pass::Forward && rot == 0 &&
+                    (maxreg == 168 || (maxreg == 0 && p.head_dim <= 64))) {
                   Config pc = c;
-                  pc.set("PERSIST", 3);
+                  pc.set("PERSIST", maxreg == 168 ? 3 : 4);
+                  if (maxreg == 0) pc.set("MAXREG", 128);
                   if (config_error(p, dev, pass, pc).empty()) out.push_back(pc);
                 }
               }
