@@ -574,6 +574,17 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     }
 #endif
 
+/* The A fragments (a[MW][hdim / 16][4]) of this warp's rows of a tile staged at src (row
+   stride `stride` words): rows g and g + 8 of each block, words kk * 8 + tq and + 4. */
+#define A_FRAGS_FROM(a, src, stride, hdim)                                                    \
+  _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int kk = 0;           \
+                                                                        kk < (hdim) / 16; ++kk) { \
+    const int r0 = (warp * WR + 16 * m + g) * (stride) + kk * 8 + tq;                          \
+    a[m][kk][0] = (src)[r0];                                                                  \
+    a[m][kk][1] = (src)[r0 + 8 * (stride)];                                                   \
+    a[m][kk][2] = (src)[r0 + 4];                                                              \
+    a[m][kk][3] = (src)[r0 + 8 * (stride) + 4];                                               \
+  }
   /* Stage the query tile (zeros past the tile and the head dim) and take Q fragments; with
      STAGE_SHIFT in the memory of chunk STAGES - 1's stage (stage 0 in a first tile). */
 #if PERSIST
@@ -587,16 +598,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     CP_ASYNC_COMMIT();
     CP_ASYNC_WAIT(0);
     barrier(CLK_LOCAL_MEM_FENCE);
-#pragma unroll
-    for (int m = 0; m < MW; ++m)
-#pragma unroll
-      for (int kk = 0; kk < HDP / 16; ++kk) {
-        const int r0 = (warp * WR + 16 * m + g) * SK + kk * 8 + tq;
-        qa[m][kk][0] = qs[r0];
-        qa[m][kk][1] = qs[r0 + 8 * SK];
-        qa[m][kk][2] = qs[r0 + 4];
-        qa[m][kk][3] = qs[r0 + 8 * SK + 4];
-      }
+    A_FRAGS_FROM(qa, qs, SK, HDP);
 #if TMA
     WG_PROXY_FENCE(); /* the reads above before the TMA's writes (another proxy) */
 #endif
@@ -609,16 +611,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   CP_ASYNC_WAIT(0);
   barrier(CLK_LOCAL_MEM_FENCE);
   uint oa[MW][HDVP / 16][4];
-#pragma unroll
-  for (int m = 0; m < MW; ++m)
-#pragma unroll
-    for (int kk = 0; kk < HDVP / 16; ++kk) {
-      const int r0 = (warp * WR + 16 * m + g) * SV + kk * 8 + tq;
-      oa[m][kk][0] = smem[r0];
-      oa[m][kk][1] = smem[r0 + 8 * SV];
-      oa[m][kk][2] = smem[r0 + 4];
-      oa[m][kk][3] = smem[r0 + 8 * SV + 4];
-    }
+  A_FRAGS_FROM(oa, smem, SV, HDVP);
 #if TMA
   WG_PROXY_FENCE();
 #endif

@@ -671,6 +671,17 @@ TEST(MmaConfigs, TmaBoxChunksAreCorrect) {
 // timed and lost, or is the default of other shapes), set through OPENNA_KERNEL_DEFINES: random
 // rank-2 and rank-3 problems at head dims 64 and 128, with and without dilation, on the default
 // unrotated WG tile with TMA=1, against the reference.
+// The test device's default forward configuration made the unrotated chunk-box forward of
+// 2 stages (WG=1, TMA=1), whatever the default's own choice.
+Config chunk_box_forward(const Problem& p) {
+  Config fwd = find_variant("mma")->default_config(p, test_context().device(), Pass::Forward);
+  fwd.erase("ROT");
+  fwd.set("WG", 1);
+  fwd.set("TMA", 1);
+  fwd.set("STAGES", 2);
+  return fwd;
+}
+
 // The persistent chunk-box forward (PERSIST=n: n work-groups a compute unit, each walking tiles
 // wg, wg + G, ... and starting the next tile in its tile's last pass). Problems with several
 // tiles per work-group even at PERSIST=1 (132 work-groups on an H100), tiles of different chunk
@@ -704,11 +715,7 @@ TEST(MmaConfigs, PersistentForwardIsCorrect) {
       const NaCase c = make_case(rank, sh.L, sh.K, sh.S, sh.D, sh.C, sh.heads, sh.heads_kv, sh.hd,
                                  sh.hd, sh.dt, sh.batch, 7300 + static_cast<int>(i));
       const Problem p = normalize(&c.problem);
-      Config fwd = mma->default_config(p, d, Pass::Forward);
-      fwd.erase("ROT");
-      fwd.set("WG", 1);
-      fwd.set("TMA", 1);
-      fwd.set("STAGES", 2);
+      Config fwd = chunk_box_forward(p);
       fwd.set("MW", 1);
       fwd.set("PERSIST", 1 + (static_cast<int>(i) + round) % 3);
       ASSERT_EQ("", mma->config_error(p, d, Pass::Forward, fwd)) << c.name() << " " << fwd.str();
@@ -746,11 +753,7 @@ TEST(MmaConfigs, ForwardKernelDefinesAreCorrect) {
       const NaCase c = make_case(rank, L, K, S, D, C, 2, 2, hd, hd,
                                  i % 2 ? OPENNA_BF16 : OPENNA_F16, 1 + i % 2, 7200 + ran);
       const Problem p = normalize(&c.problem);
-      Config fwd = mma->default_config(p, d, Pass::Forward);
-      fwd.erase("ROT");
-      fwd.set("WG", 1);
-      fwd.set("TMA", 1);
-      fwd.set("STAGES", 2);
+      const Config fwd = chunk_box_forward(p);
       ASSERT_EQ("", mma->config_error(p, d, Pass::Forward, fwd)) << c.name() << " " << fwd.str();
       SCOPED_TRACE(std::string(defines) + " " + c.name() + " " + fwd.str());
       check_forward(c, "mma", &fwd);
