@@ -47,6 +47,9 @@ for step in "$@"; do
       wait
       for t in ${TESTS:-test_mma test_fused test_fused_bwd test_api}; do
         echo "== $t: $(grep -E '^\[  (PASSED|FAILED) ' "$OUT/$t.log" | tr '\n' ' ') $(tail -1 "$OUT/$t.log")"
+        # FILTER applies to every program of TESTS: one whose names it misses runs nothing
+        # (session 23: test_api ran 0 tests under test_mma's filter)
+        grep -qE '^\[==========\] 0 tests' "$OUT/$t.log" && echo "gpu_session.sh: FILTER selects no test of $t"
         grep -E '^\[  FAILED  \]' "$OUT/$t.log" | head -8 | cut -c1-200
       done ;;
     bench)
