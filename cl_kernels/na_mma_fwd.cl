@@ -252,12 +252,12 @@
 #error "STAGE_SHIFT needs TMA_BOX, ROT=0 and the query tile within one stage's memory"
 #endif
 #ifndef PERSIST
-/* 1: the chunk-box forward's work-groups are persistent: each walks the tiles wg, wg + G, ...
-   (G: the launched work-groups, a few per SM; the host's PERSIST), and in a tile's last pass
-   it starts the next one: that tile's chunk 0 goes into the stage the last pass leaves free,
-   and once the last chunk's S has completed, the next tile's Q fragments are loaded from global
-   memory straight into the Q registers, while the last chunk's softmax, P V and the epilogue
-   run. The stages' chunk counter (CBASE, for their mbarriers' parities) runs on across tiles. */
+/* 1: the chunk-box forward's work-groups are persistent (the host launches a few an SM: its
+   PERSIST): each walks tiles, its first its own index, the others drawn in order from a counter
+   (tile_counter), and after a tile's last pass it starts the next one: that tile's chunk 0 goes
+   into the stage the last chunk left free, and its Q fragments are loaded from global memory
+   straight into the Q registers while the epilogue runs (START_NEXT_TILE). The stages' chunk
+   counter (CBASE, for their mbarriers' parities) runs on across tiles. */
 #define PERSIST 0
 #endif
 #if PERSIST && (!TMA_BOX || ROT || STAGES != 2 || MW != 1)
