@@ -256,7 +256,7 @@
    PERSIST): each walks tiles, its first its own index, the others drawn in order from a counter
    (tile_counter), and after a tile's last pass it starts the next one: that tile's chunk 0 goes
    into the stage the last chunk left free, and its Q fragments are loaded from global memory
-   straight into the Q registers while the epilogue runs (START_NEXT_TILE). The stages' chunk
+   straight into the Q registers while the epilogue runs (after the chunk loop). The stages' chunk
    counter (CBASE, for their mbarriers' parities) runs on across tiles. */
 #define PERSIST 0
 #endif
@@ -372,7 +372,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   uint qa[MW][HDP / 16][4];
   for (int wg = get_group_id(0), tj = 0; wg < total; ++tj) {
     /* The work-item's index through an empty asm: what derives from it is computed again in
-       each tile, not hoisted out of this loop and held in registers through it. */
+       each tile, not hoisted out of this loop and held in registers through it (not timed on
+       its own; in the stand-in it changed no register count). */
     int lid = get_local_id(0);
     __asm__ volatile("" : "+r"(lid));
     const int lane = lid & 31, warp = lid >> 5;
@@ -473,17 +474,15 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 /* Chunk (k0, k1, k2) (a box of KB0 x KB1 x KB2 keys at those chunk coordinates of the key box) of
    one operand: HDP / 64 boxes of 64 dims on the stage's mbarrier, issued by the calling thread.
    Axis 0 and the batch are one dimension of the map. */
-#define TMA_BOX_RAW(hkk, y2, y1, y0, bar, dst, map)                                          \
+#define TMA_BOX_OF(tt, bb, hkk, k0, k1, k2, bar, dst, map)                                   \
   do {                                                                                      \
     na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 2 * HDP);                                    \
     _Pragma("unroll") for (int h_ = 0; h_ < HDP / 64; ++h_)                                 \
-      NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hkk, y2, y1, y0,          \
-                     SMEM_ADDR(bar));                                                       \
+      NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hkk,                     \
+                  ((tt).kst[2] + (k2) * KB2) * DIL2 + (tt).grp[2],                          \
+                  ((tt).kst[1] + (k1) * KB1) * DIL1 + (tt).grp[1],                          \
+                  (bb) * L0 + ((tt).kst[0] + (k0) * KB0) * DIL0 + (tt).grp[0], SMEM_ADDR(bar)); \
   } while (0)
-#define TMA_BOX_OF(tt, bb, hkk, k0, k1, k2, bar, dst, map)                                   \
-  TMA_BOX_RAW(hkk, ((tt).kst[2] + (k2) * KB2) * DIL2 + (tt).grp[2],                          \
-              ((tt).kst[1] + (k1) * KB1) * DIL1 + (tt).grp[1],                              \
-              (bb) * L0 + ((tt).kst[0] + (k0) * KB0) * DIL0 + (tt).grp[0], bar, dst, map)
 #define TMA_BOX_AT(k0, k1, k2, bar, dst, map) TMA_BOX_OF(t, b, hk, k0, k1, k2, bar, dst, map)
 /* Chunk ci (its index in the box order) of one operand, issued by thread 0. */
 #define TMA_CHUNK(ci, bar, dst, map)                                                          \
@@ -1066,48 +1065,6 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   }
 #endif
 
-#if PERSIST
-  int npref = 0; /* the next tile's pref */
-  int nwg = total; /* the next tile (START_NEXT_TILE) */
-  int ticket = 0;  /* thread 0: tile tj + 2 (START_NEXT_TILE) */
-/* After the tile's last pass (qa is free): the next tile, if there is one and it is live, gets
-   its chunk 0 issued into the stage that the last chunk left free and its Q fragments loaded
-   from global memory into qa (zeros for rows past it), to land while this tile's epilogue
-   runs; thread 0 draws tile tj + 2. Inside the chunk loop (in the last pass) this cost
-   registers and instructions on every pass (the stand-in's common path went 403 -> 877
-   instructions); issuing only chunk 0 there from thread 0's precomputed coordinates cost the
-   driver's build spills (H100, session 23: flux-2d 0.0862 -> 0.0961 ms). */
-#define START_NEXT_TILE()                                                                      \
-  do {                                                                                         \
-    const int nwg_ = tickets[(tj + 1) % 3];                                                     \
-    nwg = nwg_;                                                                                \
-    if (lid == 0) ticket = atomic_add(tile_counter, 1) + G;                                    \
-    na_tile tn_;                                                                               \
-    TILE_FROM_SLOT(tn_, tile_info[(tj + 1) & 1]);                                               \
-    npref = tn_.live;                                                                          \
-    if (npref) {                                                                               \
-      const int nh_ = tile_info[(tj + 1) & 1][19], nb_ = tile_info[(tj + 1) & 1][20];             \
-      if (lid == 0) {                                                                          \
-        const int ns_ = CHUNK_STAGE(nchunks);                                                  \
-        TMA_BOX_OF(tn_, nb_, nh_ / (H / HKV), 0, 0, 0, &tma_bar[ns_][0],                       \
-                   smem + ns_ * STAGE_WORDS, kmap);                                            \
-        TMA_BOX_OF(tn_, nb_, nh_ / (H / HKV), 0, 0, 0, &tma_bar[ns_][1],                       \
-                   smem + ns_ * STAGE_WORDS + K_WORDS, vmap);                                  \
-      }                                                                                        \
-      _Pragma("unroll") for (int i_ = 0; i_ < 2; ++i_) {                                       \
-        ROW_X(warp * WR + g + 8 * i_, x0_, x1_, x2_);                                          \
-        const int v_ = x0_ < tn_.valid[0] && x1_ < tn_.valid[1] && x2_ < tn_.valid[2];         \
-        const int tok_ = v_ ? NA_TOKEN(x0_, x1_, x2_, tn_.first, tn_.grp, L1, L2) : 0;         \
-        __global const uint* qrow_ =                                                           \
-            (__global const uint*)(q + ((nb_ * N + tok_) * H + nh_) * HDP) + tq;               \
-        _Pragma("unroll") for (int kk_ = 0; kk_ < HDP / 16; ++kk_) {                           \
-          qa[0][kk_][i_] = v_ ? qrow_[kk_ * 8] : 0u;                                           \
-          qa[0][kk_][i_ + 2] = v_ ? qrow_[kk_ * 8 + 4] : 0u;                                   \
-        }                                                                                      \
-      }                                                                                        \
-    }                                                                                          \
-  } while (0)
-#endif
   for (int c = 0; c < nchunks; ++c) {
     const int st = CHUNK_STAGE(c);
 #if STAGES >= 2
@@ -1351,7 +1308,40 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     BOX_NEXT();
   }
 #if PERSIST
-  START_NEXT_TILE();
+  /* After the tile's last pass (qa is free): the next tile, if there is one and it is live,
+     gets its chunk 0 issued into the stage that the last chunk left free and its Q fragments
+     loaded from global memory into qa (zeros for rows past it), to land while this tile's
+     epilogue runs; thread 0 draws tile tj + 2. Inside the chunk loop (in the last pass) this
+     cost registers and instructions on every pass (the stand-in's common path went 403 -> 877
+     instructions); issuing only chunk 0 there from thread 0's precomputed coordinates cost the
+     driver's build spills (H100, session 23: flux-2d 0.0862 -> 0.0961 ms). */
+  const int nwg = tickets[(tj + 1) % 3]; /* the next tile */
+  int ticket = 0;                        /* thread 0: tile tj + 2 */
+  if (lid == 0) ticket = atomic_add(tile_counter, 1) + G;
+  na_tile tn;
+  TILE_FROM_SLOT(tn, tile_info[(tj + 1) & 1]);
+  const int npref = tn.live; /* the next tile's pref */
+  if (npref) {
+    const int nh = tile_info[(tj + 1) & 1][19], nb = tile_info[(tj + 1) & 1][20];
+    if (lid == 0) {
+      const int ns = CHUNK_STAGE(nchunks);
+      TMA_BOX_OF(tn, nb, nh / (H / HKV), 0, 0, 0, &tma_bar[ns][0], smem + ns * STAGE_WORDS, kmap);
+      TMA_BOX_OF(tn, nb, nh / (H / HKV), 0, 0, 0, &tma_bar[ns][1],
+                 smem + ns * STAGE_WORDS + K_WORDS, vmap);
+    }
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      ROW_X(warp * WR + g + 8 * i, x0, x1, x2);
+      const int in_tile = x0 < tn.valid[0] && x1 < tn.valid[1] && x2 < tn.valid[2];
+      const int tok = in_tile ? NA_TOKEN(x0, x1, x2, tn.first, tn.grp, L1, L2) : 0;
+      __global const uint* qrow = (__global const uint*)(q + ((nb * N + tok) * H + nh) * HDP) + tq;
+#pragma unroll
+      for (int kk = 0; kk < HDP / 16; ++kk) {
+        qa[0][kk][i] = in_tile ? qrow[kk * 8] : 0u;
+        qa[0][kk][i + 2] = in_tile ? qrow[kk * 8 + 4] : 0u;
+      }
+    }
+  }
 #endif
 #if DQ_DEFER /* the last chunk's dQ product */
 #pragma unroll

@@ -40,8 +40,8 @@ struct MmaTile {
   int tma = 0;     // forward and dQ kernel (WG, rank 1), forward (ranks 2 and 3): K and V chunks
                    // by the TMA (na_sm90.h; at ranks 2 and 3 boxes of keys: chunk_box)
   int persist = 0;  // forward with chunk boxes only: persistent work-groups, this many a compute
-                    // unit, each walking tiles and starting the next in its tile's last pass
-                    // (na_mma_fwd.cl's PERSIST); 0: one work-group a tile
+                    // unit, each drawing tiles from the context's counter and starting the next
+                    // after its tile's last pass (na_mma_fwd.cl's PERSIST); 0: one a tile
   // Whether the dK/dV kernel keeps its K and V fragments in registers (na_mma_bwd.cl's KV_REGS).
   bool kv_regs(int hdp, int hdvp) const {
     return kvreg >= 0 ? kvreg == 1 : (hdp + hdvp) * mw <= 128;
@@ -1389,11 +1389,9 @@ void MmaVariant::forward(Context& ctx, const Problem& p, const Config& c, const 
                       p.heads_kv, p.head_dim, p.head_dim_v, p.scale, nt[0], nt[1], nt[2], tail...);
   };
   cl::Event ev;
-  if (t.persist) {
-    ev = launch(tma_box_maps(ctx, p, opts, label, t.tq, t.tk, a.k, a.v, events),
-                ctx.tile_counter());
-  } else if (t.tma && p.rank > 1) {
-    ev = launch(tma_box_maps(ctx, p, opts, label, t.tq, t.tk, a.k, a.v, events));
+  if (t.tma && p.rank > 1) {
+    const cl::Buffer maps = tma_box_maps(ctx, p, opts, label, t.tq, t.tk, a.k, a.v, events);
+    ev = t.persist ? launch(maps, ctx.tile_counter()) : launch(maps);
   } else if (t.tma) {
     ev = launch(tma_maps(ctx, p, kFwdFile, opts, label, 0, a.k, a.v, p.heads_kv, t.tk, events));
   } else {
