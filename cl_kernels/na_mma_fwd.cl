@@ -163,8 +163,10 @@
    (a row is the swizzle's 128 bytes), WG tiles of 2+ stages.
    Ranks 2 and 3 (TMA_BOX, the forward only): a chunk is a box of KB0 x KB1 x KB2 keys of the
    tile's key box (TK = their product; the fastest used axis a multiple of 8), one rank-5 box a
-   64 dims (na_tma_box_maps); the key box is visited in such boxes, the last ones on an axis
-   reaching past it (masked, their V rows zeroed), and masks factor by axis. Head dims 64 or
+   64 dims (na_tma_box_maps); the key box is visited in such boxes, and masks factor by axis.
+   The last box on an axis whose key count is not a multiple of the box's extent starts back
+   over keys of the box before it, which its mask leaves out (BOX_SHIFT); only where the key box
+   is narrower than a box does a box reach past it (masked, its V rows zeroed). Head dims 64 or
    128 (two boxes a row); with dilation a box takes every DILa-th token (the maps' element
    strides). */
 #define TMA 0
@@ -190,6 +192,23 @@
 #define KBF (RANK == 3 ? KB2 : KB1) /* its extent in a chunk */
 #define KBM (RANK == 3 ? KB1 : 1)   /* rank 3: axis 1's */
 #define NJF (KBF / 8)               /* n8 key blocks along the fastest axis */
+#ifndef BOX_SHIFT
+/* 1: the last box on an axis whose key count is not a multiple of its extent starts back inside
+   the key box (its shared keys masked), so that no V rows need zeroing but where the key box is
+   narrower than a box (then the same rows in every chunk: vzero); 0: it reaches past the key box
+   and the chunk's V rows past it are zeroed each pass. H100, two alternating rounds of 30
+   (session 24, tools/sweeps/poly24.out.txt, dup24.out.txt): video-3d 1.305 -> 1.286-1.289 ms
+   (bf16 1.299-1.305 -> 1.282-1.286), the dilated preset 0.1057-0.1072 -> 0.1048-0.1061, flux-2d
+   even, vision-2d 0.1103-0.1109 -> 0.1113-0.1125 (its build under the 128-register cap spills 8
+   bytes). */
+#define BOX_SHIFT 1
+#endif
+/* Where the box of chunk coordinate k starts on an axis (box extent kb, key box extent cnt) */
+#if BOX_SHIFT
+#define BOX_START(k, kb, cnt) min((k) * (kb), max((cnt) - (kb), 0))
+#else
+#define BOX_START(k, kb, cnt) ((k) * (kb))
+#endif
 #endif
 #else
 #define TMA_BOX 0
@@ -479,9 +498,11 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     na_mbar_arrive_expect(SMEM_ADDR(bar), TK * 2 * HDP);                                    \
     _Pragma("unroll") for (int h_ = 0; h_ < HDP / 64; ++h_)                                 \
       NA_TMA_LOAD_5D(SMEM_ADDR(dst) + h_ * TK * 128, map, h_ * 64, hkk,                     \
-                  ((tt).kst[2] + (k2) * KB2) * DIL2 + (tt).grp[2],                          \
-                  ((tt).kst[1] + (k1) * KB1) * DIL1 + (tt).grp[1],                          \
-                  (bb) * L0 + ((tt).kst[0] + (k0) * KB0) * DIL0 + (tt).grp[0], SMEM_ADDR(bar)); \
+                  ((tt).kst[2] + BOX_START(k2, KB2, (tt).kcnt[2])) * DIL2 + (tt).grp[2],     \
+                  ((tt).kst[1] + BOX_START(k1, KB1, (tt).kcnt[1])) * DIL1 + (tt).grp[1],     \
+                  (bb) * L0 + ((tt).kst[0] + BOX_START(k0, KB0, (tt).kcnt[0])) * DIL0 +      \
+                      (tt).grp[0],                                                          \
+                  SMEM_ADDR(bar));                                                          \
   } while (0)
 #define TMA_BOX_AT(k0, k1, k2, bar, dst, map) TMA_BOX_OF(t, b, hk, k0, k1, k2, bar, dst, map)
 /* Chunk ci (its index in the box order) of one operand, issued by thread 0. */
@@ -730,11 +751,29 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #elif TMA_BOX
 #define TMA_WAIT_K(cc, st) na_mbar_wait(SMEM_ADDR(&tma_bar[st][0]), CHUNK_PARITY(cc))
 /* whether the pass's chunk reaches past the key box on some axis */
+#if BOX_SHIFT
+#define BOX_EDGE() (t.kcnt[0] < KB0 || t.kcnt[1] < KB1 || t.kcnt[2] < KB2)
+#else
 #define BOX_EDGE()                                                                    \
   (t.kcnt[0] - kcur[0] * KB0 < KB0 || t.kcnt[1] - kcur[1] * KB1 < KB1 ||              \
    t.kcnt[2] - kcur[2] * KB2 < KB2)
+#endif
 /* As at rank 1, V's rows outside the key box become zeros, here in the chunks that reach past
-   it on some axis (the pass's chunk: kcur); 16 bytes a thread and step. */
+   it on some axis; 16 bytes a thread and step. BOX_SHIFT: only where the key box is narrower
+   than a box, the same rows in every chunk of the tile (this thread's in the bits of vzero). */
+#define V_ZERO_STEPS ((TK * 8 * (HDP / 64) + NT - 1) / NT)
+#if BOX_SHIFT
+#define TMA_WAIT_V(cc, st)                                                                    \
+  do {                                                                                        \
+    na_mbar_wait(SMEM_ADDR(&tma_bar[st][1]), CHUNK_PARITY(cc));                               \
+    if (BOX_EDGE()) {                                                                         \
+      __local uint4* vz_ = (__local uint4*)(smem + (st) * STAGE_WORDS + K_WORDS) + lid;       \
+      _Pragma("unroll") for (int u_ = 0; u_ < V_ZERO_STEPS; ++u_) if ((vzero >> u_) & 1u)     \
+          vz_[u_ * NT] = (uint4)(0u, 0u, 0u, 0u);                                             \
+      WG_PROXY_FENCE();                                                                       \
+    }                                                                                         \
+  } while (0)
+#else
 #define TMA_WAIT_V(cc, st)                                                                    \
   do {                                                                                        \
     na_mbar_wait(SMEM_ADDR(&tma_bar[st][1]), CHUNK_PARITY(cc));                               \
@@ -742,7 +781,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     const int r2_ = t.kcnt[2] - kcur[2] * KB2;                                                \
     if (BOX_EDGE()) {                                                                         \
       __local uint4* vz_ = (__local uint4*)(smem + (st) * STAGE_WORDS + K_WORDS);             \
-      _Pragma("unroll") for (int u_ = 0; u_ < (TK * 8 * (HDP / 64) + NT - 1) / NT; ++u_) {    \
+      _Pragma("unroll") for (int u_ = 0; u_ < V_ZERO_STEPS; ++u_) {                           \
         const int i_ = lid + u_ * NT, row_ = (i_ / 8) % TK;                                   \
         if (i_ < TK * 8 * (HDP / 64) &&                                                       \
             (row_ / (KB1 * KB2) >= r0_ || (row_ / KB2) % KB1 >= r1_ || row_ % KB2 >= r2_))    \
@@ -751,8 +790,10 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
       WG_PROXY_FENCE();                                                                       \
     }                                                                                         \
   } while (0)
+#endif
 /* whether the pass's chunk lies inside every window of the tile and inside the key box on axis
-   a (its extent kb), and on all axes */
+   a (its extent kb), and on all axes (never a shifted box: it would reach past the key box
+   from k kb) */
 #define BOX_AXIS_FULL(a, kb) \
   (kcur[a] * (kb) >= ilo[a] && kcur[a] * (kb) + (kb) <= min(ihi[a], t.kcnt[a]))
 #define CHUNK_FULL(full, c, st)                                                  \
@@ -894,21 +935,31 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 /* Column j * 8 + 2 tq + e of a chunk box is key (j / (NJF * KBM), (j / NJF) % KBM, (j % NJF) * 8
    + 2 tq + e) of the box (axes 0, 1, 2 at rank 3; 0 and 1 at rank 2): a row's test factors into
    one per axis and value (ps, pm, pf), each a compare of unsigned offsets, then one AND a
-   column. Keys past the key box are outside every window. */
+   column. Keys past the key box are outside every window. BOX_WIN: a row's window on an axis as
+   the offset in the pass's box of its first key and its count, leaving out the keys that a
+   shifted box shares with the box before it (BOX_SHIFT). */
+#if BOX_SHIFT
+#define BOX_WIN(lo, hi, a, kb, bo, bn)                                                        \
+  const int bo = max((lo), kcur[a] * (kb)) - BOX_START(kcur[a], kb, t.kcnt[a]);               \
+  const uint bn = (uint)max((hi) - max((lo), kcur[a] * (kb)), 0)
+#else
+#define BOX_WIN(lo, hi, a, kb, bo, bn)   \
+  const int bo = (lo) - kcur[a] * (kb); \
+  const uint bn = (hi) - (lo)
+#endif
 #define MASK_BOX_ALL(s, val)                                                                  \
   _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int i = 0; i < 2;     \
                                                                           ++i) {              \
     int pf_[NJF][2], pm_[KBM], ps_[KB0];                                                      \
-    const int bf_ = wlo[m][i][BOX_F] - kcur[BOX_F] * KBF;                                     \
-    const uint nf_ = whi[m][i][BOX_F] - wlo[m][i][BOX_F];                                     \
+    BOX_WIN(wlo[m][i][BOX_F], whi[m][i][BOX_F], BOX_F, KBF, bf_, nf_);                        \
     _Pragma("unroll") for (int u = 0; u < NJF; ++u) _Pragma("unroll") for (int e = 0; e < 2;  \
                                                                            ++e)               \
       pf_[u][e] = (uint)(u * 8 + 2 * tq + e - bf_) < nf_;                                     \
-    const int bm_ = RANK == 3 ? wlo[m][i][1] - kcur[1] * KB1 : 0;                             \
-    const uint nm_ = RANK == 3 ? whi[m][i][1] - wlo[m][i][1] : 1u;                            \
+    BOX_WIN(wlo[m][i][1], whi[m][i][1], 1, KB1, bm1_, nm1_);                                  \
+    const int bm_ = RANK == 3 ? bm1_ : 0;                                                     \
+    const uint nm_ = RANK == 3 ? nm1_ : 1u;                                                   \
     _Pragma("unroll") for (int u = 0; u < KBM; ++u) pm_[u] = (uint)(u - bm_) < nm_;           \
-    const int bs_ = wlo[m][i][0] - kcur[0] * KB0;                                             \
-    const uint ns_ = whi[m][i][0] - wlo[m][i][0];                                             \
+    BOX_WIN(wlo[m][i][0], whi[m][i][0], 0, KB0, bs_, ns_);                                    \
     _Pragma("unroll") for (int u = 0; u < KB0; ++u) ps_[u] = (uint)(u - bs_) < ns_;           \
     _Pragma("unroll") for (int j = 0; j < NKB; ++j) {                                         \
       const int pj_ = pm_[(j / NJF) % KBM] & ps_[j / (NJF * KBM)];                            \
@@ -922,8 +973,7 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   _Pragma("unroll") for (int m = 0; m < MW; ++m) _Pragma("unroll") for (int i = 0; i < 2;     \
                                                                           ++i) {              \
     int pf_[NJF][2];                                                                          \
-    const int bf_ = wlo[m][i][BOX_F] - kcur[BOX_F] * KBF;                                     \
-    const uint nf_ = whi[m][i][BOX_F] - wlo[m][i][BOX_F];                                     \
+    BOX_WIN(wlo[m][i][BOX_F], whi[m][i][BOX_F], BOX_F, KBF, bf_, nf_);                        \
     _Pragma("unroll") for (int u = 0; u < NJF; ++u) _Pragma("unroll") for (int e = 0; e < 2;  \
                                                                            ++e)               \
       pf_[u][e] = (uint)(u * 8 + 2 * tq + e - bf_) < nf_;                                     \
@@ -1052,6 +1102,24 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     o[m][n][2] *= alpha[m][1];                                                                \
     o[m][n][3] *= alpha[m][1];                                                                \
   }
+#endif
+
+#if TMA_BOX && BOX_SHIFT
+  /* V's rows past the key box, the same in every chunk of the tile (only an axis narrower than a
+     box reaches past it, from 0): this thread's 16-byte slots of a stage's V, a bit each. */
+  uint vzero = 0u;
+  if (BOX_EDGE()) {
+#pragma unroll
+    for (int u = 0; u < V_ZERO_STEPS; ++u) {
+      const int i = lid + u * NT, row = (i / 8) % TK;
+      if (i < TK * 8 * (HDP / 64) && (row / (KB1 * KB2) >= t.kcnt[0] ||
+                                      (row / KB2) % KB1 >= t.kcnt[1] || row % KB2 >= t.kcnt[2]))
+        vzero |= 1u << u;
+    }
+  }
+#if V_ZERO_STEPS > 32
+#error "V_ZERO_STEPS: at most 32 (the bits of vzero)"
+#endif
 #endif
 
 #if !ROT
