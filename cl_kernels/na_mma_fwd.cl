@@ -352,6 +352,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
      tile tj + 1, after tile tj's barriers) */
   __local int tile_info[2][21];
 #endif
+#if TMA_BOX && BOX_SHIFT
+  __local uint vzero[NT]; /* TMA_WAIT_V's rows to zero, a word a thread */
+#endif
 #if !TMA_BOX
   __local int key_y[STAGES][3][TK]; /* box coordinates of each chunk's keys (FAR past the box) */
   __local int key_in[STAGES][TK];   /* 1 when the key is in every row's window of the tile */
@@ -760,7 +763,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 #endif
 /* As at rank 1, V's rows outside the key box become zeros, here in the chunks that reach past
    it on some axis; 16 bytes a thread and step. BOX_SHIFT: only where the key box is narrower
-   than a box, the same rows in every chunk of the tile (this thread's in the bits of vzero). */
+   than a box, the same rows in every chunk of the tile (this thread's in the bits of its word of
+   vzero, local memory: a register held through the loop cost flux-2d a spill). */
 #define V_ZERO_STEPS ((TK * 8 * (HDP / 64) + NT - 1) / NT)
 #if BOX_SHIFT
 #define TMA_WAIT_V(cc, st)                                                                    \
@@ -768,7 +772,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     na_mbar_wait(SMEM_ADDR(&tma_bar[st][1]), CHUNK_PARITY(cc));                               \
     if (BOX_EDGE()) {                                                                         \
       __local uint4* vz_ = (__local uint4*)(smem + (st) * STAGE_WORDS + K_WORDS) + lid;       \
-      _Pragma("unroll") for (int u_ = 0; u_ < V_ZERO_STEPS; ++u_) if ((vzero >> u_) & 1u)     \
+      const uint zb_ = vzero[lid];                                                            \
+      _Pragma("unroll") for (int u_ = 0; u_ < V_ZERO_STEPS; ++u_) if ((zb_ >> u_) & 1u)       \
           vz_[u_ * NT] = (uint4)(0u, 0u, 0u, 0u);                                             \
       WG_PROXY_FENCE();                                                                       \
     }                                                                                         \
@@ -1106,16 +1111,18 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 
 #if TMA_BOX && BOX_SHIFT
   /* V's rows past the key box, the same in every chunk of the tile (only an axis narrower than a
-     box reaches past it, from 0): this thread's 16-byte slots of a stage's V, a bit each. */
-  uint vzero = 0u;
+     box reaches past it, from 0): this thread's 16-byte slots of a stage's V, a bit each, in its
+     word of vzero (read only by itself). */
   if (BOX_EDGE()) {
+    uint bits = 0u;
 #pragma unroll
     for (int u = 0; u < V_ZERO_STEPS; ++u) {
       const int i = lid + u * NT, row = (i / 8) % TK;
       if (i < TK * 8 * (HDP / 64) && (row / (KB1 * KB2) >= t.kcnt[0] ||
                                       (row / KB2) % KB1 >= t.kcnt[1] || row % KB2 >= t.kcnt[2]))
-        vzero |= 1u << u;
+        bits |= 1u << u;
     }
+    vzero[lid] = bits;
   }
 #if V_ZERO_STEPS > 32
 #error "V_ZERO_STEPS: at most 32 (the bits of vzero)"
