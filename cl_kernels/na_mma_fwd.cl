@@ -200,8 +200,10 @@
    (session 24, tools/sweeps/poly24.out.txt, dup24.out.txt): video-3d 1.305 -> 1.286-1.289 ms
    (bf16 1.299-1.305 -> 1.282-1.286), the dilated preset 0.1057-0.1072 -> 0.1048-0.1061, flux-2d
    even, vision-2d 0.1103-0.1109 -> 0.1113-0.1125 (its build under the 128-register cap spills 8
-   bytes). */
-#define BOX_SHIFT 1
+   bytes); with the zero bits in local memory (call 5, lds24.out.txt) flux-2d 0.0859-0.0865 ->
+   0.0835-0.0836 and vision-2d still 0.1128. Hence on at head dim 128 and with dilation, off at
+   head dim 64 without (whose kernel is then session 23's: the same PTX in the stand-in). */
+#define BOX_SHIFT (HDP > 64 || DIL0 > 1 || DIL1 > 1 || DIL2 > 1)
 #endif
 /* Where the box of chunk coordinate k starts on an axis (box extent kb, key box extent cnt) */
 #if BOX_SHIFT

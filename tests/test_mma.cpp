@@ -733,7 +733,7 @@ TEST(MmaConfigs, ForwardKernelDefinesAreCorrect) {
   const Variant* mma = find_variant("mma");
   static const char* kDefines[] = {"-DV_LATE=0",       "-DMASK_SPLIT=0",  "-DLATE_LOADS=0",
                                    "-DLAZY_RESCALE=0", "-DNEXT_BY_DIV=0", "-DNEXT_BY_DIV=1",
-                                   "-DSTAGE_SHIFT=0",  "-DBOX_SHIFT=0"};
+                                   "-DSTAGE_SHIFT=0",  "-DBOX_SHIFT=0",   "-DBOX_SHIFT=1"};
   std::mt19937_64 rng(TIER(6181, 6182));
   static const int kLengths[] = {5, 9, 16, 23, 33};
   int ran = 0;
