@@ -302,6 +302,22 @@ double box_chunks_per_tile(const Problem& p, const int tq[3], int tk) {
   return tiles > 0 ? box_chunks(p, tq, kb) / tiles : 0;
 }
 
+// The persistent form (PERSIST) of a chunk-box forward tile, where registers hold several
+// work-groups an SM: three at head dim 128 under the 168-register cap it already has, four at
+// head dim 64 under a 128-register cap (added). False, and t unchanged, for other tiles.
+bool make_persistent(MmaTile& t, int hdp) {
+  if (hdp > 64 && t.maxreg == 168) {
+    t.persist = 3;
+    return true;
+  }
+  if (hdp <= 64 && t.maxreg == 0) {
+    t.persist = 4;
+    t.maxreg = 128;
+    return true;
+  }
+  return false;
+}
+
 // The query tile of the TMA chunk-box forward (`rows` queries, tk-key chunks), starting from
 // query_box's shape in tq: of the boxes of powers of two over the used axes, the one whose
 // tiles visit the fewest chunks of their chunk_box (box_chunks: the simulator's count, so the
@@ -904,13 +920,8 @@ Config MmaVariant::default_config(const Problem& p, const DeviceInfo& dev, Pass 
   // dilated preset (6) 0.109 -> 0.1053 (bf16 0.1088 -> 0.1052); video-3d (48.75 chunks) 1.3215
   // -> 1.325, so not there. The bound of 16 chunks lies between the measured shapes.
   if (pass == Pass::Forward && t.tma && p.rank > 1 && t.stages == 2 && t.mw == 1 && !t.rot &&
-      box_chunks_per_tile(p, t.tq, t.tk) <= 16) {
-    if (hdp > 64 && t.maxreg == 168) t.persist = 3;
-    if (hdp <= 64 && t.maxreg == 0) {
-      t.persist = 4;
-      t.maxreg = 128;
-    }
-  }
+      box_chunks_per_tile(p, t.tq, t.tk) <= 16)
+    make_persistent(t, hdp);
   if (pass == Pass::Backward && wg_default_ok(dev, p.dtype)) {
     const Config wg = wg_dq_default(p, dev, t);
     if (!wg.params.empty()) return wg;
@@ -1132,13 +1143,12 @@ std::vector<Config> MmaVariant::candidates(const Problem& p, const DeviceInfo& d
                 const Config c = config_of(t);
                 if ((rot == 0 || pass == Pass::Forward) && config_error(p, dev, pass, c).empty())
                   out.push_back(c);
-                // the chunk-box forward also persistent where registers hold three work-groups
-                // an SM (the 168 cap, head dim 128) or four (a 128 cap, head dim 64)
+                // the chunk-box forward also persistent where registers allow it (in the
+                // default's key order, so that the default is found among these)
+                MmaTile pt = t;
                 if (boxes && pass == Pass::Forward && rot == 0 &&
-                    (maxreg == 168 || (maxreg == 0 && p.head_dim <= 64))) {
-                  Config pc = c;
-                  pc.set("PERSIST", maxreg == 168 ? 3 : 4);
-                  if (maxreg == 0) pc.set("MAXREG", 128);
+                    make_persistent(pt, head_dim_bucket(p.head_dim))) {
+                  const Config pc = config_of(pt);
                   if (config_error(p, dev, pass, pc).empty()) out.push_back(pc);
                 }
               }
