@@ -766,8 +766,13 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
 /* As at rank 1, V's rows outside the key box become zeros, here in the chunks that reach past
    it on some axis; 16 bytes a thread and step. BOX_SHIFT: only where the key box is narrower
    than a box, the same rows in every chunk of the tile (this thread's in the bits of its word of
-   vzero, local memory: a register held through the loop cost flux-2d a spill). */
+   vzero, local memory: held in a register through the loop they cost flux-2d 3%). */
 #define V_ZERO_STEPS ((TK * 8 * (HDP / 64) + NT - 1) / NT)
+/* Whether 16-byte slot i of a stage's V lies in a row at or past (r0, r1, r2) on some axis (the
+   key box's extents from the chunk's start) */
+#define V_SLOT_PAST(i, r0, r1, r2)                                                  \
+  ((i) < TK * 8 * (HDP / 64) && (((i) / 8) % TK / (KB1 * KB2) >= (r0) ||            \
+                                 ((i) / 8) % TK / KB2 % KB1 >= (r1) || ((i) / 8) % TK % KB2 >= (r2)))
 #if BOX_SHIFT
 #define TMA_WAIT_V(cc, st)                                                                    \
   do {                                                                                        \
@@ -788,12 +793,9 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
     const int r2_ = t.kcnt[2] - kcur[2] * KB2;                                                \
     if (BOX_EDGE()) {                                                                         \
       __local uint4* vz_ = (__local uint4*)(smem + (st) * STAGE_WORDS + K_WORDS);             \
-      _Pragma("unroll") for (int u_ = 0; u_ < V_ZERO_STEPS; ++u_) {                           \
-        const int i_ = lid + u_ * NT, row_ = (i_ / 8) % TK;                                   \
-        if (i_ < TK * 8 * (HDP / 64) &&                                                       \
-            (row_ / (KB1 * KB2) >= r0_ || (row_ / KB2) % KB1 >= r1_ || row_ % KB2 >= r2_))    \
-          vz_[i_] = (uint4)(0u, 0u, 0u, 0u);                                                  \
-      }                                                                                       \
+      _Pragma("unroll") for (int u_ = 0; u_ < V_ZERO_STEPS; ++u_) if (V_SLOT_PAST(lid + u_ * NT, \
+                                                                             r0_, r1_, r2_)) \
+          vz_[lid + u_ * NT] = (uint4)(0u, 0u, 0u, 0u);                                       \
       WG_PROXY_FENCE();                                                                       \
     }                                                                                         \
   } while (0)
@@ -1118,12 +1120,8 @@ __kernel __attribute__((reqd_work_group_size(NT, 1, 1))) void na_mma_fwd(
   if (BOX_EDGE()) {
     uint bits = 0u;
 #pragma unroll
-    for (int u = 0; u < V_ZERO_STEPS; ++u) {
-      const int i = lid + u * NT, row = (i / 8) % TK;
-      if (i < TK * 8 * (HDP / 64) && (row / (KB1 * KB2) >= t.kcnt[0] ||
-                                      (row / KB2) % KB1 >= t.kcnt[1] || row % KB2 >= t.kcnt[2]))
-        bits |= 1u << u;
-    }
+    for (int u = 0; u < V_ZERO_STEPS; ++u)
+      if (V_SLOT_PAST(lid + u * NT, t.kcnt[0], t.kcnt[1], t.kcnt[2])) bits |= 1u << u;
     vzero[lid] = bits;
   }
 #if V_ZERO_STEPS > 32
